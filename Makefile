@@ -1,0 +1,75 @@
+# ngx_http_tracktik: build, run and test.
+#
+#   make            build everything into build/ (module, worker, unit tests)
+#   make test       deps + build + PostgreSQL + every suite (what CI runs)
+#   make run        deps + build + start PostgreSQL, nginx, worker, simulator
+#   make stop       stop what `make run` started
+#   make bench      the `make run` set-up, then bench/run.sh
+#   make sim        the TrackTik simulator in the foreground
+#   make clean      remove build output and test server roots
+#
+# Makefile fragments: src/worker/worker.mk must define the targets `worker`
+# and `worker-tests`; any fragment may append targets to TT_ALL.  They can
+# rely on BUILD, CC, CFLAGS, PKG_CONFIG below.
+
+BUILD      := build
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+CFLAGS     += -Wall -Wextra
+PKG_CONFIG ?= pkg-config
+JOBS       ?= 2
+TT_ALL     :=
+
+export JOBS
+
+.PHONY: all module test run stop bench sim clean distclean deps pg-start \
+        pg-stop
+
+all: module worker worker-tests
+
+-include src/worker/worker.mk
+
+ifeq ($(wildcard src/worker/worker.mk),)
+.PHONY: worker worker-tests
+worker worker-tests:
+	@echo "make: src/worker/worker.mk not there yet: $@ skipped"
+endif
+
+all: $(TT_ALL)
+
+module:
+	@scripts/build-module.sh
+
+deps:
+	@scripts/deps.sh
+
+test:
+	@scripts/test.sh
+
+run:
+	@scripts/run.sh
+
+stop:
+	@scripts/stop.sh
+
+bench:
+	@scripts/run.sh
+	@if [ -x bench/run.sh ]; then bench/run.sh; \
+	 else echo "make: bench/run.sh not there yet"; fi
+
+sim:
+	@if [ -f sim/tracktik_sim.py ]; then exec python3 sim/tracktik_sim.py; \
+	 else echo "make: sim/tracktik_sim.py not there yet"; fi
+
+pg-start:
+	@scripts/pg.sh start
+
+pg-stop:
+	@scripts/pg.sh stop
+
+clean:
+	rm -rf $(BUILD) t/servroot t/servroot_*
+
+distclean: clean
+	-scripts/stop.sh
+	-scripts/pg.sh destroy

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages the build, the tests and `make run` need.
+#
+# Fast and offline-friendly: asks dpkg what is already there and only runs
+# apt-get (update + install) when something is missing.  Services that the
+# packages start (a system nginx on :80, a system PostgreSQL cluster on
+# :5432) are kept from starting: we run our own instances on 127.0.0.1.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential pkg-config
+    nginx nginx-dev
+    libpq-dev postgresql-15 postgresql-client-15
+    libssl-dev libyajl-dev libcurl4-openssl-dev libcmocka-dev libcsv-dev
+    wrk
+    libtest-base-perl libipc-run-perl libtext-diff-perl
+    libtest-longstring-perl liblist-moreutils-perl libwww-perl
+    libjson-pp-perl liburi-perl
+    python3 curl openssl procps iproute2 ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    if [ "$status" != "installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+fi
+
+# Keep maintainer scripts from starting nginx / PostgreSQL services.
+policy=/usr/sbin/policy-rc.d
+created_policy=
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    created_policy=1
+fi
+cleanup() {
+    if [ -n "$created_policy" ]; then
+        $SUDO rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# If a system instance got started anyway (no policy-rc.d honoured),
+# stop it: it must never answer on our ports or hold :80/:5432.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters -h 2>/dev/null | while read -r ver name port status _; do
+        if [ "$status" = "online" ]; then
+            $SUDO pg_ctlcluster "$ver" "$name" stop || true
+        fi
+    done
+fi
+if [ -f /run/nginx.pid ]; then
+    $SUDO /usr/sbin/nginx -s quit 2>/dev/null || true
+fi
+echo "deps: done"

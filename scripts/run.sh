@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `make run`: build, then start in the background PostgreSQL, nginx with
+# the module (127.0.0.1:8080, master + 2 workers), the worker and the
+# simulator (when they exist), and print how to use and stop them.
+#
+# State lives in $TT_RUN_DIR (default .run): pg/, nginx/ (prefix: conf,
+# logs), tracktik_webhook.secret (random, created once, mode 600),
+# worker.log, sim.log and *.pid files that scripts/stop.sh uses.
+# TT_HTTP_PORT overrides 8080.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+
+export TT_RUN_DIR=${TT_RUN_DIR:-$repo/.run}
+mkdir -p "$TT_RUN_DIR"
+run=$(cd "$TT_RUN_DIR" && pwd)
+http_port=${TT_HTTP_PORT:-8080}
+nginx_bin=${TT_NGINX_BINARY:-/usr/sbin/nginx}
+prefix=$run/nginx
+module=$repo/build/ngx_http_tracktik_module.so
+secret_file=$run/tracktik_webhook.secret
+
+scripts/deps.sh
+make --no-print-directory all
+
+[ -f "$module" ] || { echo "run: $module not built (no config yet?)" >&2; exit 1; }
+
+scripts/pg.sh start
+eval "$(scripts/pg.sh env)"
+
+# the webhook secret: random, never printed, never logged
+if [ ! -s "$secret_file" ]; then
+    (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret_file"
+     echo >>"$secret_file")
+fi
+chmod 600 "$secret_file"
+
+# nginx
+mkdir -p "$prefix/conf" "$prefix/logs"
+conf=$prefix/conf/nginx.conf
+sed -e "s|@MODULE@|$module|g" \
+    -e "s|@PREFIX@|$prefix|g" \
+    -e "s|@PORT@|$http_port|g" \
+    -e "s|@DSN@|$TRACKTIK_DSN|g" \
+    -e "s|@SECRET_FILE@|$secret_file|g" \
+    conf/nginx.run.conf.in >"$conf.tmp"
+mv "$conf.tmp" "$conf"
+
+"$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" -c "$conf"
+
+ngx_pid=
+if [ -f "$prefix/logs/nginx.pid" ]; then
+    ngx_pid=$(cat "$prefix/logs/nginx.pid")
+fi
+if [ -n "$ngx_pid" ] && kill -0 "$ngx_pid" 2>/dev/null; then
+    kill -HUP "$ngx_pid"
+    echo "run: nginx reloaded (master $ngx_pid)"
+else
+    "$nginx_bin" -p "$prefix/" -e "$prefix/logs/error.log" -c "$conf"
+    echo "run: nginx started"
+fi
+
+start_bg() {
+    # start_bg NAME LOG CMD...: a background daemon with a pid file
+    local name=$1 log=$2
+    shift 2
+    local pidf=$run/$name.pid
+    if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+        echo "run: $name already running (pid $(cat "$pidf"))"
+        return
+    fi
+    nohup "$@" >>"$log" 2>&1 </dev/null &
+    echo $! >"$pidf"
+    echo "run: $name started (pid $!, log $log)"
+}
+
+if [ -x build/tracktik-worker ]; then
+    start_bg worker "$run/worker.log" \
+        env TRACKTIK_DSN="$TRACKTIK_DSN" build/tracktik-worker run
+fi
+
+if [ -f sim/tracktik_sim.py ]; then
+    start_bg sim "$run/sim.log" python3 sim/tracktik_sim.py
+fi
+
+# a realistic sample delivery to try the endpoint with
+sample=$run/sample-report.json
+perl -I t/helper -MTrackTikTest -e 'print tt_sample_report()' >"$sample"
+
+url="http://127.0.0.1:$http_port/webhooks/tracktik"
+rel_sample=${sample#"$repo"/}
+rel_secret=${secret_file#"$repo"/}
+
+cat <<MSG
+
+  nginx (webhook)   $url
+  PostgreSQL        $TRACKTIK_DSN
+  logs              $prefix/logs/error.log, $prefix/logs/access.log$( [ -x build/tracktik-worker ] && printf ', %s' "$run/worker.log")
+  stop everything   make stop
+
+  post a signed sample delivery (expect HTTP/1.1 202):
+
+curl -sS -i $url -H 'Content-Type: application/json' -H "TrackTik-Subscription-Secret: \$(scripts/sign.sh $rel_sample $rel_secret)" --data-binary @$rel_sample
+
+MSG

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `make test`: everything CI runs, from a fresh clone on a fresh Debian 12.
+#
+#   deps -> build (module, worker, unit tests) -> PostgreSQL in $TT_RUN_DIR
+#   -> prove -r t/ (Test::Nginx suites, t/worker/ too) -> build/tests/*
+#   -> stop PostgreSQL (also on failure) -> summary, non-zero on failure.
+#
+# Our own Test::Nginx::Socket (t/driver) is put on @INC only when the real
+# one is not installed.  Useful variables: TT_RUN_DIR (default .run),
+# TEST_NGINX_PORT (default 1984), TEST_NGINX_SERVROOT (default t/servroot),
+# PROVE_ARGS (extra prove arguments), TT_TESTS (files or dirs instead of t/).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+
+export TT_RUN_DIR=${TT_RUN_DIR:-$repo/.run}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh || exit 1
+
+step "build"
+make --no-print-directory all || { echo "test: build failed" >&2; exit 1; }
+
+pg_started=
+stop_pg() {
+    if [ -n "$pg_started" ]; then
+        scripts/pg.sh stop || true
+    fi
+}
+trap stop_pg EXIT
+trap 'exit 130' INT TERM
+
+step "PostgreSQL"
+if ! scripts/pg.sh status; then
+    pg_started=1
+fi
+scripts/pg.sh start || exit 1
+eval "$(scripts/pg.sh env)"
+
+export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
+if [ -f build/ngx_http_tracktik_module.so ]; then
+    export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$repo/build/ngx_http_tracktik_module.so}
+fi
+export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$repo/t/servroot}
+export TT_REPO=$repo
+
+inc=(-I "$repo/t/helper")
+if perl -MTest::Nginx::Socket -e1 2>/dev/null; then
+    driver="installed Test::Nginx::Socket"
+else
+    inc+=(-I "$repo/t/driver")
+    driver="t/driver (clean-room Test::Nginx::Socket subset)"
+fi
+
+failed=()
+
+step "Test::Nginx suites ($driver)"
+# shellcheck disable=SC2206
+targets=(${TT_TESTS:-t/})
+# shellcheck disable=SC2086
+if ! prove -r "${inc[@]}" ${PROVE_ARGS:-} "${targets[@]}"; then
+    failed+=("prove ${targets[*]}")
+fi
+
+step "unit tests (build/tests/*)"
+n_unit=0
+if [ -d build/tests ]; then
+    for t in build/tests/*; do
+        [ -f "$t" ] && [ -x "$t" ] || continue
+        n_unit=$((n_unit + 1))
+        echo "--- $t"
+        if ! "$t"; then
+            failed+=("$t")
+        fi
+    done
+fi
+[ "$n_unit" -gt 0 ] || echo "(none built)"
+
+step "summary"
+if [ ${#failed[@]} -eq 0 ]; then
+    echo "ALL TESTS PASSED (suites: ${targets[*]}; unit binaries: $n_unit)"
+    exit 0
+fi
+echo "FAILED:"
+for f in "${failed[@]}"; do
+    echo "  $f"
+done
+exit 1

@@ -1,0 +1,466 @@
+package TrackTikTest;
+
+# Test helpers shared by the suites (t/*.t, t/worker/*.t).
+#
+#   use lib 't/helper';
+#   use TrackTikTest;
+#
+# Every helper is exported into the caller and also aliased into
+# Test::Base::Filter, the package `--- xxx eval` sections run in, so both
+# `tt_sql(...)` and `::tt_sql(...)` work there.  Note that Test::Base runs
+# `eval` sections when blocks() is first called (plan or run_tests), that
+# is before any block's nginx is started.
+#
+#   tt_dsn()                         libpq conninfo ($ENV{TRACKTIK_DSN})
+#   tt_sql($sql)                     psql -At output, chomped; dies on error
+#   tt_pg($cmd)                      scripts/pg.sh start|stop|kill|restart
+#   tt_hmac_hex($alg, $key, $body)   lowercase hex HMAC (sha512 | sha256)
+#   tt_standard_signature($secret, $id, $ts, $body)
+#                                    Standard Webhooks v1: "v1,<base64>"
+#   tt_sample_report(%overrides)     a TrackTik report entity as JSON text
+#   tt_post($url, $body, \%headers)  (status, \%headers, $body)
+#   tt_get($url, \%headers)          (status, \%headers, $body)
+#
+#   my $n = TrackTikTest::Nginx->start(http => ..., server => ...,
+#                                      workers => 2, master => 1);
+#   $n->port; $n->url('/x'); $n->reload(...); $n->error_log; $n->pid;
+#   $n->stop;
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Digest::SHA ();
+use File::Basename qw(dirname);
+use File::Spec;
+use HTTP::Tiny;
+use IPC::Run ();
+use JSON::PP ();
+use MIME::Base64 qw(decode_base64 encode_base64);
+
+use Exporter 'import';
+
+our @EXPORT = qw(tt_dsn tt_sql tt_pg tt_hmac_hex tt_standard_signature
+                 tt_sample_report tt_post tt_get tt_repo);
+
+# `--- request eval` and friends run in Test::Base::Filter
+for my $name (@EXPORT) {
+    no strict 'refs';
+    *{"Test::Base::Filter::$name"} = \&{$name};
+}
+
+my $repo = $ENV{TT_REPO}
+    || File::Spec->rel2abs(dirname(__FILE__) . '/../..');
+
+sub tt_repo { $repo }
+
+sub tt_dsn {
+    my $dsn = $ENV{TRACKTIK_DSN};
+    croak "TRACKTIK_DSN is not set (eval \"\$(scripts/pg.sh env)\")"
+        unless defined $dsn && $dsn ne '';
+    return $dsn;
+}
+
+sub tt_sql {
+    my ($sql) = @_;
+    croak "tt_sql: no SQL given" unless defined $sql;
+    my ($out, $err) = ('', '');
+    my @cmd = ('psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1',
+               '-d', tt_dsn(), '-c', $sql);
+    IPC::Run::run(\@cmd, \undef, \$out, \$err)
+        or croak "tt_sql: psql failed ($?): $err\n  SQL: $sql\n";
+    chomp $out;
+    return $out;
+}
+
+sub tt_pg {
+    my ($cmd) = @_;
+    croak "tt_pg: unknown command '" . ($cmd // '') . "'"
+        unless defined $cmd && $cmd =~ /^(?:start|stop|kill|restart|status)$/;
+    my ($out, $err) = ('', '');
+    my $ok = IPC::Run::run(["$repo/scripts/pg.sh", $cmd],
+                           \undef, \$out, \$err);
+    return $ok if $cmd eq 'status';
+    $ok or croak "tt_pg: scripts/pg.sh $cmd failed ($?): $err$out";
+    return $out;
+}
+
+sub tt_hmac_hex {
+    my ($alg, $key, $body) = @_;
+    croak "tt_hmac_hex: key and body are required"
+        unless defined $key && defined $body;
+    $alg = lc($alg // '');
+    $alg =~ s/^hmac[_-]?//;
+    $alg =~ s/-//g;
+    return Digest::SHA::hmac_sha512_hex($body, $key) if $alg eq 'sha512';
+    return Digest::SHA::hmac_sha256_hex($body, $key) if $alg eq 'sha256';
+    croak "tt_hmac_hex: unsupported algorithm '$alg' (sha512 or sha256)";
+}
+
+sub tt_standard_signature {
+    my ($secret, $id, $ts, $body) = @_;
+    croak "tt_standard_signature: secret, id, timestamp and body needed"
+        unless defined $secret && defined $id && defined $ts
+               && defined $body;
+    my $key = $secret;
+    if ($secret =~ /^whsec_(.*)\z/s) {
+        $key = decode_base64($1);
+    }
+    my $mac = Digest::SHA::hmac_sha256("$id.$ts.$body", $key);
+    return 'v1,' . encode_base64($mac, '');
+}
+
+my $sample_seq = 0;
+
+sub tt_sample_report {
+    my (%over) = @_;
+    $sample_seq++;
+    my $id = 480000 + ($$ % 10000) * 10 + $sample_seq;
+    my %report = (
+        id             => $id,
+        uri            => "/rest/v1/reports/$id",
+        resourceType   => 'reports',
+        reportTemplate => {
+            id   => 28,
+            name => 'Incident Report',
+            tag  => 'INCIDENT',
+        },
+        reportDateTime => '2026-11-27T21:14:03-05:00',
+        submittedOn    => '2026-11-27T21:19:45-05:00',
+        account        => {
+            id       => 1042,
+            name     => 'Harbourfront Tower',
+            customId => 'HFT-01',
+            type     => 'CLIENT',
+        },
+        position       => {
+            id       => 311,
+            name     => 'Lobby Concierge (Nights)',
+            customId => 'HFT-01-LOB-N',
+        },
+        reportFlag     => {
+            id            => 7,
+            name          => 'Trespassing',
+            severityLevel => 'HIGH',
+        },
+        status         => 'NEW',
+        reportFields   => [
+            { id => 9001, templateField => 511, fieldTag => 'summary',
+              value => 'Individual found sleeping in stairwell B, level 3.' },
+            { id => 9002, templateField => 512, fieldTag => 'action_taken',
+              value => 'Asked to leave; escorted out via loading dock.' },
+            { id => 9003, templateField => 513, fieldTag => 'police_called',
+              value => 'No' },
+            { id => 9004, templateField => 514, fieldTag => 'duration_min',
+              value => '25' },
+        ],
+        createdBy      => 5120,
+        createdOn      => '2026-11-27T21:19:45-05:00',
+        updatedOn      => '2026-11-27T21:19:45-05:00',
+        timeZone       => 'America/Toronto',
+    );
+    for my $k (keys %over) {
+        if (defined $over{$k}) {
+            $report{$k} = $over{$k};
+        } else {
+            delete $report{$k};
+        }
+    }
+    return JSON::PP->new->canonical(1)->encode(\%report);
+}
+
+sub _http {
+    my ($method, $url, $body, $headers) = @_;
+    my $http = HTTP::Tiny->new(keep_alive => 0, timeout => 30,
+                               max_redirect => 0);
+    my %opt = (headers => { %{ $headers || {} } });
+    $opt{content} = $body if defined $body;
+    my $res = $http->request($method, $url, \%opt);
+    if ($res->{status} == 599) {
+        croak "tt_post/tt_get: $method $url: $res->{content}";
+    }
+    return ($res->{status}, $res->{headers}, $res->{content});
+}
+
+sub tt_post {
+    my ($url, $body, $headers) = @_;
+    return _http('POST', $url, $body // '', $headers);
+}
+
+sub tt_get {
+    my ($url, $headers) = @_;
+    return _http('GET', $url, undef, $headers);
+}
+
+
+package TrackTikTest::Nginx;
+
+# A whole nginx of its own for tests that need more control than
+# Test::Nginx gives: a master with several workers, reloads, restarts,
+# durability checks.  It runs under a temporary prefix, on a free
+# 127.0.0.1 port, with the module loaded.
+#
+#   start(%opt): http => text inside http {}, server => text inside
+#     server {}, main => text at top level, workers => N (default 1),
+#     master => 0|1 (default 1 when workers > 1), log_level (default
+#     info), module => .so path ('' for none; default
+#     $TEST_NGINX_LOAD_MODULES or build/ngx_http_tracktik_module.so),
+#     binary (default $TEST_NGINX_BINARY or /usr/sbin/nginx), port.
+#   `$TEST_NGINX_*` and `$TRACKTIK_DSN` in the snippets are expanded.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use File::Temp ();
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(sleep);
+
+sub _free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1, ReuseAddr => 1)
+        or croak "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub _expand {
+    my ($text) = @_;
+    return '' unless defined $text;
+    $text =~ s/\$((?:TEST_NGINX_|TRACKTIK_)[A-Z0-9_]+)/
+        defined $ENV{$1} ? $ENV{$1}
+                         : croak "TrackTikTest::Nginx: \$$1 is not set"/ge;
+    return $text;
+}
+
+sub start {
+    my ($class, %opt) = @_;
+    my $self = bless { %opt }, $class;
+    $self->{workers} //= 1;
+    $self->{master} //= $self->{workers} > 1 ? 1 : 0;
+    croak "TrackTikTest::Nginx: several workers need master => 1"
+        if $self->{workers} > 1 && !$self->{master};
+    $self->{log_level} //= 'info';
+    $self->{binary} //= $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+    if (!defined $self->{module}) {
+        my @m = grep { length } split /\s+/,
+                ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+        $self->{module} = @m ? $m[0]
+            : TrackTikTest::tt_repo() . '/build/ngx_http_tracktik_module.so';
+    }
+    croak "TrackTikTest::Nginx: module $self->{module} not built"
+        if $self->{module} ne '' && !-f $self->{module};
+    $self->{port} //= _free_port();
+    $self->{generation} = 1;
+    $self->{tmp} = File::Temp->newdir('tt-nginx-XXXXXX', TMPDIR => 1,
+                                      CLEANUP => !$ENV{TT_KEEP_NGINX});
+    $self->{prefix} = $self->{tmp}->dirname;
+    chmod 0755, $self->{prefix};
+    mkdir "$self->{prefix}/$_" for qw(conf logs html);
+    $self->_write_conf;
+    my $out = `$self->{binary} -p $self->{prefix}/ -e $self->{prefix}/logs/error.log -c $self->{prefix}/conf/nginx.conf 2>&1`;
+    if ($? != 0) {
+        croak "TrackTikTest::Nginx: nginx did not start: $out\n"
+              . $self->error_log;
+    }
+    $self->{started} = 1;
+    $self->_wait_serving;
+    return $self;
+}
+
+sub _write_conf {
+    my ($self) = @_;
+    my $p = $self->{prefix};
+    my $load = $self->{module} ne '' ? "load_module $self->{module};\n" : '';
+    my $user = $> == 0 ? "user root;\n" : '';
+    my $master = $self->{master} ? 'on' : 'off';
+    my $main = _expand($self->{main});
+    my $http = _expand($self->{http});
+    my $server = _expand($self->{server});
+    my $conf = <<"CONF";
+${load}${user}worker_processes $self->{workers};
+master_process $master;
+daemon on;
+pid $p/logs/nginx.pid;
+error_log $p/logs/error.log $self->{log_level};
+$main
+
+events {
+    worker_connections 1024;
+    accept_mutex off;
+}
+
+http {
+    access_log $p/logs/access.log;
+    default_type text/plain;
+    client_body_temp_path $p/client_body_temp;
+    proxy_temp_path $p/proxy_temp;
+    fastcgi_temp_path $p/fastcgi_temp;
+    uwsgi_temp_path $p/uwsgi_temp;
+    scgi_temp_path $p/scgi_temp;
+    keepalive_timeout 0;
+
+$http
+
+    server {
+        listen 127.0.0.1:$self->{port};
+        server_name localhost;
+        client_max_body_size 30M;
+
+        location = /__tt_generation {
+            return 200 "$self->{generation}";
+        }
+
+$server
+    }
+}
+CONF
+    open my $fh, '>', "$p/conf/nginx.conf.tmp"
+        or croak "cannot write $p/conf/nginx.conf: $!";
+    print $fh $conf;
+    close $fh;
+    rename "$p/conf/nginx.conf.tmp", "$p/conf/nginx.conf" or croak $!;
+}
+
+sub _generation_served {
+    my ($self) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port}, Timeout => 2)
+        or return undef;
+    print $s "GET /__tt_generation HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    my $resp = <$s> // '';
+    close $s;
+    return $resp =~ /\r\n\r\n(\d+)\z/ ? $1 : undef;
+}
+
+sub _wait_serving {
+    my ($self) = @_;
+    for (1 .. 300) {
+        my $g = $self->_generation_served;
+        return 1 if defined $g && $g == $self->{generation};
+        sleep 0.05;
+    }
+    croak "TrackTikTest::Nginx: nginx on port $self->{port} does not serve"
+          . " generation $self->{generation}\n" . $self->error_log;
+}
+
+sub port { $_[0]{port} }
+sub prefix { $_[0]{prefix} }
+
+sub url {
+    my ($self, $path) = @_;
+    $path //= '/';
+    return "http://127.0.0.1:$self->{port}$path";
+}
+
+sub pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{prefix}/logs/nginx.pid" or return undef;
+    my $pid = <$fh>;
+    close $fh;
+    return undef unless defined $pid;
+    chomp $pid;
+    return $pid;
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{prefix}/logs/error.log" or return '';
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    return $text // '';
+}
+
+sub access_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{prefix}/logs/access.log" or return '';
+    local $/;
+    my $text = <$fh>;
+    return $text // '';
+}
+
+# Reload the configuration (optionally with new http/server/main
+# snippets): nginx -t first, then HUP, then wait until the new workers
+# answer.
+sub reload {
+    my ($self, %opt) = @_;
+    croak "TrackTikTest::Nginx: reload needs master => 1"
+        unless $self->{master};
+    for my $k (qw(main http server)) {
+        $self->{$k} = $opt{$k} if exists $opt{$k};
+    }
+    $self->{generation}++;
+    $self->_write_conf;
+    my $p = $self->{prefix};
+    my $out = `$self->{binary} -t -p $p/ -e $p/logs/error.log -c $p/conf/nginx.conf 2>&1`;
+    croak "TrackTikTest::Nginx: new configuration rejected: $out" if $?;
+    my $pid = $self->pid or croak "TrackTikTest::Nginx: no master pid";
+    CORE::kill 'HUP', $pid or croak "TrackTikTest::Nginx: HUP $pid: $!";
+    $self->_wait_serving;
+    return $self;
+}
+
+sub _wait_gone {
+    my ($pid, $secs) = @_;
+    for (1 .. $secs * 20) {
+        waitpid($pid, POSIX::WNOHANG());
+        return 1 unless CORE::kill 0, $pid;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# Graceful stop (QUIT); KILL if it has not exited within 10 s.
+sub stop {
+    my ($self) = @_;
+    return unless $self->{started};
+    my $pid = $self->pid;
+    if ($pid && CORE::kill 0, $pid) {
+        CORE::kill 'QUIT', $pid;
+        if (!_wait_gone($pid, 10)) {
+            CORE::kill 'KILL', $pid;
+            _wait_gone($pid, 5);
+        }
+    }
+    $self->{started} = 0;
+    return 1;
+}
+
+# SIGKILL the master (and workers): a crash, for durability tests.
+sub kill {
+    my ($self) = @_;
+    my $pid = $self->pid or return;
+    my @workers = $self->worker_pids;
+    CORE::kill 'KILL', $pid, @workers;
+    _wait_gone($_, 5) for $pid, @workers;
+    $self->{started} = 0;
+    return 1;
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->pid or return ();
+    my @pids;
+    opendir my $d, '/proc' or return ();
+    for my $e (readdir $d) {
+        next unless $e =~ /^\d+$/;
+        open my $fh, '<', "/proc/$e/stat" or next;
+        my $stat = <$fh> // '';
+        close $fh;
+        push @pids, $e if $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $master;
+    }
+    closedir $d;
+    return sort { $a <=> $b } @pids;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $@, $!);
+    $self->stop if $self->{started};
+}
+
+1;
