@@ -1,0 +1,89 @@
+
+/*
+ * Copyright (C) ngx_http_tracktik authors
+ */
+
+
+#ifndef _NGX_HTTP_TRACKTIK_PG_H_INCLUDED_
+#define _NGX_HTTP_TRACKTIK_PG_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+
+
+/*
+ * A per-worker pool of asynchronous libpq connections driven by nginx's
+ * event loop.  Callers submit queries; the pool sends each one on an idle
+ * connection (opening connections lazily, up to the pool size) and hands
+ * the result back to the query's handler.  A query may carry a prepare
+ * callback that runs just before it is sent: the webhook batcher uses it
+ * to seal a group of deliveries into one statement (group commit).
+ */
+
+
+typedef struct ngx_http_tracktik_pg_pool_s   ngx_http_tracktik_pg_pool_t;
+typedef struct ngx_http_tracktik_pg_query_s  ngx_http_tracktik_pg_query_t;
+
+
+/*
+ * Returns NGX_OK to send the query, or NGX_DONE when nothing is left to
+ * send: the query is then dropped and the callback has released it.  It
+ * may run again for the same query if a broken connection kept the first
+ * attempt from leaving, so it must be idempotent.
+ */
+typedef ngx_int_t (*ngx_http_tracktik_pg_prepare_pt)(
+    ngx_http_tracktik_pg_query_t *q);
+
+/*
+ * rc is NGX_OK with res holding the statement's result, or NGX_ERROR
+ * (res is the error result or NULL; q->error says why), or
+ * NGX_HTTP_SERVICE_UNAVAILABLE when PostgreSQL could not be reached.
+ * res is cleared by the pool after the handler returns.
+ */
+typedef void (*ngx_http_tracktik_pg_handler_pt)(
+    ngx_http_tracktik_pg_query_t *q, PGresult *res, ngx_int_t rc);
+
+
+typedef struct {
+    char                           **keywords;
+    char                           **values;
+    ngx_uint_t                       size;
+    ngx_uint_t                       queue_size;
+    ngx_msec_t                       connect_timeout;
+    ngx_msec_t                       query_timeout;
+} ngx_http_tracktik_pg_conf_t;
+
+
+struct ngx_http_tracktik_pg_query_s {
+    ngx_queue_t                      queue;
+
+    const char                      *command;
+    int                              nparams;
+    const char                     **values;
+    int                             *lengths;
+
+    ngx_http_tracktik_pg_prepare_pt  prepare;
+    ngx_http_tracktik_pg_handler_pt  handler;
+    void                            *data;
+
+    ngx_str_t                        error;
+    ngx_log_t                       *log;
+
+    /* set by the pool */
+    void                            *conn;
+    unsigned                         waiting:1;
+};
+
+
+ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_pg_pool_create(
+    ngx_http_tracktik_pg_conf_t *conf, ngx_pool_t *pool, ngx_log_t *log);
+ngx_int_t ngx_http_tracktik_pg_submit(ngx_http_tracktik_pg_pool_t *pool,
+    ngx_http_tracktik_pg_query_t *q);
+void ngx_http_tracktik_pg_cancel(ngx_http_tracktik_pg_pool_t *pool,
+    ngx_http_tracktik_pg_query_t *q);
+
+
+#endif /* _NGX_HTTP_TRACKTIK_PG_H_INCLUDED_ */
