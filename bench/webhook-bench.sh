@@ -1,0 +1,477 @@
+#!/usr/bin/env bash
+# The webhook benchmark (issue 2, scope item 8).  Prints figures; asserts
+# nothing about speed.  Measures on this machine, in one run:
+#
+#   (a) nginx + ngx_http_tracktik_module (master, 2 workers, pool=4),
+#       wrk at 64 connections, pre-signed unique ~1 KiB report deliveries;
+#   (b) the same nginx answering `return 202;` (the ceiling), same wrk;
+#   (c) pgbench inserting the same rows, 1 per transaction;
+#   (d) pgbench inserting the same rows, 50 per transaction;
+#   (e) the ack latency of (a) with wrk paced at 1,000 requests/s;
+#
+# each BENCH_RUNS times for BENCH_DURATION seconds, interleaved round by
+# round so that noise from the shared machine falls on all of them; the
+# job tables are truncated (and a checkpoint taken) before every run.
+# Then a summary table with medians and the ratios module/(d), module/(c)
+# and module/(b).  A wrk run is valid only if every response was 202 and
+# no body was sent twice; invalid runs are reported and left out.
+#
+# Needs TRACKTIK_DSN and PGHOST/PGPORT/PGDATABASE/PGUSER (bench/run.sh sets
+# them up) and the schema from sql/.  (a) and (e) are skipped with a
+# message while build/ngx_http_tracktik_module.so does not exist.
+#
+# Knobs (environment): BENCH_DURATION (10), BENCH_RUNS (3),
+# BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 2), BENCH_BODIES
+# (unique deliveries generated, 300000), BENCH_PG_CLIENTS (16),
+# BENCH_PG_JOBS (pgbench threads, 2), BENCH_BATCH (50), BENCH_RATE (1000),
+# BENCH_ONLY (space-separated subset of: a b c d e).
+#
+# Generated bodies are cached in build/bench/; nginx prefixes, wrk output
+# and pgbench logs go to $TT_RUN_DIR/bench (default .run/bench).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+
+duration=${BENCH_DURATION:-10}
+runs=${BENCH_RUNS:-3}
+conns=${BENCH_CONNECTIONS:-64}
+wrk_threads=${BENCH_THREADS:-2}
+bodies=${BENCH_BODIES:-300000}
+pg_clients=${BENCH_PG_CLIENTS:-16}
+pg_jobs=${BENCH_PG_JOBS:-2}
+batch=${BENCH_BATCH:-50}
+rate=${BENCH_RATE:-1000}
+only=${BENCH_ONLY:-a b c d e}
+nginx_bin=${TT_NGINX_BINARY:-/usr/sbin/nginx}
+pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+module=$repo/build/ngx_http_tracktik_module.so
+
+export TT_RUN_DIR=${TT_RUN_DIR:-$repo/.run}
+mkdir -p "$TT_RUN_DIR"
+work=$(cd "$TT_RUN_DIR" && pwd)/bench
+cache=$repo/build/bench
+secret=$cache/webhook.secret
+
+die() { echo "webhook-bench: $*" >&2; exit 1; }
+say() { echo "webhook-bench: $*"; }
+
+want() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
+
+: "${TRACKTIK_DSN:?webhook-bench: TRACKTIK_DSN is not set (use bench/run.sh)}"
+: "${PGPORT:?webhook-bench: PGHOST/PGPORT/... are not set (use bench/run.sh)}"
+command -v wrk >/dev/null || die "wrk is not installed (scripts/deps.sh)"
+[ -x "$pg_bin/pgbench" ] || die "no pgbench in $pg_bin"
+[ -x "$nginx_bin" ] || die "no nginx at $nginx_bin"
+
+psql_q() { "$pg_bin/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+psql_q -c "SELECT 1 FROM tracktik_jobs, tracktik_deliveries LIMIT 1" \
+    >/dev/null || die "no job tables in $PGDATABASE (sql/ not applied?)"
+
+rm -rf "$work"
+mkdir -p "$work" "$cache"
+
+
+# --- the deliveries ------------------------------------------------------
+
+if [ ! -s "$secret" ]; then
+    (umask 077
+     od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret"
+     echo >>"$secret")
+fi
+
+bodies_dir=$cache/bodies
+stamp="count=$bodies threads=$wrk_threads gen=$(cksum <bench/gen-bodies.pl)"
+stamp="$stamp secret=$(cksum <"$secret")"
+if [ "$(cat "$bodies_dir/stamp" 2>/dev/null)" != "$stamp" ]; then
+    say "generating $bodies signed unique deliveries into $bodies_dir"
+    rm -rf "$bodies_dir"
+    mkdir -p "$bodies_dir"
+    perl bench/gen-bodies.pl --count "$bodies" --threads "$wrk_threads" \
+        --secret-file "$secret" --out "$bodies_dir"
+    echo "$stamp" >"$bodies_dir/stamp"
+fi
+head=$(cat "$bodies_dir/payload.head")
+tail=$(cat "$bodies_dir/payload.tail")
+
+
+# --- nginx ---------------------------------------------------------------
+
+free_port() {
+    perl -MIO::Socket::INET -e '
+        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+                                      LocalPort => 0, Listen => 1)
+            or die "no free port: $!\n";
+        print $s->sockport, "\n";'
+}
+
+started=()
+
+nginx_start() {
+    # nginx_start NAME PORT LOCATION-BODY [HTTP-LINES [MAIN-LINES]]
+    local name=$1 port=$2 location=$3 http=${4:-} main=${5:-}
+    local prefix=$work/nginx-$name
+    mkdir -p "$prefix/logs"
+    cat >"$prefix/nginx.conf" <<CONF
+$main
+worker_processes  2;
+master_process    on;
+daemon            on;
+pid               $prefix/logs/nginx.pid;
+error_log         $prefix/logs/error.log warn;
+
+events {
+    worker_connections  4096;
+}
+
+http {
+    access_log             off;
+    client_body_temp_path  $prefix/client_body_temp;
+    proxy_temp_path        $prefix/proxy_temp;
+    fastcgi_temp_path      $prefix/fastcgi_temp;
+    uwsgi_temp_path        $prefix/uwsgi_temp;
+    scgi_temp_path         $prefix/scgi_temp;
+$http
+    server {
+        listen  127.0.0.1:$port;
+
+        location = /webhooks/tracktik {
+$location
+        }
+    }
+}
+CONF
+    if ! "$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" \
+            -c "$prefix/nginx.conf" >"$prefix/logs/test.log" 2>&1; then
+        cat "$prefix/logs/test.log" >&2
+        return 1
+    fi
+    "$nginx_bin" -p "$prefix/" -e "$prefix/logs/error.log" \
+        -c "$prefix/nginx.conf" || return 1
+    started+=("$prefix")
+}
+
+cleanup() {
+    local prefix pid
+    for prefix in ${started[@]+"${started[@]}"}; do
+        pid=$(cat "$prefix/logs/nginx.pid" 2>/dev/null || true)
+        [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+have_module=
+if want a || want e; then
+    if [ -f "$module" ]; then
+        port_a=$(free_port)
+        if nginx_start module "$port_a" "
+            tracktik_webhook;
+            tracktik_webhook_secret_file $secret;
+            client_max_body_size 2m;" \
+            "    tracktik_postgres \"$TRACKTIK_DSN\" pool=4;" \
+            "load_module $module;"
+        then
+            have_module=1
+        else
+            say "SKIP (a)/(e): nginx refused the module configuration (above)"
+        fi
+    else
+        say "SKIP (a)/(e): $module is not built yet; measuring (b), (c), (d) only"
+    fi
+fi
+
+if want b; then
+    port_b=$(free_port)
+    nginx_start return "$port_b" "            return 202;" \
+        || die "nginx with return 202 did not start"
+fi
+sleep 0.5
+
+
+# --- helpers -------------------------------------------------------------
+
+reset_tables() {
+    psql_q -c "TRUNCATE tracktik_jobs, tracktik_deliveries RESTART IDENTITY"
+    # a checkpoint before each run, so none lands in the middle of one;
+    # needs a superuser (pg.sh clusters have `postgres`); skip otherwise
+    psql_q -U postgres -c "CHECKPOINT" 2>/dev/null || true
+}
+
+job_rows() { psql_q -c "SELECT count(*) FROM tracktik_jobs"; }
+
+field() {
+    # field NAME LINE: the value of NAME=... in a BENCH line
+    sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
+}
+
+# results: one line per run in $work/results:
+#   KIND RUN VALID RPS P50_US P99_US NOTE
+record() { echo "$*" >>"$work/results"; }
+
+wrk_run() {
+    # wrk_run KIND RUN PORT MODE: one wrk measurement
+    local kind=$1 run=$2 port=$3 mode=$4
+    local out=$work/wrk-$kind-$run.out line valid=yes note=
+    wrk -t "$wrk_threads" -c "$conns" -d "${duration}s" --timeout 10s \
+        -s bench/webhook.lua "http://127.0.0.1:$port/webhooks/tracktik" \
+        -- "$bodies_dir" "$mode" "$rate" "$wrk_threads" >"$out" 2>&1 || true
+    line=$(grep '^BENCH requests=' "$out" || true)
+    if [ -z "$line" ]; then
+        say "($kind) run $run: no result from wrk:"
+        sed 's/^/    /' "$out"
+        record "$kind $run no 0 0 0 wrk-failed"
+        return
+    fi
+    local statuses wrapped errors
+    statuses=$(field statuses "$line")
+    wrapped=$(field wrapped "$line")
+    errors=$(field errors "$line")
+    if [[ ! "$statuses" =~ ^202:[0-9]+$ ]]; then
+        valid=no
+        note="statuses=$statuses"
+    fi
+    if [ "$errors" != "0,0,0,0" ]; then
+        valid=no
+        note="$note socket-errors(connect,read,write,timeout)=$errors"
+    fi
+    if [ "$kind" != b ] && [ "$wrapped" != 0 ]; then
+        valid=no
+        note="$note out-of-unique-bodies(raise-BENCH_BODIES)"
+    fi
+    if [ "$kind" != b ]; then
+        # every 202 must be a committed row
+        local acked rows
+        acked=${statuses#*202:}
+        acked=${acked%%,*}
+        [[ "$acked" =~ ^[0-9]+$ ]] || acked=0
+        rows=$(job_rows)
+        note="$note rows=$rows"
+        if [ "$rows" -lt "$acked" ]; then
+            valid=no
+            note="$note FEWER-ROWS-THAN-202s($acked)"
+        fi
+    fi
+    record "$kind $run $valid $(field rps "$line") $(field p50_us "$line")" \
+        "$(field p99_us "$line") ${note# }"
+    printf '  (%s) run %s: %8s req/s  p50 %6s us  p99 %7s us  %s %s\n' \
+        "$kind" "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
+        "$(field p99_us "$line")" "$statuses" \
+        "$([ $valid = yes ] || echo "INVALID ${note# }")"
+    grep '^BENCH sample' "$out" | head -3 | sed 's/^/      /' || true
+}
+
+pgbench_script() {
+    # pgbench_script ROWS: insert ROWS deliveries in one statement, the
+    # way the module does for a batch: the dedupe key (a SHA-256 hex, as
+    # the module derives from the body) into tracktik_deliveries, then
+    # the job with its ~1 KiB jsonb payload.  The payload text is sent
+    # with every row (head and tail as parameters, the unique id between
+    # them), so the server parses the same amount of JSON as with (a).
+    local rows=$1 n sep=
+    echo '\set seq :seq + 1'
+    echo 'WITH b AS ('
+    echo "    SELECT :kp::text || '-' || :client_id::text || '-' ||"
+    echo '           :seq::text AS base,'
+    echo "           :client_id::bigint * 1000000000 + :seq::bigint * $rows"
+    echo '           AS id0),'
+    echo 'v (n, head, tail) AS (VALUES'
+    for n in $(seq 1 "$rows"); do
+        echo "    $sep($n, :head::text, :tail::text)"
+        sep=,
+    done
+    echo '),'
+    echo 'r AS ('
+    echo "    SELECT encode(sha256(convert_to(b.base || '-' || v.n,"
+    echo "                                    'UTF8')), 'hex') AS k,"
+    echo '           v.head || (b.id0 + v.n)::text || v.tail AS body'
+    echo '    FROM b, v),'
+    echo 'd AS ('
+    echo '    INSERT INTO tracktik_deliveries (dedupe_key)'
+    echo '    SELECT k FROM r'
+    echo '    ON CONFLICT DO NOTHING'
+    echo '    RETURNING dedupe_key)'
+    echo 'INSERT INTO tracktik_jobs (dedupe_key, payload)'
+    echo 'SELECT r.k, r.body::jsonb FROM r JOIN d ON d.dedupe_key = r.k'
+    echo 'RETURNING id;'
+}
+
+percentiles() {
+    # percentiles FILES...: "P50 P99" of pgbench per-transaction latencies
+    cat "$@" | awk '{ print $3 }' | sort -n | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "0 0"; exit }
+            i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+            i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+            print v[i50], v[i99]
+        }'
+}
+
+pgbench_run() {
+    # pgbench_run KIND RUN ROWS: one pgbench measurement
+    local kind=$1 run=$2 rows=$3
+    local dir=$work/pgbench-$kind-$run out valid=yes note=
+    mkdir -p "$dir"
+    out=$dir/out
+    (cd "$dir" && "$pg_bin/pgbench" -n -M prepared -c "$pg_clients" \
+        -j "$pg_jobs" -T "$duration" -l \
+        -f "$work/insert-$rows.sql" \
+        -D kp="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+        -D seq=0 -D head="$head" -D tail="$tail" >"$out" 2>&1) \
+        || { valid=no; note="pgbench-failed"; }
+    local tps txs rows_db lat
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial.*/\1/p' "$out")
+    txs=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+    [ -n "$tps" ] || { tps=0; valid=no; note="$note no-tps"; }
+    [ -n "$txs" ] || txs=0
+    rows_db=$(job_rows)
+    if [ "$rows_db" -ne $((txs * rows)) ]; then
+        valid=no
+        note="$note rows=$rows_db-expected-$((txs * rows))"
+    fi
+    lat=$(percentiles "$dir"/pgbench_log.*)
+    local rps
+    rps=$(awk -v t="$tps" -v r="$rows" 'BEGIN { printf "%.1f", t * r }')
+    record "$kind $run $valid $rps $lat ${note# }"
+    printf '  (%s) run %s: %8s rows/s (%s tx/s)  tx p50 %6s us  p99 %7s us %s\n' \
+        "$kind" "$run" "$rps" "$tps" ${lat} \
+        "$([ $valid = yes ] || echo "INVALID ${note# }"; true)"
+    if [ $valid = no ]; then
+        grep -iE 'error|abort|fail' "$out" | head -5 | sed 's/^/      /'
+    fi
+    rm -f "$dir"/pgbench_log.*
+}
+
+
+# --- conditions ----------------------------------------------------------
+
+pg_setting() { psql_q -c "SHOW $1"; }
+
+echo
+echo "== webhook benchmark: $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname)"
+echo "   cpu: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   $("$nginx_bin" -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $("$pg_bin/pgbench" --version)"
+echo "   PostgreSQL $(pg_setting server_version): fsync=$(pg_setting fsync) synchronous_commit=$(pg_setting synchronous_commit) shared_buffers=$(pg_setting shared_buffers) wal_buffers=$(pg_setting wal_buffers)"
+echo "   wrk: $wrk_threads threads, $conns connections, ${duration}s; bodies: $(wc -c <"$bodies_dir/payload.head" | awk -v t="$(wc -c <"$bodies_dir/payload.tail")" '{ print $1 + t + 7 }') B report entities, $bodies unique, HMAC-SHA512 signed"
+echo "   pgbench: $pg_clients clients, $pg_jobs threads, -M prepared, ${duration}s; $runs runs each, interleaved"
+echo
+
+pgbench_script 1 >"$work/insert-1.sql"
+pgbench_script "$batch" >"$work/insert-$batch.sql"
+
+: >"$work/results"
+
+if [ -n "$have_module" ]; then
+    say "warming up (a) for 2 s"
+    wrk -t "$wrk_threads" -c "$conns" -d 2s -s bench/webhook.lua \
+        "http://127.0.0.1:$port_a/webhooks/tracktik" \
+        -- "$bodies_dir" max 0 "$wrk_threads" >"$work/warmup.out" 2>&1 || true
+    grep '^BENCH' "$work/warmup.out" | sed 's/^/    /' || true
+fi
+
+for run in $(seq 1 "$runs"); do
+    echo "-- round $run of $runs"
+    if [ -n "$have_module" ] && want a; then
+        reset_tables
+        wrk_run a "$run" "$port_a" max
+    fi
+    if want b; then
+        wrk_run b "$run" "$port_b" max
+    fi
+    if want c; then
+        reset_tables
+        pgbench_run c "$run" 1
+    fi
+    if want d; then
+        reset_tables
+        pgbench_run d "$run" "$batch"
+    fi
+done
+
+if want e; then
+    echo "-- ack latency: wrk paced at $rate requests/s, $conns connections"
+    for run in $(seq 1 "$runs"); do
+        if [ -n "$have_module" ]; then
+            reset_tables
+            wrk_run e "$run" "$port_a" paced
+        fi
+    done
+    if [ -z "$have_module" ]; then
+        say "SKIP (e): no module"
+    fi
+fi
+reset_tables
+
+
+# --- summary -------------------------------------------------------------
+
+summary() {
+    # summary KIND: "N_VALID N_RUNS MEDIAN_RPS MEDIAN_P50 MEDIAN_P99"
+    awk -v k="$1" '
+        function median(a, n,    i, j, t) {
+            for (i = 2; i <= n; i++)
+                for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+                    t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+                }
+            if (n == 0) return 0
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        $1 == k { total++ }
+        $1 == k && $3 == "yes" { n++; r[n] = $4; p[n] = $5; q[n] = $6 }
+        END {
+            printf "%d %d %.0f %.0f %.0f\n", n, total, median(r, n),
+                median(p, n), median(q, n)
+        }' "$work/results"
+}
+
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else printf "n/a" }'
+}
+
+read -r va ta ra pa qa <<<"$(summary a)"
+read -r vb tb rb pb qb <<<"$(summary b)"
+read -r vc tc rc pc qc <<<"$(summary c)"
+read -r vd td rd pd qd <<<"$(summary d)"
+read -r ve te re pe qe <<<"$(summary e)"
+
+row() {
+    # row LABEL VALID TOTAL RATE P50 P99
+    if [ "$3" -eq 0 ]; then
+        printf '%-52s %9s %8s %8s  %s\n' "$1" - - - "not run"
+    else
+        printf '%-52s %9s %8s %8s  %s/%s\n' "$1" "$4" "$(ms "$5")" \
+            "$(ms "$6")" "$2" "$3"
+    fi
+}
+
+echo
+echo "== summary: medians of valid runs, ${duration}s each, $(nproc) cores shared with wrk/pgbench and PostgreSQL"
+printf '%-52s %9s %8s %8s  %s\n' "measurement" "per sec" "p50 ms" "p99 ms" "valid"
+row "(a) module: nginx 2 workers, pool=4, wrk c=$conns" "$va" "$ta" "$ra" "$pa" "$qa"
+row "(b) nginx return 202, wrk c=$conns" "$vb" "$tb" "$rb" "$pb" "$qb"
+row "(c) pgbench 1 row/tx, $pg_clients clients (rows/s)" "$vc" "$tc" "$rc" "$pc" "$qc"
+row "(d) pgbench $batch rows/tx, $pg_clients clients (rows/s)" "$vd" "$td" "$rd" "$pd" "$qd"
+row "(e) module paced at $rate req/s, wrk c=$conns" "$ve" "$te" "$re" "$pe" "$qe"
+echo "    (c)/(d) latencies are per transaction; wrk latencies per request"
+echo
+if [ "$va" -gt 0 ]; then
+    echo "ratios: module/(d) = $(ratio "$ra" "$rd") (target >= 0.7)," \
+         "module/(c) = $(ratio "$ra" "$rc") (target >= 2.5)," \
+         "module/(b) = $(ratio "$ra" "$rb")"
+else
+    echo "ratios: n/a (no valid module runs)"
+fi
+if [ "$ve" -gt 0 ]; then
+    echo "ack latency at $re req/s: p50 $(ms "$pe") ms, p99 $(ms "$qe") ms" \
+         "(target p99 < 5 ms)"
+fi
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); details in $work"
+
+invalid=$(awk '$3 != "yes"' "$work/results" | wc -l)
+if [ "$invalid" -gt 0 ]; then
+    echo "webhook-bench: $invalid invalid run(s), see above" >&2
+    exit 1
+fi
