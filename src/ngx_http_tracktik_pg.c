@@ -537,7 +537,7 @@ ngx_http_tracktik_pg_send(ngx_http_tracktik_pg_conn_t *pc,
                    c->fd, q->nparams);
 
     if (!PQsendQueryParams(pc->pgconn, q->command, q->nparams, NULL,
-                           q->values, q->lengths, NULL, 0))
+                           q->values, q->lengths, q->formats, 0))
     {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "could not send query to PostgreSQL: %s",

@@ -63,7 +63,8 @@ struct ngx_http_tracktik_pg_query_s {
     const char                      *command;
     int                              nparams;
     const char                     **values;
-    int                             *lengths;
+    int                             *lengths;   /* binary parameters only */
+    int                             *formats;   /* NULL: all text */
 
     ngx_http_tracktik_pg_prepare_pt  prepare;
     ngx_http_tracktik_pg_handler_pt  handler;

@@ -1246,6 +1246,7 @@ ngx_http_tracktik_batch_prepare(ngx_http_tracktik_pg_query_t *q)
     q->nparams = 2 * rows;
     q->values = ngx_palloc(batch->pool, q->nparams * sizeof(char *));
     q->lengths = ngx_palloc(batch->pool, q->nparams * sizeof(int));
+    q->formats = ngx_palloc(batch->pool, q->nparams * sizeof(int));
 
     len = sizeof(ngx_http_tracktik_insert_head) - 1
           + rows * sizeof("(100000, $20000::text, $20000::text), ") - 1
@@ -1253,7 +1254,9 @@ ngx_http_tracktik_batch_prepare(ngx_http_tracktik_pg_query_t *q)
 
     p = ngx_pnalloc(batch->pool, len);
 
-    if (q->values == NULL || q->lengths == NULL || p == NULL) {
+    if (q->values == NULL || q->lengths == NULL || q->formats == NULL
+        || p == NULL)
+    {
         return NGX_ERROR;
     }
 
@@ -1271,10 +1274,17 @@ ngx_http_tracktik_batch_prepare(ngx_http_tracktik_pg_query_t *q)
 
         j = 2 * e->row;
 
+        /*
+         * binary format: text's binary form is its bytes, so the raw
+         * body goes over as it is, with a length and no terminating NUL
+         */
+
         q->values[j] = (const char *) e->key.data;
         q->lengths[j] = e->key.len;
+        q->formats[j] = 1;
         q->values[j + 1] = (const char *) e->body.data;
         q->lengths[j + 1] = e->body.len;
+        q->formats[j + 1] = 1;
 
         p = ngx_sprintf(p, "%s(%ui, $%ui::text, $%ui::text)",
                         e->row ? ", " : "", e->row, j + 1, j + 2);
