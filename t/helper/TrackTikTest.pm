@@ -404,12 +404,22 @@ sub reload {
     return $self;
 }
 
+# alive and not a zombie (the init here may reap daemons late)
+sub _alive {
+    my ($pid) = @_;
+    return 0 unless $pid && CORE::kill 0, $pid;
+    open my $in, '<', "/proc/$pid/stat" or return 1;
+    my $stat = <$in> // '';
+    close $in;
+    return $stat =~ /\)\s+Z\s/ ? 0 : 1;
+}
+
 sub _wait_gone {
     my ($pid, $secs) = @_;
-    for (1 .. $secs * 20) {
+    for (1 .. $secs * 100) {
         waitpid($pid, POSIX::WNOHANG());
-        return 1 unless CORE::kill 0, $pid;
-        sleep 0.05;
+        return 1 unless _alive($pid);
+        sleep 0.01;
     }
     return 0;
 }
@@ -419,7 +429,7 @@ sub stop {
     my ($self) = @_;
     return unless $self->{started};
     my $pid = $self->pid;
-    if ($pid && CORE::kill 0, $pid) {
+    if (_alive($pid)) {
         CORE::kill 'QUIT', $pid;
         if (!_wait_gone($pid, 10)) {
             CORE::kill 'KILL', $pid;
