@@ -1,0 +1,29 @@
+/*
+ * config: the worker's settings, filled from the command line by main.c
+ * and passed down read-only.  The only process-wide state besides it is
+ * the log's worker name and the time zone cache.
+ */
+
+#ifndef TT_CONFIG_H
+#define TT_CONFIG_H
+
+typedef struct {
+    const char  *dsn;               /* libpq conninfo; never logged */
+    const char  *worker_id;         /* locked_by value, "host:pid" */
+    const char  *default_time_zone; /* when neither report nor site has one */
+    const char  *sql_dir;           /* migrate: the migrations directory */
+
+    int          drain;             /* run: exit once the queue is empty */
+    int          poll_only;         /* run: no LISTEN (PgBouncer) */
+    int          concurrency;       /* run: worker processes */
+    int          poll_interval_ms;  /* run: fallback poll period */
+    int          batch_size;        /* jobs claimed per transaction */
+    int          lease_seconds;     /* locked_until = now() + this */
+    int          max_attempts;      /* then state 'dead' */
+    int          backoff_base_ms;   /* first retry delay */
+    int          backoff_cap_s;     /* longest retry delay */
+    int          retention_days;    /* tracktik_deliveries kept this long */
+    int          job_delay_ms;      /* fault-injection tests only */
+} tt_config_t;
+
+#endif /* TT_CONFIG_H */

@@ -1,0 +1,337 @@
+/*
+ * contracts: rule set files in, rule set versions out.
+ *
+ * A load validates the whole file first (tt_rule_set_parse, the same code
+ * the run loop uses), then stores it as a new contract_rule_sets version
+ * with one contract_rules row per rule, in one transaction.  Rule sets
+ * are never edited: a correction is a new load.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tt_time.h"
+#include "contracts.h"
+#include "db.h"
+
+
+static char *tt_contracts_read(const char *file, size_t *len);
+
+
+int
+tt_contracts_check(const char *file)
+{
+    char           *text, err[1024];
+    size_t          len;
+    tt_rule_set_t   set;
+
+    text = tt_contracts_read(file, &len);
+    if (text == NULL) {
+        return 1;
+    }
+
+    if (tt_rule_set_parse(text, len, &set, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tracktik-worker: %s: %s\n", file, err);
+        tt_rule_set_free(&set);
+        free(text);
+        return 1;
+    }
+
+    printf("%s: %zu rules, valid%s\n", file, set.nrules,
+           set.has_effective_from ? "" : " (no effective_from: pass "
+           "--effective-from when loading)");
+
+    tt_rule_set_free(&set);
+    free(text);
+
+    return 0;
+}
+
+
+int
+tt_contracts_load(const tt_config_t *cfg, const char *file,
+    const char *effective_from)
+{
+    int             rc;
+    char           *text, err[1024], from[40], version[16];
+    size_t          len;
+    PGconn         *conn;
+    PGresult       *res;
+    const char     *params[4], *base;
+    tt_rule_set_t   set;
+    tt_datetime_t   dt;
+
+    text = tt_contracts_read(file, &len);
+    if (text == NULL) {
+        return 1;
+    }
+
+    if (tt_rule_set_parse(text, len, &set, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tracktik-worker: %s: %s\n", file, err);
+        tt_rule_set_free(&set);
+        free(text);
+        return 1;
+    }
+
+    if (effective_from != NULL) {
+        if (tt_time_parse(effective_from, strlen(effective_from), &dt)
+            != 0)
+        {
+            fprintf(stderr, "tracktik-worker: --effective-from: \"%s\" is "
+                    "not a date YYYY-MM-DD or an ISO 8601 date-time\n",
+                    effective_from);
+            tt_rule_set_free(&set);
+            free(text);
+            return 1;
+        }
+        set.effective_from = tt_time_civil_to_epoch(dt.year, dt.month,
+                                 dt.day, dt.hour, dt.minute, dt.second)
+                             - dt.offset;
+
+    } else if (!set.has_effective_from) {
+        fprintf(stderr, "tracktik-worker: %s: effective_from: missing; add "
+                "it to the file or pass --effective-from DATE\n", file);
+        tt_rule_set_free(&set);
+        free(text);
+        return 1;
+    }
+
+    tt_time_format_utc(set.effective_from, from, sizeof(from));
+
+    conn = tt_db_connect(cfg->dsn, err, sizeof(err));
+    if (conn == NULL) {
+        fprintf(stderr, "tracktik-worker: %s\n", err);
+        tt_rule_set_free(&set);
+        free(text);
+        return 1;
+    }
+
+    base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+
+    rc = 1;
+
+    if (tt_db_exec(conn, "BEGIN", PGRES_COMMAND_OK, err, sizeof(err)) != 0)
+    {
+        goto failed;
+    }
+
+    params[0] = from;
+    params[1] = set.name ? set.name : "";
+    params[2] = base;
+    params[3] = text;
+
+    res = PQexecParams(conn,
+              "INSERT INTO contract_rule_sets"
+              "       (effective_from, name, source_file, document)"
+              " VALUES ($1, $2, $3, $4::jsonb) RETURNING version",
+              4, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(conn, res, "storing the rule set", err, sizeof(err));
+        PQclear(res);
+        goto failed;
+    }
+
+    snprintf(version, sizeof(version), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    params[0] = version;
+
+    res = PQexecParams(conn,
+              "INSERT INTO contract_rules (rule_set_version, rule_id,"
+              "       position, priority, bill_code, definition)"
+              " SELECT $1, r->>'id', o - 1,"
+              "        coalesce((r->>'priority')::integer, 100),"
+              "        r->>'bill_code', r"
+              "   FROM contract_rule_sets s,"
+              "        jsonb_array_elements(s.document->'rules')"
+              "        WITH ORDINALITY AS t(r, o)"
+              "  WHERE s.version = $1",
+              1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        tt_db_error(conn, res, "storing the rules", err, sizeof(err));
+        PQclear(res);
+        goto failed;
+    }
+
+    PQclear(res);
+
+    if (tt_db_exec(conn, "COMMIT", PGRES_COMMAND_OK, err, sizeof(err)) != 0)
+    {
+        goto failed;
+    }
+
+    printf("loaded %s as rule set version %s: %zu rules, effective from "
+           "%s\n", file, version, set.nrules, from);
+    rc = 0;
+
+failed:
+
+    if (rc != 0) {
+        fprintf(stderr, "tracktik-worker: %s: %s\n", file, err);
+    }
+
+    PQfinish(conn);
+    tt_rule_set_free(&set);
+    free(text);
+
+    return rc;
+}
+
+
+int
+tt_contracts_list(const tt_config_t *cfg)
+{
+    int        i;
+    char       err[1024];
+    PGconn    *conn;
+    PGresult  *res;
+
+    conn = tt_db_connect(cfg->dsn, err, sizeof(err));
+    if (conn == NULL) {
+        fprintf(stderr, "tracktik-worker: %s\n", err);
+        return 1;
+    }
+
+    res = PQexec(conn,
+              "SELECT s.version, to_char(s.effective_from AT TIME ZONE 'UTC',"
+              "       'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       (SELECT count(*) FROM contract_rules r"
+              "         WHERE r.rule_set_version = s.version),"
+              "       s.source_file, s.name"
+              "  FROM contract_rule_sets s ORDER BY s.version");
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(conn, res, "listing rule sets", err, sizeof(err));
+        fprintf(stderr, "tracktik-worker: %s\n", err);
+        PQclear(res);
+        PQfinish(conn);
+        return 1;
+    }
+
+    printf("version\teffective_from\trules\tfile\tname\n");
+
+    for (i = 0; i < PQntuples(res); i++) {
+        printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
+               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+               PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+    }
+
+    PQclear(res);
+    PQfinish(conn);
+
+    return 0;
+}
+
+
+int
+tt_rulebook_load(PGconn *conn, tt_rulebook_t *rb, char *err, size_t errlen)
+{
+    int             i, n;
+    char            perr[512];
+    PGresult       *res;
+    tt_rulebook_t   fresh;
+    tt_rule_set_t  *set;
+
+    res = PQexec(conn,
+              "SELECT version, extract(epoch FROM effective_from)::bigint,"
+              "       document::text"
+              "  FROM contract_rule_sets ORDER BY version");
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(conn, res, "loading contract rule sets", err, errlen);
+        PQclear(res);
+        return -1;
+    }
+
+    memset(&fresh, 0, sizeof(fresh));
+    n = PQntuples(res);
+
+    fresh.sets = calloc(n + 1, sizeof(tt_rule_set_t));
+    if (fresh.sets == NULL) {
+        snprintf(err, errlen, "out of memory");
+        PQclear(res);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        set = &fresh.sets[fresh.nsets];
+
+        if (tt_rule_set_parse(PQgetvalue(res, i, 2),
+                              PQgetlength(res, i, 2), set, perr,
+                              sizeof(perr)) != 0)
+        {
+            snprintf(err, errlen, "rule set version %s: %s",
+                     PQgetvalue(res, i, 0), perr);
+            tt_rule_set_free(set);
+            tt_rulebook_free(&fresh);
+            PQclear(res);
+            return -1;
+        }
+
+        set->version = atoi(PQgetvalue(res, i, 0));
+        set->effective_from = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        set->has_effective_from = 1;
+        fresh.nsets++;
+
+        if (set->version > fresh.max_version) {
+            fresh.max_version = set->version;
+        }
+    }
+
+    PQclear(res);
+
+    tt_rulebook_free(rb);
+    *rb = fresh;
+
+    return 0;
+}
+
+
+static char *
+tt_contracts_read(const char *file, size_t *len)
+{
+    FILE    *f;
+    char    *text;
+    long     size;
+
+    f = fopen(file, "r");
+    if (f == NULL) {
+        fprintf(stderr, "tracktik-worker: cannot open %s: %s\n", file,
+                strerror(errno));
+        return NULL;
+    }
+
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) != 0)
+    {
+        fprintf(stderr, "tracktik-worker: cannot read %s: %s\n", file,
+                strerror(errno));
+        fclose(f);
+        return NULL;
+    }
+
+    if (size > 16 * 1024 * 1024) {
+        fprintf(stderr, "tracktik-worker: %s: larger than 16 MB\n", file);
+        fclose(f);
+        return NULL;
+    }
+
+    text = malloc(size + 1);
+    if (text == NULL || fread(text, 1, size, f) != (size_t) size) {
+        fprintf(stderr, "tracktik-worker: cannot read %s\n", file);
+        free(text);
+        fclose(f);
+        return NULL;
+    }
+
+    text[size] = '\0';
+    *len = size;
+    fclose(f);
+
+    return text;
+}

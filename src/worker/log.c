@@ -1,0 +1,119 @@
+/*
+ * log: logfmt lines on stderr, written with one write() each so lines from
+ * several worker processes sharing stderr never interleave.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "tt_time.h"
+#include "log.h"
+
+
+static const char  *tt_log_levels[] = { "debug", "info", "warn", "error" };
+static char         tt_log_worker[128];
+
+
+void
+tt_log_set_worker(const char *worker)
+{
+    if (worker == NULL) {
+        tt_log_worker[0] = '\0';
+        return;
+    }
+
+    tt_log_quote(worker, tt_log_worker, sizeof(tt_log_worker));
+}
+
+
+void
+tt_log(tt_log_level_e level, const char *fmt, ...)
+{
+    char            line[4096], ts[32];
+    size_t          n;
+    va_list         ap;
+    struct timeval  tv;
+
+    gettimeofday(&tv, NULL);
+    tt_time_format_utc(tv.tv_sec, ts, sizeof(ts));
+    ts[19] = '\0';                              /* drop the "Z" */
+
+    n = snprintf(line, sizeof(line), "ts=%s.%03dZ level=%s", ts,
+                 (int) (tv.tv_usec / 1000), tt_log_levels[level]);
+
+    if (tt_log_worker[0] != '\0' && n < sizeof(line)) {
+        n += snprintf(line + n, sizeof(line) - n, " worker=%s",
+                      tt_log_worker);
+    }
+
+    if (n < sizeof(line) - 1) {
+        line[n++] = ' ';
+        va_start(ap, fmt);
+        n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        va_end(ap);
+    }
+
+    if (n > sizeof(line) - 2) {
+        n = sizeof(line) - 2;
+    }
+    line[n++] = '\n';
+
+    (void) !write(STDERR_FILENO, line, n);
+}
+
+
+char *
+tt_log_quote(const char *value, char *buf, size_t size)
+{
+    size_t       n;
+    int          quote;
+    const char  *p;
+
+    if (size == 0) {
+        return buf;
+    }
+
+    if (value == NULL) {
+        value = "";
+    }
+
+    quote = (value[0] == '\0' || strpbrk(value, " \"=\\\n\r\t") != NULL);
+
+    n = 0;
+    if (quote && n + 1 < size) {
+        buf[n++] = '"';
+    }
+
+    for (p = value; *p != '\0' && n + 3 < size; p++) {
+        switch (*p) {
+        case '"':
+        case '\\':
+            buf[n++] = '\\';
+            buf[n++] = *p;
+            break;
+        case '\n':
+            buf[n++] = '\\';
+            buf[n++] = 'n';
+            break;
+        case '\r':
+            buf[n++] = '\\';
+            buf[n++] = 'r';
+            break;
+        case '\t':
+            buf[n++] = ' ';
+            break;
+        default:
+            buf[n++] = *p;
+        }
+    }
+
+    if (quote && n + 1 < size) {
+        buf[n++] = '"';
+    }
+    buf[n] = '\0';
+
+    return buf;
+}

@@ -1,0 +1,456 @@
+/*
+ * run: the worker loop, and the supervisor of --concurrency N processes.
+ *
+ * Each worker process owns one connection.  It claims a batch, processes
+ * it, and claims again at once while there is work; when the queue is
+ * empty it sleeps in poll() on the connection socket until a NOTIFY on
+ * tracktik_jobs arrives or the poll interval passes (the fallback that
+ * also serves --poll-only, for PgBouncer transaction pooling).  Between
+ * batches it does the housekeeping every worker shares: rescuing expired
+ * leases, pruning old deliveries, noticing a newly loaded rule set.
+ *
+ * SIGTERM/SIGINT: the batch in hand is finished (unstarted jobs are
+ * released), then the process exits 0.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "claim.h"
+#include "contracts.h"
+#include "db.h"
+#include "log.h"
+#include "process.h"
+#include "run.h"
+
+
+#define TT_PRUNE_EVERY  3600.0          /* seconds */
+#define TT_RULES_EVERY  1.0
+
+
+typedef struct {
+    PGconn              *conn;
+    tt_rulebook_t        rules;
+    double               rescued_at;
+    double               pruned_at;
+    double               rules_checked_at;
+    tt_process_stats_t   stats;
+} tt_worker_t;
+
+
+static int tt_run_worker(const tt_config_t *base);
+static int tt_run_connect(tt_worker_t *w, const tt_config_t *cfg);
+static int tt_run_housekeeping(tt_worker_t *w, const tt_config_t *cfg,
+    int force);
+static int tt_run_wait(tt_worker_t *w, int timeout_ms);
+static void tt_run_signal(int signo);
+static void tt_run_signals(void);
+
+static volatile sig_atomic_t  tt_run_stop;
+
+
+int
+tt_run(const tt_config_t *cfg)
+{
+    int     i, status, failed, alive, forwarded;
+    pid_t   pid, *children;
+
+    if (cfg->concurrency <= 1) {
+        return tt_run_worker(cfg);
+    }
+
+    children = calloc(cfg->concurrency, sizeof(pid_t));
+    if (children == NULL) {
+        fprintf(stderr, "tracktik-worker: out of memory\n");
+        return 1;
+    }
+
+    tt_run_signals();
+    tt_log_set_worker(NULL);
+
+    alive = 0;
+    failed = 0;
+
+    for (i = 0; i < cfg->concurrency; i++) {
+        pid = fork();
+
+        if (pid < 0) {
+            tt_log(TT_LOG_ERROR, "event=fork_failed error=%s",
+                   strerror(errno));
+            failed = 1;
+            break;
+        }
+
+        if (pid == 0) {
+            free(children);
+            _exit(tt_run_worker(cfg));
+        }
+
+        children[i] = pid;
+        alive++;
+    }
+
+    tt_log(TT_LOG_INFO, "event=supervising processes=%d", alive);
+
+    forwarded = 0;
+
+    while (alive > 0) {
+        if (tt_run_stop && !forwarded) {
+            for (i = 0; i < cfg->concurrency; i++) {
+                if (children[i] > 0) {
+                    kill(children[i], SIGTERM);
+                }
+            }
+            forwarded = 1;
+        }
+
+        pid = waitpid(-1, &status, WNOHANG);
+
+        if (pid == 0 || (pid < 0 && errno == EINTR)) {
+            usleep(100 * 1000);
+            continue;
+        }
+
+        if (pid < 0) {
+            break;
+        }
+
+        for (i = 0; i < cfg->concurrency; i++) {
+            if (children[i] != pid) {
+                continue;
+            }
+
+            children[i] = 0;
+            alive--;
+
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                break;
+            }
+
+            failed = 1;
+            tt_log(TT_LOG_ERROR, "event=process_exited pid=%d status=%d "
+                   "signal=%d", (int) pid,
+                   WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+
+            /* an unexpected death in daemon mode: start a replacement */
+            if (!cfg->drain && !tt_run_stop) {
+                sleep(1);
+                pid = fork();
+                if (pid == 0) {
+                    free(children);
+                    _exit(tt_run_worker(cfg));
+                }
+                if (pid > 0) {
+                    children[i] = pid;
+                    alive++;
+                    failed = 0;
+                }
+            }
+            break;
+        }
+    }
+
+    free(children);
+
+    return failed ? 1 : 0;
+}
+
+
+static int
+tt_run_worker(const tt_config_t *base)
+{
+    int            rc, batch_full, timeout;
+    char           err[1024], msg[1200], host[64], id[160];
+    long long      runnable, running;
+    tt_batch_t     batch;
+    tt_config_t    cfg;
+    tt_worker_t    w;
+
+    /* locked_by must be unique per process: "<name>:<pid>" */
+    cfg = *base;
+    if (cfg.worker_id == NULL) {
+        if (gethostname(host, sizeof(host)) != 0) {
+            snprintf(host, sizeof(host), "worker");
+        }
+        host[sizeof(host) - 1] = '\0';
+        snprintf(id, sizeof(id), "%s:%d", host, (int) getpid());
+    } else {
+        snprintf(id, sizeof(id), "%s:%d", cfg.worker_id, (int) getpid());
+    }
+    cfg.worker_id = id;
+
+    srandom((unsigned) getpid() ^ (unsigned) time(NULL));
+    tt_log_set_worker(id);
+    tt_run_signals();
+
+    memset(&w, 0, sizeof(w));
+    rc = 0;
+
+    tt_log(TT_LOG_INFO, "event=started mode=%s wakeup=%s batch=%d "
+           "lease=%ds max_attempts=%d", cfg.drain ? "drain" : "daemon",
+           cfg.poll_only ? "poll" : "listen", cfg.batch_size,
+           cfg.lease_seconds, cfg.max_attempts);
+
+    while (!tt_run_stop) {
+
+        if (w.conn == NULL || PQstatus(w.conn) != CONNECTION_OK) {
+            if (tt_run_connect(&w, &cfg) != 0) {
+                if (cfg.drain) {
+                    rc = 1;
+                    break;
+                }
+                sleep(2);
+                continue;
+            }
+        }
+
+        if (tt_run_housekeeping(&w, &cfg, 0) != 0) {
+            continue;
+        }
+
+        if (tt_claim_batch(w.conn, &cfg, &batch, err, sizeof(err)) != 0) {
+            tt_log(TT_LOG_ERROR, "event=claim_failed error=%s",
+                   tt_log_quote(err, msg, sizeof(msg)));
+            tt_batch_free(&batch);
+            if (PQstatus(w.conn) == CONNECTION_OK) {
+                sleep(1);
+            }
+            continue;
+        }
+
+        if (batch.njobs > 0) {
+            batch_full = (int) batch.njobs == cfg.batch_size;
+
+            if (tt_process_batch(w.conn, &cfg, &w.rules, &batch,
+                                 &tt_run_stop, &w.stats, err, sizeof(err))
+                != 0)
+            {
+                tt_log(TT_LOG_ERROR, "event=batch_abandoned jobs=%zu "
+                       "error=%s", batch.njobs,
+                       tt_log_quote(err, msg, sizeof(msg)));
+            }
+
+            tt_batch_free(&batch);
+
+            if (batch_full) {
+                continue;
+            }
+        } else {
+            tt_batch_free(&batch);
+        }
+
+        if (cfg.drain) {
+            if (tt_jobs_pending(w.conn, &runnable, &running, err,
+                                sizeof(err)) != 0)
+            {
+                tt_log(TT_LOG_ERROR, "event=count_failed error=%s",
+                       tt_log_quote(err, msg, sizeof(msg)));
+                continue;
+            }
+
+            if (runnable == 0 && running == 0) {
+                break;
+            }
+
+            if (runnable > 0) {
+                continue;
+            }
+
+            /* others hold leases: wait for them, or for them to expire */
+            timeout = 200;
+
+        } else {
+            timeout = cfg.poll_interval_ms;
+        }
+
+        tt_run_wait(&w, timeout);
+    }
+
+    tt_log(TT_LOG_INFO, "event=stopped done=%lld retried=%lld dead=%lld "
+           "released=%lld", w.stats.done, w.stats.retried, w.stats.dead,
+           w.stats.released);
+
+    tt_rulebook_free(&w.rules);
+    if (w.conn != NULL) {
+        PQfinish(w.conn);
+    }
+
+    return rc;
+}
+
+
+static int
+tt_run_connect(tt_worker_t *w, const tt_config_t *cfg)
+{
+    char  err[1024], msg[1200];
+
+    if (w->conn != NULL) {
+        PQfinish(w->conn);
+        w->conn = NULL;
+    }
+
+    w->conn = tt_db_connect(cfg->dsn, err, sizeof(err));
+
+    if (w->conn == NULL
+        || tt_db_prepare(w->conn, err, sizeof(err)) != 0
+        || (!cfg->poll_only
+            && tt_db_exec(w->conn, "LISTEN tracktik_jobs", PGRES_COMMAND_OK,
+                          err, sizeof(err)) != 0)
+        || tt_rulebook_load(w->conn, &w->rules, err, sizeof(err)) != 0)
+    {
+        tt_log(TT_LOG_ERROR, "event=connect_failed error=%s",
+               tt_log_quote(err, msg, sizeof(msg)));
+        if (w->conn != NULL) {
+            PQfinish(w->conn);
+            w->conn = NULL;
+        }
+        return -1;
+    }
+
+    tt_log(TT_LOG_INFO, "event=connected rule_sets=%zu rule_set_version=%d",
+           w->rules.nsets, w->rules.max_version);
+
+    return tt_run_housekeeping(w, cfg, 1);
+}
+
+
+static int
+tt_run_housekeeping(tt_worker_t *w, const tt_config_t *cfg, int force)
+{
+    int        n, version;
+    char       err[1024], msg[1200];
+    double     now;
+    PGresult  *res;
+    long long  pruned;
+
+    now = tt_now();
+
+    if (force || now - w->rescued_at >= cfg->lease_seconds / 2.0) {
+        n = tt_jobs_rescue(w->conn, cfg, err, sizeof(err));
+        if (n < 0) {
+            goto failed;
+        }
+        w->rescued_at = now;
+    }
+
+    if (force || now - w->pruned_at >= TT_PRUNE_EVERY) {
+        pruned = tt_deliveries_prune(w->conn, cfg, err, sizeof(err));
+        if (pruned < 0) {
+            goto failed;
+        }
+        if (pruned > 0) {
+            tt_log(TT_LOG_INFO, "event=deliveries_pruned rows=%lld "
+                   "older_than_days=%d", pruned, cfg->retention_days);
+        }
+        w->pruned_at = now;
+    }
+
+    if (now - w->rules_checked_at >= TT_RULES_EVERY) {
+        res = PQexecPrepared(w->conn, "tt_rules_version", 0, NULL, NULL,
+                             NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            tt_db_error(w->conn, res, "checking rule sets", err,
+                        sizeof(err));
+            PQclear(res);
+            goto failed;
+        }
+        version = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+
+        if (version != w->rules.max_version) {
+            if (tt_rulebook_load(w->conn, &w->rules, err, sizeof(err)) != 0)
+            {
+                goto failed;
+            }
+            tt_log(TT_LOG_INFO, "event=rules_loaded rule_sets=%zu "
+                   "rule_set_version=%d", w->rules.nsets,
+                   w->rules.max_version);
+        }
+        w->rules_checked_at = now;
+    }
+
+    return 0;
+
+failed:
+
+    tt_log(TT_LOG_ERROR, "event=housekeeping_failed error=%s",
+           tt_log_quote(err, msg, sizeof(msg)));
+    if (PQstatus(w->conn) == CONNECTION_OK) {
+        sleep(1);
+    }
+    return -1;
+}
+
+
+/* sleeps until a NOTIFY, a signal or the timeout */
+static int
+tt_run_wait(tt_worker_t *w, int timeout_ms)
+{
+    int            woke;
+    PGnotify      *n;
+    struct pollfd  pfd;
+
+    woke = 0;
+
+    /* a notification may already be buffered */
+    PQconsumeInput(w->conn);
+    while ((n = PQnotifies(w->conn)) != NULL) {
+        PQfreemem(n);
+        woke = 1;
+    }
+    if (woke) {
+        return 1;
+    }
+
+    pfd.fd = PQsocket(w->conn);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+
+    if (pfd.fd < 0) {
+        return 0;
+    }
+
+    if (poll(&pfd, 1, timeout_ms) > 0) {
+        PQconsumeInput(w->conn);
+        while ((n = PQnotifies(w->conn)) != NULL) {
+            PQfreemem(n);
+            woke = 1;
+        }
+    }
+
+    return woke;
+}
+
+
+static void
+tt_run_signal(int signo)
+{
+    (void) signo;
+    tt_run_stop = 1;
+}
+
+
+static void
+tt_run_signals(void)
+{
+    struct sigaction  sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = tt_run_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;                    /* no SA_RESTART: wake poll() */
+
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    signal(SIGPIPE, SIG_IGN);
+}

@@ -1,0 +1,50 @@
+# tracktik-worker build fragment, included by the top-level Makefile.
+#
+#   make worker          build/tracktik-worker
+#   make worker-tests    build/tests/worker_* (cmocka unit tests)
+#
+# Standalone: make -f src/worker/worker.mk worker worker-tests
+# Every variable here is WORKER_ prefixed so the fragment cannot clash with
+# the module's build.
+
+WORKER_CC      ?= cc
+WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
+                  -I$(shell pg_config --includedir) -Isrc/common -Isrc/worker
+WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lm
+WORKER_OBJDIR  := build/worker
+
+WORKER_COMMON  := src/common/tt_time.c
+WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
+                  src/worker/parse.c src/worker/rules.c \
+                  src/worker/claim.c src/worker/ledger.c \
+                  src/worker/billing.c src/worker/process.c \
+                  src/worker/run.c src/worker/contracts.c \
+                  src/worker/jobs.c src/worker/migrate.c
+WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
+
+WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\
+                   $(WORKER_COMMON) $(WORKER_STAGES))
+WORKER_MAIN_OBJ := $(WORKER_OBJDIR)/worker/main.o
+
+WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
+                  build/tests/worker_rules build/tests/worker_backoff
+
+.PHONY: worker worker-tests
+
+worker: build/tracktik-worker
+
+worker-tests: $(WORKER_TESTS)
+
+$(WORKER_OBJDIR)/%.o: src/%.c $(WORKER_HEADERS) src/worker/worker.mk
+	@mkdir -p $(dir $@)
+	$(WORKER_CC) $(WORKER_CFLAGS) -c -o $@ $<
+
+build/tracktik-worker: $(WORKER_LIB_OBJS) $(WORKER_MAIN_OBJ)
+	@mkdir -p $(dir $@)
+	$(WORKER_CC) -o $@ $^ $(WORKER_LIBS)
+
+build/tests/worker_%: src/worker/tests/test_%.c $(WORKER_LIB_OBJS) \
+                      $(WORKER_HEADERS)
+	@mkdir -p $(dir $@)
+	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_LIB_OBJS) \
+	    $(WORKER_LIBS) -lcmocka
