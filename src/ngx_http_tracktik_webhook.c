@@ -1550,7 +1550,7 @@ ngx_http_tracktik_webhook_send(ngx_http_request_t *r, ngx_uint_t status,
     ctx->vars.result.data = (u_char *) result;
     ctx->vars.result.len = ngx_strlen(result);
 
-    len = sizeof("{\"status\":\"\",\"job\":}" CRLF) + ctx->vars.result.len;
+    len = sizeof("{\"status\":\"\",\"job\":}\n") + ctx->vars.result.len;
 
     if (job) {
         ctx->vars.job_id.data = ngx_pstrdup(r->pool, job);
@@ -1602,7 +1602,7 @@ ngx_http_tracktik_webhook_send(ngx_http_request_t *r, ngx_uint_t status,
         b->last = ngx_sprintf(b->last, ",\"error\":\"%s\"", error);
     }
 
-    b->last = ngx_cpymem(b->last, "}" CRLF, sizeof("}" CRLF) - 1);
+    b->last = ngx_cpymem(b->last, "}\n", sizeof("}\n") - 1);
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
