@@ -385,7 +385,7 @@ sub access_log {
 
 # Reload the configuration (optionally with new http/server/main
 # snippets): nginx -t first, then HUP, then wait until the new workers
-# answer.
+# answer and the old ones have exited.
 sub reload {
     my ($self, %opt) = @_;
     croak "TrackTikTest::Nginx: reload needs master => 1"
@@ -399,8 +399,14 @@ sub reload {
     my $out = `$self->{binary} -t -p $p/ -e $p/logs/error.log -c $p/conf/nginx.conf 2>&1`;
     croak "TrackTikTest::Nginx: new configuration rejected: $out" if $?;
     my $pid = $self->pid or croak "TrackTikTest::Nginx: no master pid";
+    my @old = $self->worker_pids;
     CORE::kill 'HUP', $pid or croak "TrackTikTest::Nginx: HUP $pid: $!";
     $self->_wait_serving;
+    # the old workers finish their requests and exit
+    for my $w (@old) {
+        _wait_gone($w, 10)
+            or croak "TrackTikTest::Nginx: old worker $w did not exit";
+    }
     return $self;
 }
 
