@@ -22,8 +22,11 @@
 #
 # Knobs (environment): BENCH_DURATION (10), BENCH_RUNS (3),
 # BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 2), BENCH_BODIES
-# (unique deliveries generated, 300000), BENCH_PG_CLIENTS (16),
-# BENCH_PG_JOBS (pgbench threads, 2), BENCH_BATCH (50), BENCH_RATE (1000),
+# (unique deliveries generated, 300000), BENCH_PG_CLIENTS (8: as many
+# sessions as the module has, 2 workers x pool=4),
+# BENCH_PG_JOBS (pgbench threads, 2), BENCH_PG_MODE (pgbench -M, prepared:
+# the strongest baseline; the module sends unnamed statements, i.e.
+# extended), BENCH_BATCH (50), BENCH_RATE (1000),
 # BENCH_ONLY (space-separated subset of: a b c d e).
 #
 # Generated bodies are cached in build/bench/; nginx prefixes, wrk output
@@ -39,8 +42,9 @@ runs=${BENCH_RUNS:-3}
 conns=${BENCH_CONNECTIONS:-64}
 wrk_threads=${BENCH_THREADS:-2}
 bodies=${BENCH_BODIES:-300000}
-pg_clients=${BENCH_PG_CLIENTS:-16}
+pg_clients=${BENCH_PG_CLIENTS:-8}
 pg_jobs=${BENCH_PG_JOBS:-2}
+pg_mode=${BENCH_PG_MODE:-prepared}
 batch=${BENCH_BATCH:-50}
 rate=${BENCH_RATE:-1000}
 only=${BENCH_ONLY:-a b c d e}
@@ -199,7 +203,8 @@ reset_tables() {
     psql_q -U postgres -c "CHECKPOINT" 2>/dev/null || true
 }
 
-job_rows() { psql_q -c "SELECT count(*) FROM tracktik_jobs"; }
+# deliveries, not jobs: a tracktik-worker that happens to run drains jobs
+delivery_rows() { psql_q -c "SELECT count(*) FROM tracktik_deliveries"; }
 
 field() {
     # field NAME LINE: the value of NAME=... in a BENCH line
@@ -246,7 +251,7 @@ wrk_run() {
         acked=${statuses#*202:}
         acked=${acked%%,*}
         [[ "$acked" =~ ^[0-9]+$ ]] || acked=0
-        rows=$(job_rows)
+        rows=$(delivery_rows)
         note="$note rows=$rows"
         if [ "$rows" -lt "$acked" ]; then
             valid=no
@@ -263,12 +268,16 @@ wrk_run() {
 }
 
 pgbench_script() {
-    # pgbench_script ROWS: insert ROWS deliveries in one statement, the
-    # way the module does for a batch: the dedupe key (a SHA-256 hex, as
-    # the module derives from the body) into tracktik_deliveries, then
-    # the job with its ~1 KiB jsonb payload.  The payload text is sent
-    # with every row (head and tail as parameters, the unique id between
-    # them), so the server parses the same amount of JSON as with (a).
+    # pgbench_script ROWS: insert ROWS deliveries in one statement of the
+    # same shape as the module's group commit (src/ngx_http_tracktik_
+    # webhook.c): an `input` VALUES list, the dedupe keys into
+    # tracktik_deliveries, the jobs with their jsonb payloads into
+    # tracktik_jobs, ids returned in input order.  pgbench has no string
+    # generators, so the key (a SHA-256 hex like the module's) is computed
+    # by the server from the client and transaction numbers, and the
+    # payload is the same report entity with a unique id spliced in.  Its
+    # text travels with every row (head and tail are parameters), so the
+    # server receives and parses as much JSON as with (a).
     local rows=$1 n sep=
     echo '\set seq :seq + 1'
     echo 'WITH b AS ('
@@ -281,21 +290,25 @@ pgbench_script() {
         echo "    $sep($n, :head::text, :tail::text)"
         sep=,
     done
-    echo '),'
-    echo 'r AS ('
-    echo "    SELECT encode(sha256(convert_to(b.base || '-' || v.n,"
-    echo "                                    'UTF8')), 'hex') AS k,"
-    echo '           v.head || (b.id0 + v.n)::text || v.tail AS body'
-    echo '    FROM b, v),'
-    echo 'd AS ('
+    echo '), input (n, dedupe_key, payload) AS ('
+    echo "    SELECT v.n, 'sha256:' || encode(sha256(convert_to(b.base || '-' || v.n,"
+    echo "                                         'UTF8')), 'hex'),"
+    echo '           v.head || (b.id0 + v.n)::text || v.tail'
+    echo '    FROM b, v'
+    echo '), fresh AS ('
     echo '    INSERT INTO tracktik_deliveries (dedupe_key)'
-    echo '    SELECT k FROM r'
-    echo '    ON CONFLICT DO NOTHING'
-    echo '    RETURNING dedupe_key)'
-    echo 'INSERT INTO tracktik_jobs (dedupe_key, payload)'
-    echo 'SELECT r.k, r.body::jsonb FROM r JOIN d ON d.dedupe_key = r.k'
-    echo 'RETURNING id;'
+    echo '    SELECT dedupe_key FROM input ORDER BY dedupe_key'
+    echo '    ON CONFLICT DO NOTHING RETURNING dedupe_key'
+    echo '), job AS ('
+    echo '    INSERT INTO tracktik_jobs (dedupe_key, payload)'
+    echo '    SELECT i.dedupe_key, i.payload::jsonb'
+    echo '    FROM input i JOIN fresh f USING (dedupe_key) ORDER BY i.n'
+    echo '    ON CONFLICT DO NOTHING RETURNING id, dedupe_key'
+    echo ')'
+    echo 'SELECT i.n, j.id FROM input i LEFT JOIN job j USING (dedupe_key)'
+    echo 'ORDER BY i.n;'
 }
+
 
 percentiles() {
     # percentiles FILES...: "P50 P99" of pgbench per-transaction latencies
@@ -315,7 +328,7 @@ pgbench_run() {
     local dir=$work/pgbench-$kind-$run out valid=yes note=
     mkdir -p "$dir"
     out=$dir/out
-    (cd "$dir" && "$pg_bin/pgbench" -n -M prepared -c "$pg_clients" \
+    (cd "$dir" && "$pg_bin/pgbench" -n -M "$pg_mode" -c "$pg_clients" \
         -j "$pg_jobs" -T "$duration" -l \
         -f "$work/insert-$rows.sql" \
         -D kp="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
@@ -326,7 +339,7 @@ pgbench_run() {
     txs=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
     [ -n "$tps" ] || { tps=0; valid=no; note="$note no-tps"; }
     [ -n "$txs" ] || txs=0
-    rows_db=$(job_rows)
+    rows_db=$(delivery_rows)
     if [ "$rows_db" -ne $((txs * rows)) ]; then
         valid=no
         note="$note rows=$rows_db-expected-$((txs * rows))"
@@ -355,7 +368,7 @@ echo "   cpu: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo |
 echo "   $("$nginx_bin" -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $("$pg_bin/pgbench" --version)"
 echo "   PostgreSQL $(pg_setting server_version): fsync=$(pg_setting fsync) synchronous_commit=$(pg_setting synchronous_commit) shared_buffers=$(pg_setting shared_buffers) wal_buffers=$(pg_setting wal_buffers)"
 echo "   wrk: $wrk_threads threads, $conns connections, ${duration}s; bodies: $(wc -c <"$bodies_dir/payload.head" | awk -v t="$(wc -c <"$bodies_dir/payload.tail")" '{ print $1 + t + 7 }') B report entities, $bodies unique, HMAC-SHA512 signed"
-echo "   pgbench: $pg_clients clients, $pg_jobs threads, -M prepared, ${duration}s; $runs runs each, interleaved"
+echo "   pgbench: $pg_clients clients, $pg_jobs threads, -M $pg_mode, ${duration}s; $runs runs each, interleaved"
 echo
 
 pgbench_script 1 >"$work/insert-1.sql"
