@@ -1,0 +1,129 @@
+# `nginx -t` rejects bad module configuration with a clear message that
+# names the file and line, and accepts a good one.
+
+use strict;
+use warnings;
+
+use lib 't/helper';
+use File::Temp ();
+use Test::More;
+use TrackTikTest;
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+my $module = (split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || ''))[0]
+             || tt_repo() . '/build/ngx_http_tracktik_module.so';
+my $dsn = tt_dsn();
+
+# nginx -t on a configuration; returns (exit status, output)
+sub nginx_t {
+    my (%opt) = @_;
+    my $dir = File::Temp->newdir('tt-conf-XXXXXX', TMPDIR => 1);
+    my $p = $dir->dirname;
+    mkdir "$p/$_" for qw(conf logs);
+    for my $name (keys %{ $opt{files} || {} }) {
+        open my $fh, '>', "$p/conf/$name" or die $!;
+        print $fh $opt{files}{$name};
+        close $fh;
+    }
+    my $http = $opt{http} // '';
+    my $location = $opt{location} // '';
+    open my $fh, '>', "$p/conf/nginx.conf" or die $!;
+    print $fh <<"CONF";
+load_module $module;
+error_log $p/logs/error.log;
+pid $p/logs/nginx.pid;
+events { }
+http {
+    client_body_temp_path $p/body;
+$http
+    server {
+        listen 127.0.0.1:1;
+        location = /webhooks/tracktik {
+$location
+        }
+    }
+}
+CONF
+    close $fh;
+    my $out = `$nginx -t -p $p/ -c $p/conf/nginx.conf 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my $pg = qq{tracktik_postgres "$dsn";};
+my $webhook = "tracktik_webhook;\ntracktik_webhook_secret_file secret;";
+my %secret = (secret => "one\ntwo\n");
+
+my ($rc, $out) = nginx_t(http => $pg, location => $webhook,
+                         files => \%secret);
+is $rc, 0, 'a complete configuration passes nginx -t' or diag $out;
+like $out, qr/test is successful/, '... and says so';
+
+my @bad = (
+    [ 'pool=0 is refused',
+      http => qq{tracktik_postgres "$dsn" pool=0;},
+      qr/invalid parameter "pool=0".*nginx\.conf:\d+/ ],
+    [ 'an unknown tracktik_postgres parameter is refused',
+      http => qq{tracktik_postgres "$dsn" pools=3;},
+      qr/invalid parameter "pools=3"/ ],
+    [ 'a bad query_timeout is refused',
+      http => qq{tracktik_postgres "$dsn" query_timeout=soon;},
+      qr/invalid parameter "query_timeout=soon"/ ],
+    [ 'an unparsable conninfo is refused',
+      http => q{tracktik_postgres "host=127.0.0.1 dbname";},
+      qr/invalid PostgreSQL conninfo/ ],
+    [ 'an unknown conninfo keyword is refused',
+      http => q{tracktik_postgres "host=127.0.0.1 colour=blue";},
+      qr/invalid PostgreSQL conninfo: .*colour/ ],
+    [ 'a host that does not resolve is refused at configuration time',
+      http => q{tracktik_postgres "host=no-such-host.invalid dbname=x";},
+      qr/PostgreSQL host "no-such-host\.invalid" could not be resolved/ ],
+    [ 'tracktik_postgres twice is refused',
+      http => "$pg\n$pg",
+      qr/"tracktik_postgres" directive is duplicate/ ],
+    [ 'tracktik_webhook without tracktik_postgres is refused',
+      location => $webhook, files => \%secret,
+      qr/"tracktik_webhook" in \S+nginx\.conf:\d+ needs "tracktik_postgres"/ ],
+    [ 'tracktik_webhook without a secret file is refused',
+      http => $pg, location => 'tracktik_webhook;',
+      qr/"tracktik_webhook" in \S+nginx\.conf:\d+ has no "tracktik_webhook_secret_file"/ ],
+    [ 'a missing secret file is refused',
+      http => $pg, location => "tracktik_webhook;\n"
+                              . "tracktik_webhook_secret_file nope;",
+      qr/open\(\) "\S+nope" failed/ ],
+    [ 'a secret file without secrets is refused',
+      http => $pg, location => $webhook, files => { secret => "\n  \n" },
+      qr/secret file "\S+secret" has no secrets/ ],
+    [ 'a whsec_ secret that is not base64 is refused, naming the line',
+      http => $pg, location => "$webhook\ntracktik_webhook_auth standard;",
+      files => { secret => "whsec_AAAA\nwhsec_not*base64\n" },
+      qr/line 2 of secret file "\S+secret" starts with "whsec_"/ ],
+    [ 'an unknown auth scheme is refused',
+      http => $pg, location => "$webhook\ntracktik_webhook_auth md5;",
+      files => \%secret,
+      qr/invalid value "md5" in \S+nginx\.conf:\d+/ ],
+    [ 'a zero tolerance is refused',
+      http => $pg, location => "$webhook\ntracktik_webhook_tolerance 0;",
+      files => \%secret,
+      qr/"tracktik_webhook_tolerance" must be positive/ ],
+    [ 'tracktik_webhook beside another content handler is refused',
+      http => $pg, location => "proxy_pass http://127.0.0.1:2;\n$webhook", files => \%secret,
+      qr/"tracktik_webhook" directive is duplicate or conflicts/ ],
+);
+
+for my $case (@bad) {
+    my ($name, @rest) = @$case;
+    my $want = pop @rest;
+    my ($rc, $out) = nginx_t(@rest);
+    isnt $rc, 0, "$name: nginx -t fails";
+    like $out, $want, "$name: the message says why";
+}
+
+# the secret file's contents never appear in nginx -t output
+($rc, $out) = nginx_t(http => $pg, location => "$webhook\n"
+                      . "tracktik_webhook_auth standard;",
+                      files => { secret => "whsec_Zm9vYmFy\nsup3r-s3cret*\n" });
+is $rc, 0, 'a secret that is not whsec_ is taken as it is in standard mode'
+    or diag $out;
+unlike $out, qr/sup3r-s3cret|Zm9vYmFy/, 'secrets are not echoed';
+
+done_testing();
