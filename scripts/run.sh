@@ -22,6 +22,17 @@ prefix=$run/nginx
 module=$repo/build/ngx_http_tracktik_module.so
 secret_file=$run/tracktik_webhook.secret
 
+# alive, not a zombie, and running $2 (a stale pid file may name a pid
+# that has been reused since)
+alive() {
+    local state
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+    state=$(sed 's/^.*) \([A-Z]\).*$/\1/' "/proc/$1/stat" 2>/dev/null) \
+        || return 1
+    [ "$state" != Z ] || return 1
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
 scripts/deps.sh
 make --no-print-directory all
 
@@ -54,7 +65,7 @@ ngx_pid=
 if [ -f "$prefix/logs/nginx.pid" ]; then
     ngx_pid=$(cat "$prefix/logs/nginx.pid")
 fi
-if [ -n "$ngx_pid" ] && kill -0 "$ngx_pid" 2>/dev/null; then
+if alive "$ngx_pid" "nginx: master"; then
     kill -HUP "$ngx_pid"
     echo "run: nginx reloaded (master $ngx_pid)"
 else
@@ -63,11 +74,11 @@ else
 fi
 
 start_bg() {
-    # start_bg NAME LOG CMD...: a background daemon with a pid file
-    local name=$1 log=$2
-    shift 2
+    # start_bg NAME LOG CMDLINE-PATTERN CMD...: a daemon with a pid file
+    local name=$1 log=$2 pat=$3
+    shift 3
     local pidf=$run/$name.pid
-    if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+    if [ -f "$pidf" ] && alive "$(cat "$pidf")" "$pat"; then
         echo "run: $name already running (pid $(cat "$pidf"))"
         return
     fi
@@ -77,12 +88,12 @@ start_bg() {
 }
 
 if [ -x build/tracktik-worker ]; then
-    start_bg worker "$run/worker.log" \
+    start_bg worker "$run/worker.log" tracktik-worker \
         env TRACKTIK_DSN="$TRACKTIK_DSN" build/tracktik-worker run
 fi
 
 if [ -f sim/tracktik_sim.py ]; then
-    start_bg sim "$run/sim.log" python3 sim/tracktik_sim.py
+    start_bg sim "$run/sim.log" tracktik_sim.py python3 sim/tracktik_sim.py
 fi
 
 # a realistic sample delivery to try the endpoint with
