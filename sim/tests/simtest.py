@@ -54,8 +54,10 @@ class Sim:
         line = self.proc.stdout.readline().decode()
         if "listening on http://" not in line:
             self.proc.wait(timeout=30)
-            raise RuntimeError("simulator did not start: %s %s" % (
-                line, self.stderr()))
+            err = self.stderr()
+            self.proc.stdout.close()
+            self.errfile.close()
+            raise RuntimeError("simulator did not start: %s %s" % (line, err))
         self.base = line.split("listening on ")[1].split()[0]
         host, port = self.base[len("http://"):].split(":")
         self.host, self.port = host, int(port)
