@@ -27,10 +27,15 @@ def parse_rate(text):
 
 
 def read_secret(path):
-    """The first non-empty line of a secret file, without its newline."""
+    """The first line of a secret file without its line ending (the same
+    rule as scripts/sign.sh; the nginx side accepts any line)."""
     with open(path, "rb") as f:
-        for line in f.read().splitlines():
-            line = line.strip()
-            if line:
-                return line
-    raise ValueError("secret file %s holds no secret" % path)
+        first = f.readline()
+    if first.endswith(b"\n"):
+        first = first[:-1]
+    if first.endswith(b"\r"):
+        first = first[:-1]
+    if not first:
+        raise ValueError("secret file %s holds no secret on its first line"
+                         % path)
+    return first
