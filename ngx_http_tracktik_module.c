@@ -19,6 +19,7 @@
 
 static ngx_int_t ngx_http_tracktik_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tracktik_init(ngx_conf_t *cf);
+static void ngx_http_tracktik_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_tracktik_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_tracktik_create_loc_conf(ngx_conf_t *cf);
@@ -129,7 +130,7 @@ ngx_module_t  ngx_http_tracktik_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_tracktik_exit_process,        /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -162,6 +163,21 @@ ngx_http_tracktik_pool(ngx_http_tracktik_main_conf_t *tmcf)
     }
 
     return tmcf->pool;
+}
+
+
+/* a worker leaves no PostgreSQL connection behind when it exits */
+
+static void
+ngx_http_tracktik_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tracktik_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_tracktik_module);
+
+    if (tmcf && tmcf->pool) {
+        ngx_http_tracktik_pg_close_all(tmcf->pool);
+    }
 }
 
 

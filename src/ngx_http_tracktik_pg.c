@@ -675,8 +675,11 @@ ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
     pc->result = NULL;
     pc->failed = 0;
 
+    /* a worker that is shutting down keeps no idle connections */
+
     healthy = PQstatus(pc->pgconn) == CONNECTION_OK
-              && PQtransactionStatus(pc->pgconn) == PQTRANS_IDLE;
+              && PQtransactionStatus(pc->pgconn) == PQTRANS_IDLE
+              && !ngx_exiting && !ngx_terminate && !ngx_quit;
 
     if (healthy) {
         pc->state = NGX_HTTP_TRACKTIK_PG_IDLE;
@@ -883,8 +886,13 @@ ngx_http_tracktik_pg_fail_waiting(ngx_event_t *ev)
 static void
 ngx_http_tracktik_pg_cleanup(void *data)
 {
-    ngx_http_tracktik_pg_pool_t *pool = data;
+    ngx_http_tracktik_pg_close_all(data);
+}
 
+
+void
+ngx_http_tracktik_pg_close_all(ngx_http_tracktik_pg_pool_t *pool)
+{
     ngx_queue_t                  *qq;
     ngx_http_tracktik_pg_conn_t  *pc;
 

@@ -83,6 +83,7 @@ ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_pg_pool_create(
     ngx_http_tracktik_pg_conf_t *conf, ngx_pool_t *pool, ngx_log_t *log);
 ngx_int_t ngx_http_tracktik_pg_submit(ngx_http_tracktik_pg_pool_t *pool,
     ngx_http_tracktik_pg_query_t *q);
+void ngx_http_tracktik_pg_close_all(ngx_http_tracktik_pg_pool_t *pool);
 void ngx_http_tracktik_pg_cancel(ngx_http_tracktik_pg_pool_t *pool,
     ngx_http_tracktik_pg_query_t *q);
 

@@ -61,11 +61,10 @@ static const tt_db_statement_t  tt_db_statements[] = {
       "DELETE FROM tracktik_jobs"
       " WHERE id = ANY ($1::bigint[]) AND locked_by = $2", 2 },
 
-    /* ledger.c: one report version, with the billing lines it should have */
+    /* ledger.c: every report of a batch, with the lines each should have */
     { "tt_record",
-      "SELECT outcome, version, lines_charged, lines_credited"
-      "  FROM tracktik_record_report($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-      "       $10, $11, $12, $13, $14, $15, $16)", 16 },
+      "SELECT ord, outcome, version, lines_charged, lines_credited"
+      "  FROM tracktik_record_batch($1::jsonb)", 1 },
 
     /* claim.c: jobs whose worker vanished go back to the queue */
     { "tt_rescue",

@@ -296,16 +296,18 @@ static int
 tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
     size_t n, char *err, size_t errlen, PGresult **failed)
 {
-    int                  ok, sync_seen;
-    char                *ids, buf[512], idtext[24], msg[600];
-    size_t               i, j, nitems, nfinish, nsent, k;
+    int                  ok, sync_seen, record_sent;
+    char                *ids, *batch, buf[512], idtext[24], msg[600];
+    size_t               i, j, k, nitems, nfinish, query;
     PGresult            *res;
     tt_item_t           *items;
     long long           *finish;
+    tt_ledger_item_t    *ledger;
     tt_ledger_result_t  *results;
     const char          *params[6];
 
     err[0] = '\0';
+    *failed = NULL;
     nitems = 0;
     nfinish = 0;
 
@@ -323,56 +325,70 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
     }
 
     items = calloc(nitems + 1, sizeof(tt_item_t));
+    ledger = calloc(nitems + 1, sizeof(tt_ledger_item_t));
     finish = calloc(nfinish, sizeof(long long));
     results = calloc(nitems + 1, sizeof(tt_ledger_result_t));
+    ids = NULL;
+    batch = NULL;
 
-    if (items == NULL || finish == NULL || results == NULL) {
-        free(items);
-        free(finish);
-        free(results);
+    if (items == NULL || ledger == NULL || finish == NULL
+        || results == NULL)
+    {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        goto failed;
     }
 
     k = 0;
     nfinish = 0;
 
     for (i = 0; i < n; i++) {
-        if (work[i].state == TT_WORK_READY) {
-            for (j = 0; j < work[i].payload.nreports; j++) {
-                items[k].work = &work[i];
-                items[k].report = j;
-                k++;
-            }
-            finish[nfinish++] = work[i].job->id;
+        if (work[i].state == TT_WORK_RELEASE) {
+            continue;
+        }
+
+        finish[nfinish++] = work[i].job->id;
+
+        if (work[i].state != TT_WORK_READY) {
+            continue;
+        }
+
+        for (j = 0; j < work[i].payload.nreports; j++) {
+            items[k].work = &work[i];
+            items[k].report = j;
+            k++;
         }
     }
 
+    /* report id order: concurrent batches take index locks in one order */
     qsort(items, nitems, sizeof(tt_item_t), tt_item_cmp);
 
-    ids = tt_ids_array(finish, nfinish);
-    if (ids == NULL) {
-        free(items);
-        free(finish);
-        free(results);
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    for (k = 0; k < nitems; k++) {
+        ledger[k].job_id = items[k].work->job->id;
+        ledger[k].report = &items[k].work->payload.reports[items[k].report];
+        ledger[k].service_date = items[k].work->service_date[items[k].report];
+        ledger[k].lines_json = items[k].work->lines_json[items[k].report];
     }
+
+    ids = tt_ids_array(finish, nfinish);
+    batch = nitems > 0 ? tt_ledger_batch_json(ledger, nitems) : NULL;
+
+    if (ids == NULL || (nitems > 0 && batch == NULL)) {
+        snprintf(err, errlen, "out of memory");
+        goto failed;
+    }
+
+    record_sent = 0;
 
     ok = PQenterPipelineMode(conn);
     ok = ok && PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL,
                                  0);
 
-    for (k = 0; ok && k < nitems; k++) {
-        tt_work_t  *w = items[k].work;
-
-        ok = tt_ledger_send(conn, w->job->id,
-                            &w->payload.reports[items[k].report],
-                            w->service_date[items[k].report],
-                            w->lines_json[items[k].report]) == 0;
+    if (ok && nitems > 0) {
+        ok = tt_ledger_send(conn, batch) == 0;
+        record_sent = 1;
     }
 
-    nsent = 0;
+    snprintf(buf, sizeof(buf), "%d", cfg->max_attempts);
 
     for (i = 0; ok && i < n; i++) {
         if (work[i].state != TT_WORK_INVALID) {
@@ -380,7 +396,6 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
         }
 
         snprintf(idtext, sizeof(idtext), "%lld", work[i].job->id);
-        snprintf(buf, sizeof(buf), "%d", cfg->max_attempts);
         params[0] = idtext;
         params[1] = cfg->worker_id;
         params[2] = "true";
@@ -389,7 +404,6 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
         params[5] = work[i].error;
 
         ok = PQsendQueryPrepared(conn, "tt_fail", 6, params, NULL, NULL, 0);
-        nsent++;
     }
 
     params[0] = ids;
@@ -404,28 +418,23 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
     if (!ok) {
         tt_db_error(conn, NULL, "sending the batch", err, errlen);
         PQexitPipelineMode(conn);
-        free(items);
-        free(finish);
-        free(results);
-        free(ids);
-        return -1;
+        goto failed;
     }
 
     /*
-     * Results arrive in the order sent: BEGIN, records, fails, finish,
-     * COMMIT, then the sync point.  Each query's results end with NULL.
+     * Results arrive in the order sent: BEGIN, the batch record, the
+     * dead jobs, the finish, COMMIT, then the sync point.  Each query's
+     * results end with a NULL.
      */
 
-    *failed = NULL;
     sync_seen = 0;
-    k = 0;
-    i = 0;                          /* query index */
+    query = 0;
 
     while (!sync_seen) {
         res = PQgetResult(conn);
 
         if (res == NULL) {
-            i++;                    /* end of one query's results */
+            query++;
             if (PQstatus(conn) != CONNECTION_OK) {
                 if (err[0] == '\0') {
                     tt_db_error(conn, NULL, "the batch", err, errlen);
@@ -439,44 +448,41 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
 
         case PGRES_PIPELINE_SYNC:
             sync_seen = 1;
-            PQclear(res);
             break;
 
         case PGRES_PIPELINE_ABORTED:
-            PQclear(res);
+        case PGRES_COMMAND_OK:
             break;
 
         case PGRES_TUPLES_OK:
-            if (i >= 1 && i <= nitems) {
-                tt_ledger_read(res, &results[i - 1]);
+            if (record_sent && query == 1
+                && tt_ledger_read(res, results, nitems) != 0
+                && err[0] == '\0')
+            {
+                snprintf(err, errlen, "tracktik_record_batch() returned "
+                         "%d rows for %zu reports", PQntuples(res), nitems);
             }
-            PQclear(res);
-            break;
-
-        case PGRES_COMMAND_OK:
-            PQclear(res);
             break;
 
         default:
             if (err[0] == '\0') {
-                if (i >= 1 && i <= nitems) {
-                    const tt_report_t  *r;
-
-                    r = &items[i - 1].work->payload.reports[
-                                                    items[i - 1].report];
-                    snprintf(buf, sizeof(buf), "recording report %lld of "
-                             "job %lld", r->report_id,
-                             items[i - 1].work->job->id);
+                if (record_sent && query == 1 && n == 1) {
+                    snprintf(buf, sizeof(buf), "recording report %lld",
+                             items[0].work->payload.reports[0].report_id);
+                } else if (record_sent && query == 1) {
+                    snprintf(buf, sizeof(buf), "recording %zu reports",
+                             nitems);
                 } else {
                     snprintf(buf, sizeof(buf), "the batch transaction");
                 }
                 tt_db_error(conn, res, buf, err, errlen);
                 *failed = res;
-            } else {
-                PQclear(res);
+                res = NULL;
             }
             break;
         }
+
+        PQclear(res);
     }
 
     PQexitPipelineMode(conn);
@@ -492,15 +498,10 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
             tt_db_exec(conn, "ROLLBACK", PGRES_COMMAND_OK, msg,
                        sizeof(msg));
         }
-
-        free(items);
-        free(finish);
-        free(results);
-        free(ids);
-        return -1;
+        goto failed;
     }
 
-    /* committed: log one line per job, reports in job order */
+    /* committed: one log line per job */
 
     for (i = 0; i < n; i++) {
         tt_ledger_result_t  *mine;
@@ -524,14 +525,25 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
         free(mine);
     }
 
-    (void) nsent;
-
     free(items);
+    free(ledger);
     free(finish);
     free(results);
     free(ids);
+    free(batch);
 
     return 0;
+
+failed:
+
+    free(items);
+    free(ledger);
+    free(finish);
+    free(results);
+    free(ids);
+    free(batch);
+
+    return -1;
 }
 
 
