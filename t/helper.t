@@ -75,6 +75,10 @@ is(tt_sql('SELECT 1 + 1'), '2', 'tt_sql returns psql -At output');
 is(tt_sql("SELECT x FROM generate_series(1, 3) x"), "1\n2\n3",
    'several rows are newline separated, last newline chomped');
 is(tt_sql("SELECT 'a', 'b'"), 'a|b', 'columns are |-separated');
+{
+    local $/;    # slurp mode in the caller must not change the result
+    is(tt_sql('SELECT 0'), '0', 'trailing newline removed under local $/');
+}
 ok(!eval { tt_sql('SELECT * FROM no_such_table'); 1 }, 'bad SQL dies');
 like($@, qr/no_such_table/, '... and says why');
 ok(tt_sql("SELECT count(*) FROM tracktik_jobs") =~ /^\d+$/,

@@ -69,7 +69,7 @@ sub tt_sql {
                '-d', tt_dsn(), '-c', $sql);
     IPC::Run::run(\@cmd, \undef, \$out, \$err)
         or croak "tt_sql: psql failed ($?): $err\n  SQL: $sql\n";
-    chomp $out;
+    $out =~ s/\r?\n\z//;    # not chomp: callers may have local $/ = undef
     return $out;
 }
 
@@ -362,7 +362,7 @@ sub pid {
     my $pid = <$fh>;
     close $fh;
     return undef unless defined $pid;
-    chomp $pid;
+    $pid =~ s/\s+\z//;
     return $pid;
 }
 
