@@ -62,6 +62,13 @@ sub post_async {
     return { pid => $pid, file => $file };
 }
 
+# the status if the child has finished, else undef
+sub collect_nb {
+    my ($h) = @_;
+    return undef unless -s $h->{file};
+    return collect($h);
+}
+
 sub collect {
     my ($h) = @_;
     waitpid $h->{pid}, 0;
@@ -101,6 +108,7 @@ sub webhook_server {
     return TrackTikTest::Nginx->start(
         workers => $opt{workers} // 2,
         master => 1,
+        log_level => $opt{log_level} // 'info',
         http => qq{tracktik_postgres "\$TRACKTIK_DSN" $params;},
         server => <<"CONF");
         location = /webhooks/tracktik {
@@ -209,6 +217,46 @@ subtest 'pool exhausted: further deliveries get 503 at once' => sub {
 
     my @done = map { (collect($_))[0] } @busy;
     is_deeply \@done, [202, 202], 'the two waiting deliveries commit';
+    $n->stop;
+};
+
+subtest 'group commit: deliveries that arrive while an INSERT is in '
+        . 'flight share the next transaction' => sub {
+    my $n = webhook_server(params => 'pool=1 query_timeout=30s',
+                           workers => 1, log_level => 'debug');
+    my $url = $n->url('/webhooks/tracktik');
+
+    my ($warm) = tt_post($url, delivery());
+    is $warm, 202, 'the connection is up';
+
+    my $lock = hold_lock();
+    my @seqs;
+    my @inflight = map {
+        my ($body, $headers) = delivery();
+        push @seqs, $body =~ /"seq":"([\d.]+)"/;
+        post_async($url, $body, $headers);
+    } 1 .. 10;
+
+    # all ten are waiting: one INSERT in flight, nine queued behind it
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        last if (() = $n->error_log =~ /tracktik webhook: group commit/g) >= 2;
+        sleep 0.05;
+    }
+    sleep 0.3;
+    my @before = map { (collect_nb($_))[0] } @inflight;
+    is scalar(grep { defined } @before), 0, 'nobody is answered before COMMIT';
+
+    release_lock($lock);
+
+    my @status = map { (collect($_))[0] } @inflight;
+    is_deeply \@status, [(202) x 10], 'all ten are queued';
+    is_deeply [map { jobs_with_seq($_) } @seqs], [(1) x 10],
+        '... and stored';
+    my @sizes = $n->error_log =~ /group commit of (\d+) deliveries/g;
+    my ($max) = sort { $b <=> $a } @sizes;
+    cmp_ok $max, '>=', 5, "the waiting ones went in one statement "
+        . "(group sizes: @sizes)";
     $n->stop;
 };
 
