@@ -14,8 +14,8 @@ import random
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+import http.client
+import urllib.parse
 
 from tt_http import php_json, read_secret
 from tt_tenant import UTC, iso
@@ -178,7 +178,7 @@ class Deliverer:
             if kind == "new":
                 when = now - datetime.timedelta(
                     minutes=self.rng.randint(1, 15))
-                rep = self.tenant.new_report(when, self.rng)
+                rep = self.tenant.new_report(when, self.rng, now=now)
                 body = self._render(rep)
                 change = None
             elif kind == "update":
@@ -216,23 +216,30 @@ class Deliverer:
         try:
             secret = self._secret()
             signature = hmac.new(secret, body, hashlib.sha512).hexdigest()
-            req = urllib.request.Request(entry["url"], data=body,
-                                         method="POST")
-            req.add_header("Content-Type", "application/json")
-            req.add_header(cfg["secret_header"], signature)
-            req.add_header("User-Agent", "TrackTik-Events-Subscription "
-                           "(tracktik-sim)")
+            url = urllib.parse.urlsplit(entry["url"])
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError("bad delivery URL %s" % entry["url"])
+            conn_class = http.client.HTTPSConnection \
+                if url.scheme == "https" else http.client.HTTPConnection
+            target = (url.path or "/") + ("?" + url.query if url.query
+                                          else "")
             with self.send_lock:
+                conn = conn_class(url.hostname, url.port,
+                                  timeout=cfg["deliver_timeout"])
                 try:
-                    with urllib.request.urlopen(
-                            req, timeout=cfg["deliver_timeout"]) as resp:
-                        status = resp.status
-                        resp.read()
-                except urllib.error.HTTPError as e:
-                    status = e.code
-                    e.read()
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            error = str(getattr(e, "reason", e))
+                    # header names exactly as TrackTik spells them
+                    conn.request("POST", target, body=body, headers={
+                        "Content-Type": "application/json",
+                        cfg["secret_header"]: signature,
+                        "User-Agent": "TrackTik-Events-Subscription "
+                                      "(tracktik-sim)"})
+                    resp = conn.getresponse()
+                    resp.read()
+                    status = resp.status
+                finally:
+                    conn.close()
+        except (http.client.HTTPException, OSError, ValueError) as e:
+            error = str(e) or e.__class__.__name__
         ok = status is not None and 200 <= status < 300
         retry = not ok and (status is None or status >= 500 or
                             status in RETRYABLE) and \

@@ -516,6 +516,9 @@ class Tenant:
             post = rng.choices(posts, weights=[1 if p["nonBillable"] else 8
                                                for p in posts])[0]
             submitted = when + datetime.timedelta(minutes=rng.randint(2, 40))
+            if now is not None and submitted > now:
+                # a live report is submitted now, written a little earlier
+                submitted = now
             guard = 2000 + rng.randint(1, 60)
             rep = {"reportTemplate": tpl["id"], "reportDateTime": iso(when),
                    "submittedOn": iso(submitted), "account": site["id"],

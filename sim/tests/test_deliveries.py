@@ -2,6 +2,7 @@
 HMAC-SHA512 over the exact body, redeliveries byte-identical, updates with
 the same id and a later updatedOn, retries after failures."""
 
+import datetime
 import hashlib
 import hmac
 import json
@@ -106,6 +107,7 @@ class DeliveryTests(unittest.TestCase):
                                                       **extra))["deliveries"]
 
     def assertSigned(self, headers, body, secret=SECRET):
+        self.assertIn("TrackTik-Subscription-Secret", headers)  # as spelt
         h = headers_ci(headers)
         self.assertEqual(h["content-type"], "application/json")
         want = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
@@ -128,6 +130,11 @@ class DeliveryTests(unittest.TestCase):
             for key in ("id", "reportDateTime", "status", "updatedOn",
                         "timeZone"):
                 self.assertIn(key, report)
+            now = datetime.datetime.now(datetime.timezone.utc)
+            times = [datetime.datetime.fromisoformat(report[k]) for k in
+                     ("reportDateTime", "submittedOn", "updatedOn")]
+            self.assertEqual(times, sorted(times))
+            self.assertLessEqual(times[-1], now)
             self.assertIsInstance(report["account"], dict)
             self.assertIsInstance(report["position"], dict)
             self.assertIsInstance(report["reportTemplate"], dict)
