@@ -229,6 +229,9 @@ class SimState:
                 if key in CONFIG_CHOICES and value not in CONFIG_CHOICES[key]:
                     raise ApiError(400, "%s must be one of %s" % (
                         key, ", ".join(CONFIG_CHOICES[key])))
+                if key.startswith("rate_limit_") and \
+                        self.config[key] != value:
+                    self.window.clear()     # a new budget starts afresh
                 self.config[key] = value
 
     def public_config(self):

@@ -218,6 +218,36 @@ class DeliveryTests(unittest.TestCase):
         self.assertIn("After hours dispatch", flags)
         self.assertGreaterEqual(len(flags), 4)
 
+    def test_envelope_is_configurable(self):
+        self.sim.admin("POST", "config", {"deliver_envelope": "data"})
+        try:
+            self.deliver("new", 1)
+            _, headers, body, _ = self.rx.take(1)[0]
+            self.assertSigned(headers, body)
+            self.assertIsInstance(json.loads(body)["data"]["id"], int)
+            self.sim.admin("POST", "config", {"deliver_envelope": "list"})
+            self.deliver("new", 1)
+            _, _, body, _ = self.rx.take(1)[0]
+            self.assertEqual(len(json.loads(body)["data"]), 1)
+        finally:
+            self.sim.admin("POST", "config", {"deliver_envelope": "bare"})
+
+    def test_update_is_what_the_rest_api_now_serves(self):
+        self.deliver("new", 1)
+        _, _, body, _ = self.rx.take(1)[0]
+        rid = json.loads(body)["id"]
+        self.deliver("update", 1, report=rid)
+        _, _, body, _ = self.rx.take(1)[0]
+        delivered = json.loads(body)
+        token = self.sim.token()
+        api = self.sim.get("/rest/v1/reports/%d" % rid, token, include=(
+            "reportFields,reportTemplate,account,position,reportFlag,"
+            "createdOn,updatedOn")).json["data"]
+        self.assertEqual(api, delivered)
+        log = self.sim.admin("GET", "deliveries?limit=2")["deliveries"]
+        self.assertEqual([e["kind"] for e in log], ["new", "update"])
+        self.assertEqual(log[1]["sha256"], hashlib.sha256(body).hexdigest())
+
     def test_deliver_without_a_url_is_refused(self):
         other = Sim("--quiet")
         try:
