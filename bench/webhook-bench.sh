@@ -27,7 +27,8 @@
 # BENCH_PG_JOBS (pgbench threads, 2), BENCH_PG_MODE (pgbench -M, prepared:
 # the strongest baseline; the module sends unnamed statements, i.e.
 # extended), BENCH_BATCH (50), BENCH_RATE (1000),
-# BENCH_ONLY (space-separated subset of: a b c d e).
+# BENCH_ONLY (space-separated subset of: a b c d e), BENCH_MODULE (the .so),
+# BENCH_POOL (the module's pool=N, 4).
 #
 # Generated bodies are cached in build/bench/; nginx prefixes, wrk output
 # and pgbench logs go to $TT_RUN_DIR/bench (default .run/bench).
@@ -45,12 +46,13 @@ bodies=${BENCH_BODIES:-300000}
 pg_clients=${BENCH_PG_CLIENTS:-8}
 pg_jobs=${BENCH_PG_JOBS:-2}
 pg_mode=${BENCH_PG_MODE:-prepared}
+pg_pool=${BENCH_POOL:-4}
 batch=${BENCH_BATCH:-50}
 rate=${BENCH_RATE:-1000}
 only=${BENCH_ONLY:-a b c d e}
 nginx_bin=${TT_NGINX_BINARY:-/usr/sbin/nginx}
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
-module=$repo/build/ngx_http_tracktik_module.so
+module=${BENCH_MODULE:-$repo/build/ngx_http_tracktik_module.so}
 
 export TT_RUN_DIR=${TT_RUN_DIR:-$repo/.run}
 mkdir -p "$TT_RUN_DIR"
@@ -174,7 +176,7 @@ if want a || want e; then
             tracktik_webhook;
             tracktik_webhook_secret_file $secret;
             client_max_body_size 2m;" \
-            "    tracktik_postgres \"$TRACKTIK_DSN\" pool=4;" \
+            "    tracktik_postgres \"$TRACKTIK_DSN\" pool=$pg_pool;" \
             "load_module $module;"
         then
             have_module=1
@@ -206,13 +208,20 @@ reset_tables() {
 # deliveries, not jobs: a tracktik-worker that happens to run drains jobs
 delivery_rows() { psql_q -c "SELECT count(*) FROM tracktik_deliveries"; }
 
+# rows per committed transaction: rows of one transaction share an xmin
+rows_per_commit() {
+    psql_q -c "SELECT coalesce(round(count(*)::numeric
+                                     / nullif(count(DISTINCT xmin::text), 0), 1), 0)
+               FROM tracktik_deliveries"
+}
+
 field() {
     # field NAME LINE: the value of NAME=... in a BENCH line
     sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
 }
 
 # results: one line per run in $work/results:
-#   KIND RUN VALID RPS P50_US P99_US NOTE
+#   KIND RUN VALID RPS P50_US P99_US ROWS_PER_COMMIT NOTE
 record() { echo "$*" >>"$work/results"; }
 
 wrk_run() {
@@ -226,7 +235,7 @@ wrk_run() {
     if [ -z "$line" ]; then
         say "($kind) run $run: no result from wrk:"
         sed 's/^/    /' "$out"
-        record "$kind $run no 0 0 0 wrk-failed"
+        record "$kind $run no 0 0 0 0 wrk-failed"
         return
     fi
     local statuses wrapped errors
@@ -245,9 +254,11 @@ wrk_run() {
         valid=no
         note="$note out-of-unique-bodies(raise-BENCH_BODIES)"
     fi
+    local batch=0
     if [ "$kind" != b ]; then
         # every 202 must be a committed row
         local acked rows
+        batch=$(rows_per_commit)
         acked=${statuses#*202:}
         acked=${acked%%,*}
         [[ "$acked" =~ ^[0-9]+$ ]] || acked=0
@@ -259,10 +270,11 @@ wrk_run() {
         fi
     fi
     record "$kind $run $valid $(field rps "$line") $(field p50_us "$line")" \
-        "$(field p99_us "$line") ${note# }"
-    printf '  (%s) run %s: %8s req/s  p50 %6s us  p99 %7s us  %s %s\n' \
+        "$(field p99_us "$line") $batch ${note# }"
+    printf '  (%s) run %s: %8s req/s  p50 %6s us  p99 %7s us  %s%s %s\n' \
         "$kind" "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
         "$(field p99_us "$line")" "$statuses" \
+        "$([ "$kind" = b ] || echo " rows/commit=$batch")" \
         "$([ $valid = yes ] || echo "INVALID ${note# }")"
     grep '^BENCH sample' "$out" | head -3 | sed 's/^/      /' || true
 }
@@ -347,7 +359,7 @@ pgbench_run() {
     lat=$(percentiles "$dir"/pgbench_log.*)
     local rps
     rps=$(awk -v t="$tps" -v r="$rows" 'BEGIN { printf "%.1f", t * r }')
-    record "$kind $run $valid $rps $lat ${note# }"
+    record "$kind $run $valid $rps $lat $rows ${note# }"
     printf '  (%s) run %s: %8s rows/s (%s tx/s)  tx p50 %6s us  p99 %7s us %s\n' \
         "$kind" "$run" "$rps" "$tps" ${lat} \
         "$([ $valid = yes ] || echo "INVALID ${note# }"; true)"
@@ -378,6 +390,7 @@ pgbench_script "$batch" >"$work/insert-$batch.sql"
 
 if [ -n "$have_module" ]; then
     say "warming up (a) for 2 s"
+    reset_tables
     wrk -t "$wrk_threads" -c "$conns" -d 2s -s bench/webhook.lua \
         "http://127.0.0.1:$port_a/webhooks/tracktik" \
         -- "$bodies_dir" max 0 "$wrk_threads" >"$work/warmup.out" 2>&1 || true
@@ -385,7 +398,7 @@ if [ -n "$have_module" ]; then
 fi
 
 for run in $(seq 1 "$runs"); do
-    echo "-- round $run of $runs"
+    echo "-- round $run of $runs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ -n "$have_module" ] && want a; then
         reset_tables
         wrk_run a "$run" "$port_a" max
@@ -404,7 +417,8 @@ for run in $(seq 1 "$runs"); do
 done
 
 if want e; then
-    echo "-- ack latency: wrk paced at $rate requests/s, $conns connections"
+    echo "-- ack latency: wrk paced at $rate requests/s, $conns connections" \
+         "(load average $(cut -d' ' -f1-3 /proc/loadavg))"
     for run in $(seq 1 "$runs"); do
         if [ -n "$have_module" ]; then
             reset_tables
@@ -421,7 +435,8 @@ reset_tables
 # --- summary -------------------------------------------------------------
 
 summary() {
-    # summary KIND: "N_VALID N_RUNS MEDIAN_RPS MEDIAN_P50 MEDIAN_P99"
+    # summary KIND: "N_VALID N_RUNS MEDIAN_RPS MEDIAN_P50 MEDIAN_P99
+    #                MEDIAN_ROWS_PER_COMMIT"
     awk -v k="$1" '
         function median(a, n,    i, j, t) {
             for (i = 2; i <= n; i++)
@@ -432,10 +447,12 @@ summary() {
             return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
         $1 == k { total++ }
-        $1 == k && $3 == "yes" { n++; r[n] = $4; p[n] = $5; q[n] = $6 }
+        $1 == k && $3 == "yes" {
+            n++; r[n] = $4; p[n] = $5; q[n] = $6; b[n] = $7
+        }
         END {
-            printf "%d %d %.0f %.0f %.0f\n", n, total, median(r, n),
-                median(p, n), median(q, n)
+            printf "%d %d %.0f %.0f %.0f %.1f\n", n, total, median(r, n),
+                median(p, n), median(q, n), median(b, n)
         }' "$work/results"
 }
 
@@ -444,31 +461,33 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else printf "n/a" }'
 }
 
-read -r va ta ra pa qa <<<"$(summary a)"
-read -r vb tb rb pb qb <<<"$(summary b)"
-read -r vc tc rc pc qc <<<"$(summary c)"
-read -r vd td rd pd qd <<<"$(summary d)"
-read -r ve te re pe qe <<<"$(summary e)"
+read -r va ta ra pa qa ba <<<"$(summary a)"
+read -r vb tb rb pb qb bb <<<"$(summary b)"
+read -r vc tc rc pc qc bc <<<"$(summary c)"
+read -r vd td rd pd qd bd <<<"$(summary d)"
+read -r ve te re pe qe be <<<"$(summary e)"
 
 row() {
-    # row LABEL VALID TOTAL RATE P50 P99
+    # row LABEL VALID TOTAL RATE P50 P99 ROWS_PER_COMMIT
     if [ "$3" -eq 0 ]; then
-        printf '%-52s %9s %8s %8s  %s\n' "$1" - - - "not run"
+        printf '%-50s %8s %7s %7s %7s  %s\n' "$1" - - - - "not run"
     else
-        printf '%-52s %9s %8s %8s  %s/%s\n' "$1" "$4" "$(ms "$5")" \
-            "$(ms "$6")" "$2" "$3"
+        printf '%-50s %8s %7s %7s %7s  %s/%s\n' "$1" "$4" "$(ms "$5")" \
+            "$(ms "$6")" "$7" "$2" "$3"
     fi
 }
 
 echo
 echo "== summary: medians of valid runs, ${duration}s each, $(nproc) cores shared with wrk/pgbench and PostgreSQL"
-printf '%-52s %9s %8s %8s  %s\n' "measurement" "per sec" "p50 ms" "p99 ms" "valid"
-row "(a) module: nginx 2 workers, pool=4, wrk c=$conns" "$va" "$ta" "$ra" "$pa" "$qa"
-row "(b) nginx return 202, wrk c=$conns" "$vb" "$tb" "$rb" "$pb" "$qb"
-row "(c) pgbench 1 row/tx, $pg_clients clients (rows/s)" "$vc" "$tc" "$rc" "$pc" "$qc"
-row "(d) pgbench $batch rows/tx, $pg_clients clients (rows/s)" "$vd" "$td" "$rd" "$pd" "$qd"
-row "(e) module paced at $rate req/s, wrk c=$conns" "$ve" "$te" "$re" "$pe" "$qe"
-echo "    (c)/(d) latencies are per transaction; wrk latencies per request"
+printf '%-50s %8s %7s %7s %7s  %s\n' "measurement" "per sec" "p50 ms" "p99 ms" \
+    "rows/tx" "valid"
+row "(a) module: 2 workers, pool=$pg_pool, wrk c=$conns" "$va" "$ta" "$ra" "$pa" "$qa" "$ba"
+row "(b) nginx return 202, wrk c=$conns" "$vb" "$tb" "$rb" "$pb" "$qb" -
+row "(c) pgbench 1 row/tx, $pg_clients clients (rows/s)" "$vc" "$tc" "$rc" "$pc" "$qc" "$bc"
+row "(d) pgbench $batch rows/tx, $pg_clients clients (rows/s)" "$vd" "$td" "$rd" "$pd" "$qd" "$bd"
+row "(e) module paced at $rate req/s, wrk c=$conns" "$ve" "$te" "$re" "$pe" "$qe" "$be"
+echo "    wrk latencies are per request, pgbench latencies per transaction;" \
+     "rows/tx: rows per committed transaction (module: group commit)"
 echo
 if [ "$va" -gt 0 ]; then
     echo "ratios: module/(d) = $(ratio "$ra" "$rd") (target >= 0.7)," \
