@@ -64,6 +64,8 @@ CONFIG_TYPES.update({"deliver_url": str, "secret_file": str,
 CONFIG_CHOICES = {"item_envelope": ("data", "bare"),
                   "deliver_envelope": ("bare", "data", "list")}
 
+MAX_BODY = 8 * 1024 * 1024
+
 FAULT_KINDS = ("status", "drop", "drop_after", "delay", "timeout")
 
 REPORT_REQUIRED_FILTERS = {"reportDateTime", "submittedOn", "position",
@@ -875,8 +877,12 @@ class Handler(BaseHTTPRequestHandler):
                         pass
                     return data
                 data += self.rfile.read(size)
+                if len(data) > MAX_BODY:
+                    raise OverflowError(len(data))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise OverflowError(length)
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status, body, ctype="application/json", headers=None):
@@ -917,9 +923,14 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path
         try:
             body = self._read_body()
+        except OverflowError:
+            self.close_connection = True
+            return self._api(413, {"status": 413,
+                                   "error": "Request Entity Too Large"})
         except (ValueError, OSError):
             self.close_connection = True
-            return self._admin(400, {"status": 400, "error": "bad body"})
+            return self._api(400, {"status": 400,
+                                   "error": "Malformed request body"})
         if path.startswith("/__sim/") or path == "/__sim":
             return self._admin_route(path, url.query, body)
         if path.startswith("/uploads/report-photos/"):

@@ -252,6 +252,17 @@ class RestTests(SimTestCase):
                      "/rest/v1/unicorns", "/rest/v2/clients"):
             self.assertEqual(self.get(path).status, 404, path)
 
+    def test_oversized_or_malformed_bodies_are_refused(self):
+        resp = self.sim.request("POST", "/rest/v1/billing-adhoc-items",
+                                token=self.token, body=b"{}", headers={
+                                    "Content-Length": str(64 << 20)})
+        self.assertEqual(resp.status, 413)
+        resp = self.sim.request("POST", "/rest/v1/billing-adhoc-items",
+                                token=self.token, body=b"{}", headers={
+                                    "Content-Length": "two"})
+        self.assertEqual(resp.status, 400)
+        self.assertEqual(self.get("/rest/v1/bill-items").status, 200)
+
     def test_write_methods_on_read_only_resources_are_405(self):
         resp = self.sim.request("POST", "/rest/v1/clients", token=self.token,
                                 json_body={"name": "x"})
