@@ -16,7 +16,6 @@ import secrets
 import socket
 import struct
 import sys
-import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import tt_tenant
 from tt_http import php_json
-from tt_tenant import D, DATE_FIELDS, DATETIME_FIELDS, L, R, SPECS, UTC, iso
+from tt_tenant import DATE_FIELDS, DATETIME_FIELDS, L, R, SPECS, UTC, iso
 
 CLIENT_ID = "demo"
 CLIENT_SECRET = "demo-secret"
