@@ -83,17 +83,26 @@ start_bg() {
         return
     fi
     nohup "$@" >>"$log" 2>&1 </dev/null &
-    echo $! >"$pidf"
-    echo "run: $name started (pid $!, log $log)"
+    local pid=$!
+    echo "$pid" >"$pidf"
+    sleep 0.5
+    if ! alive "$pid" "$pat"; then
+        rm -f "$pidf"
+        echo "run: $name exited at once; the end of $log:" >&2
+        tail -n 5 "$log" >&2
+        return 1
+    fi
+    echo "run: $name started (pid $pid, log $log)"
 }
 
 if [ -x build/tracktik-worker ]; then
     start_bg worker "$run/worker.log" tracktik-worker \
-        env TRACKTIK_DSN="$TRACKTIK_DSN" build/tracktik-worker run
+        env TRACKTIK_DSN="$TRACKTIK_DSN" build/tracktik-worker run || true
 fi
 
 if [ -f sim/tracktik_sim.py ]; then
-    start_bg sim "$run/sim.log" tracktik_sim.py python3 sim/tracktik_sim.py
+    start_bg sim "$run/sim.log" tracktik_sim.py python3 sim/tracktik_sim.py \
+        || true
 fi
 
 # a realistic sample delivery to try the endpoint with
