@@ -96,8 +96,9 @@ start_bg() {
 }
 
 if [ -x build/tracktik-worker ]; then
+    # TRACKTIK_DSN is exported by `scripts/pg.sh env` above
     start_bg worker "$run/worker.log" tracktik-worker \
-        env TRACKTIK_DSN="$TRACKTIK_DSN" build/tracktik-worker run || true
+        build/tracktik-worker run || true
 fi
 
 if [ -f sim/tracktik_sim.py ]; then
