@@ -16,7 +16,8 @@
 # file.  The server listens on 127.0.0.1 only, on a free port chosen at
 # creation and kept afterwards.  Database `tracktik`, role `tracktik`,
 # trust authentication on loopback, UTF8.  When the database is created,
-# sql/*.sql are applied in lexical order with psql -v ON_ERROR_STOP=1.
+# sql/*.sql are applied in lexical order with psql -v ON_ERROR_STOP=1;
+# files added later are applied at the next start (pg/applied lists them).
 # fsync stays on: the tests check durability.
 set -euo pipefail
 
@@ -30,6 +31,7 @@ data=$pg_dir/data
 sock=$pg_dir/sock
 log=$pg_dir/server.log
 port_file=$pg_dir/port
+applied=$pg_dir/applied
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 db=tracktik
 role=tracktik
@@ -103,8 +105,26 @@ CONF
     echo "$p" >"$port_file"
 }
 
+# A cluster made before pg/applied existed: run each file in one
+# transaction; one that fails (its objects exist) counts as applied.
+adopt() {
+    local p f
+    p=$(port)
+    : >"$applied"
+    for f in "$repo"/sql/*.sql; do
+        [ -e "$f" ] || continue
+        if "$bin/psql" -h 127.0.0.1 -p "$p" -U "$role" -d "$db" -1 \
+               -v ON_ERROR_STOP=1 -q -f "$f" >/dev/null 2>&1; then
+            echo "pg.sh: applied sql/$(basename "$f")"
+        fi
+        basename "$f" >>"$applied"
+    done
+}
+
 pg_start() {
     if is_running; then
+        [ -f "$applied" ] || adopt
+        apply_new
         return 0
     fi
     local created=
@@ -124,6 +144,9 @@ pg_start() {
         || { tail -n 20 "$log" >&2; die "start failed"; }
     if [ -n "$created" ] || ! has_db; then
         create_db
+    else
+        [ -f "$applied" ] || adopt
+        apply_new
     fi
     echo "pg.sh: PostgreSQL on 127.0.0.1:$p ($data)"
 }
@@ -141,13 +164,25 @@ create_db() {
               -v ON_ERROR_STOP=1 -q)
     "${su[@]}" -c "CREATE ROLE $role LOGIN"
     "${su[@]}" -c "CREATE DATABASE $db OWNER $role ENCODING 'UTF8'"
-    local f
+: >"$applied"
+    apply_new
+}
+
+# Migrations land while a cluster lives on (`make run` keeps .run/pg):
+# $applied lists the sql/ files already run, new ones are applied on start.
+apply_new() {
+    local p f name
+    p=$(port)
     for f in "$repo"/sql/*.sql; do
         [ -e "$f" ] || continue
-        echo "pg.sh: applying sql/$(basename "$f")"
+        name=$(basename "$f")
+        grep -qxF "$name" "$applied" 2>/dev/null && continue
+        echo "pg.sh: applying sql/$name"
         "$bin/psql" -h 127.0.0.1 -p "$p" -U "$role" -d "$db" \
             -v ON_ERROR_STOP=1 -q -f "$f" >/dev/null \
-            || die "migration $(basename "$f") failed"
+            || die "migration $name failed (a cluster older than the"\
+                   "migration list? scripts/pg.sh destroy, then start)"
+        echo "$name" >>"$applied"
     done
 }
 
