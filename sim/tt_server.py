@@ -194,6 +194,7 @@ class SimState:
             self.refresh = {}     # token -> {"exp", "used", "access"}
             self.counters = collections.Counter()
             self.requests = collections.Counter()
+            self.responses = collections.Counter()
             self.window = collections.deque()
             self.auth_failures = collections.deque()
             self.blocked_until = 0.0
@@ -813,6 +814,7 @@ class SimState:
                 "config": self.public_config(),
                 "counters": dict(self.counters),
                 "requests": dict(self.requests),
+                "responses": dict(self.responses),
                 "tokens": {
                     "access_valid": sum(1 for e in self.access.values()
                                         if not e["revoked"] and
@@ -861,8 +863,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.address_string(), fmt % args))
 
     def log_request(self, code="-", size="-"):
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/rest/"):
+            route = re.sub(r"/\d+(?=/|$)", "/{id}", path)
+            st = self.server.state
+            with st.lock:
+                st.responses["%s %s %s" % (self.command, route,
+                                           getattr(code, "value", code))] += 1
         if not self.server.quiet:
-            path = self.path.split("?", 1)[0]
             sys.stderr.write("tracktik-sim: %s %s %s\n" % (
                 self.command, path, code))
 

@@ -109,8 +109,11 @@ class BillingAdhocItemTests(SimTestCase):
         self.post(self.item(description="twice"))
         self.post(self.item(description="twice"))
         self.post(self.item(description="once"))
-        billing = self.sim.admin("GET", "state")["billingAdhocItems"]
-        self.assertEqual(billing, {"count": 3, "duplicateDescriptions": 1})
+        state = self.sim.admin("GET", "state")
+        self.assertEqual(state["billingAdhocItems"],
+                         {"count": 3, "duplicateDescriptions": 1})
+        self.assertEqual(state["responses"]
+                         ["POST /rest/v1/billing-adhoc-items 200"], 3)
 
     def test_needs_a_token(self):
         resp = self.sim.request("POST", "/rest/v1/billing-adhoc-items",
