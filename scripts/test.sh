@@ -7,7 +7,8 @@
 #
 # Our own Test::Nginx::Socket (t/driver) is put on @INC only when the real
 # one is not installed.  Useful variables: TT_RUN_DIR (default .run),
-# TEST_NGINX_PORT (default 1984), TEST_NGINX_SERVROOT (default t/servroot),
+# TEST_NGINX_PORT (default 1984, or a free port when 1984 is taken),
+# TEST_NGINX_SERVROOT (default $TT_RUN_DIR/servroot),
 # PROVE_ARGS (extra prove arguments), TT_TESTS (files or dirs instead of t/).
 set -uo pipefail
 
@@ -45,7 +46,20 @@ export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 if [ -f build/ngx_http_tracktik_module.so ]; then
     export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$repo/build/ngx_http_tracktik_module.so}
 fi
-export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$repo/t/servroot}
+# per run directory, so two checkouts or engineers never share one
+export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$TT_RUN_DIR/servroot}
+if [ -z "${TEST_NGINX_PORT:-}" ] && [ -z "${TEST_NGINX_SERVER_PORT:-}" ]; then
+    # 1984 as usual, unless something already listens there
+    TEST_NGINX_PORT=$(perl -MIO::Socket::INET -e '
+        for my $p (1984, 0) {
+            my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+                                          LocalPort => $p, Listen => 1,
+                                          ReuseAddr => 1) or next;
+            print $s->sockport; exit;
+        }')
+    export TEST_NGINX_PORT
+fi
+echo "test: suites use nginx on 127.0.0.1:${TEST_NGINX_SERVER_PORT:-${TEST_NGINX_PORT:-}}, server root $TEST_NGINX_SERVROOT"
 export TT_REPO=$repo
 
 inc=(-I "$repo/t/helper")
