@@ -68,7 +68,7 @@ pg-stop:
 	@scripts/pg.sh stop
 
 clean:
-	rm -rf $(BUILD) t/servroot t/servroot_*
+	rm -rf $(BUILD) t/servroot t/servroot_* .run/servroot
 
 distclean: clean
 	-scripts/stop.sh
