@@ -71,6 +71,9 @@ def parse_args(argv):
                    default=env("SIM_DELIVER_ENVELOPE", "bare"))
     p.add_argument("--deliver-retries", type=int,
                    default=int(env("SIM_DELIVER_RETRIES", 5)))
+    p.add_argument("--deliver-concurrency", type=int,
+                   default=int(env("SIM_DELIVER_CONCURRENCY", 1)),
+                   help="deliveries in flight at once (1 = one by one)")
     p.add_argument("--quiet", action="store_true",
                    default=env("SIM_QUIET") == "1",
                    help="no access log on stderr")
@@ -91,6 +94,8 @@ def main(argv=None):
             if not 0 <= getattr(args, name) <= 1:
                 raise ValueError("--%s must be within 0..1" %
                                  name.replace("_", "-"))
+        if args.deliver_concurrency < 1:
+            raise ValueError("--deliver-concurrency must be at least 1")
         if args.redeliver_ratio + args.update_ratio > 1:
             raise ValueError("--redeliver-ratio + --update-ratio exceed 1")
         if args.deliver_url:
@@ -117,6 +122,7 @@ def main(argv=None):
         "deliver_include": args.deliver_include,
         "deliver_envelope": args.deliver_envelope,
         "deliver_retries": args.deliver_retries,
+        "deliver_concurrency": args.deliver_concurrency,
         "secret_header": args.secret_header,
         "secret_file": os.path.abspath(args.secret_file)
         if args.secret_file else None,

@@ -31,7 +31,6 @@ class Deliverer:
         self.quiet = quiet
         self.rng = random.Random(seed * 31 + 5)
         self.cond = threading.Condition()
-        self.send_lock = threading.Lock()
         self.stopped = False
         self.reset()
         state.deliverer = self
@@ -45,6 +44,7 @@ class Deliverer:
             self.entries = collections.deque(maxlen=2000)
             self.stats = collections.Counter()
             self.seq = 0
+            self.inflight = 0
 
     # -- control -----------------------------------------------------------
 
@@ -98,16 +98,39 @@ class Deliverer:
                     continue
                 entry = heapq.heappop(self.retries)[2] if due_retry else None
             try:
-                if entry is not None:
-                    self._send(entry)
-                else:
-                    self._step(url)
+                if entry is None:
+                    entry = self._step(url)
                     next_at += 1.0 / rate
                     if next_at < time.monotonic() - 1.0:
                         next_at = time.monotonic()
+                self._dispatch(entry)
             except Exception as e:     # keep generating whatever happens
                 sys.stderr.write("tracktik-sim: delivery error: %s\n" % e)
                 time.sleep(0.2)
+
+    def _dispatch(self, entry):
+        """Send now, or on a thread of its own when deliveries may overlap
+        (deliver_concurrency > 1): bursts then reach the receiver in
+        parallel, and an update may overtake the report it updates."""
+        limit = max(1, self.state.config["deliver_concurrency"])
+        if limit == 1:
+            self._send(entry)
+            return
+        with self.cond:
+            while self.inflight >= limit and not self.stopped:
+                self.cond.wait(0.5)
+            self.inflight += 1
+
+        def task():
+            try:
+                self._send(entry)
+            except Exception as e:
+                sys.stderr.write("tracktik-sim: delivery error: %s\n" % e)
+            finally:
+                with self.cond:
+                    self.inflight -= 1
+                    self.cond.notify_all()
+        threading.Thread(target=task, name="delivery", daemon=True).start()
 
     def _step(self, url):
         cfg = self.state.config
@@ -145,7 +168,8 @@ class Deliverer:
                 if kind == "update" and not self.sent_reports:
                     raise ValueError("nothing delivered yet to update")
         self._secret()     # fail early without a secret
-        return [self._make(kind, report, url) for _ in range(count)]
+        return [self._send(self._make(kind, report, url))
+                for _ in range(count)]
 
     # -- making and sending deliveries ---------------------------------------
 
@@ -206,7 +230,7 @@ class Deliverer:
                 if rep["id"] not in self.sent_reports:
                     self.sent_reports.append(rep["id"])
             self.stats["generated." + kind] += 1
-        return self._send(entry)
+        return entry
 
     def _send(self, entry):
         cfg = self.state.config
@@ -223,21 +247,20 @@ class Deliverer:
                 if url.scheme == "https" else http.client.HTTPConnection
             target = (url.path or "/") + ("?" + url.query if url.query
                                           else "")
-            with self.send_lock:
-                conn = conn_class(url.hostname, url.port,
-                                  timeout=cfg["deliver_timeout"])
-                try:
-                    # header names exactly as TrackTik spells them
-                    conn.request("POST", target, body=body, headers={
-                        "Content-Type": "application/json",
-                        cfg["secret_header"]: signature,
-                        "User-Agent": "TrackTik-Events-Subscription "
-                                      "(tracktik-sim)"})
-                    resp = conn.getresponse()
-                    resp.read()
-                    status = resp.status
-                finally:
-                    conn.close()
+            conn = conn_class(url.hostname, url.port,
+                              timeout=cfg["deliver_timeout"])
+            try:
+                # header names exactly as TrackTik spells them
+                conn.request("POST", target, body=body, headers={
+                    "Content-Type": "application/json",
+                    cfg["secret_header"]: signature,
+                    "User-Agent": "TrackTik-Events-Subscription "
+                                  "(tracktik-sim)"})
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            finally:
+                conn.close()
         except (http.client.HTTPException, OSError, ValueError) as e:
             error = str(e) or e.__class__.__name__
         ok = status is not None and 200 <= status < 300

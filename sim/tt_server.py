@@ -51,6 +51,7 @@ DEFAULTS = {
     "deliver_envelope": "bare",
     "deliver_timeout": 10.0,
     "deliver_retries": 5,
+    "deliver_concurrency": 1,
     "deliver_paused": False,
     "secret_header": "TrackTik-Subscription-Secret",
     "secret_file": None,
@@ -59,6 +60,7 @@ DEFAULTS = {
 CONFIG_TYPES = {k: type(v) for k, v in DEFAULTS.items()}
 CONFIG_TYPES.update({"deliver_url": str, "secret_file": str,
                      "rate_limit_requests": int, "deliver_retries": int,
+                     "deliver_concurrency": int,
                      "auth_lockout_failures": int})
 CONFIG_CHOICES = {"item_envelope": ("data", "bare"),
                   "deliver_envelope": ("bare", "data", "list")}

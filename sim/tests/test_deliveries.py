@@ -25,7 +25,7 @@ class Receiver:
     """A webhook endpoint: records every POST; answers with the statuses
     queued in `answers`, 202 when none is queued."""
 
-    def __init__(self):
+    def __init__(self, barrier=None):
         self.received = queue.Queue()
         self.answers = queue.Queue()
         receiver = self
@@ -35,6 +35,12 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if barrier is not None:
+                    try:
+                        # answer only once `parties` deliveries are open
+                        barrier.wait()
+                    except threading.BrokenBarrierError:
+                        pass
                 try:
                     status = receiver.answers.get_nowait()
                 except queue.Empty:
@@ -305,6 +311,30 @@ class RateDrivenDeliveryTests(unittest.TestCase):
         self.assertGreater(redeliveries, 0)
         self.assertGreater(updates, 0)
         self.assertGreater(len(seen_ids), 20)
+
+
+    def test_deliveries_overlap_with_concurrency(self):
+        # the receiver holds every answer until 4 deliveries are open at
+        # once; one-by-one sending could never get there (the barrier's
+        # timeout only guards against a hang)
+        barrier = threading.Barrier(4, timeout=20)
+        rx = Receiver(barrier=barrier)
+        d = tempfile.TemporaryDirectory()
+        secret_file = os.path.join(d.name, "s")
+        with open(secret_file, "w") as f:
+            f.write(SECRET)
+        sim = Sim("--quiet", "--deliver-url", rx.url, "--secret-file",
+                  secret_file, "--rate", "100/s", "--deliver-concurrency",
+                  "4")
+        try:
+            got = rx.take(8)
+            self.assertFalse(barrier.broken)
+        finally:
+            barrier.abort()
+            sim.stop()
+            rx.close()
+            d.cleanup()
+        self.assertEqual(len(got), 8)
 
 
 class CommandLineTests(unittest.TestCase):
