@@ -855,7 +855,9 @@ class SimState:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tracktik-sim/1.0"
-    sys_version = ""
+
+    def version_string(self):
+        return self.server_version
 
     # -- plumbing ------------------------------------------------------
 
