@@ -14,6 +14,8 @@
 #include <netdb.h>
 
 #include "src/ngx_http_tracktik_module.h"
+#include "src/ngx_http_tracktik_portal.h"
+#include "src/ngx_http_tracktik_session.h"
 #include "src/ngx_http_tracktik_webhook.h"
 
 
@@ -37,6 +39,11 @@ static char *ngx_http_tracktik_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tracktik_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_tracktik_session_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_tracktik_portal_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_tracktik_where(ngx_conf_t *cf, ngx_str_t *where);
 static ngx_int_t ngx_http_tracktik_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -101,6 +108,62 @@ static ngx_command_t  ngx_http_tracktik_commands[] = {
       offsetof(ngx_http_tracktik_loc_conf_t, retry_after),
       NULL },
 
+    { ngx_string("tracktik_portal_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tracktik_portal_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tracktik_portal_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tracktik_loc_conf_t, portal_auth),
+      NULL },
+
+    { ngx_string("tracktik_session_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_tracktik_session_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tracktik_session_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tracktik_loc_conf_t, session_timeout),
+      NULL },
+
+    { ngx_string("tracktik_cookie_secure"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tracktik_loc_conf_t, cookie_secure),
+      NULL },
+
+    { ngx_string("tracktik_portal_login_page"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tracktik_loc_conf_t, login_page),
+      NULL },
+
+    { ngx_string("tracktik_attachment_store"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tracktik_loc_conf_t, attachment_store),
+      NULL },
+
+    { ngx_string("tracktik_portal_events_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tracktik_loc_conf_t, events_interval),
+      NULL },
+
       ngx_null_command
 };
 
@@ -145,12 +208,19 @@ static ngx_http_variable_t  ngx_http_tracktik_vars[] = {
       ngx_http_tracktik_variable,
       offsetof(ngx_http_tracktik_ctx_t, result), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("tracktik_user"), NULL, ngx_http_tracktik_variable,
+      offsetof(ngx_http_tracktik_ctx_t, user), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tracktik_client"), NULL, ngx_http_tracktik_variable,
+      offsetof(ngx_http_tracktik_ctx_t, client), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
 
 static ngx_uint_t  ngx_http_tracktik_webhook_used;
 static ngx_str_t   ngx_http_tracktik_webhook_where;
+static ngx_uint_t  ngx_http_tracktik_portal_used;
 
 
 ngx_http_tracktik_pg_pool_t *
@@ -178,6 +248,28 @@ ngx_http_tracktik_exit_process(ngx_cycle_t *cycle)
     if (tmcf && tmcf->pool) {
         ngx_http_tracktik_pg_close_all(tmcf->pool);
     }
+
+    if (tmcf && tmcf->portal_pool) {
+        ngx_http_tracktik_pg_close_all(tmcf->portal_pool);
+    }
+}
+
+
+/*
+ * The portal has a pool of its own: a storm of logins (each a bcrypt
+ * check in PostgreSQL) must not hold up webhook acknowledgements.
+ */
+
+ngx_http_tracktik_pg_pool_t *
+ngx_http_tracktik_portal_pool(ngx_http_tracktik_main_conf_t *tmcf)
+{
+    if (tmcf->portal_pool == NULL) {
+        tmcf->portal_pool = ngx_http_tracktik_pg_pool_create(&tmcf->portal_pg,
+                                                             ngx_cycle->pool,
+                                                             ngx_cycle->log);
+    }
+
+    return tmcf->portal_pool;
 }
 
 
@@ -197,6 +289,7 @@ ngx_http_tracktik_add_variables(ngx_conf_t *cf)
     }
 
     ngx_http_tracktik_webhook_used = 0;
+    ngx_http_tracktik_portal_used = 0;
 
     return NGX_OK;
 }
@@ -205,14 +298,31 @@ ngx_http_tracktik_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_tracktik_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
     ngx_http_tracktik_main_conf_t  *tmcf;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tracktik_module);
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_tracktik_session_access_handler;
 
     if (ngx_http_tracktik_webhook_used && !tmcf->configured) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"tracktik_webhook\" in %V needs \"tracktik_postgres\" "
                       "in the http block", &ngx_http_tracktik_webhook_where);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tracktik_portal_used && !tmcf->configured) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "the tracktik portal needs \"tracktik_postgres\" "
+                      "in the http block");
         return NGX_ERROR;
     }
 
@@ -244,6 +354,7 @@ ngx_http_tracktik_create_main_conf(ngx_conf_t *cf)
     tmcf->pg.queue_size = NGX_CONF_UNSET_UINT;
     tmcf->pg.connect_timeout = NGX_CONF_UNSET_MSEC;
     tmcf->pg.query_timeout = NGX_CONF_UNSET_MSEC;
+    tmcf->portal_pg.size = NGX_CONF_UNSET_UINT;
     tmcf->batch_size = NGX_CONF_UNSET_UINT;
 
     return tmcf;
@@ -260,6 +371,13 @@ ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(tmcf->pg.connect_timeout, 5000);
     ngx_conf_init_msec_value(tmcf->pg.query_timeout, 10000);
     ngx_conf_init_uint_value(tmcf->batch_size, 200);
+    ngx_conf_init_uint_value(tmcf->portal_pg.size, 4);
+
+    tmcf->portal_pg.keywords = tmcf->pg.keywords;
+    tmcf->portal_pg.values = tmcf->pg.values;
+    tmcf->portal_pg.queue_size = tmcf->pg.queue_size;
+    tmcf->portal_pg.connect_timeout = tmcf->pg.connect_timeout;
+    tmcf->portal_pg.query_timeout = tmcf->pg.query_timeout;
 
     return NGX_CONF_OK;
 }
@@ -285,6 +403,11 @@ ngx_http_tracktik_create_loc_conf(ngx_conf_t *cf)
     tlcf->auth = NGX_CONF_UNSET_UINT;
     tlcf->tolerance = NGX_CONF_UNSET;
     tlcf->retry_after = NGX_CONF_UNSET;
+    tlcf->portal_auth = NGX_CONF_UNSET;
+    tlcf->session_secrets = NGX_CONF_UNSET_PTR;
+    tlcf->session_timeout = NGX_CONF_UNSET;
+    tlcf->cookie_secure = NGX_CONF_UNSET;
+    tlcf->events_interval = NGX_CONF_UNSET_MSEC;
 
     return tlcf;
 }
@@ -303,6 +426,39 @@ ngx_http_tracktik_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "TrackTik-Subscription-Secret");
     ngx_conf_merge_sec_value(conf->tolerance, prev->tolerance, 300);
     ngx_conf_merge_sec_value(conf->retry_after, prev->retry_after, 5);
+    ngx_conf_merge_value(conf->portal_auth, prev->portal_auth, 0);
+    ngx_conf_merge_ptr_value(conf->session_secrets, prev->session_secrets,
+                             NULL);
+    ngx_conf_merge_sec_value(conf->session_timeout, prev->session_timeout,
+                             12 * 60 * 60);
+    ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 0);
+    ngx_conf_merge_str_value(conf->login_page, prev->login_page,
+                             "/portal/login.html");
+    ngx_conf_merge_str_value(conf->attachment_store, prev->attachment_store,
+                             "/_tracktik_attachments/");
+    ngx_conf_merge_msec_value(conf->events_interval, prev->events_interval,
+                              1000);
+
+    if ((conf->portal_api.len || conf->portal_auth)
+        && conf->session_secrets == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "the tracktik portal needs "
+                      "\"tracktik_session_secret_file\"%s%V",
+                      conf->portal_api.len ? " for the API in " : "",
+                      &conf->portal_api);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->session_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tracktik_session_timeout\" must be positive");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->portal_auth) {
+        ngx_http_tracktik_portal_used = 1;
+    }
 
     if (conf->header.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -367,6 +523,16 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (name.len == 11 && ngx_strncmp(name.data, "portal_pool", 11) == 0) {
+            n = ngx_atoi(arg.data, arg.len);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            tmcf->portal_pg.size = n;
+            continue;
+        }
+
         if (name.len == 5 && ngx_strncmp(name.data, "queue", 5) == 0) {
             n = ngx_atoi(arg.data, arg.len);
             if (n == NGX_ERROR || n == 0) {
@@ -421,8 +587,9 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" (expected pool=N, queue=N, "
-                       "batch=N, connect_timeout=TIME or query_timeout=TIME)",
+                       "invalid parameter \"%V\" (expected pool=N, "
+                       "portal_pool=N, queue=N, batch=N, "
+                       "connect_timeout=TIME or query_timeout=TIME)",
                        &value[i]);
 
     return NGX_CONF_ERROR;
@@ -638,7 +805,6 @@ ngx_http_tracktik_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tracktik_loc_conf_t *tlcf = conf;
 
-    ngx_str_t                 *where;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -649,8 +815,45 @@ ngx_http_tracktik_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_tracktik_webhook_handler;
 
-    where = &tlcf->webhook;
+    if (ngx_http_tracktik_where(cf, &tlcf->webhook) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
+    if (!ngx_http_tracktik_webhook_used) {
+        ngx_http_tracktik_webhook_used = 1;
+        ngx_http_tracktik_webhook_where = tlcf->webhook;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_tracktik_portal_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_tracktik_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate or conflicts with another content handler";
+    }
+
+    clcf->handler = ngx_http_tracktik_portal_handler;
+
+    ngx_http_tracktik_portal_used = 1;
+
+    return ngx_http_tracktik_where(cf, &tlcf->portal_api);
+}
+
+
+/* "file:line" of the directive being parsed, for later error messages */
+
+static char *
+ngx_http_tracktik_where(ngx_conf_t *cf, ngx_str_t *where)
+{
     where->data = ngx_pnalloc(cf->pool,
                               cf->conf_file->file.name.len + NGX_INT_T_LEN + 2);
     if (where->data == NULL) {
@@ -660,11 +863,6 @@ ngx_http_tracktik_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     where->len = ngx_sprintf(where->data, "%V:%ui", &cf->conf_file->file.name,
                              cf->conf_file->line)
                  - where->data;
-
-    if (!ngx_http_tracktik_webhook_used) {
-        ngx_http_tracktik_webhook_used = 1;
-        ngx_http_tracktik_webhook_where = *where;
-    }
 
     return NGX_CONF_OK;
 }
@@ -683,14 +881,8 @@ ngx_http_tracktik_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tracktik_loc_conf_t *tlcf = conf;
 
-    u_char                      *p, *last, *eol, *start, *end;
-    size_t                       size;
-    ssize_t                      n;
-    ngx_fd_t                     fd;
-    ngx_str_t                   *value, name;
-    ngx_file_t                   file;
-    ngx_uint_t                   line;
-    ngx_file_info_t              fi;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
     ngx_http_tracktik_secret_t  *secret;
 
     if (tlcf->secrets != NGX_CONF_UNSET_PTR) {
@@ -698,7 +890,89 @@ ngx_http_tracktik_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
-    name = value[1];
+
+    if (ngx_http_tracktik_read_secrets(cf, &value[1], &tlcf->secrets)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    secret = tlcf->secrets->elts;
+
+    for (i = 0; i < tlcf->secrets->nelts; i++) {
+        if (ngx_http_tracktik_webhook_check_secret(cf, &secret[i]) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "line %ui of secret file \"%V\" starts with "
+                               "\"whsec_\" but is not valid base64",
+                               secret[i].line, &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The first line signs new session cookies; every line is accepted when
+ * checking one, so the key rotates without logging everybody out.
+ */
+
+static char *
+ngx_http_tracktik_session_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tracktik_loc_conf_t *tlcf = conf;
+
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    ngx_http_tracktik_secret_t  *secret;
+
+    if (tlcf->session_secrets != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_tracktik_read_secrets(cf, &value[1], &tlcf->session_secrets)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    secret = tlcf->session_secrets->elts;
+
+    for (i = 0; i < tlcf->session_secrets->nelts; i++) {
+        secret[i].key = secret[i].text;
+
+        if (secret[i].text.len < 32) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "line %ui of session secret file \"%V\" is "
+                               "shorter than 32 characters",
+                               secret[i].line, &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_tracktik_read_secrets(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_array_t **secrets)
+{
+    u_char                      *p, *last, *eol, *start, *end;
+    size_t                       size;
+    ssize_t                      n;
+    ngx_fd_t                     fd;
+    ngx_str_t                    name;
+    ngx_file_t                   f;
+    ngx_uint_t                   line;
+    ngx_file_info_t              fi;
+    ngx_http_tracktik_secret_t  *secret;
+
+    name = *file;
 
     if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -728,10 +1002,10 @@ ngx_http_tracktik_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = name;
-    file.log = cf->log;
+    ngx_memzero(&f, sizeof(ngx_file_t));
+    f.fd = fd;
+    f.name = name;
+    f.log = cf->log;
 
     p = ngx_pnalloc(cf->pool, size + 1);
     if (p == NULL) {
@@ -739,7 +1013,7 @@ ngx_http_tracktik_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    n = ngx_read_file(&file, p, size, 0);
+    n = ngx_read_file(&f, p, size, 0);
 
     ngx_close_file(fd);
 
@@ -749,9 +1023,9 @@ ngx_http_tracktik_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    tlcf->secrets = ngx_array_create(cf->pool, 2,
-                                     sizeof(ngx_http_tracktik_secret_t));
-    if (tlcf->secrets == NULL) {
+    *secrets = ngx_array_create(cf->pool, 2,
+                                sizeof(ngx_http_tracktik_secret_t));
+    if (*secrets == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -784,30 +1058,57 @@ ngx_http_tracktik_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        secret = ngx_array_push(tlcf->secrets);
+        secret = ngx_array_push(*secrets);
         if (secret == NULL) {
             return NGX_CONF_ERROR;
         }
 
         secret->text.data = start;
         secret->text.len = end - start;
-
-        if (ngx_http_tracktik_webhook_check_secret(cf, secret) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "line %ui of secret file \"%V\" starts with "
-                               "\"whsec_\" but is not valid base64",
-                               line, &name);
-            return NGX_CONF_ERROR;
-        }
+        secret->key = secret->text;
+        secret->line = line;
     }
 
-    if (tlcf->secrets->nelts == 0) {
+    if ((*secrets)->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "secret file \"%V\" has no secrets", &name);
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the first request header with this name, in any case */
+
+ngx_table_elt_t *
+ngx_http_tracktik_header(ngx_http_request_t *r, u_char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 

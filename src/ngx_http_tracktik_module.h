@@ -25,12 +25,14 @@ typedef struct ngx_http_tracktik_batcher_s  ngx_http_tracktik_batcher_t;
 
 
 typedef struct {
-    ngx_http_tracktik_pg_conf_t      pg;
+    ngx_http_tracktik_pg_conf_t      pg;          /* webhook ingest */
+    ngx_http_tracktik_pg_conf_t      portal_pg;   /* portal queries */
     ngx_uint_t                       batch_size;
     ngx_uint_t                       configured;  /* tracktik_postgres seen */
 
     /* per worker process, created on first use */
     ngx_http_tracktik_pg_pool_t     *pool;
+    ngx_http_tracktik_pg_pool_t     *portal_pool;
     ngx_http_tracktik_batcher_t     *batcher;
 } ngx_http_tracktik_main_conf_t;
 
@@ -42,12 +44,24 @@ typedef struct {
     time_t                           tolerance;
     time_t                           retry_after;
     ngx_str_t                        webhook;      /* file:line, if set */
+
+    ngx_str_t                        portal_api;   /* file:line, if set */
+    ngx_flag_t                       portal_auth;
+    ngx_array_t                     *session_secrets;
+    time_t                           session_timeout;
+    ngx_flag_t                       cookie_secure;
+    ngx_str_t                        login_page;
+    ngx_str_t                        attachment_store;
+    ngx_msec_t                       events_interval;
 } ngx_http_tracktik_loc_conf_t;
 
 
+/* the first member of every request context of the module */
 typedef struct {
     ngx_str_t                        result;       /* $tracktik_webhook_result */
     ngx_str_t                        job_id;       /* $tracktik_job_id */
+    ngx_str_t                        user;         /* $tracktik_user */
+    ngx_str_t                        client;       /* $tracktik_client */
 } ngx_http_tracktik_ctx_t;
 
 
@@ -56,6 +70,12 @@ extern ngx_module_t  ngx_http_tracktik_module;
 
 ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_pool(
     ngx_http_tracktik_main_conf_t *tmcf);
+ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_portal_pool(
+    ngx_http_tracktik_main_conf_t *tmcf);
+ngx_table_elt_t *ngx_http_tracktik_header(ngx_http_request_t *r,
+    u_char *name, size_t len);
+char *ngx_http_tracktik_read_secrets(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_array_t **secrets);
 
 
 #endif /* _NGX_HTTP_TRACKTIK_MODULE_H_INCLUDED_ */

@@ -16,11 +16,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/params.h>
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_tracktik_module.h"
+#include "ngx_http_tracktik_hmac.h"
 #include "ngx_http_tracktik_webhook.h"
 
 
@@ -87,11 +86,6 @@ static ngx_int_t ngx_http_tracktik_webhook_verify_static(
 static ngx_int_t ngx_http_tracktik_webhook_verify_standard(
     ngx_http_request_t *r, ngx_http_tracktik_loc_conf_t *tlcf,
     ngx_str_t *body, ngx_str_t *key);
-static ngx_int_t ngx_http_tracktik_hmac(const char *digest, ngx_str_t *key,
-    ngx_str_t *parts, ngx_uint_t n, u_char *out, size_t *len);
-static ngx_table_elt_t *ngx_http_tracktik_header(ngx_http_request_t *r,
-    u_char *name, size_t len);
-static ngx_int_t ngx_http_tracktik_hex_decode(u_char *dst, ngx_str_t *src);
 static const char *ngx_http_tracktik_json_check(ngx_str_t *body);
 static ngx_int_t ngx_http_tracktik_webhook_dedupe_key(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *key);
@@ -658,61 +652,6 @@ ngx_http_tracktik_webhook_verify_standard(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_tracktik_hmac(const char *digest, ngx_str_t *key, ngx_str_t *parts,
-    ngx_uint_t n, u_char *out, size_t *len)
-{
-    ngx_int_t        rc;
-    ngx_uint_t       i;
-    EVP_MAC_CTX     *ctx;
-    OSSL_PARAM       params[2];
-
-    static EVP_MAC  *mac;
-
-    if (mac == NULL) {
-        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        if (mac == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    ctx = EVP_MAC_CTX_new(mac);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *) digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    rc = NGX_ERROR;
-
-    if (!EVP_MAC_init(ctx, key->len ? key->data : (u_char *) "", key->len,
-                      params))
-    {
-        goto done;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (parts[i].len && !EVP_MAC_update(ctx, parts[i].data, parts[i].len))
-        {
-            goto done;
-        }
-    }
-
-    if (!EVP_MAC_final(ctx, out, len, EVP_MAX_MD_SIZE)) {
-        goto done;
-    }
-
-    rc = NGX_OK;
-
-done:
-
-    EVP_MAC_CTX_free(ctx);
-
-    return rc;
-}
-
-
 ngx_int_t
 ngx_http_tracktik_webhook_check_secret(ngx_conf_t *cf,
     ngx_http_tracktik_secret_t *secret)
@@ -740,72 +679,6 @@ ngx_http_tracktik_webhook_check_secret(ngx_conf_t *cf,
         || ngx_decode_base64(&secret->key, &encoded) != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_table_elt_t *
-ngx_http_tracktik_header(ngx_http_request_t *r, u_char *name, size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
-static ngx_int_t
-ngx_http_tracktik_hex_decode(u_char *dst, ngx_str_t *src)
-{
-    u_char      c, v;
-    ngx_uint_t  i;
-
-    for (i = 0; i < src->len; i++) {
-        c = src->data[i];
-
-        if (c >= '0' && c <= '9') {
-            v = c - '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c >= 'a' && c <= 'f') {
-                v = c - 'a' + 10;
-
-            } else {
-                return NGX_ERROR;
-            }
-        }
-
-        if (i % 2) {
-            dst[i / 2] |= v;
-
-        } else {
-            dst[i / 2] = (u_char) (v << 4);
-        }
     }
 
     return NGX_OK;

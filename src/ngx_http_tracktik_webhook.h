@@ -16,6 +16,7 @@
 typedef struct {
     ngx_str_t                        text;   /* the line as written */
     ngx_str_t                        key;    /* whsec_ decoded, else text */
+    ngx_uint_t                       line;
 } ngx_http_tracktik_secret_t;
 
 

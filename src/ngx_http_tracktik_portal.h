@@ -1,0 +1,68 @@
+
+/*
+ * Copyright (C) ngx_http_tracktik authors
+ */
+
+
+#ifndef _NGX_HTTP_TRACKTIK_PORTAL_H_INCLUDED_
+#define _NGX_HTTP_TRACKTIK_PORTAL_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tracktik_module.h"
+
+
+#define NGX_HTTP_TRACKTIK_PORTAL_MAX_PARAMS  9
+
+
+typedef struct ngx_http_tracktik_portal_ctx_s
+    ngx_http_tracktik_portal_ctx_t;
+
+/* rc: NGX_OK (ctx->status, body, next hold the answer) or an HTTP status */
+typedef void (*ngx_http_tracktik_portal_done_pt)(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
+
+
+struct ngx_http_tracktik_portal_ctx_s {
+    ngx_http_tracktik_ctx_t             vars;      /* must be first */
+
+    ngx_http_request_t                 *r;
+    ngx_http_tracktik_pg_pool_t        *pool;
+    ngx_http_tracktik_pg_query_t        query;
+    ngx_http_tracktik_portal_done_pt    done;
+    ngx_event_t                         deadline;
+    ngx_event_t                         tick;      /* event stream polls */
+
+    ngx_str_t                           token;     /* from the cookie */
+    const char                         *values[NGX_HTTP_TRACKTIK_PORTAL_MAX_PARAMS];
+    ngx_uint_t                          nvalues;
+
+    /* the answer of the last call */
+    ngx_uint_t                          status;
+    ngx_str_t                           body;
+    ngx_str_t                           next;
+    ngx_pool_t                         *body_pool; /* NULL: r->pool */
+
+    /* access phase */
+    ngx_int_t                           auth_rc;
+    unsigned                            auth_done:1;
+
+    unsigned                            pending:1;
+    unsigned                            streaming:1;
+    ngx_uint_t                          idle_ticks;
+    ngx_msec_t                          started;
+};
+
+
+ngx_int_t ngx_http_tracktik_portal_handler(ngx_http_request_t *r);
+ngx_http_tracktik_portal_ctx_t *ngx_http_tracktik_portal_ctx(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_tracktik_portal_call(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, const char *sql,
+    ngx_http_tracktik_portal_done_pt done);
+
+
+#endif /* _NGX_HTTP_TRACKTIK_PORTAL_H_INCLUDED_ */
