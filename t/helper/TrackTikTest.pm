@@ -8,8 +8,10 @@ package TrackTikTest;
 # Every helper is exported into the caller and also aliased into
 # Test::Base::Filter, the package `--- xxx eval` sections run in, so both
 # `tt_sql(...)` and `::tt_sql(...)` work there.  Note that Test::Base runs
-# `eval` sections when blocks() is first called (plan or run_tests), that
-# is before any block's nginx is started.
+# the `eval` sections of every block at once when run_tests starts, before
+# the first block's nginx: they cannot see what earlier blocks did.  A
+# `--- init` section runs per block, just before its requests, in package
+# Test::Nginx::Util (with both drivers): call helpers there as ::tt_sql().
 #
 #   tt_dsn()                         libpq conninfo ($ENV{TRACKTIK_DSN})
 #   tt_sql($sql)                     psql -At output, chomped; dies on error
