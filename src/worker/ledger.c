@@ -64,9 +64,10 @@ tt_ledger_batch_json(const tt_ledger_item_t *items, size_t n)
 
         tt_buf_string(&b, "service_date", items[i].service_date);
 
-        /* raw and lines are JSON already (from yajl or jsonb output) */
-        tt_buf_raw(&b, ",\"raw\":", 7);
-        tt_buf_raw(&b, r->raw, r->raw_len);
+        /* the database takes the entity from the job's payload itself */
+        tt_buf_printf(&b, ",\"data_index\":%d", r->data_index);
+
+        /* the lines are JSON already */
         tt_buf_raw(&b, ",\"lines\":", 9);
         tt_buf_raw(&b, items[i].lines_json, strlen(items[i].lines_json));
         tt_buf_raw(&b, "}", 1);
@@ -101,8 +102,13 @@ tt_ledger_read(PGresult *res, tt_ledger_result_t *results, size_t n)
     int     i;
     size_t  ord;
 
+    /* a job whose row is gone (lease lost) returns no rows: "gone" */
+    for (ord = 0; ord < n; ord++) {
+        snprintf(results[ord].outcome, sizeof(results[ord].outcome), "gone");
+    }
+
     if (PQresultStatus(res) != PGRES_TUPLES_OK
-        || (size_t) PQntuples(res) != n)
+        || (size_t) PQntuples(res) > n)
     {
         return -1;
     }

@@ -44,7 +44,7 @@ static const char  *tt_usage =
 "  --drain               exit 0 once no job is runnable or leased\n"
 "  --poll-only           no LISTEN (for PgBouncer transaction pooling)\n"
 "  --poll-interval MS    idle poll period (default 1000)\n"
-"  --batch-size N        jobs claimed per transaction (default 200)\n"
+"  --batch-size N        jobs claimed per transaction (default 500)\n"
 "  --lease-seconds N     job lease, renewed while working (default 30)\n"
 "  --max-attempts N      attempts before a job is dead (default 10)\n"
 "  --backoff-base-ms N   first retry delay (default 1000)\n"
@@ -121,7 +121,7 @@ main(int argc, char **argv)
     cfg.default_time_zone = "UTC";
     cfg.concurrency = 1;
     cfg.poll_interval_ms = 1000;
-    cfg.batch_size = 200;
+    cfg.batch_size = 500;
     cfg.lease_seconds = 30;
     cfg.max_attempts = 10;
     cfg.backoff_base_ms = 1000;

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
 
 #include "parse.h"
 #include "tz.h"
@@ -28,8 +27,6 @@ static int tt_parse_fields(yajl_val v, const char *path, tt_report_t *r,
     char *err, size_t errlen);
 static yajl_val tt_get(yajl_val obj, const char *key);
 static const char *tt_type_name(yajl_val v);
-static char *tt_json_text(yajl_val v, size_t *len);
-static int tt_json_gen(yajl_gen g, yajl_val v);
 
 
 int
@@ -39,6 +36,8 @@ tt_payload_parse(const char *json, size_t len, const char *default_time_zone,
     char      ebuf[512], path[32], *nl;
     size_t    i, n;
     yajl_val  data;
+
+    (void) len;
 
     memset(p, 0, sizeof(*p));
 
@@ -75,10 +74,9 @@ tt_payload_parse(const char *json, size_t len, const char *default_time_zone,
             return -1;
         }
 
-        p->reports[0].raw = strndup(json, len);
-        p->reports[0].raw_len = len;
+        p->reports[0].data_index = TT_ENTITY_BARE;
 
-        return p->reports[0].raw ? 0 : -1;
+        return 0;
     }
 
     if (YAJL_IS_OBJECT(data)) {
@@ -125,12 +123,8 @@ tt_payload_parse(const char *json, size_t len, const char *default_time_zone,
             return -1;
         }
 
-        p->reports[i].raw = tt_json_text(e, &p->reports[i].raw_len);
-        if (p->reports[i].raw == NULL) {
-            snprintf(err, errlen, "%.*s: cannot serialize the report",
-                     (int) strlen(path) - 1, path);
-            return -1;
-        }
+        p->reports[i].data_index = YAJL_IS_ARRAY(data) ? (int) i
+                                                       : TT_ENTITY_DATA;
     }
 
     return 0;
@@ -144,7 +138,6 @@ tt_payload_free(tt_payload_t *p)
 
     for (i = 0; i < p->nreports; i++) {
         free(p->reports[i].fields);
-        free(p->reports[i].raw);
     }
 
     free(p->reports);
@@ -559,81 +552,4 @@ tt_type_name(yajl_val v)
         return "a boolean";
     }
     return "null";
-}
-
-
-static char *
-tt_json_text(yajl_val v, size_t *len)
-{
-    char                 *out;
-    size_t                n;
-    yajl_gen              g;
-    const unsigned char  *buf;
-
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
-        return NULL;
-    }
-
-    out = NULL;
-
-    if (tt_json_gen(g, v) == 0
-        && yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok)
-    {
-        out = strndup((const char *) buf, n);
-        *len = n;
-    }
-
-    yajl_gen_free(g);
-
-    return out;
-}
-
-
-static int
-tt_json_gen(yajl_gen g, yajl_val v)
-{
-    size_t       i;
-    const char  *s;
-
-    if (YAJL_IS_OBJECT(v)) {
-        yajl_gen_map_open(g);
-        for (i = 0; i < v->u.object.len; i++) {
-            s = v->u.object.keys[i];
-            yajl_gen_string(g, (const unsigned char *) s, strlen(s));
-            if (tt_json_gen(g, v->u.object.values[i]) != 0) {
-                return -1;
-            }
-        }
-        return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
-    }
-
-    if (YAJL_IS_ARRAY(v)) {
-        yajl_gen_array_open(g);
-        for (i = 0; i < v->u.array.len; i++) {
-            if (tt_json_gen(g, v->u.array.values[i]) != 0) {
-                return -1;
-            }
-        }
-        return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
-    }
-
-    if (YAJL_IS_STRING(v)) {
-        s = YAJL_GET_STRING(v);
-        return yajl_gen_string(g, (const unsigned char *) s, strlen(s))
-               == yajl_gen_status_ok ? 0 : -1;
-    }
-
-    if (YAJL_IS_NUMBER(v)) {
-        s = YAJL_GET_NUMBER(v);
-        return yajl_gen_number(g, s, strlen(s)) == yajl_gen_status_ok
-               ? 0 : -1;
-    }
-
-    if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-        return yajl_gen_bool(g, YAJL_IS_TRUE(v)) == yajl_gen_status_ok
-               ? 0 : -1;
-    }
-
-    return yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
 }

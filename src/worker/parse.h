@@ -13,6 +13,10 @@
 #include "tt_time.h"
 
 
+#define TT_ENTITY_BARE  -2          /* the payload is the entity */
+#define TT_ENTITY_DATA  -1          /* {"data": {entity}} */
+
+
 /* a relation: an integer id, an included object with id (and name), or
  * absent */
 typedef struct {
@@ -46,8 +50,9 @@ typedef struct {
     long long      updated_on;
     tt_field_t    *fields;
     size_t         nfields;
-    char          *raw;             /* the entity as JSON text */
-    size_t         raw_len;
+    int            data_index;      /* where the entity sits in the payload:
+                                       TT_ENTITY_BARE, TT_ENTITY_DATA or
+                                       its index in the "data" array */
 } tt_report_t;
 
 

@@ -14,7 +14,8 @@
 
 static int tt_tz_select(const char *name);
 
-static char  tt_tz_current[128];
+static char  tt_tz_current[128];     /* the zone TZ is set to */
+static char  tt_tz_known[128];       /* the last zone found valid */
 
 
 int
@@ -35,9 +36,19 @@ tt_tz_valid(const char *name)
         return 0;
     }
 
+    if (strcmp(name, tt_tz_known) == 0) {
+        return 1;
+    }
+
     snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
 
-    return access(path, R_OK) == 0;
+    if (access(path, R_OK) != 0) {
+        return 0;
+    }
+
+    snprintf(tt_tz_known, sizeof(tt_tz_known), "%s", name);
+
+    return 1;
 }
 
 
