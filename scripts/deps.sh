@@ -16,7 +16,7 @@ PACKAGES=(
     libtest-base-perl libipc-run-perl libtext-diff-perl
     libtest-longstring-perl liblist-moreutils-perl libwww-perl
     libjson-pp-perl liburi-perl
-    python3 curl openssl procps iproute2 ca-certificates
+    python3 curl openssl procps iproute2 ca-certificates tzdata
 )
 
 missing=()
