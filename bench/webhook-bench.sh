@@ -45,6 +45,7 @@ runs=${BENCH_RUNS:-3}
 conns=${BENCH_CONNECTIONS:-64}
 wrk_threads=${BENCH_THREADS:-2}
 bodies=${BENCH_BODIES:-300000}
+body_size=1024
 pg_clients=${BENCH_PG_CLIENTS:-4}
 pg_jobs=${BENCH_PG_JOBS:-2}
 pg_mode=${BENCH_PG_MODE:-prepared}
@@ -95,14 +96,15 @@ bodies_dir=$cache/bodies
 generate() {
     # generate COUNT: (re)build the cache unless it already holds COUNT
     local stamp
-    stamp="count=$1 threads=$wrk_threads gen=$(cksum <bench/gen-bodies.pl)"
+    stamp="count=$1 threads=$wrk_threads size=$body_size"
+    stamp="$stamp gen=$(cksum <bench/gen-bodies.pl)"
     stamp="$stamp secret=$(cksum <"$secret")"
     if [ "$(cat "$bodies_dir/stamp" 2>/dev/null)" != "$stamp" ]; then
         say "generating $1 signed unique deliveries into $bodies_dir"
         rm -rf "$bodies_dir"
         mkdir -p "$bodies_dir"
         perl bench/gen-bodies.pl --count "$1" --threads "$wrk_threads" \
-            --secret-file "$secret" --out "$bodies_dir"
+            --size "$body_size" --secret-file "$secret" --out "$bodies_dir"
         echo "$stamp" >"$bodies_dir/stamp"
     fi
     bodies=$1
@@ -389,7 +391,7 @@ echo "== webhook benchmark: $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname)"
 echo "   cpu: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   $("$nginx_bin" -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $("$pg_bin/pgbench" --version)"
 echo "   PostgreSQL $(pg_setting server_version): fsync=$(pg_setting fsync) synchronous_commit=$(pg_setting synchronous_commit) shared_buffers=$(pg_setting shared_buffers) wal_buffers=$(pg_setting wal_buffers)"
-echo "   wrk: $wrk_threads threads, $conns connections, ${duration}s; bodies: $(wc -c <"$bodies_dir/payload.head" | awk -v t="$(wc -c <"$bodies_dir/payload.tail")" '{ print $1 + t + 7 }') B report entities, $bodies unique, HMAC-SHA512 signed"
+echo "   wrk: $wrk_threads threads, $conns connections, ${duration}s; bodies: $body_size B report entities, $bodies unique, HMAC-SHA512 signed"
 echo "   pgbench: $pg_clients clients, $pg_jobs threads, -M $pg_mode, ${duration}s; $runs runs each, interleaved"
 echo
 
