@@ -40,7 +40,7 @@ static ngx_int_t ngx_http_tracktik_portal_logout(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx);
 static ngx_int_t ngx_http_tracktik_portal_same_origin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tracktik_portal_args(ngx_http_request_t *r,
-    ngx_http_tracktik_portal_ctx_t *ctx, char **names);
+    ngx_http_tracktik_portal_ctx_t *ctx, char **names, char **error);
 static ngx_int_t ngx_http_tracktik_portal_value(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_http_tracktik_portal_id(ngx_str_t *s);
@@ -208,7 +208,7 @@ static ngx_int_t
 ngx_http_tracktik_portal_get(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_str_t *path)
 {
-    char                              *sql, **args;
+    char                              *sql, **args, *error;
     ngx_int_t                          rc;
     ngx_str_t                          id;
     ngx_http_tracktik_loc_conf_t      *tlcf;
@@ -296,10 +296,15 @@ ngx_http_tracktik_portal_get(ngx_http_request_t *r,
     }
 
     if (args) {
-        rc = ngx_http_tracktik_portal_args(r, ctx, args);
+        rc = ngx_http_tracktik_portal_args(r, ctx, args, &error);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_tracktik_portal_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  error);
+        }
 
         if (rc != NGX_OK) {
-            return rc;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
@@ -639,9 +644,11 @@ ngx_http_tracktik_portal_same_origin(ngx_http_request_t *r)
 }
 
 
+/* NGX_DECLINED with *error set when a parameter is malformed */
+
 static ngx_int_t
 ngx_http_tracktik_portal_args(ngx_http_request_t *r,
-    ngx_http_tracktik_portal_ctx_t *ctx, char **names)
+    ngx_http_tracktik_portal_ctx_t *ctx, char **names, char **error)
 {
     u_char     *dst, *src, *p;
     ngx_str_t   value;
@@ -655,13 +662,13 @@ ngx_http_tracktik_portal_args(ngx_http_request_t *r,
         }
 
         if (value.len > NGX_HTTP_TRACKTIK_ARG_MAX) {
-            return ngx_http_tracktik_portal_error(r, NGX_HTTP_BAD_REQUEST,
-                                                  "a parameter is too long");
+            *error = "a parameter is too long";
+            return NGX_DECLINED;
         }
 
         dst = ngx_pnalloc(r->pool, value.len + 1);
         if (dst == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         /* form encoding: '+' is a space */
@@ -678,12 +685,12 @@ ngx_http_tracktik_portal_args(ngx_http_request_t *r,
         ngx_unescape_uri(&p, &src, value.len, 0);
 
         if (ngx_strlchr(dst, p, '\0') != NULL) {
-            return ngx_http_tracktik_portal_error(r, NGX_HTTP_BAD_REQUEST,
-                                                  "a parameter contains NUL");
+            *error = "a parameter contains NUL";
+            return NGX_DECLINED;
         }
 
         if (ngx_http_tracktik_portal_value(r, ctx, dst, p - dst) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
     }
 
