@@ -74,11 +74,11 @@ static const tt_db_statement_t  tt_db_statements[] = {
       "       last_error = 'lease expired: worker ' || coalesce(j.locked_by,"
       "                    '?') || ' stopped before finishing the job',"
       "       locked_by = NULL, locked_until = NULL"
-      "  FROM (SELECT id FROM tracktik_jobs"
+      "  FROM (SELECT id, locked_by FROM tracktik_jobs"
       "         WHERE state = 'running' AND locked_until < now()"
       "         FOR UPDATE SKIP LOCKED) e"
       " WHERE j.id = e.id"
-      " RETURNING j.id, j.state, j.locked_by", 1 },
+      " RETURNING j.id, j.state, coalesce(e.locked_by, '?')", 1 },
 
     /* claim.c: anything left to do at all (drain mode) */
     { "tt_pending",
