@@ -17,7 +17,14 @@ PACKAGES=(
     libtest-longstring-perl liblist-moreutils-perl libwww-perl
     libjson-pp-perl liburi-perl
     python3 curl openssl procps iproute2 ca-certificates tzdata
+    chromium fonts-dejavu-core
 )
+
+# node + npm for the portal's browser test (playwright-core from npm, see
+# package.json); Debian 12's nodejs 18 will do.  Checked by command, not
+# by package: NodeSource's nodejs package provides npm itself.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
