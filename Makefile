@@ -35,10 +35,18 @@ worker worker-tests:
 	@echo "make: src/worker/worker.mk not there yet: $@ skipped"
 endif
 
-all: $(TT_ALL)
+all: $(TT_ALL) node_modules/.package-lock.json
 
 module:
 	@scripts/build-module.sh
+
+# npm packages of the portal's browser test (t/browser/), exactly as
+# package-lock.json pins them; no browser download, the test drives
+# Debian's chromium.  Without npm, t/browser/portal.t reports it.
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	     npm ci --no-audit --no-fund --ignore-scripts && touch $@; \
+	 else echo "make: npm not installed: browser test packages skipped"; fi
 
 deps:
 	@scripts/deps.sh
