@@ -240,7 +240,10 @@ tt_migrate_read(const char *path)
 }
 
 
-/* duplicate table/object/function/column/schema */
+/*
+ * duplicate table/object/function/column/schema: the file's objects exist;
+ * undefined function/object: it drops what an earlier file made, and did
+ */
 static int
 tt_migrate_exists_error(PGresult *res)
 {
@@ -251,5 +254,6 @@ tt_migrate_exists_error(PGresult *res)
     return state != NULL
            && (strcmp(state, "42P07") == 0 || strcmp(state, "42710") == 0
                || strcmp(state, "42723") == 0 || strcmp(state, "42701") == 0
-               || strcmp(state, "42P06") == 0);
+               || strcmp(state, "42P06") == 0 || strcmp(state, "42883") == 0
+               || strcmp(state, "42704") == 0);
 }

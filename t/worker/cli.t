@@ -1,0 +1,184 @@
+#!/usr/bin/perl
+# tracktik-worker: the command line: help, migrate, contracts, run as a
+# daemon (LISTEN wake-up, --poll-only, graceful SIGTERM), and secrets kept
+# out of its output.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IPC::Run qw(run timeout);
+use TTWorker;
+
+my $bin = TTWorker::binary();
+my $repo = TTWorker::repo();
+
+sub cli {
+    my (@args) = @_;
+    my ($out, $err) = ('', '');
+    local $ENV{TRACKTIK_DSN};
+    delete $ENV{TRACKTIK_DSN};
+    run([ $bin, @args ], \undef, \$out, \$err, timeout(60));
+    return ($? >> 8, $out, $err);
+}
+
+subtest 'help and usage errors' => sub {
+    my ($rc, $out) = cli('--help');
+    is $rc, 0, '--help exits 0';
+    like $out, qr/run \[--drain\] \[--concurrency N\] \[--poll-only\]/, 'documents run';
+    like $out, qr/contracts load FILE/, 'documents contracts';
+    like $out, qr/jobs retry ID \| --dead/, 'documents jobs';
+    like $out, qr/--dsn CONNINFO/, 'documents --dsn';
+
+    ($rc, undef, my $err) = cli();
+    is $rc, 2, 'no command: exit 2';
+    ($rc, undef, $err) = cli('frobnicate', '--dsn', 'host=127.0.0.1');
+    is $rc, 2, 'unknown command: exit 2';
+    like $err, qr/unknown command or wrong arguments: frobnicate/, 'says so';
+    ($rc, undef, $err) = cli('run');
+    is $rc, 2, 'no database: exit 2';
+    like $err, qr/no database: pass --dsn CONNINFO or set TRACKTIK_DSN/, 'says how';
+    ($rc, undef, $err) = cli('run', '--batch-size', 'lots', '--dsn', 'x');
+    is $rc, 2, 'bad option value: exit 2';
+    like $err, qr/--batch-size: "lots" is not a number in 1\.\.1000/, 'names it';
+};
+
+subtest 'a password in the DSN never reaches the output' => sub {
+    my ($rc, $out, $err) = cli('jobs', 'list', '--dsn',
+        'host=127.0.0.1 port=1 user=tracktik password=s3cr3t-pw connect_timeout=5');
+    is $rc, 1, 'connection failure: exit 1';
+    like $err, qr/cannot connect to PostgreSQL/, 'a clear error';
+    unlike "$out$err", qr/s3cr3t-pw/, 'without the password';
+};
+
+my $t = TTWorker->new('cli');
+
+subtest 'migrate applies sql/ once and adopts a psql-built database' => sub {
+    my ($rc, $out) = $t->worker('migrate');
+    is $rc, 0, 'exit 0';
+    like $out, qr/^schema up to date \(\d+ migrations\)$/m, 'nothing to do the second time';
+    is $t->value("SELECT count(*) FROM tracktik_schema_migrations"),
+        scalar(my @f = glob("$repo/sql/*.sql")), 'every file recorded';
+
+    # a database made by psql, as scripts/pg.sh makes it
+    my $psql = TTWorker->new('adopt');
+    $psql->rows("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
+    for my $f (sort glob("$repo/sql/*.sql")) {
+        open my $fh, '<', $f or die;
+        local $/;
+        $psql->rows(scalar <$fh>);
+    }
+    ($rc, $out) = $psql->worker('migrate');
+    is $rc, 0, 'migrate on a psql-built database exits 0';
+    like $out, qr/001_jobs\.sql: already present, recorded as applied/, 'adopted';
+    ($rc, $out) = $psql->worker('migrate');
+    like $out, qr/schema up to date/, 'then up to date';
+
+    # a broken migration applies nothing and says where
+    mkdir "$t->{dir}/sql";
+    $t->file('sql/001_ok.sql', "CREATE TABLE test_one (a int);\n");
+    $t->file('sql/002_bad.sql', "CREATE TABLE test_two (a int);\nSELEC 1;\n");
+    my $err;
+    ($rc, $out, $err) = $t->worker('migrate', '--sql-dir', "$t->{dir}/sql");
+    is $rc, 1, 'a failing file: exit 1';
+    like $err, qr/migration failed, nothing of it applied: 002_bad\.sql: syntax error/,
+        'names the file and the error';
+    is $t->value("SELECT to_regclass('test_one') IS NOT NULL AND"
+               . " to_regclass('test_two') IS NULL"), 't',
+        'the good file applied, the bad one not at all';
+};
+
+subtest 'contracts: check, load, list, and errors that name the rule' => sub {
+    my ($rc, $out) = $t->worker('contracts', 'check',
+                                "$repo/conf/contracts.example.json");
+    is $rc, 0, 'the example is valid';
+    like $out, qr/3 rules, valid/, 'says so';
+
+    my $bad = $t->file('bad.json', TTWorker::json_encode({
+        effective_from => '2026-01-01', rules => [
+            { id => 'adh', match => { category => 'After hours dispatch' },
+              bill_code => 'ADH', quantity => 1 },
+            { id => 'nights', match => { time_of_day => { from => '18:00',
+              to => '6pm' } }, bill_code => 'NGT', quantity => 1 } ] }));
+    my $err;
+    ($rc, $out, $err) = $t->worker('contracts', 'load', $bad);
+    is $rc, 1, 'an invalid file: exit 1';
+    like $err, qr/bad\.json: rule "nights" \(rules\[1\]\): match\.time_of_day: "from" and "to" must be 24-hour times/,
+        'the error names the file, the rule and the field';
+    is $t->value("SELECT count(*) FROM contract_rule_sets"), 0, 'nothing stored';
+
+    my $undated = $t->file('undated.json', TTWorker::json_encode({ rules => [
+        { id => 'a', bill_code => 'A', quantity => 1 } ] }));
+    ($rc, $out, $err) = $t->worker('contracts', 'load', $undated);
+    is $rc, 1, 'no effective date: exit 1';
+    like $err, qr/effective_from: missing; add it to the file or pass --effective-from DATE/,
+        'says how to fix it';
+    ($rc, $out) = $t->worker('contracts', 'load', $undated,
+                             '--effective-from', '2026-07-01');
+    is $rc, 0, '--effective-from supplies it';
+    like $out, qr/rule set version 1: 1 rules, effective from 2026-07-01T00:00:00Z/,
+        'loaded as version 1';
+    ($rc, $out) = $t->worker('contracts', 'load', "$repo/conf/contracts.example.json");
+    like $out, qr/rule set version 2: 3 rules, effective from 2020-01-01T00:00:00Z/,
+        'the example as version 2';
+
+    ($rc, $out) = $t->worker('contracts', 'list');
+    like $out, qr/^1\t2026-07-01T00:00:00Z\t1\tundated\.json/m, 'list shows version 1';
+    like $out, qr/^2\t2020-01-01T00:00:00Z\t3\tcontracts\.example\.json/m, 'and 2';
+    is $t->value("SELECT string_agg(rule_id, ',' ORDER BY position) FROM"
+               . " contract_rules WHERE rule_set_version = 2"),
+        'after-hours-dispatch,alarm-response-hours,client-3-night-patrol',
+        'one row per rule';
+};
+
+subtest 'run: a NOTIFY wakes the idle worker' => sub {
+    my $w = $t->spawn('--poll-interval', '600000');
+    ok wait_until(sub { $t->log_of($w) =~ /event=connected/ }), 'connected';
+    $t->enqueue([ 'listen-1', report_json(id => 1) ]);
+    # the poll interval is 10 minutes: only the NOTIFY can be this quick
+    ok wait_until(sub {
+        $t->value("SELECT count(*) FROM incidents_ledger WHERE report_id = 1") == 1
+    }, 60), 'the job was processed without waiting for a poll';
+    like $t->log_of($w), qr/wakeup=listen/, 'in LISTEN mode';
+    kill 'TERM', $w->{pid};
+    is $t->reap($w), 0, 'SIGTERM: exit 0';
+    like $t->log_of($w), qr/event=stopped done=1/, 'and a last line with totals';
+};
+
+subtest 'run --poll-only (PgBouncer): no LISTEN, polling finds jobs' => sub {
+    my $w = $t->spawn('--poll-only', '--poll-interval', '100');
+    ok wait_until(sub { $t->log_of($w) =~ /event=connected/ }), 'connected';
+    $t->enqueue([ 'poll-1', report_json(id => 2) ]);
+    ok wait_until(sub {
+        $t->value("SELECT count(*) FROM incidents_ledger WHERE report_id = 2") == 1
+    }, 60), 'the job was processed';
+    like $t->log_of($w), qr/wakeup=poll/, 'in poll mode';
+    is $t->value("SELECT count(*) FROM pg_listening_channels()"), 0,
+        'sanity: this session listens to nothing';
+    kill 'TERM', $w->{pid};
+    is $t->reap($w), 0, 'exit 0';
+};
+
+subtest 'SIGTERM mid-batch: finished jobs commit, the rest is released' => sub {
+    $t->enqueue(map { [ "term-$_", report_json(id => 100 + $_) ] } 1 .. 60);
+    my $w = $t->spawn('--batch-size', '60', '--job-delay-ms', '100');
+    ok wait_until(sub {
+        $t->value("SELECT count(*) FROM tracktik_jobs WHERE state = 'running'") > 0
+    }), 'the batch is running';
+    kill 'TERM', $w->{pid};
+    is $t->reap($w), 0, 'exit 0';
+    my $log = $t->log_of($w);
+    like $log, qr/event=released jobs=\d+ reason=stopping/, 'released the unstarted jobs';
+    is $t->value("SELECT count(*) FROM tracktik_jobs WHERE state = 'running'"), 0,
+        'no job is left leased';
+    my ($done) = $log =~ /event=stopped done=(\d+)/;
+    is $t->value("SELECT count(*) FROM tracktik_jobs WHERE state = 'queued'"
+               . " AND attempts = 0 AND locked_by IS NULL"), 60 - $done,
+        "the $done started jobs are recorded, the others queued as new";
+    $t->drain;
+    is $t->value("SELECT count(*) FROM incidents_ledger WHERE report_id > 100"), 60,
+        'a later drain finishes the rest';
+};
+
+done_testing;
