@@ -43,8 +43,8 @@ function psql(sql) {
                         { encoding: 'utf8' }).trim();
 }
 
-async function shot(page, name) {
-    await page.screenshot({ path: join(out, name + '.png'), fullPage: true });
+async function shot(page, name, fullPage = true) {
+    await page.screenshot({ path: join(out, name + '.png'), fullPage });
 }
 
 // the report numbers in the table, top to bottom
@@ -371,7 +371,7 @@ async function run(context, page) {
         (t) => getComputedStyle(t).display === 'none');
     check('on a phone the incidents are cards with labelled values',
           headHidden);
-    await shot(page, '06-phone');
+    await shot(page, '06-phone', false);
     await page.click(opener);
     await page.waitForSelector('#detail:not([aria-busy]) .photos img');
     const box = await page.$eval('#detail', (d) => {
@@ -380,7 +380,7 @@ async function run(context, page) {
     });
     check('on a phone the detail panel takes the whole width',
           Math.abs(box.w - box.vw) < 1, box);
-    await shot(page, '07-phone-detail');
+    await shot(page, '07-phone-detail', false);
     await page.click('#detail-close');
     await page.setViewportSize({ width: 1280, height: 900 });
 
