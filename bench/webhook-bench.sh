@@ -13,7 +13,10 @@
 # round so that noise from the shared machine falls on all of them; the
 # job tables are truncated (and a checkpoint taken) before every run.
 # Then a summary table with medians and the ratios module/(d), module/(c)
-# and module/(b).  A wrk run is valid only if every response was 202 and
+# and module/(b), and the CPU time per request spent in our nginx workers,
+# in the PostgreSQL cluster (postmaster and backends, found by the port)
+# and in wrk/pgbench: the rates depend on what else runs on the machine,
+# the CPU cost per request much less so.  A wrk run is valid only if every response was 202 and
 # no body was sent twice; invalid runs are reported and left out.
 #
 # Needs TRACKTIK_DSN and PGHOST/PGPORT/PGDATABASE/PGUSER (bench/run.sh sets
@@ -233,23 +236,79 @@ field() {
 }
 
 # results: one line per run in $work/results:
-#   KIND RUN VALID RPS P50_US P99_US ROWS_PER_COMMIT NOTE
+#   KIND RUN VALID RPS P50_US P99_US ROWS_PER_COMMIT NGINX_CPU_US PG_CPU_US
+#   CLIENT_CPU_US NOTE
+# where the *_CPU_US are CPU microseconds per request (pgbench: per row)
+# used by our nginx workers, by the PostgreSQL cluster and by wrk/pgbench.
 record() { echo "$*" >>"$work/results"; }
+
+# CPU accounting: the rates are measured on a machine shared with other
+# work; CPU time per request is what they are made of, and depends much
+# less on how busy the neighbours are.
+clk_tck=$(getconf CLK_TCK)
+pg_master=
+case "${PGHOST:-127.0.0.1}" in
+    127.0.0.1|localhost|/*)
+        pg_master=$(ss -Hltnp "sport = :$PGPORT" 2>/dev/null \
+                    | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1) ;;
+esac
+
+cpu_ticks() {
+    # cpu_ticks PID: clock ticks used by PID, its live children and its
+    # children that have exited (cutime, cstime); 0 without a PID
+    local pid=${1:-} kids k
+    if [ -z "$pid" ] || [ ! -r "/proc/$pid/stat" ]; then
+        echo 0
+        return
+    fi
+    kids=$(ps -o pid= --ppid "$pid" || true)
+    { cat "/proc/$pid/stat"
+      for k in $kids; do cat "/proc/$k/stat" 2>/dev/null || true; done
+    } | awk '{ sub(/^.*\) /, ""); t += $12 + $13
+               if (NR == 1) t += $14 + $15 }
+             END { print t + 0 }'
+}
+
+per_unit() {
+    # per_unit TICKS COUNT: microseconds of CPU per unit
+    awk -v t="$1" -v n="$2" -v hz="$clk_tck" \
+        'BEGIN { printf "%.0f", (n > 0 ? t / hz * 1e6 / n : 0) }'
+}
+
+client_cpu() {
+    # client_cpu FILE COUNT: the user + system seconds that bash's `time`
+    # wrote to FILE, as CPU microseconds per unit
+    awk -v n="$2" \
+        'NF == 2 { printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$1"
+}
+
+master_of() { cat "$work/nginx-$1/logs/nginx.pid" 2>/dev/null || true; }
 
 wrk_run() {
     # wrk_run KIND RUN PORT MODE: one wrk measurement
     local kind=$1 run=$2 port=$3 mode=$4
     local out=$work/wrk-$kind-$run.out line valid=yes note=
-    wrk -t "$wrk_threads" -c "$conns" -d "${duration}s" --timeout 10s \
+    local master n0 p0 n1 p1 TIMEFORMAT='%3U %3S'
+    master=$(master_of "$([ "$kind" = b ] && echo return || echo module)")
+    n0=$(cpu_ticks "$master")
+    p0=$(cpu_ticks "$pg_master")
+    { time wrk -t "$wrk_threads" -c "$conns" -d "${duration}s" --timeout 10s \
         -s bench/webhook.lua "http://127.0.0.1:$port/webhooks/tracktik" \
-        -- "$bodies_dir" "$mode" "$rate" "$wrk_threads" >"$out" 2>&1 || true
+        -- "$bodies_dir" "$mode" "$rate" "$wrk_threads" >"$out" 2>&1
+    } 2>"$out.time" || true
+    n1=$(cpu_ticks "$master")
+    p1=$(cpu_ticks "$pg_master")
     line=$(grep '^BENCH requests=' "$out" || true)
     if [ -z "$line" ]; then
         say "($kind) run $run: no result from wrk:"
         sed 's/^/    /' "$out"
-        record "$kind $run no 0 0 0 0 wrk-failed"
+        record "$kind $run no 0 0 0 0 0 0 0 wrk-failed"
         return
     fi
+    local requests cpu
+    requests=$(field requests "$line")
+    cpu="$(per_unit $((n1 - n0)) "$requests") $(per_unit $((p1 - p0)) "$requests")"
+    cpu="$cpu $(client_cpu "$out.time" "$requests")"
     local statuses wrapped errors
     statuses=$(field statuses "$line")
     wrapped=$(field wrapped "$line")
@@ -282,11 +341,12 @@ wrk_run() {
         fi
     fi
     record "$kind $run $valid $(field rps "$line") $(field p50_us "$line")" \
-        "$(field p99_us "$line") $batch ${note# }"
-    printf '  (%s) run %s: %8s req/s  p50 %6s us  p99 %7s us  %s%s %s\n' \
+        "$(field p99_us "$line") $batch $cpu ${note# }"
+    printf '  (%s) run %s: %8s req/s  p50 %6s us  p99 %7s us  %s%s' \
         "$kind" "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
         "$(field p99_us "$line")" "$statuses" \
-        "$([ "$kind" = b ] || echo " rows/commit=$batch")" \
+        "$([ "$kind" = b ] || echo " rows/commit=$batch")"
+    printf '  cpu us/req nginx %s pg %s wrk %s %s\n' $cpu \
         "$([ $valid = yes ] || echo "INVALID ${note# }")"
     grep '^BENCH sample' "$out" | head -3 | sed 's/^/      /' || true
 }
@@ -350,14 +410,17 @@ pgbench_run() {
     # pgbench_run KIND RUN ROWS: one pgbench measurement
     local kind=$1 run=$2 rows=$3
     local dir=$work/pgbench-$kind-$run out valid=yes note=
+    local p0 p1 TIMEFORMAT='%3U %3S'
     mkdir -p "$dir"
     out=$dir/out
-    (cd "$dir" && "$pg_bin/pgbench" -n -M "$pg_mode" -c "$pg_clients" \
-        -j "$pg_jobs" -T "$duration" -l \
+    p0=$(cpu_ticks "$pg_master")
+    { time (cd "$dir" && "$pg_bin/pgbench" -n -M "$pg_mode" \
+        -c "$pg_clients" -j "$pg_jobs" -T "$duration" -l \
         -f "$work/insert-$rows.sql" \
         -D kp="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-        -D seq=0 -D head="$head" -D tail="$tail" >"$out" 2>&1) \
-        || { valid=no; note="pgbench-failed"; }
+        -D seq=0 -D head="$head" -D tail="$tail" >"$out" 2>&1)
+    } 2>"$out.time" || { valid=no; note="pgbench-failed"; }
+    p1=$(cpu_ticks "$pg_master")
     local tps txs rows_db lat
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial.*/\1/p' "$out")
     txs=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
@@ -371,9 +434,13 @@ pgbench_run() {
     lat=$(percentiles "$dir"/pgbench_log.*)
     local rps
     rps=$(awk -v t="$tps" -v r="$rows" 'BEGIN { printf "%.1f", t * r }')
-    record "$kind $run $valid $rps $lat $rows ${note# }"
-    printf '  (%s) run %s: %8s rows/s (%s tx/s)  tx p50 %6s us  p99 %7s us %s\n' \
-        "$kind" "$run" "$rps" "$tps" ${lat} \
+    local cpu
+    cpu="0 $(per_unit $((p1 - p0)) $((txs * rows)))"
+    cpu="$cpu $(client_cpu "$out.time" $((txs * rows)))"
+    record "$kind $run $valid $rps $lat $rows $cpu ${note# }"
+    printf '  (%s) run %s: %8s rows/s (%s tx/s)  tx p50 %6s us  p99 %7s us' \
+        "$kind" "$run" "$rps" "$tps" ${lat}
+    printf '  cpu us/row pg %s pgbench %s %s\n' ${cpu#0 } \
         "$([ $valid = yes ] || echo "INVALID ${note# }"; true)"
     if [ $valid = no ]; then
         grep -iE 'error|abort|fail' "$out" | head -5 | sed 's/^/      /'
@@ -456,7 +523,8 @@ reset_tables
 
 summary() {
     # summary KIND: "N_VALID N_RUNS MEDIAN_RPS MEDIAN_P50 MEDIAN_P99
-    #                MEDIAN_ROWS_PER_COMMIT"
+    #                MEDIAN_ROWS_PER_COMMIT MEDIAN_NGINX_CPU MEDIAN_PG_CPU
+    #                MEDIAN_CLIENT_CPU"
     awk -v k="$1" '
         function median(a, n,    i, j, t) {
             for (i = 2; i <= n; i++)
@@ -469,10 +537,12 @@ summary() {
         $1 == k { total++ }
         $1 == k && $3 == "yes" {
             n++; r[n] = $4; p[n] = $5; q[n] = $6; b[n] = $7
+            x[n] = $8; y[n] = $9; z[n] = $10
         }
         END {
-            printf "%d %d %.0f %.0f %.0f %.1f\n", n, total, median(r, n),
-                median(p, n), median(q, n), median(b, n)
+            printf "%d %d %.0f %.0f %.0f %.1f %.0f %.0f %.0f\n", n, total,
+                median(r, n), median(p, n), median(q, n), median(b, n),
+                median(x, n), median(y, n), median(z, n)
         }' "$work/results"
 }
 
@@ -481,11 +551,11 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else printf "n/a" }'
 }
 
-read -r va ta ra pa qa ba <<<"$(summary a)"
-read -r vb tb rb pb qb bb <<<"$(summary b)"
-read -r vc tc rc pc qc bc <<<"$(summary c)"
-read -r vd td rd pd qd bd <<<"$(summary d)"
-read -r ve te re pe qe be <<<"$(summary e)"
+read -r va ta ra pa qa ba xa ya za <<<"$(summary a)"
+read -r vb tb rb pb qb bb xb yb zb <<<"$(summary b)"
+read -r vc tc rc pc qc bc xc yc zc <<<"$(summary c)"
+read -r vd td rd pd qd bd xd yd zd <<<"$(summary d)"
+read -r ve te re pe qe be xe ye ze <<<"$(summary e)"
 
 row() {
     # row LABEL VALID TOTAL RATE P50 P99 ROWS_PER_COMMIT
@@ -509,6 +579,23 @@ row "(e) module paced at $rate req/s, wrk c=$conns" "$ve" "$te" "$re" "$pe" "$qe
 echo "    wrk latencies are per request, pgbench latencies per transaction;" \
      "rows/tx: rows per committed transaction (module: group commit)"
 echo
+if [ -n "$pg_master" ]; then
+    cpu_row() {
+        # cpu_row LABEL VALID NGINX PG CLIENT
+        if [ "$2" -gt 0 ]; then
+            printf '%-50s %8s %8s %8s\n' "$1" "$3" "$4" "$5"
+        fi
+    }
+    echo "CPU microseconds per request (pgbench: per row), medians" \
+     "(less sensitive to the neighbours' load than the rates):"
+    printf '%-50s %8s %8s %8s\n' "" nginx postgres client
+    cpu_row "(a) module" "$va" "$xa" "$ya" "$za"
+    cpu_row "(b) nginx return 202" "$vb" "$xb" "$yb" "$zb"
+    cpu_row "(c) pgbench 1 row/tx" "$vc" - "$yc" "$zc"
+    cpu_row "(d) pgbench $batch rows/tx" "$vd" - "$yd" "$zd"
+    cpu_row "(e) module paced at $rate req/s" "$ve" "$xe" "$ye" "$ze"
+    echo
+fi
 if [ "$va" -gt 0 ]; then
     echo "ratios: module/(d) = $(ratio "$ra" "$rd") (target >= 0.7)," \
          "module/(c) = $(ratio "$ra" "$rc") (target >= 2.5)," \
