@@ -78,12 +78,14 @@ class Deliverer:
     def _run(self):
         next_at = time.monotonic()
         while True:
+            subscribed = self.has_subscriptions()
             with self.cond:
                 if self.stopped:
                     return
                 cfg = self.state.config
                 url, rate = cfg["deliver_url"], cfg["deliver_rate"]
-                active = bool(url) and rate > 0 and not cfg["deliver_paused"]
+                active = bool(url or subscribed) and rate > 0 and \
+                    not cfg["deliver_paused"]
                 now = time.monotonic()
                 due_retry = self.retries and self.retries[0][0] <= now
                 if not due_retry and (not active or now < next_at):
@@ -99,11 +101,14 @@ class Deliverer:
                 entry = heapq.heappop(self.retries)[2] if due_retry else None
             try:
                 if entry is None:
-                    entry = self._step(url)
+                    entries = self._step()
                     next_at += 1.0 / rate
                     if next_at < time.monotonic() - 1.0:
                         next_at = time.monotonic()
-                self._dispatch(entry)
+                else:
+                    entries = [entry]
+                for e in entries:
+                    self._dispatch(e)
             except Exception as e:     # keep generating whatever happens
                 sys.stderr.write("tracktik-sim: delivery error: %s\n" % e)
                 time.sleep(0.2)
@@ -132,7 +137,7 @@ class Deliverer:
                     self.cond.notify_all()
         threading.Thread(target=task, name="delivery", daemon=True).start()
 
-    def _step(self, url):
+    def _step(self):
         cfg = self.state.config
         r = self.rng.random()
         with self.cond:
@@ -144,22 +149,25 @@ class Deliverer:
             kind = "update"
         else:
             kind = "new"
-        return self._make(kind, None, url)
+        return self._make(kind, None, None)
 
     def deliver_now(self, kind="new", count=1, report=None, url=None):
-        url = url or self.state.config["deliver_url"]
-        if not url:
-            raise ValueError("no delivery URL: give url or configure "
-                             "deliver_url")
         if kind not in ("new", "update", "redeliver"):
             raise ValueError("kind is new, update or redeliver")
         if count < 1 or count > 10000:
             raise ValueError("count must be 1..10000")
+        targets = self._targets("created", url) + \
+            self._targets("updated", url)
+        if not targets and kind != "redeliver":
+            raise ValueError("no delivery URL: give url, configure "
+                             "deliver_url or create an events subscription")
         if report is not None:
             report = int(report)
             if self.tenant.get("reports", report) is None:
                 raise ValueError("no report %d" % report)
-            if kind == "redeliver" and report not in self.last_body:
+            with self.cond:
+                delivered = any(rid == report for _, rid in self.last_body)
+            if kind == "redeliver" and not delivered:
                 raise ValueError("report %d was never delivered" % report)
         if kind != "new" and report is None:
             with self.cond:
@@ -167,9 +175,12 @@ class Deliverer:
                     raise ValueError("nothing delivered yet to redeliver")
                 if kind == "update" and not self.sent_reports:
                     raise ValueError("nothing delivered yet to update")
-        self._secret()     # fail early without a secret
-        return [self._send(self._make(kind, report, url))
-                for _ in range(count)]
+        if any(t["sub"] is None for t in targets):
+            self._secret()     # fail early without a secret
+        results = []
+        for _ in range(count):
+            results += [self._send(e) for e in self._make(kind, report, url)]
+        return results
 
     # -- making and sending deliveries ---------------------------------------
 
@@ -182,78 +193,133 @@ class Deliverer:
             return env.encode()
         raise ValueError("no webhook secret: configure secret_file")
 
-    def _render(self, rep):
+    def _config_target(self, url):
         cfg = self.state.config
-        includes = [i.strip() for i in cfg["deliver_include"].split(",")
-                    if i.strip()]
-        self.tenant.check_includes("reports", includes)
-        entity = self.tenant.render("reports", rep, includes)
-        envelope = cfg["deliver_envelope"]
-        if envelope == "data":
+        return {"key": "config", "url": url, "header": cfg["secret_header"],
+                "sub": None, "fields": [], "envelope": cfg["deliver_envelope"],
+                "include": [i.strip() for i in cfg["deliver_include"]
+                            .split(",") if i.strip()]}
+
+    def _targets(self, trigger, url=None):
+        """Where a report event goes: the configured URL (or the one given
+        to /__sim/deliver) and every active events subscription that asked
+        for entity:reports:<trigger>."""
+        if url:
+            return [self._config_target(url)]
+        out = []
+        if self.state.config["deliver_url"]:
+            out.append(self._config_target(self.state.config["deliver_url"]))
+        event = "entity:reports:" + trigger
+        with self.tenant.lock:
+            subs = sorted(self.tenant.table("events-subscriptions").values(),
+                          key=lambda s: s["id"])
+            for sub in subs:
+                if sub["_status"] != "active" or event not in sub["events"]:
+                    continue
+                shape = sub.get("entityResponse") or {}
+                out.append({"key": "subscription %d" % sub["id"],
+                            "url": sub["url"],
+                            "header": sub["_secretHeaderName"],
+                            "sub": sub["id"], "envelope": "bare",
+                            "include": list(shape.get("include", [])),
+                            "fields": list(shape.get("fields", []))})
+        return out
+
+    def has_subscriptions(self):
+        with self.tenant.lock:
+            return any(s["_status"] == "active" for s in
+                       self.tenant.table("events-subscriptions").values())
+
+    def _render(self, rep, target):
+        self.tenant.check_includes("reports", target["include"])
+        entity = self.state.shape("reports", rep, target["include"],
+                                  target["fields"])
+        if target["envelope"] == "data":
             entity = {"data": entity}
-        elif envelope == "list":
+        elif target["envelope"] == "list":
             entity = {"meta": {"count": 1, "itemCount": 1,
                                "resource": "reports"}, "data": [entity]}
         return php_json(entity)
 
     def _make(self, kind, report_id, url):
+        """Carry out one event on the tenant; -> the deliveries it causes
+        (one per target)."""
         now = datetime.datetime.now(UTC).replace(microsecond=0)
+        change = None
         with self.tenant.lock:
-            if kind == "new":
-                when = now - datetime.timedelta(
-                    minutes=self.rng.randint(1, 15))
-                rep = self.tenant.new_report(when, self.rng, now=now)
-                body = self._render(rep)
-                change = None
-            elif kind == "update":
-                rid = report_id or self.rng.choice(self.sent_reports)
-                rep = self.tenant.get("reports", rid)
-                change = self.tenant.update_report(rep, self.rng, now)
-                body = self._render(rep)
+            if kind == "redeliver":
+                with self.cond:
+                    if report_id is not None:
+                        picks = [(t, report_id, b) for (k, rid), (t, b) in
+                                 self.last_body.items() if rid == report_id]
+                    else:
+                        picks = [self.rng.choice(list(self.bodies))]
             else:
-                if report_id is not None:
-                    rid, body = report_id, self.last_body[report_id]
+                if kind == "new":
+                    when = now - datetime.timedelta(
+                        minutes=self.rng.randint(1, 15))
+                    rep = self.tenant.new_report(when, self.rng, now=now)
+                    trigger = "created"
                 else:
-                    rid, body = self.rng.choice(list(self.bodies))
-                rep = self.tenant.get("reports", rid)
-                change = None
-        with self.cond:
-            self.seq += 1
-            entry = {"seq": self.seq, "kind": kind, "report": rep["id"],
-                     "updatedOn": rep.get("updatedOn"), "change": change,
-                     "sha256": hashlib.sha256(body).hexdigest(),
-                     "bytes": len(body), "attempt": 0, "url": url,
-                     "_body": body}
-            if kind != "redeliver":
-                self.bodies.append((rep["id"], body))
-                self.last_body[rep["id"]] = body
-                if rep["id"] not in self.sent_reports:
-                    self.sent_reports.append(rep["id"])
-            self.stats["generated." + kind] += 1
-        return entry
+                    rid = report_id or self.rng.choice(self.sent_reports)
+                    rep = self.tenant.get("reports", rid)
+                    change = self.tenant.update_report(rep, self.rng, now)
+                    trigger = "updated"
+                rid_made = rep["id"]
+                picks = [(t, rid_made, self._render(rep, t))
+                         for t in self._targets(trigger, url)]
+            entries = []
+            with self.cond:
+                for target, rid, body in picks:
+                    rep = self.tenant.get("reports", rid)
+                    self.seq += 1
+                    entries.append({
+                        "seq": self.seq, "kind": kind, "report": rid,
+                        "target": target["key"],
+                        "updatedOn": rep.get("updatedOn"), "change": change,
+                        "sha256": hashlib.sha256(body).hexdigest(),
+                        "bytes": len(body), "attempt": 0,
+                        "url": target["url"], "_body": body,
+                        "_target": target})
+                    if kind != "redeliver":
+                        self.bodies.append((target, rid, body))
+                        self.last_body[(target["key"], rid)] = (target, body)
+                    self.stats["generated." + kind] += 1
+                if kind != "redeliver" and rid_made not in self.sent_reports:
+                    self.sent_reports.append(rid_made)
+        return entries
+
+    def _subscription_secret(self, sub_id):
+        with self.tenant.lock:
+            sub = self.tenant.get("events-subscriptions", sub_id)
+            if sub is None or sub["_status"] == "archived":
+                raise ValueError("events subscription %d is gone" % sub_id)
+            return sub["_secret"].encode("utf-8")
 
     def _send(self, entry):
         cfg = self.state.config
         body = entry["_body"]
         entry["attempt"] += 1
         status, error = None, None
+        target = entry["_target"]
         try:
-            secret = self._secret()
+            secret = self._secret() if target["sub"] is None else \
+                self._subscription_secret(target["sub"])
             signature = hmac.new(secret, body, hashlib.sha512).hexdigest()
             url = urllib.parse.urlsplit(entry["url"])
             if url.scheme not in ("http", "https") or not url.hostname:
                 raise ValueError("bad delivery URL %s" % entry["url"])
             conn_class = http.client.HTTPSConnection \
                 if url.scheme == "https" else http.client.HTTPConnection
-            target = (url.path or "/") + ("?" + url.query if url.query
-                                          else "")
+            path = (url.path or "/") + ("?" + url.query if url.query
+                                        else "")
             conn = conn_class(url.hostname, url.port,
                               timeout=cfg["deliver_timeout"])
             try:
                 # header names exactly as TrackTik spells them
-                conn.request("POST", target, body=body, headers={
+                conn.request("POST", path, body=body, headers={
                     "Content-Type": "application/json",
-                    cfg["secret_header"]: signature,
+                    target["header"]: signature,
                     "User-Agent": "TrackTik-Events-Subscription "
                                   "(tracktik-sim)"})
                 resp = conn.getresponse()
@@ -263,6 +329,11 @@ class Deliverer:
                 conn.close()
         except (http.client.HTTPException, OSError, ValueError) as e:
             error = str(e) or e.__class__.__name__
+        if target["sub"] is not None:
+            with self.tenant.lock:
+                sub = self.tenant.get("events-subscriptions", target["sub"])
+                if sub is not None:
+                    sub["lastTriggeredOn"] = iso(datetime.datetime.now(UTC))
         ok = status is not None and 200 <= status < 300
         retry = not ok and (status is None or status >= 500 or
                             status in RETRYABLE) and \
@@ -285,7 +356,9 @@ class Deliverer:
                 self.stats["retriesScheduled"] += 1
                 self.cond.notify_all()
         if not self.quiet:
-            sys.stderr.write("tracktik-sim: delivery #%d %s report %d -> %s\n"
-                             % (entry["seq"], entry["kind"], entry["report"],
-                                status if status is not None else error))
+            sys.stderr.write("tracktik-sim: delivery #%d %s report %d to %s "
+                             "-> %s\n" % (entry["seq"], entry["kind"],
+                                          entry["report"], entry["target"],
+                                          status if status is not None
+                                          else error))
         return result

@@ -17,6 +17,7 @@ import socket
 import struct
 import sys
 import time
+import traceback
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -202,6 +203,7 @@ class SimState:
             self.blocked_until = 0.0
             self.faults = []
             self.tenant.tables["billing-adhoc-items"].clear()
+            self.tenant.tables["events-subscriptions"].clear()
 
     def set_config(self, updates):
         with self.lock:
@@ -804,6 +806,100 @@ class SimState:
             return self.envelope("billing-adhoc-items", self.tenant.render(
                 "billing-adhoc-items", item))
 
+    def create_subscription(self, body):
+        """POST /rest/v1/events-subscriptions (EventsSubscriptionsPost)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object")
+        for key in ("customId", "name", "events", "url", "secretHeaderName",
+                    "secret"):
+            if body.get(key) in (None, "", []):
+                raise ApiError(400, "Validation failed: `%s` is required"
+                               % key)
+        for key in ("customId", "name", "url", "secretHeaderName", "secret"):
+            if not isinstance(body[key], str):
+                raise ApiError(400, "Validation failed: `%s` must be a "
+                               "string" % key)
+        events = body["events"]
+        if not isinstance(events, list) or not all(
+                isinstance(e, str) and
+                re.fullmatch(r"[a-z]+:[a-z-]+:[a-z-]+", e) for e in events):
+            raise ApiError(400, "Validation failed: `events` is a list of "
+                           "domain:entity:trigger names")
+        if len({e.split(":")[1] for e in events}) != 1:
+            raise ApiError(400, "Validation failed: all events should be "
+                           "for the same resource")
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", body["url"]):
+            raise ApiError(400, "Validation failed: `url` must be an http(s) "
+                           "URL")
+        if not re.fullmatch(r"[A-Za-z0-9-]+", body["secretHeaderName"]):
+            raise ApiError(400, "Validation failed: `secretHeaderName` must "
+                           "be a header name without spaces")
+        shape = body.get("entityResponse")
+        if shape is not None:
+            if not isinstance(shape, dict) or not all(
+                    isinstance(shape.get(k, []), list) and
+                    all(isinstance(x, str) for x in shape.get(k, []))
+                    for k in ("fields", "include")):
+                raise ApiError(400, "Validation failed: `entityResponse` is "
+                               "{\"fields\": [...], \"include\": [...]}")
+            if events[0].split(":")[1] == "reports":
+                try:
+                    self.tenant.check_includes("reports",
+                                               shape.get("include", []))
+                except ValueError as e:
+                    raise ApiError(400, "Validation failed: entityResponse: "
+                                   "%s" % e)
+        with self.lock:
+            now = iso(datetime.datetime.now(UTC))
+            sub = {"customId": body["customId"], "name": body["name"],
+                   "events": list(events), "url": body["url"],
+                   "createdBy": API_USER_ID, "createdOn": now,
+                   "updatedBy": API_USER_ID, "updatedOn": now,
+                   "_secret": body["secret"],
+                   "_secretHeaderName": body["secretHeaderName"],
+                   "_status": "active"}
+            for key in ("entityResponse", "contextFilters",
+                        "userDefinedFilters"):
+                if isinstance(body.get(key), dict):
+                    sub[key] = body[key]
+            if isinstance(body.get("failureEmail"), str) and \
+                    "@" in body["failureEmail"]:
+                sub["failureEmail"] = body["failureEmail"]
+            sub = self.tenant.add("events-subscriptions", sub, 1)
+            self.counters["subscriptions.created"] += 1
+            item = self.tenant.render("events-subscriptions", sub)
+        if self.deliverer is not None:
+            self.deliverer.wake()
+        return self.envelope("events-subscriptions", item)
+
+    def subscription_action(self, sub_id, action, body):
+        """POST /rest/v1/events-subscriptions/{id}/actions/{action}."""
+        with self.lock:
+            sub = self.tenant.get("events-subscriptions", sub_id)
+            if sub is None:
+                raise ApiError(404, "Not found: events-subscriptions %s"
+                               % sub_id)
+            if action == "suspend":
+                if not isinstance(body, dict) or not body.get("reason"):
+                    raise ApiError(400, "Validation failed: `reason` is "
+                                   "required")
+                if sub["_status"] == "archived":
+                    raise ApiError(400, "The subscription is archived")
+                sub["_status"] = "suspended"
+            elif action == "enable":
+                if sub["_status"] == "archived":
+                    raise ApiError(400, "The subscription is archived")
+                sub["_status"] = "active"
+            elif action == "archive":
+                sub["_status"] = "archived"
+            else:
+                raise ApiError(404, "Unknown action: %s" % action)
+            sub["updatedOn"] = iso(datetime.datetime.now(UTC))
+            item = self.tenant.render("events-subscriptions", sub)
+        if self.deliverer is not None:
+            self.deliverer.wake()
+        return self.envelope("events-subscriptions", item)
+
     def snapshot(self):
         with self.lock:
             items = list(self.tenant.table("billing-adhoc-items").values())
@@ -929,6 +1025,20 @@ class Handler(BaseHTTPRequestHandler):
     # -- dispatch ------------------------------------------------------
 
     def _handle(self):
+        try:
+            self._dispatch()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception:      # a simulator bug: say so, keep serving
+            traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
+            try:
+                self._api(500, {"status": 500,
+                                "error": "Internal Server Error"})
+            except OSError:
+                pass
+
+    def _dispatch(self):
         st = self.server.state
         url = urlsplit(self.path)
         path = url.path
@@ -1025,10 +1135,20 @@ class Handler(BaseHTTPRequestHandler):
             st.check_access(self.headers.get("Authorization"))
             parts = [p for p in path[len("/rest/v1/"):].split("/") if p]
             if not parts or parts[0] not in tt_tenant.SERVED or \
-                    len(parts) > 2:
+                    len(parts) > 4 or len(parts) == 3:
                 raise ApiError(404, "Not Found")
             res = parts[0]
             params = parse_qsl(query, keep_blank_values=True)
+            if len(parts) == 4:
+                if res != "events-subscriptions" or parts[2] != "actions" \
+                        or not parts[1].isdigit():
+                    raise ApiError(404, "Not Found")
+                if method != "POST":
+                    raise ApiError(405, "Method Not Allowed",
+                                   {"Allow": "POST"})
+                body_obj = self._parse_body(body) if body.strip() else {}
+                return 200, st.subscription_action(int(parts[1]), parts[3],
+                                                   body_obj), None
             if len(parts) == 2:
                 if method not in ("GET", "HEAD"):
                     raise ApiError(405, "Method Not Allowed", {"Allow": "GET"})
@@ -1037,8 +1157,13 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, st.get_item(res, int(parts[1]), params), None
             if method == "POST" and res == "billing-adhoc-items":
                 return 200, st.create_adhoc_item(self._parse_body(body)), None
+            if method == "POST" and res == "events-subscriptions":
+                return 200, st.create_subscription(self._parse_body(body)), \
+                    None
             if method not in ("GET", "HEAD"):
-                allow = "GET, POST" if res == "billing-adhoc-items" else "GET"
+                allow = "GET, POST" if res in ("billing-adhoc-items",
+                                               "events-subscriptions") \
+                    else "GET"
                 raise ApiError(405, "Method Not Allowed", {"Allow": allow})
             return 200, st.list_items(res, params), None
         except ApiError as e:

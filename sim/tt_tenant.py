@@ -131,6 +131,11 @@ SPECS = {
         ("postalCode", D), ("latitude", D), ("longitude", D), ("id", D),
     ] + COMMON_TAIL,
     "files": [("url", D), ("tag", D), ("format", D), ("id", D)] + COMMON_TAIL,
+    "events-subscriptions": [
+        ("customId", D), ("name", D), ("events", D), ("entityResponse", D),
+        ("contextFilters", D), ("userDefinedFilters", D), ("url", D),
+        ("failureEmail", D), ("lastTriggeredOn", D), ("id", D),
+    ] + COMMON_TAIL + AUDIT,
 }
 
 # resources served under /rest/v1 (tax-classes and employees are only
