@@ -52,14 +52,14 @@ tt_contracts_check(const char *file)
 
 int
 tt_contracts_load(const tt_config_t *cfg, const char *file,
-    const char *effective_from)
+    const char *effective_from, int if_changed)
 {
     int             rc;
     char           *text, err[1024], from[40], version[16];
     size_t          len;
     PGconn         *conn;
     PGresult       *res;
-    const char     *params[4], *base;
+    const char     *params[4], *same[2], *base;
     tt_rule_set_t   set;
     tt_datetime_t   dt;
 
@@ -122,6 +122,38 @@ tt_contracts_load(const tt_config_t *cfg, const char *file,
     params[1] = set.name ? set.name : "";
     params[2] = base;
     params[3] = text;
+
+    if (if_changed) {
+        same[0] = from;
+        same[1] = text;
+
+        /* the newest version already is this document, in force as of
+         * the same date: nothing to do */
+        res = PQexecParams(conn,
+                  "SELECT version FROM contract_rule_sets"
+                  " WHERE version = (SELECT max(version)"
+                  "                    FROM contract_rule_sets)"
+                  "   AND effective_from = $1 AND document = $2::jsonb",
+                  2, NULL, same, NULL, NULL, 0);
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            tt_db_error(conn, res, "comparing with the stored rule set",
+                        err, sizeof(err));
+            PQclear(res);
+            goto failed;
+        }
+
+        if (PQntuples(res) == 1) {
+            printf("%s is unchanged: rule set version %s stays in force\n",
+                   file, PQgetvalue(res, 0, 0));
+            PQclear(res);
+            tt_db_exec(conn, "ROLLBACK", PGRES_COMMAND_OK, err, sizeof(err));
+            rc = 0;
+            goto failed;
+        }
+
+        PQclear(res);
+    }
 
     res = PQexecParams(conn,
               "INSERT INTO contract_rule_sets"

@@ -12,9 +12,13 @@
 #include "rules.h"
 
 
-/* the exit status of `contracts load FILE [--effective-from DATE]` */
+/*
+ * the exit status of `contracts load FILE [--effective-from DATE]
+ * [--if-changed]`; with if_changed, a file identical to the newest stored
+ * rule set (and as of the same date) loads nothing
+ */
 int tt_contracts_load(const tt_config_t *cfg, const char *file,
-    const char *effective_from);
+    const char *effective_from, int if_changed);
 
 /* `contracts check FILE`: validation only, no database */
 int tt_contracts_check(const char *file);

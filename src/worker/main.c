@@ -27,8 +27,9 @@ static const char  *tt_usage =
 "  run [--drain] [--concurrency N] [--poll-only]   process jobs until\n"
 "                        SIGTERM/SIGINT (or, with --drain, until the queue\n"
 "                        is empty)\n"
-"  contracts load FILE [--effective-from DATE]     store FILE as a new\n"
-"                        contract rule set version\n"
+"  contracts load FILE [--effective-from DATE] [--if-changed]\n"
+"                        store FILE as a new contract rule set version\n"
+"                        (--if-changed: not when it equals the newest)\n"
 "  contracts check FILE  validate FILE without a database\n"
 "  contracts list        list the stored rule set versions\n"
 "  jobs list [--state queued|running|dead] [--limit N]\n"
@@ -75,7 +76,8 @@ enum {
     TT_OPT_LIMIT,
     TT_OPT_DEAD,
     TT_OPT_EFFECTIVE_FROM,
-    TT_OPT_SQL_DIR
+    TT_OPT_SQL_DIR,
+    TT_OPT_IF_CHANGED
 };
 
 
@@ -100,6 +102,7 @@ static const struct option  tt_options[] = {
     { "dead",              no_argument,       NULL, TT_OPT_DEAD },
     { "effective-from",    required_argument, NULL, TT_OPT_EFFECTIVE_FROM },
     { "sql-dir",           required_argument, NULL, TT_OPT_SQL_DIR },
+    { "if-changed",        no_argument,       NULL, TT_OPT_IF_CHANGED },
     { NULL, 0, NULL, 0 }
 };
 
@@ -112,7 +115,7 @@ static const char *tt_default_sql_dir(const char *argv0);
 int
 main(int argc, char **argv)
 {
-    int           opt, dead, limit, bad, nargs;
+    int           opt, dead, limit, bad, nargs, if_changed;
     const char   *command, *sub, *state, *effective_from, *args[4];
     tt_config_t   cfg;
 
@@ -129,6 +132,7 @@ main(int argc, char **argv)
     cfg.retention_days = 30;
 
     dead = 0;
+    if_changed = 0;
     limit = 100;
     bad = 0;
     state = NULL;
@@ -227,6 +231,9 @@ main(int argc, char **argv)
         case TT_OPT_SQL_DIR:
             cfg.sql_dir = optarg;
             break;
+        case TT_OPT_IF_CHANGED:
+            if_changed = 1;
+            break;
         default:
             bad = 1;
         }
@@ -278,7 +285,8 @@ main(int argc, char **argv)
 
     if (strcmp(command, "contracts") == 0 && sub != NULL) {
         if (strcmp(sub, "load") == 0 && nargs == 1) {
-            return tt_contracts_load(&cfg, args[0], effective_from);
+            return tt_contracts_load(&cfg, args[0], effective_from,
+                                     if_changed);
         }
         if (strcmp(sub, "list") == 0 && nargs == 0) {
             return tt_contracts_list(&cfg);

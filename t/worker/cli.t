@@ -123,6 +123,12 @@ subtest 'contracts: check, load, list, and errors that name the rule' => sub {
     like $out, qr/rule set version 2: 3 rules, effective from 2020-01-01T00:00:00Z/,
         'the example as version 2';
 
+    ($rc, $out) = $t->worker('contracts', 'load', '--if-changed',
+                             "$repo/conf/contracts.example.json");
+    is $rc, 0, '--if-changed with the same file exits 0';
+    like $out, qr/unchanged: rule set version 2 stays in force/, 'and loads nothing';
+    is $t->value("SELECT count(*) FROM contract_rule_sets"), 2, 'still two versions';
+
     ($rc, $out) = $t->worker('contracts', 'list');
     like $out, qr/^1\t2026-07-01T00:00:00Z\t1\tundated\.json/m, 'list shows version 1';
     like $out, qr/^2\t2020-01-01T00:00:00Z\t3\tcontracts\.example\.json/m, 'and 2';
