@@ -48,6 +48,16 @@ if [ ! -s "$secret_file" ]; then
 fi
 chmod 600 "$secret_file"
 
+# the portal's session signing key (same treatment) and photo store
+session_secret_file=$run/tracktik_session.secret
+if [ ! -s "$session_secret_file" ]; then
+    (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' \
+                >"$session_secret_file"
+     echo >>"$session_secret_file")
+fi
+chmod 600 "$session_secret_file"
+mkdir -p "$run/attachments"
+
 # nginx
 mkdir -p "$prefix/conf" "$prefix/logs"
 conf=$prefix/conf/nginx.conf
@@ -56,6 +66,9 @@ sed -e "s|@MODULE@|$module|g" \
     -e "s|@PORT@|$http_port|g" \
     -e "s|@DSN@|$TRACKTIK_DSN|g" \
     -e "s|@SECRET_FILE@|$secret_file|g" \
+    -e "s|@SESSION_SECRET_FILE@|$session_secret_file|g" \
+    -e "s|@ATTACHMENT_DIR@|$run/attachments|g" \
+    -e "s|@REPO@|$repo|g" \
     conf/nginx.run.conf.in >"$conf.tmp"
 mv "$conf.tmp" "$conf"
 
@@ -117,6 +130,7 @@ rel_secret=${secret_file#"$repo"/}
 cat <<MSG
 
   nginx (webhook)   $url
+  client portal     http://127.0.0.1:$http_port/portal/
   PostgreSQL        $TRACKTIK_DSN
   logs              $prefix/logs/error.log, $prefix/logs/access.log$( [ -x build/tracktik-worker ] && printf ', %s' "$run/worker.log")
   stop everything   make stop
