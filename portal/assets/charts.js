@@ -53,12 +53,13 @@ window.TTCharts = (function () {
         return Array.from(set).sort();
     }
 
+    // a round top for the scale whose half is a whole number too
     function niceMax(n) {
-        if (n <= 5) {
-            return 5;
+        if (n <= 4) {
+            return 4;
         }
         var p = Math.pow(10, Math.floor(Math.log10(n)));
-        var steps = [1, 2, 2.5, 5, 10];
+        var steps = [1, 2, 4, 6, 8, 10];
         for (var i = 0; i < steps.length; i++) {
             if (steps[i] * p >= n) {
                 return steps[i] * p;
