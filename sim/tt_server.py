@@ -475,6 +475,7 @@ class SimState:
 
     def _filter(self, res, objs, field, op, value):
         base = field.split(".")[-1]
+        self._check_field(res, field)     # even when nothing is left
         if op not in FILTER_OPS:
             raise ApiError(400, "Invalid filter operator: %s:%s" % (field, op))
         if op == "in" and len(value.split(",")) > 100:

@@ -154,6 +154,9 @@ class RestTests(SimTestCase):
     def test_unknown_filter_or_bad_date_is_400(self):
         self.assertEqual(self.get("/rest/v1/clients", colour="red").status,
                          400)
+        # also when an earlier filter left nothing to look at
+        self.assertEqual(self.get("/rest/v1/clients", id=1,
+                                  colour="red").status, 400)
         self.assertEqual(self.get("/rest/v1/reports", **{
             "reportDateTime:between": "soon|later"}).status, 400)
 
