@@ -8,8 +8,11 @@
 #   (c) pgbench inserting the same rows, 1 per transaction;
 #   (d) pgbench inserting the same rows, 50 per transaction;
 #   (e) the ack latency of (a) with wrk paced at 1,000 requests/s;
+#   (f) the same paced run against (b): the latency floor of the machine
+#       at that moment, to read (e) against;
 #
-# each BENCH_RUNS times for BENCH_DURATION seconds, interleaved round by
+# each BENCH_RUNS times for BENCH_DURATION seconds ((e) and (f):
+# BENCH_LATENCY_DURATION, 5 s, 5,000 requests each), interleaved round by
 # round so that noise from the shared machine falls on all of them; the
 # job tables are truncated (and a checkpoint taken) before every run.
 # Then a summary table with medians and the ratios module/(d), module/(c)
@@ -32,7 +35,8 @@
 # BENCH_PG_JOBS (pgbench threads, 2), BENCH_PG_MODE (pgbench -M, prepared:
 # the strongest baseline; the module sends unnamed statements, i.e.
 # extended), BENCH_BATCH (50), BENCH_RATE (1000),
-# BENCH_ONLY (space-separated subset of: a b c d e), BENCH_MODULE (the .so),
+# BENCH_LATENCY_DURATION (5), BENCH_ONLY (space-separated subset of:
+# a b c d e f), BENCH_MODULE (the .so),
 # BENCH_POOL (the module's pool=N, 4).
 #
 # Generated bodies are cached in build/bench/; nginx prefixes, wrk output
@@ -55,7 +59,8 @@ pg_mode=${BENCH_PG_MODE:-prepared}
 pg_pool=${BENCH_POOL:-4}
 batch=${BENCH_BATCH:-50}
 rate=${BENCH_RATE:-1000}
-only=${BENCH_ONLY:-a b c d e}
+only=${BENCH_ONLY:-a b c d e f}
+lat_duration=${BENCH_LATENCY_DURATION:-5}
 nginx_bin=${TT_NGINX_BINARY:-/usr/sbin/nginx}
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 module=${BENCH_MODULE:-$repo/build/ngx_http_tracktik_module.so}
@@ -203,7 +208,7 @@ if want a || want e; then
     fi
 fi
 
-if want b; then
+if want b || want f; then
     port_b=$(free_port)
     nginx_start return "$port_b" "            return 202;" \
         || die "nginx with return 202 did not start"
@@ -288,11 +293,13 @@ wrk_run() {
     # wrk_run KIND RUN PORT MODE: one wrk measurement
     local kind=$1 run=$2 port=$3 mode=$4
     local out=$work/wrk-$kind-$run.out line valid=yes note=
-    local master n0 p0 n1 p1 TIMEFORMAT='%3U %3S'
-    master=$(master_of "$([ "$kind" = b ] && echo return || echo module)")
+    local master n0 p0 n1 p1 TIMEFORMAT='%3U %3S' db=yes secs=$duration
+    case $kind in b|f) db= ;; esac
+    [ "$mode" = paced ] && secs=$lat_duration
+    master=$(master_of "$([ -z "$db" ] && echo return || echo module)")
     n0=$(cpu_ticks "$master")
     p0=$(cpu_ticks "$pg_master")
-    { time wrk -t "$wrk_threads" -c "$conns" -d "${duration}s" --timeout 10s \
+    { time wrk -t "$wrk_threads" -c "$conns" -d "${secs}s" --timeout 10s \
         -s bench/webhook.lua "http://127.0.0.1:$port/webhooks/tracktik" \
         -- "$bodies_dir" "$mode" "$rate" "$wrk_threads" >"$out" 2>&1
     } 2>"$out.time" || true
@@ -321,12 +328,12 @@ wrk_run() {
         valid=no
         note="$note socket-errors(connect,read,write,timeout)=$errors"
     fi
-    if [ "$kind" != b ] && [ "$wrapped" != 0 ]; then
+    if [ -n "$db" ] && [ "$wrapped" != 0 ]; then
         valid=no
         note="$note out-of-unique-bodies(raise-BENCH_BODIES)"
     fi
     local batch=0
-    if [ "$kind" != b ]; then
+    if [ -n "$db" ]; then
         # every 202 must be a committed row
         local acked rows
         batch=$(rows_per_commit)
@@ -345,7 +352,7 @@ wrk_run() {
     printf '  (%s) run %s: %8s req/s  p50 %6s us  p99 %7s us  %s%s' \
         "$kind" "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
         "$(field p99_us "$line")" "$statuses" \
-        "$([ "$kind" = b ] || echo " rows/commit=$batch")"
+        "$([ -z "$db" ] || echo " rows/commit=$batch")"
     printf '  cpu us/req nginx %s pg %s wrk %s %s\n' $cpu \
         "$([ $valid = yes ] || echo "INVALID ${note# }")"
     grep '^BENCH sample' "$out" | head -3 | sed 's/^/      /' || true
@@ -458,7 +465,7 @@ echo "== webhook benchmark: $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname)"
 echo "   cpu: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   $("$nginx_bin" -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $("$pg_bin/pgbench" --version)"
 echo "   PostgreSQL $(pg_setting server_version): fsync=$(pg_setting fsync) synchronous_commit=$(pg_setting synchronous_commit) shared_buffers=$(pg_setting shared_buffers) wal_buffers=$(pg_setting wal_buffers)"
-echo "   wrk: $wrk_threads threads, $conns connections, ${duration}s; bodies: $body_size B report entities, $bodies unique, HMAC-SHA512 signed"
+echo "   wrk: $wrk_threads threads, $conns connections, ${duration}s (paced: ${lat_duration}s); bodies: $body_size B report entities, $bodies unique, HMAC-SHA512 signed"
 echo "   pgbench: $pg_clients clients, $pg_jobs threads, -M $pg_mode, ${duration}s; $runs runs each, interleaved"
 echo
 
@@ -503,16 +510,19 @@ for run in $(seq 1 "$runs"); do
     fi
 done
 
-if want e; then
+if want e || want f; then
     echo "-- ack latency: wrk paced at $rate requests/s, $conns connections" \
          "(load average $(cut -d' ' -f1-3 /proc/loadavg))"
     for run in $(seq 1 "$runs"); do
-        if [ -n "$have_module" ]; then
+        if [ -n "$have_module" ] && want e; then
             reset_tables
             wrk_run e "$run" "$port_a" paced
         fi
+        if want f; then
+            wrk_run f "$run" "$port_b" paced
+        fi
     done
-    if [ -z "$have_module" ]; then
+    if [ -z "$have_module" ] && want e; then
         say "SKIP (e): no module"
     fi
 fi
@@ -556,6 +566,7 @@ read -r vb tb rb pb qb bb xb yb zb <<<"$(summary b)"
 read -r vc tc rc pc qc bc xc yc zc <<<"$(summary c)"
 read -r vd td rd pd qd bd xd yd zd <<<"$(summary d)"
 read -r ve te re pe qe be xe ye ze <<<"$(summary e)"
+read -r vf tf rf pf qf bf xf yf zf <<<"$(summary f)"
 
 row() {
     # row LABEL VALID TOTAL RATE P50 P99 ROWS_PER_COMMIT
@@ -568,7 +579,8 @@ row() {
 }
 
 echo
-echo "== summary: medians of valid runs, ${duration}s each, $(nproc) cores shared with wrk/pgbench and PostgreSQL"
+echo "== summary: medians of valid runs (${duration}s each, paced ${lat_duration}s)," \
+     "$(nproc) cores shared by nginx, PostgreSQL, wrk/pgbench and the neighbours"
 printf '%-50s %8s %7s %7s %7s  %s\n' "measurement" "per sec" "p50 ms" "p99 ms" \
     "rows/tx" "valid"
 row "(a) module: 2 workers, pool=$pg_pool, wrk c=$conns" "$va" "$ta" "$ra" "$pa" "$qa" "$ba"
@@ -576,6 +588,7 @@ row "(b) nginx return 202, wrk c=$conns" "$vb" "$tb" "$rb" "$pb" "$qb" -
 row "(c) pgbench 1 row/tx, $pg_clients clients (rows/s)" "$vc" "$tc" "$rc" "$pc" "$qc" "$bc"
 row "(d) pgbench $batch rows/tx, $pg_clients clients (rows/s)" "$vd" "$td" "$rd" "$pd" "$qd" "$bd"
 row "(e) module paced at $rate req/s, wrk c=$conns" "$ve" "$te" "$re" "$pe" "$qe" "$be"
+row "(f) nginx return 202 paced at $rate req/s" "$vf" "$tf" "$rf" "$pf" "$qf" -
 echo "    wrk latencies are per request, pgbench latencies per transaction;" \
      "rows/tx: rows per committed transaction (module: group commit)"
 echo
@@ -605,7 +618,7 @@ else
 fi
 if [ "$ve" -gt 0 ]; then
     echo "ack latency at $re req/s: p50 $(ms "$pe") ms, p99 $(ms "$qe") ms" \
-         "(target p99 < 5 ms)"
+         "(target p99 < 5 ms)$([ "$vf" -eq 0 ] || echo "; nginx return 202 at the same pace: p99 $(ms "$qf") ms")"
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); details in $work"
 
