@@ -367,6 +367,16 @@ async function run(context, page) {
         document.documentElement.scrollWidth
         <= document.documentElement.clientWidth);
     check('on a 390px phone the page does not scroll sideways', fits);
+    const spill = await page.evaluate(() => {
+        const section = document.querySelector('section.list')
+            .getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#incident-rows tr'))
+            .filter((tr) => tr.getBoundingClientRect().right
+                            > section.right + 0.5)
+            .map((tr) => tr.dataset.id);
+    });
+    check('on a phone every incident card fits inside the list',
+          spill.length === 0, spill.slice(0, 5));
     const headHidden = await page.$eval('#incidents thead',
         (t) => getComputedStyle(t).display === 'none');
     check('on a phone the incidents are cards with labelled values',
