@@ -403,7 +403,7 @@ DECLARE
     u        portal_users := portal_session_user(p_token);
     v_limit  integer;
     v_items  json;
-    v_last   incidents_ledger;
+    v_next   text;
     v_n      integer;
 BEGIN
     IF u.id IS NULL THEN
@@ -417,23 +417,17 @@ BEGIN
 
     SELECT json_agg(portal_incident_json(p) ORDER BY p.occurred_at DESC,
                                                      p.report_id DESC),
-           count(*)
-      INTO v_items, v_n
+           count(*),
+           (array_agg(portal_cursor(p) ORDER BY p.occurred_at,
+                                                p.report_id))[1]
+      INTO v_items, v_n, v_next
       FROM portal_incidents_page(u, p_site, p_severity, p_category, p_from,
                                  p_to, p_q, p_cursor, v_limit) p;
-
-    IF v_n = v_limit THEN
-        SELECT p.* INTO v_last
-          FROM portal_incidents_page(u, p_site, p_severity, p_category,
-                                     p_from, p_to, p_q, p_cursor, v_limit) p
-         ORDER BY p.occurred_at, p.report_id
-         LIMIT 1;
-    END IF;
 
     RETURN portal_reply(200,
             json_build_object('items', coalesce(v_items, '[]'::json),
                               'next', CASE WHEN v_n = v_limit
-                                           THEN portal_cursor(v_last) END)
+                                           THEN v_next END)
                 ::text,
             u.email, u.client_id, NULL);
 EXCEPTION
@@ -487,18 +481,13 @@ BEGIN
                                 WHERE b.report_id = p.report_id)))
                || E'\r\n', '' ORDER BY p.occurred_at DESC, p.report_id DESC),
            count(*),
-           NULL
+           (array_agg(portal_cursor(p) ORDER BY p.occurred_at,
+                                                p.report_id))[1]
       INTO v_body, v_n, v_next
       FROM portal_incidents_page(u, p_site, p_severity, p_category, p_from,
                                  p_to, p_q, p_cursor, v_page) p;
 
-    IF v_n = v_page THEN
-        SELECT portal_cursor(p.*) INTO v_next
-          FROM portal_incidents_page(u, p_site, p_severity, p_category,
-                                     p_from, p_to, p_q, p_cursor, v_page) p
-         ORDER BY p.occurred_at, p.report_id
-         LIMIT 1;
-    ELSE
+    IF v_n < v_page THEN
         v_next := NULL;
     END IF;
 

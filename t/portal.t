@@ -61,6 +61,16 @@ ledger($R{b1}, 1, $B, $SiteB, 'APPROVED', 4, '');
 ledger($R{a_upd}, 1, $A, $SiteA1, 'APPROVED', 5, '');
 ledger($R{a_upd}, 2, $A, $SiteA1, 'APPROVED', 5, ',"edited":true');
 
+# a client with more incidents than one CSV page (1,000 rows) holds
+our $Many = $Run * 10 + 3;
+tt_sql("INSERT INTO incidents_ledger (event_id, report_id, version, "
+       . "occurred_at, client_id, site_id, severity, category, "
+       . "report_template, status, time_zone, raw, raw_sha256) "
+       . "SELECT 't:' || ($Many * 10000 + g) || ':1', $Many * 10000 + g, 1, "
+       . "timestamptz '2026-01-01' + g * interval '1 minute', $Many, "
+       . "$Many * 10 + 1, 'LOW', 'Patrol', 'Patrol Report', 'APPROVED', "
+       . "'UTC', '{}', 'x' FROM generate_series(1, 2500) g");
+
 our ($PhotoA, $PhotoB) = ($A * 100 + 50, $B * 100 + 50);
 tt_sql("INSERT INTO portal_attachments VALUES "
        . "($PhotoA, $R{a1}, 'a.png', 'image/png', 'run$Run/a.png'), "
@@ -80,6 +90,7 @@ our %U = (
     eve   => "eve.$Run\@client-a.test",
     gone  => "gone.$Run\@client-a.test",
     late  => "late.$Run\@client-a.test",
+    many  => "many.$Run\@client-c.test",
 );
 
 user($U{alice}, 'client', $A);
@@ -89,6 +100,7 @@ user($U{ops}, 'operator');
 user($U{eve}, 'client', $A);
 user($U{gone}, 'client', $A);
 user($U{late}, 'client', $A);
+user($U{many}, 'client', $Many);
 
 sub login_token {
     my ($email) = @_;
@@ -179,7 +191,17 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: login sets an HttpOnly, SameSite=Strict session cookie
+=== TEST 1: a CSV export longer than one page streams every row once, newest first
+--- request eval: ::get('incidents.csv')
+--- more_headers eval: ::as('many')
+--- error_code: 200
+--- response_body_like eval
+my $n = $::Many * 10000;
+qr/^id,[^\r]*\r\n${\($n + 2500)},1,2026-01-02T17:40:00Z,(?:[^\r]*\r\n){1000}${\($n + 1500)},(?:[^\r]*\r\n){1000}${\($n + 500)},(?:[^\r]*\r\n){499}${\($n + 1)},1,2026-01-01T00:01:00Z,[^\r]*\r\n\z/s
+
+
+
+=== TEST 2: login sets an HttpOnly, SameSite=Strict session cookie
 --- request eval
 "POST /portal/api/login\n" . ::creds($::U{alice}, $::Password)
 --- more_headers eval: ::origin()
@@ -194,7 +216,7 @@ qr/"email" : "\Q$::U{alice}\E", "role" : "client", "client" : \{"id" : $::A\}/
 
 
 
-=== TEST 2: a wrong password and an unknown user get the same 401
+=== TEST 3: a wrong password and an unknown user get the same 401
 --- request eval
 ["POST /portal/api/login\n" . ::creds($::U{bob}, 'wrong password!'),
  "POST /portal/api/login\n" . ::creds("nobody.$::Run\@x.test", 'wrong password!')]
@@ -207,7 +229,7 @@ qr/"email" : "\Q$::U{alice}\E", "role" : "client", "client" : \{"id" : $::A\}/
 
 
 
-=== TEST 3: a login POST without Origin, or from another origin, is refused (CSRF)
+=== TEST 4: a login POST without Origin, or from another origin, is refused (CSRF)
 --- request eval
 ["POST /portal/api/login\n" . ::creds($::U{alice}, $::Password),
  "POST /portal/api/login\n" . ::creds($::U{alice}, $::Password)]
@@ -220,7 +242,7 @@ qr/"email" : "\Q$::U{alice}\E", "role" : "client", "client" : \{"id" : $::A\}/
 
 
 
-=== TEST 4: a login body that is not the expected JSON is refused with 400
+=== TEST 5: a login body that is not the expected JSON is refused with 400
 --- request eval
 ["POST /portal/api/login\n{\"email\": 1}", "POST /portal/api/login\nnot json",
  "POST /portal/api/login\n{\"email\":\"a\@b\"}"]
@@ -229,7 +251,7 @@ qr/"email" : "\Q$::U{alice}\E", "role" : "client", "client" : \{"id" : $::A\}/
 
 
 
-=== TEST 5: no cookie, a tampered cookie or a cookie without a session: 401
+=== TEST 6: no cookie, a tampered cookie or a cookie without a session: 401
 --- request eval: [::get('me'), ::get('me'), ::get('me')]
 --- more_headers eval
 ["", "Cookie: $::Tampered\n", "Cookie: $::Unknown\n"]
@@ -238,7 +260,7 @@ qr/"email" : "\Q$::U{alice}\E", "role" : "client", "client" : \{"id" : $::A\}/
 
 
 
-=== TEST 6: a tampered cookie is refused before any database query, and logged
+=== TEST 7: a tampered cookie is refused before any database query, and logged
 --- request eval: ::get('me')
 --- more_headers eval: "Cookie: $::Tampered\n"
 --- error_code: 401
@@ -247,7 +269,7 @@ tracktik portal: invalid session cookie
 
 
 
-=== TEST 7: /me with a valid session
+=== TEST 8: /me with a valid session
 --- request eval: ::get('me')
 --- more_headers eval: ::as('alice')
 --- error_code: 200
@@ -255,7 +277,7 @@ tracktik portal: invalid session cookie
 
 
 
-=== TEST 8: expired and revoked (disabled user) sessions are refused, and the cookie cleared
+=== TEST 9: expired and revoked (disabled user) sessions are refused, and the cookie cleared
 --- request eval: [::get('me'), ::get('incidents')]
 --- more_headers eval: [::as('late'), ::as('gone')]
 --- error_code eval: [401, 401]
@@ -264,7 +286,7 @@ tracktik portal: invalid session cookie
 
 
 
-=== TEST 9: a client sees its own approved incidents, newest first, and nobody else's
+=== TEST 10: a client sees its own approved incidents, newest first, and nobody else's
 --- request eval: ::get('incidents')
 --- more_headers eval: ::as('alice')
 --- error_code: 200
@@ -275,7 +297,7 @@ qr/$::R{b1}|$::R{a_new}|"client_id" : $::B/
 
 
 
-=== TEST 10: the other client sees only its own
+=== TEST 11: the other client sees only its own
 --- request eval: ::get('incidents')
 --- more_headers eval: ::as('bob')
 --- error_code: 200
@@ -284,7 +306,7 @@ qr/$::R{b1}|$::R{a_new}|"client_id" : $::B/
 
 
 
-=== TEST 11: isolation: another client's incident, an unapproved one, and a made-up id are all 404
+=== TEST 12: isolation: another client's incident, an unapproved one, and a made-up id are all 404
 --- request eval
 [::get("incidents/$::R{b1}"), ::get("incidents/$::R{a_new}"), ::get("incidents/999999999999"), ::get("incidents/1%20OR%201=1")]
 --- more_headers eval: [::as('alice'), ::as('alice'), ::as('alice'), ::as('alice')]
@@ -292,7 +314,7 @@ qr/$::R{b1}|$::R{a_new}|"client_id" : $::B/
 
 
 
-=== TEST 12: isolation: a site filter naming another client's site returns nothing
+=== TEST 13: isolation: a site filter naming another client's site returns nothing
 --- request eval
 [::get("incidents?site=$::SiteB"), ::get("incidents.csv?site=$::SiteB")]
 --- more_headers eval: [::as('alice'), ::as('alice')]
@@ -303,7 +325,7 @@ qr/$::R{b1}|$::R{a_new}|"client_id" : $::B/
 
 
 
-=== TEST 13: isolation: another client's photo is 404, the own one is served by nginx
+=== TEST 14: isolation: another client's photo is 404, the own one is served by nginx
 --- request eval
 [::get("attachments/$::PhotoB"), ::get("attachments/$::PhotoA")]
 --- more_headers eval: [::as('alice'), ::as('alice')]
@@ -312,7 +334,7 @@ qr/$::R{b1}|$::R{a_new}|"client_id" : $::B/
 
 
 
-=== TEST 14: the storage path of a photo never reaches the client
+=== TEST 15: the storage path of a photo never reaches the client
 --- request eval: ::get("attachments/$::PhotoA")
 --- more_headers eval: ::as('alice')
 --- error_code: 200
@@ -324,7 +346,7 @@ Cache-Control: private
 
 
 
-=== TEST 15: isolation: /sites and /stats only count the client's own sites
+=== TEST 16: isolation: /sites and /stats only count the client's own sites
 --- request eval: [::get('sites'), ::get('stats')]
 --- more_headers eval: [::as('alice'), ::as('alice')]
 --- error_code eval: [200, 200]
@@ -334,7 +356,7 @@ Cache-Control: private
 
 
 
-=== TEST 16: a user restricted to one site sees only that site
+=== TEST 17: a user restricted to one site sees only that site
 --- request eval: [::get('incidents'), ::get("incidents/$::R{a1}")]
 --- more_headers eval: [::as('ann'), ::as('ann')]
 --- error_code eval: [200, 404]
@@ -343,7 +365,7 @@ Cache-Control: private
 
 
 
-=== TEST 17: the detail has fields, versions, billing and photos, but no confidential or admin-only fields
+=== TEST 18: the detail has fields, versions, billing and photos, but no confidential or admin-only fields
 --- request eval: [::get("incidents/$::R{a1}"), ::get("incidents/$::R{a_upd}")]
 --- more_headers eval: [::as('alice'), ::as('alice')]
 --- error_code eval: [200, 200]
@@ -354,14 +376,14 @@ Cache-Control: private
 
 
 
-=== TEST 18: the operator sees every client
+=== TEST 19: the operator sees every client
 --- request eval: [::get("incidents/$::R{b1}"), ::get("incidents/$::R{a1}")]
 --- more_headers eval: [::as('ops'), ::as('ops')]
 --- error_code eval: [200, 200]
 
 
 
-=== TEST 19: SQL metacharacters in every filter change nothing and leak nothing
+=== TEST 20: SQL metacharacters in every filter change nothing and leak nothing
 --- request eval
 [::get("incidents?site=1%27%20OR%20%271%27=%271"),
  ::get("incidents?severity=HIGH%27%20OR%201=1--"),
@@ -386,7 +408,7 @@ Cache-Control: private
 
 
 
-=== TEST 20: free-text search and keyset paging
+=== TEST 21: free-text search and keyset paging
 --- request eval
 [::get("incidents?q=fence%20$::R{a2}"), ::get("incidents?limit=1"), ::get("incidents?limit=0")]
 --- more_headers eval: [::as('alice'), ::as('alice'), ::as('alice')]
@@ -397,7 +419,7 @@ Cache-Control: private
 
 
 
-=== TEST 21: the CSV export is RFC 4180 with a header row
+=== TEST 22: the CSV export is RFC 4180 with a header row
 --- request eval: ::get("incidents.csv?site=$::SiteA2")
 --- more_headers eval: ::as('alice')
 --- error_code: 200
@@ -411,7 +433,7 @@ Content-Disposition: attachment; filename="incidents.csv"
 
 
 
-=== TEST 22: a portal page without a session redirects to the login page; an API-like request gets 401
+=== TEST 23: a portal page without a session redirects to the login page; an API-like request gets 401
 --- request eval: ["GET /portal/incidents?x=1", "GET /portal/"]
 --- more_headers eval: ["", "Accept: application/json\n"]
 --- error_code eval: [302, 401]
@@ -420,7 +442,7 @@ Content-Disposition: attachment; filename="incidents.csv"
 
 
 
-=== TEST 23: a portal page with a session passes, and $tracktik_user / $tracktik_client are set
+=== TEST 24: a portal page with a session passes, and $tracktik_user / $tracktik_client are set
 --- request
 GET /portal/
 --- more_headers eval: ::as('alice')
@@ -431,7 +453,7 @@ the portal page
 
 
 
-=== TEST 24: logout revokes the session in the database, not only the cookie
+=== TEST 25: logout revokes the session in the database, not only the cookie
 --- request eval: ["POST /portal/api/logout", ::get('me')]
 --- more_headers eval: [::origin() . ::as('eve'), ::as('eve')]
 --- error_code eval: [200, 401]
@@ -440,7 +462,7 @@ the portal page
 
 
 
-=== TEST 25: five failed logins lock the account, even for the right password (429)
+=== TEST 26: five failed logins lock the account, even for the right password (429)
 --- request eval
 [map({ "POST /portal/api/login\n" . ::creds($::U{bob}, "nope nope $_") } 1 .. 4),
  "POST /portal/api/login\n" . ::creds($::U{bob}, $::Password)]
@@ -450,7 +472,7 @@ the portal page
 
 
 
-=== TEST 26: a throttled login is logged as a warning
+=== TEST 27: a throttled login is logged as a warning
 --- request eval: "POST /portal/api/login\n" . ::creds($::U{bob}, $::Password)
 --- more_headers eval: ::origin()
 --- error_code: 429
@@ -459,7 +481,7 @@ tracktik portal: login throttled
 
 
 
-=== TEST 27: unknown routes are 404, wrong methods 405
+=== TEST 28: unknown routes are 404, wrong methods 405
 --- request eval: [::get('nope'), "POST /portal/api/incidents", "GET /portal/api/login"]
 --- more_headers eval: [::as('alice'), ::origin() . ::as('alice'), ::as('alice')]
 --- error_code eval: [404, 405, 405]
@@ -467,7 +489,7 @@ tracktik portal: login throttled
 
 
 
-=== TEST 28: the access log names the user and the client
+=== TEST 29: the access log names the user and the client
 --- request eval: [::get('me'), "GET /portal.log"]
 --- more_headers eval: [::as('alice'), ""]
 --- error_code eval: [200, 200]
