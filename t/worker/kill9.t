@@ -15,10 +15,10 @@ use TTWorker;
 my $t = TTWorker->new('kill9');
 $t->load_contracts;
 
-# 300 reports, each delivered as: v1, a redelivery of v1, v2 (another
+# 450 reports, each delivered as: v1, a redelivery of v1, v2 (another
 # comment; same bill), and for every third report v3, which turns the
 # after-hours dispatch into an alarm response (credit ADH, charge ALR).
-my ($reports, @jobs) = (300);
+my ($reports, @jobs) = (450);
 for my $id (1 .. $reports) {
     my $v1 = report_json(id => $id, updatedOn => '2026-03-03T00:00:00Z');
     push @jobs, [ "r$id-v1", $v1 ], [ "r$id-v1-again", { data => $v1 } ],
@@ -33,7 +33,7 @@ for my $id (1 .. $reports) {
 $t->enqueue(@jobs);
 my $total = @jobs;
 
-my @opts = ('--batch-size', '40', '--job-delay-ms', '3', '--lease-seconds', '1',
+my @opts = ('--batch-size', '20', '--job-delay-ms', '5', '--lease-seconds', '1',
             '--max-attempts', '100');
 
 my $killed_mid_batch = 0;
@@ -41,7 +41,7 @@ for my $round (1 .. 20) {
     # let it finish 0, 1 or 2 batches first, so kills land on a mix of
     # fresh and partly worked queues
     my $queued = $t->value("SELECT count(*) FROM tracktik_jobs");
-    my $target = $queued - ($round % 3) * 20;
+    my $target = $queued - ($round % 3) * 10;
     my $w = $t->spawn(@opts);
     # mid-batch: this worker holds a lease and has not committed it yet
     my $leased = wait_until(sub {
@@ -59,7 +59,7 @@ is $killed_mid_batch, 20, 'killed 20 workers with kill -9 while they held a batc
 my $left = $t->value("SELECT count(*) FROM tracktik_jobs");
 ok $left > 0, "work was left behind ($left of $total jobs)";
 
-my ($rc, $log) = $t->drain(@opts[0 .. 1], '--lease-seconds', '1');
+my ($rc, $log) = $t->drain('--batch-size', '100', '--lease-seconds', '1');
 is $rc, 0, 'a final drain exits 0';
 is $t->value("SELECT count(*) FROM tracktik_jobs"), 0,
     'zero jobs lost: the queue is empty, nothing dead';
