@@ -370,10 +370,13 @@ async function run(context, page) {
     const spill = await page.evaluate(() => {
         const section = document.querySelector('section.list')
             .getBoundingClientRect();
-        return Array.from(document.querySelectorAll('#incident-rows tr'))
-            .filter((tr) => tr.getBoundingClientRect().right
-                            > section.right + 0.5)
-            .map((tr) => tr.dataset.id);
+        return Array.from(document.querySelectorAll('#incident-rows *'))
+            .filter((e) => e.getBoundingClientRect().right
+                           > Math.min(section.right, e.closest('tr')
+                                          .getBoundingClientRect().right)
+                             + 0.5)
+            .map((e) => e.closest('tr').dataset.id + ' ' + e.tagName
+                        + '.' + e.className);
     });
     check('on a phone every incident card fits inside the list',
           spill.length === 0, spill.slice(0, 5));
