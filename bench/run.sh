@@ -25,8 +25,9 @@ if [ -z "${TRACKTIK_DSN:-}" ] || [ -z "${PGPORT:-}" ]; then
     eval "$(scripts/pg.sh env)"
 fi
 
-# a worker started by `make run` competes for the CPU and drains the job
-# table while we measure: say so, the figures are not comparable then
+# a worker started by `make run` competes for the CPU, drains the job
+# table and shows up in the PostgreSQL CPU figures while we measure: say
+# so, the figures are not those of the webhook path alone then
 pidf=$TT_RUN_DIR/worker.pid
 if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
     echo "bench: WARNING: tracktik-worker (pid $(cat "$pidf")) is running" \
@@ -39,7 +40,13 @@ bench/webhook-bench.sh || status=$?
 
 if [ -f bench/worker-bench.sh ]; then
     echo
-    bash bench/worker-bench.sh || status=$?
+    if [ -n "${MAKELEVEL:-}" ]; then
+        # under make, JOBS is the Makefile's build parallelism (exported),
+        # not worker-bench's number of jobs
+        env -u JOBS bash bench/worker-bench.sh || status=$?
+    else
+        bash bench/worker-bench.sh || status=$?
+    fi
 fi
 
 exit $status
