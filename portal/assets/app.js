@@ -233,36 +233,31 @@
     function row(item, isNew) {
         var open = el('button', { type: 'button', className: 'link open',
                                   'data-id': String(item.id),
-                                  'aria-controls': 'detail',
-                                  'aria-label': 'Report ' + item.id
-                                      + ', ' + (item.category || 'incident')
-                                      + ' at ' + (item.site ? item.site.name : '')
-                                      + ': show details' },
-                      ['#' + item.id]);
-        var first = el('td', { 'data-label': 'Report' }, [open]);
-        if (isNew) {
-            first.appendChild(el('span', { className: 'new-badge',
-                                           text: 'New' }));
+                                  'aria-controls': 'detail' },
+                      ['#' + item.id,
+                       el('span', { className: 'visually-hidden',
+                                    text: ': show the details' })]);
+        // each cell holds one wrapper, so a phone card lays it out as
+        // "label | value" whatever the value is made of
+        function cell(label, children) {
+            return el('td', { 'data-label': label },
+                      [el('div', { className: 'cell' }, children)]);
         }
         var tr = el('tr', { 'data-id': String(item.id),
                             className: isNew ? 'is-new' : '' }, [
-            first,
-            el('td', { 'data-label': 'Occurred' }, [
-                el('time', { datetime: item.occurred_at,
-                             text: formatTime(item.occurred_at,
-                                              item.time_zone) })]),
-            el('td', { 'data-label': 'Site',
-                       text: item.site ? item.site.name : '' }),
-            el('td', { 'data-label': 'Post',
-                       text: item.post && item.post.name ? item.post.name
-                             : '—' }),
-            el('td', { 'data-label': 'Category',
-                       text: item.category || '—' }),
-            el('td', { 'data-label': 'Severity' },
-               [severityBadge(item.severity)]),
-            el('td', { 'data-label': 'Billing' }, [billingList(item.billing)]),
-            el('td', { 'data-label': 'Photos',
-                       text: String(item.photos || 0) })
+            cell('Report', [open, isNew ? el('span', { className: 'new-badge',
+                                                       text: 'New' })
+                                        : null]),
+            cell('Occurred', [el('time', {
+                datetime: item.occurred_at,
+                text: formatTime(item.occurred_at, item.time_zone) })]),
+            cell('Site', [item.site ? item.site.name : '']),
+            cell('Post', [item.post && item.post.name ? item.post.name
+                                                      : '\u2014']),
+            cell('Category', [item.category || '\u2014']),
+            cell('Severity', [severityBadge(item.severity)]),
+            cell('Billing', [billingList(item.billing)]),
+            cell('Photos', [String(item.photos || 0)])
         ]);
         if (item.category) {
             addCategory(item.category);
