@@ -357,6 +357,15 @@ async function run(context, page) {
           (await page.textContent(liveRow + ' .new-badge')) === 'New');
     check('the arrival is announced in the status region',
           /1 new incident arrived/.test(await page.textContent('#notice')));
+    await page.waitForFunction(([name, n]) => Array.from(document
+        .querySelectorAll('#chart-per-site li')).some((li) =>
+            li.querySelector('.name').textContent === name
+            && Number(li.dataset.count) === n),
+        [fx.sites[0].name, fx.per_site[1][1] + 1], { timeout: WAIT });
+    const severe = await page.$$eval(
+        '#chart-per-day rect.bar[data-severity=SEVERE]',
+        (rs) => rs.reduce((a, r) => a + Number(r.dataset.count), 0));
+    check('the charts count the new incident too', severe === 1, severe);
     await shot(page, '05-live');
 
     /* a phone */
