@@ -133,12 +133,14 @@ tt_rule_set_parse(const char *json, size_t len, tt_rule_set_t *set,
     }
 
     for (i = 0; i < n; i++) {
+        /* counted first: a half-parsed rule is freed with the set */
+        set->nrules++;
+
         if (tt_rule_parse(rules->u.array.values[i], (int) i, &set->rules[i],
                           err, errlen) != 0)
         {
             return -1;
         }
-        set->nrules++;
 
         for (j = 0; j < i; j++) {
             if (strcmp(set->rules[j].id, set->rules[i].id) == 0) {
