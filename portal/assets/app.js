@@ -335,12 +335,26 @@
         }
         panel.hidden = true;
         document.body.classList.remove('detail-open');
+        setBehindInert(false);
         document.querySelectorAll('#incident-rows tr.selected')
             .forEach(function (tr) { tr.classList.remove('selected'); });
         if (state.opener && document.contains(state.opener)) {
             state.opener.focus();
         }
         state.opener = null;
+    }
+
+    // where the panel covers the whole screen (a phone), what is behind
+    // it must not take focus or clicks
+    var fullScreenPanel = window.matchMedia('(max-width: 63.99rem)');
+
+    function setBehindInert(on) {
+        ['main', '.topbar', '.skip'].forEach(function (sel) {
+            var node = document.querySelector(sel);
+            if (node) {
+                node.inert = on;
+            }
+        });
     }
 
     function definition(dl, term, value) {
@@ -431,6 +445,7 @@
         panel.hidden = false;
         panel.setAttribute('aria-busy', 'true');
         document.body.classList.add('detail-open');
+        setBehindInert(fullScreenPanel.matches);
         $('detail-title').focus();
 
         api('incidents/' + encodeURIComponent(id)).then(function (inc) {

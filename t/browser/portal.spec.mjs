@@ -402,6 +402,16 @@ async function run(context, page) {
     });
     check('on a phone the detail panel takes the whole width',
           Math.abs(box.w - box.vw) < 1, box);
+    await page.focus('#detail-title');
+    await page.keyboard.press('Shift+Tab');
+    const behind = await page.evaluate(() => {
+        const a = document.activeElement;
+        return document.querySelector('main').contains(a)
+            || document.querySelector('.topbar').contains(a)
+            ? a.outerHTML.slice(0, 80) : null;
+    });
+    check('on a phone the page behind the panel takes no focus (inert)',
+          behind === null, behind);
     await shot(page, '07-phone-detail', false);
     await page.click('#detail-close');
     await page.setViewportSize({ width: 1280, height: 900 });
