@@ -1,7 +1,10 @@
 /*
  * tz: the site's civil time.  glibc's localtime_r()/mktime() follow the TZ
- * environment variable after tzset(); the zone last selected is cached so
- * a stream of reports from one zone costs one tzset().
+ * environment variable after tzset(), and every tzset() to another zone
+ * reads its file again.  So each zone's UTC offset is remembered for the
+ * UTC day around the instants asked for, when it is the same at both ends
+ * of that day (no DST change in it): reports from several zones then cost
+ * a zone switch per zone and day, not per report.
  */
 
 #include <stdio.h>
@@ -12,16 +15,31 @@
 #include "tz.h"
 
 
+#define TT_TZ_CACHE  16
+
+
+typedef struct {
+    char       name[104];
+    long long  from;                /* [from, to): offset constant */
+    long long  to;
+    long       offset;              /* seconds east of UTC */
+} tt_tz_span_t;
+
+
 static int tt_tz_select(const char *name);
 
-static char  tt_tz_current[128];     /* the zone TZ is set to */
-static char  tt_tz_known[128];       /* the last zone found valid */
+static char          tt_tz_current[128];     /* the zone TZ is set to */
+static char          tt_tz_known[TT_TZ_CACHE][104];  /* zones found valid */
+static unsigned      tt_tz_known_next;
+static tt_tz_span_t  tt_tz_spans[TT_TZ_CACHE];
+static unsigned      tt_tz_spans_next;
 
 
 int
 tt_tz_valid(const char *name)
 {
-    char  path[256];
+    char      path[256];
+    unsigned  i;
 
     if (name == NULL || name[0] == '\0' || strlen(name) > 100) {
         return 0;
@@ -36,8 +54,10 @@ tt_tz_valid(const char *name)
         return 0;
     }
 
-    if (strcmp(name, tt_tz_known) == 0) {
-        return 1;
+    for (i = 0; i < TT_TZ_CACHE; i++) {
+        if (strcmp(name, tt_tz_known[i]) == 0) {
+            return 1;
+        }
     }
 
     snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
@@ -46,7 +66,8 @@ tt_tz_valid(const char *name)
         return 0;
     }
 
-    snprintf(tt_tz_known, sizeof(tt_tz_known), "%s", name);
+    snprintf(tt_tz_known[tt_tz_known_next++ % TT_TZ_CACHE],
+             sizeof(tt_tz_known[0]), "%s", name);
 
     return 1;
 }
@@ -55,11 +76,26 @@ tt_tz_valid(const char *name)
 int
 tt_tz_local(long long t, const char *name, struct tm *out)
 {
-    time_t  tt;
+    long           offset;
+    time_t         tt, day;
+    unsigned       i;
+    struct tm      edge;
+    tt_tz_span_t  *span;
 
     if (strcmp(name, "UTC") == 0) {
         tt_time_epoch_to_civil(t, out);
         return 0;
+    }
+
+    for (i = 0; i < TT_TZ_CACHE; i++) {
+        span = &tt_tz_spans[i];
+
+        if (t >= span->from && t < span->to
+            && strcmp(span->name, name) == 0)
+        {
+            tt_time_epoch_to_civil(t + span->offset, out);
+            return 0;
+        }
     }
 
     if (tt_tz_select(name) != 0) {
@@ -69,6 +105,23 @@ tt_tz_local(long long t, const char *name, struct tm *out)
     tt = (time_t) t;
     if (localtime_r(&tt, out) == NULL) {
         return -1;
+    }
+
+    offset = out->tm_gmtoff;
+
+    /* remember the offset for this UTC day if it holds all day long */
+    day = (time_t) (t - ((t % 86400) + 86400) % 86400);
+
+    if (strlen(name) < sizeof(span->name)
+        && localtime_r(&day, &edge) != NULL && edge.tm_gmtoff == offset
+        && (day += 86400 - 1, localtime_r(&day, &edge) != NULL)
+        && edge.tm_gmtoff == offset)
+    {
+        span = &tt_tz_spans[tt_tz_spans_next++ % TT_TZ_CACHE];
+        snprintf(span->name, sizeof(span->name), "%s", name);
+        span->from = day - (86400 - 1);
+        span->to = day + 1;
+        span->offset = offset;
     }
 
     return 0;

@@ -143,6 +143,52 @@ test_zone_offsets_and_dst(void **state)
 
 
 static void
+test_dst_change_day_and_cache(void **state)
+{
+    int        i;
+    struct tm  tm;
+
+    (void) state;
+
+    /* asked twice each, so the second answer may come from the cache */
+    for (i = 0; i < 2; i++) {
+        /* 2026-03-08, New York springs forward at 02:00 local (07:00Z) */
+        assert_int_equal(tt_tz_local(tt_time_civil_to_epoch(2026, 3, 8, 6,
+                             59, 0), "America/New_York", &tm), 0);
+        assert_int_equal(tm.tm_hour, 1);
+        assert_int_equal(tm.tm_min, 59);
+
+        assert_int_equal(tt_tz_local(tt_time_civil_to_epoch(2026, 3, 8, 7,
+                             0, 0), "America/New_York", &tm), 0);
+        assert_int_equal(tm.tm_hour, 3);
+        assert_int_equal(tm.tm_min, 0);
+
+        /* the day before and the day after, in between another zone */
+        assert_int_equal(tt_tz_local(tt_time_civil_to_epoch(2026, 3, 7, 23,
+                             30, 0), "America/New_York", &tm), 0);
+        assert_int_equal(tm.tm_hour, 18);
+        assert_int_equal(tm.tm_wday, 6);
+
+        assert_int_equal(tt_tz_local(tt_time_civil_to_epoch(2026, 3, 9, 12,
+                             0, 0), "Europe/London", &tm), 0);
+        assert_int_equal(tm.tm_hour, 12);
+
+        assert_int_equal(tt_tz_local(tt_time_civil_to_epoch(2026, 3, 9, 3,
+                             30, 0), "America/New_York", &tm), 0);
+        assert_int_equal(tm.tm_hour, 23);
+        assert_int_equal(tm.tm_mday, 8);
+        assert_int_equal(tm.tm_wday, 0);
+
+        /* half-hour zone */
+        assert_int_equal(tt_tz_local(tt_time_civil_to_epoch(2026, 3, 9, 3,
+                             30, 0), "Asia/Kolkata", &tm), 0);
+        assert_int_equal(tm.tm_hour, 9);
+        assert_int_equal(tm.tm_min, 0);
+    }
+}
+
+
+static void
 test_zone_validation(void **state)
 {
     struct tm  tm;
@@ -167,6 +213,7 @@ main(void)
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_epoch_round_trip),
         cmocka_unit_test(test_zone_offsets_and_dst),
+        cmocka_unit_test(test_dst_change_day_and_cache),
         cmocka_unit_test(test_zone_validation),
     };
 
