@@ -617,7 +617,17 @@
 
     $('filters').addEventListener('submit', function (ev) {
         ev.preventDefault();
-        applyFilters(readFiltersFromForm(), true);
+        var f = readFiltersFromForm();
+        var to = $('f-to');
+        if (f.from && f.to && f.to < f.from) {
+            to.setAttribute('aria-invalid', 'true');
+            showListError('"To" is before "From": choose a date on or after '
+                          + f.from + '.');
+            to.focus();
+            return;
+        }
+        to.removeAttribute('aria-invalid');
+        applyFilters(f, true);
     });
 
     $('filters').addEventListener('reset', function () {
