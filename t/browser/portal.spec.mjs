@@ -90,7 +90,9 @@ async function main() {
         args: ['--headless', '--no-sandbox', '--disable-gpu',
                '--disable-quic', '--no-first-run',
                '--disable-background-networking',
-               '--disable-component-update', '--disable-sync']
+               '--disable-component-update', '--disable-sync',
+               // containers often have a small /dev/shm
+               '--disable-dev-shm-usage']
     });
     context.setDefaultTimeout(WAIT);
 
