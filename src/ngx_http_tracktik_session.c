@@ -310,7 +310,7 @@ ngx_http_tracktik_session_deny(ngx_http_request_t *r,
     }
 
     p = ngx_pnalloc(r->pool, tlcf->login_page.len + sizeof("?next=") - 1
-                             + 3 * r->uri.len);
+                             + 3 * (r->uri.len + 1 + r->args.len));
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -323,6 +323,14 @@ ngx_http_tracktik_session_deny(ngx_http_request_t *r,
     p = ngx_cpymem(p, "?next=", sizeof("?next=") - 1);
     p = (u_char *) ngx_escape_uri(p, r->uri.data, r->uri.len,
                                   NGX_ESCAPE_ARGS);
+
+    /* the page's own query (filters) survives the detour */
+
+    if (r->args.len) {
+        p = ngx_cpymem(p, "%3F", 3);
+        p = (u_char *) ngx_escape_uri(p, r->args.data, r->args.len,
+                                      NGX_ESCAPE_ARGS);
+    }
 
     h->value.len = p - h->value.data;
 

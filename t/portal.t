@@ -438,7 +438,7 @@ Content-Disposition: attachment; filename="incidents.csv"
 --- more_headers eval: ["", "Accept: application/json\n"]
 --- error_code eval: [302, 401]
 --- response_headers_like eval
-["Location: ^(http://[^/]+)?/portal/login\\.html\\?next=/portal/incidents\$", ""]
+["Location: ^(http://[^/]+)?/portal/login\\.html\\?next=/portal/incidents%3Fx=1\$", ""]
 
 
 
