@@ -28,7 +28,8 @@
 enum {
     TT_WORK_READY = 0,              /* parsed, rules applied */
     TT_WORK_INVALID,                /* permanent error: goes 'dead' */
-    TT_WORK_RELEASE                 /* not started: back to the queue */
+    TT_WORK_RELEASE,                /* not started: back to the queue */
+    TT_WORK_HANDLED                 /* failed alone and recorded as such */
 };
 
 
@@ -163,10 +164,11 @@ tt_process_batch(PGconn *conn, const tt_config_t *cfg,
         {
             tt_log(TT_LOG_WARN, "job=%lld outcome=lost error=%s",
                    work[i].job->id, tt_log_quote(err, msg, sizeof(msg)));
+            work[i].state = TT_WORK_HANDLED;
             continue;
         }
 
-        work[i].state = TT_WORK_RELEASE;    /* accounted for below */
+        work[i].state = TT_WORK_HANDLED;
 
         if (dead) {
             stats->dead++;
@@ -315,7 +317,9 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
         if (work[i].state == TT_WORK_READY) {
             nitems += work[i].payload.nreports;
         }
-        if (work[i].state != TT_WORK_RELEASE) {
+        if (work[i].state == TT_WORK_READY
+            || work[i].state == TT_WORK_INVALID)
+        {
             nfinish++;
         }
     }
@@ -342,7 +346,9 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
     nfinish = 0;
 
     for (i = 0; i < n; i++) {
-        if (work[i].state == TT_WORK_RELEASE) {
+        if (work[i].state != TT_WORK_READY
+            && work[i].state != TT_WORK_INVALID)
+        {
             continue;
         }
 
