@@ -42,6 +42,7 @@
 # PGUSER may not), wrk, curl, pgbench and build/ngx_http_tracktik_module.so.
 # Work files go to $TT_RUN_DIR/portal-bench (default .run).
 set -euo pipefail
+export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -174,3 +175,724 @@ say "database $db: $rows ledger rows, $clients clients, $db_size"
 if [ "$only" = data ]; then
     exit 0
 fi
+
+command -v wrk >/dev/null || die "wrk is not installed (scripts/deps.sh)"
+command -v curl >/dev/null || die "curl is not installed"
+[ -x "$pg_bin/pgbench" ] || die "no pgbench in $pg_bin"
+[ -x "$nginx_bin" ] || die "no nginx at $nginx_bin"
+[ -f "$module" ] || die "$module is not built (make)"
+
+
+# --- users and sessions ---------------------------------------------------
+
+# a fresh start: no users, sessions, throttling rows or queued jobs left
+# from an earlier run
+bq -c "DELETE FROM portal_sessions" -c "DELETE FROM portal_login_failures" \
+   -c "DELETE FROM portal_users" \
+   -c "TRUNCATE tracktik_jobs, tracktik_deliveries RESTART IDENTITY"
+
+# the tested clients, spread over the id range
+tested=$(awk -v u="$users" -v c="$clients" \
+             'BEGIN { for (i = 0; i < u; i++) printf "%d ", 1 + int(i * c / u) }')
+client_array="{$(echo $tested | tr ' ' ',')}"
+
+say "adding $users client users and an operator (bcrypt, cost 10)"
+bq -c "SELECT count(portal_user_add('client' || c || '@bench.example',
+                                    'bench-password-' || c, 'client', c, NULL))
+         FROM unnest('$client_array'::bigint[]) c" >/dev/null
+bq -c "SELECT portal_user_add('operator@bench.example',
+                              'bench-password-operator', 'operator', NULL,
+                              NULL)" >/dev/null
+
+# the session key, and cookies: tt_session=<token>.<base64url(HMAC)>
+session_secret=$cache/portal-session.secret
+if [ ! -s "$session_secret" ]; then
+    (umask 077
+     od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$session_secret"
+     echo >>"$session_secret")
+fi
+
+cookie() {
+    perl -MDigest::SHA=hmac_sha256_base64 -e '
+        open my $f, "<", $ARGV[0] or die "$ARGV[0]: $!\n";
+        my $key = <$f>;
+        $key =~ s/^\s+|\s+$//g;
+        while (my $t = <STDIN>) {
+            chomp $t;
+            my ($who, $token) = split / /, $t;
+            my $sig = hmac_sha256_base64($token, $key);
+            $sig =~ tr{+/}{-_};
+            print "$who tt_session=$token.$sig\n";
+        }' "$session_secret"
+}
+
+# one session per user: "<client id or operator> <cookie>"
+bq -F ' ' -c "SELECT coalesce(u.client_id::text, 'operator'), l.next
+                FROM portal_users u,
+                     portal_login(u.email,
+                                  'bench-password-'
+                                  || coalesce(u.client_id::text, 'operator'),
+                                  '127.0.0.1', 3600) l
+               ORDER BY u.id" | cookie >"$work/cookies"
+[ "$(wc -l <"$work/cookies")" -eq $((users + 1)) ] \
+    || die "expected $((users + 1)) sessions, got: $(cat "$work/cookies")"
+operator_cookie=$(sed -n 's/^operator //p' "$work/cookies")
+grep -v '^operator ' "$work/cookies" >"$work/client-cookies"
+
+
+# --- nginx ----------------------------------------------------------------
+
+free_port() {
+    perl -MIO::Socket::INET -e '
+        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+                                      LocalPort => 0, Listen => 1)
+            or die "no free port: $!\n";
+        print $s->sockport, "\n";'
+}
+
+webhook_secret=$cache/portal-webhook.secret
+if [ ! -s "$webhook_secret" ]; then
+    (umask 077
+     od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$webhook_secret"
+     echo >>"$webhook_secret")
+fi
+
+# the bench database in the DSN: a later keyword overrides an earlier one
+case "$TRACKTIK_DSN" in
+    postgres://*|postgresql://*)
+        bench_dsn="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$db" ;;
+    *)  bench_dsn="$TRACKTIK_DSN dbname=$db" ;;
+esac
+
+port=$(free_port)
+origin="http://127.0.0.1:$port"
+base="http://127.0.0.1:$port"
+prefix=$work/nginx
+mkdir -p "$prefix/logs"
+cat >"$prefix/nginx.conf" <<CONF
+load_module $module;
+worker_processes  2;
+master_process    on;
+daemon            on;
+pid               $prefix/logs/nginx.pid;
+error_log         $prefix/logs/error.log warn;
+
+events {
+    worker_connections  4096;
+}
+
+http {
+    access_log             off;
+    client_body_temp_path  $prefix/client_body_temp;
+    proxy_temp_path        $prefix/proxy_temp;
+    fastcgi_temp_path      $prefix/fastcgi_temp;
+    uwsgi_temp_path        $prefix/uwsgi_temp;
+    scgi_temp_path         $prefix/scgi_temp;
+
+    tracktik_postgres "$bench_dsn" pool=4 portal_pool=4;
+
+    server {
+        listen  127.0.0.1:$port;
+
+        tracktik_session_secret_file $session_secret;
+
+        location = /webhooks/tracktik {
+            tracktik_webhook;
+            tracktik_webhook_secret_file $webhook_secret;
+            client_max_body_size 2m;
+        }
+
+        location /portal/api/ {
+            tracktik_portal_api;
+        }
+    }
+}
+CONF
+
+"$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" \
+    -c "$prefix/nginx.conf" >"$prefix/logs/test.log" 2>&1 \
+    || { cat "$prefix/logs/test.log" >&2; die "nginx -t failed"; }
+
+cleanup() {
+    local pid
+    pid=$(cat "$prefix/logs/nginx.pid" 2>/dev/null || true)
+    [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
+    [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null || true
+    if [ "$keep" = 0 ]; then
+        db_drop || true
+        say "dropped $db (KEEP=0)"
+    fi
+}
+trap cleanup EXIT
+
+"$nginx_bin" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
+sleep 0.5
+master=$(cat "$prefix/logs/nginx.pid")
+workers=$(ps -o pid= --ppid "$master" | tr -d ' ' | tr '\n' ' ')
+
+first_cookie=$(head -n 1 "$work/client-cookies" | cut -d' ' -f2)
+code=$(curl -s -o "$work/probe.json" -w '%{http_code}' \
+           -H "Cookie: $first_cookie" "$base/portal/api/incidents?limit=1")
+[ "$code" = 200 ] || die "probe GET /portal/api/incidents: $code $(head -c 300 "$work/probe.json")"
+
+
+# --- requests -------------------------------------------------------------
+
+# first page: one request per client user
+while read -r who c; do
+    printf 'GET\t/portal/api/incidents\t%s\t-\n' "$c"
+done <"$work/client-cookies" >"$work/req-first"
+
+# deep page: each user follows `next` through the API, DEEP_PAGES times
+if want deep || want pg; then
+    say "following next $deep_pages pages deep for each of the $users users"
+    perl -MHTTP::Tiny -MJSON::PP -MTime::HiRes=time -e '
+        my ($base, $pages) = @ARGV;
+        my $http = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
+        my ($n, $t0, $least) = (0, time, $pages);
+        while (my $line = <STDIN>) {
+            chomp $line;
+            my ($who, $cookie) = split / /, $line, 2;
+            my ($cursor, $depth) = ("", 0);
+            for my $i (1 .. $pages) {
+                my $r = $http->get("$base/portal/api/incidents"
+                                   . ($cursor eq "" ? "" : "?cursor=$cursor"),
+                                   { headers => { Cookie => $cookie } });
+                die "GET: $r->{status} $r->{content}\n" unless $r->{status} == 200;
+                $n++;
+                my $next = decode_json($r->{content})->{next};
+                last unless defined $next;    # fewer pages than asked
+                ($cursor, $depth) = ($next, $i);
+            }
+            die "$who has a single page\n" if $cursor eq "";
+            $least = $depth if $depth < $least;
+            print "$who $cursor\n";
+        }
+        printf STDERR "walk: %d pages fetched, %.2f ms a page; the deep"
+            . " cursors are %d pages deep or more\n", $n,
+            (time - $t0) * 1000 / ($n || 1), $least;
+    ' "$base" "$deep_pages" <"$work/client-cookies" >"$work/cursors" \
+        2>"$work/walk.log" || { cat "$work/walk.log" >&2; die "deep walk failed"; }
+    sed 's/^/    /' "$work/walk.log"
+    join <(sort "$work/client-cookies") <(sort "$work/cursors") \
+        | while read -r who c cursor; do
+              printf 'GET\t/portal/api/incidents?cursor=%s\t%s\t-\n' "$cursor" "$c"
+          done >"$work/req-deep"
+fi
+
+# pgbench: one script per user, chosen at random by pgbench
+pg_scripts() {
+    # pg_scripts KIND: writes $work/pg-KIND-<n>.sql, prints the -f options
+    local kind=$1 n=0 who token cursor
+    while read -r who token cursor; do
+        n=$((n + 1))
+        echo "SELECT * FROM portal_api_incidents('$token', '', '', '', '', '', '', '${cursor:-}', '50');" \
+            >"$work/pg-$kind-$n.sql"
+        printf ' -f %s' "$work/pg-$kind-$n.sql"
+    done
+}
+
+tokens() {
+    # the raw session tokens (the cookie minus the signature)
+    sed 's/^\([^ ]*\) tt_session=\([0-9a-f]*\)\..*/\1 \2/' "$work/client-cookies"
+}
+
+pg_first_opts=$(tokens | pg_scripts first)
+if [ -f "$work/cursors" ]; then
+    pg_deep_opts=$(join <(tokens | sort) <(sort "$work/cursors") | pg_scripts deep)
+fi
+
+
+# --- measurements ---------------------------------------------------------
+
+# results: one line per run in $work/results:
+#   KIND RUN VALID RPS P50_US P99_US NOTE
+record() { echo "$*" >>"$work/results"; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+wrk_run() {
+    # wrk_run KIND RUN FILE EXPECT CONNECTIONS SECONDS
+    local kind=$1 run=$2 file=$3 expect=$4 c=$5 secs=$6
+    local out=$work/wrk-$kind-$run.out line valid=yes note=
+    wrk -t 2 -c "$c" -d "${secs}s" --timeout 10s -s bench/portal.lua \
+        "$base/" -- "$file" "$expect" "$origin" >"$out" 2>&1 || true
+    line=$(grep '^BENCH requests=' "$out" || true)
+    if [ -z "$line" ]; then
+        say "($kind) run $run: no result from wrk:"
+        sed 's/^/    /' "$out"
+        record "$kind $run no 0 0 0 wrk-failed"
+        return
+    fi
+    local statuses errors
+    statuses=$(field statuses "$line")
+    errors=$(field errors "$line")
+    if [[ ! "$statuses" =~ ^$expect:[0-9]+$ ]]; then
+        valid=no
+        note="statuses=$statuses"
+    fi
+    if [ "$errors" != "0,0,0,0" ]; then
+        valid=no
+        note="$note socket-errors=$errors"
+    fi
+    record "$kind $run $valid $(field rps "$line") $(field p50_us "$line")" \
+        "$(field p99_us "$line") ${note# }"
+    printf '  %-6s run %s: %8s req/s  p50 %6s us  p99 %7s us  %s %s\n' \
+        "$kind" "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
+        "$(field p99_us "$line")" "$statuses" \
+        "$([ $valid = yes ] || echo "INVALID ${note# }")"
+    grep '^BENCH sample' "$out" | head -3 | sed 's/^/      /' || true
+}
+
+pgbench_run() {
+    # pgbench_run KIND RUN OPTIONS: the SQL function called directly
+    local kind=$1 run=$2 opts=$3
+    local out=$work/pgbench-$kind-$run.out logp=$work/pglog-$kind-$run
+    local tps lat valid=yes note=
+    # shellcheck disable=SC2086
+    "$pg_bin/pgbench" -n -c "$conns" -j 2 -T "$duration" -M extended \
+        $opts --log --log-prefix="$logp" "$db" >"$out" 2>&1 || {
+        valid=no
+        note=pgbench-failed
+    }
+    tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out" | head -n 1)
+    # per-transaction log: client, transaction, latency in microseconds
+    lat=$(cat "$logp".* 2>/dev/null | awk '{ print $3 }' | sort -n \
+          | awk '{ v[NR] = $1 }
+                 END { if (NR == 0) { print "0 0"; exit }
+                       i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+                       i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+                       print v[i50], v[i99] }')
+    rm -f "$logp".*
+    if grep -q 'failed: [1-9]' "$out"; then
+        valid=no
+        note="$note failed-transactions"
+    fi
+    record "$kind $run $valid ${tps:-0} $lat ${note# }"
+    printf '  %-6s run %s: %8s tx/s   p50 %6s us  p99 %7s us  %s\n' \
+        "$kind" "$run" "${tps:-0}" ${lat} \
+        "$([ $valid = yes ] || { echo "INVALID ${note# }"; tail -n 3 "$out"; })"
+}
+
+# the answers the baselines get must be the ones nginx relays: 200s
+check_pg_scripts() {
+    local f s
+    for f in "$work"/pg-"$1"-*.sql; do
+        s=$(bq -c "$(sed 's/SELECT \*/SELECT status/' "$f")")
+        [ "$s" = 200 ] || die "$(basename "$f") answers $s, not 200"
+    done
+}
+
+rss_sampler() {
+    # every 0.5 s: "<seconds> <pid> <VmRSS kB>" for each nginx worker
+    local p
+    while :; do
+        for p in $workers; do
+            awk -v t="$(date +%s.%N)" -v p="$p" \
+                '/^VmRSS:/ { print t, p, $2 }' "/proc/$p/status" \
+                2>/dev/null || true
+        done
+        sleep 0.5
+    done
+}
+
+csv_run() {
+    # csv_run KIND RUN: the operator's export of the window, to /dev/null
+    # (lines counted on the way), nginx workers' RSS sampled meanwhile
+    local kind=$1 run=$2 out=$work/csv-$kind-$run
+    local lines stat code bytes secs valid=yes note= rss
+    rss_sampler >"$out.rss" &
+    sampler=$!
+    lines=$(curl -sS --max-time "$csv_max_time" -H "Cookie: $operator_cookie" \
+                -w '%{stderr}%{http_code} %{size_download} %{time_total}\n' \
+                "$base/portal/api/incidents.csv?from=$csv_from&to=$csv_to" \
+                2>"$out.curl" | wc -l) || true
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    sampler=
+    stat=$(grep -E '^[0-9]{3} ' "$out.curl" | tail -n 1)
+    read -r code bytes secs <<<"${stat:-0 0 0}"
+    if [ "$code" != 200 ]; then
+        valid=no
+        note="status=$code"
+    fi
+    if grep -qi 'timed out\|error' "$out.curl"; then
+        valid=no
+        note="$note $(grep -i 'curl:' "$out.curl" | head -n 1 | tr ' ' '_')"
+    fi
+    rows_out=$((lines > 0 ? lines - 1 : 0))
+    # min and max RSS of each worker over the export, kB
+    rss=$(awk '{ if (!($2 in lo) || $3 < lo[$2]) lo[$2] = $3
+                 if ($3 > hi[$2]) hi[$2] = $3; n[$2]++ }
+               END { for (p in lo) printf "%s:%d-%d/%d ", p, lo[p], hi[p], n[p] }' \
+          "$out.rss")
+    local rps
+    rps=$(awk -v r="$rows_out" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')
+    # KIND RUN VALID ROWS/S ROWS SECONDS BYTES RSS... NOTE
+    echo "$kind $run $valid $rps $rows_out $secs $bytes ${rss% } ${note# }" \
+        >>"$work/csv-results"
+    printf '  %-6s run %s: %8s rows/s  %8s rows  %7.2f s  %s MB  RSS kB (worker:min-max/samples) %s %s\n' \
+        "$kind" "$run" "$rps" "$rows_out" "$secs" \
+        "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')" "$rss" \
+        "$([ $valid = yes ] || echo "INVALID ${note# }")"
+}
+
+# the window of the CSV export: the newest ~CSV_ROWS rows an operator sees
+# (estimated from a 1% sample of the ledger)
+csv_window() {
+    bq -F ' ' -c "
+        WITH s AS (
+            SELECT count(*) FILTER (WHERE status = 'APPROVED'
+                                      AND portal_current(report_id, version))
+                       * 100.0 AS visible,
+                   min(occurred_at) AS lo, max(occurred_at) AS hi
+              FROM incidents_ledger TABLESAMPLE SYSTEM (1) REPEATABLE (1))
+        SELECT to_char(t - (extract(epoch FROM s.hi - s.lo)
+                            * least(1.0, $csv_rows / s.visible))
+                           * interval '1 second',
+                       'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+               to_char(t, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+          FROM s, LATERAL (SELECT date_trunc('day', s.hi AT TIME ZONE 'UTC')
+                                  + interval '1 day' AS t) x"
+}
+
+# one request's time, in ms (the operator's pages)
+probe_ms() {
+    curl -s -o /dev/null -w '%{time_total}' --max-time "$csv_max_time" \
+        -H "Cookie: $operator_cookie" "$base$1" \
+        | awk '{ printf "%.1f", $1 * 1000 }'
+}
+
+median3_ms() {
+    local a b c
+    a=$(probe_ms "$1"); b=$(probe_ms "$1"); c=$(probe_ms "$1")
+    printf '%s\n%s\n%s\n' "$a" "$b" "$c" | sort -n | sed -n 2p
+}
+
+ack_bodies=$cache/portal-bodies
+ack_generate() {
+    local count=$((ack_rate * ack_duration * 3 / 2 + 100)) stamp
+    stamp="count=$count gen=$(cksum <bench/gen-bodies.pl) secret=$(cksum <"$webhook_secret")"
+    if [ "$(cat "$ack_bodies/stamp" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$ack_bodies"
+        mkdir -p "$ack_bodies"
+        perl bench/gen-bodies.pl --count "$count" --threads 1 \
+            --secret-file "$webhook_secret" --out "$ack_bodies" >/dev/null
+        echo "$stamp" >"$ack_bodies/stamp"
+    fi
+}
+
+ack_run() {
+    # ack_run KIND RUN: webhook deliveries paced at ACK_RATE for
+    # ACK_DURATION s; with KIND ackstorm, a login storm around it
+    local kind=$1 run=$2 out=$work/wrk-$1-$2.out line valid=yes note= storm=
+    bq -c "TRUNCATE tracktik_jobs, tracktik_deliveries RESTART IDENTITY"
+    if [ "$kind" = ackstorm ]; then
+        wrk -t 1 -c "$storm_conns" -d "$((ack_duration + 2))s" --timeout 10s \
+            -s bench/portal.lua "$base/" -- "$work/req-login" 200 "$origin" \
+            >"$work/wrk-storm-$run.out" 2>&1 &
+        storm=$!
+        sleep 1
+    fi
+    wrk -t 1 -c 8 -d "${ack_duration}s" --timeout 10s -s bench/webhook.lua \
+        "$base/webhooks/tracktik" -- "$ack_bodies" paced "$ack_rate" 1 \
+        >"$out" 2>&1 || true
+    if [ -n "$storm" ]; then
+        wait "$storm" || true
+    fi
+    line=$(grep '^BENCH requests=' "$out" || true)
+    if [ -z "$line" ]; then
+        say "($kind) run $run: no result from wrk:"
+        sed 's/^/    /' "$out"
+        record "$kind $run no 0 0 0 wrk-failed"
+        return
+    fi
+    local statuses
+    statuses=$(field statuses "$line")
+    if [[ ! "$statuses" =~ ^202:[0-9]+$ ]]; then
+        valid=no
+        note="statuses=$statuses"
+    fi
+    [ "$(field wrapped "$line")" = 0 ] || { valid=no; note="$note bodies-wrapped"; }
+    record "$kind $run $valid $(field rps "$line") $(field p50_us "$line")" \
+        "$(field p99_us "$line") ${note# }"
+    printf '  %-8s run %s: %7s req/s  p50 %6s us  p99 %7s us  %s %s\n' \
+        "$kind" "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
+        "$(field p99_us "$line")" "$statuses" \
+        "$([ $valid = yes ] || echo "INVALID ${note# }")"
+    if [ -n "$storm" ]; then
+        line=$(grep '^BENCH requests=' "$work/wrk-storm-$run.out" || true)
+        record "storm $run yes $(field rps "$line") $(field p50_us "$line")" \
+            "$(field p99_us "$line") statuses=$(field statuses "$line")"
+        printf '  %-8s run %s: %7s logins/s  p50 %6s us  p99 %7s us  %s\n' \
+            storm "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
+            "$(field p99_us "$line")" "$(field statuses "$line")"
+    fi
+}
+
+# EXPLAIN ANALYZE of the statements run inside a portal function call,
+# through auto_explain (needs the postgres superuser)
+explain_call() {
+    # explain_call SQL-CALL MIN-DURATION-MS
+    su_q -d "$db" -c "LOAD 'auto_explain'" \
+        -c "SET auto_explain.log_min_duration = '$2ms'" \
+        -c "SET auto_explain.log_analyze = on" \
+        -c "SET auto_explain.log_buffers = on" \
+        -c "SET auto_explain.log_nested_statements = on" \
+        -c "SET client_min_messages = log" \
+        -c "SELECT status, length(body) FROM $1" 2>&1 \
+        | sed -e 's/^LOG:  //' -e 's/^/    /' \
+        || echo "    (no EXPLAIN: auto_explain needs the postgres superuser)"
+}
+
+
+# --- the runs -------------------------------------------------------------
+
+: >"$work/results"
+: >"$work/csv-results"
+
+if want pg; then
+    check_pg_scripts first
+    [ -z "${pg_deep_opts:-}" ] || check_pg_scripts deep
+fi
+
+if want first || want deep || want pg; then
+    say "incidents pages: $runs rounds of ${duration} s, $conns connections," \
+        "$users client users (p99 target 10 ms)"
+    for run in $(seq 1 "$runs"); do
+        want first && wrk_run first "$run" "$work/req-first" 200 "$conns" "$duration"
+        want pg && pgbench_run pgfirst "$run" "$pg_first_opts"
+        want deep && wrk_run deep "$run" "$work/req-deep" 200 "$conns" "$duration"
+        want pg && [ -n "${pg_deep_opts:-}" ] \
+            && pgbench_run pgdeep "$run" "$pg_deep_opts"
+    done
+fi
+
+median() {
+    # median KIND COLUMN (4 rps, 5 p50, 6 p99) over the valid runs
+    awk -v k="$1" -v c="$2" '$1 == k && $3 == "yes" { print $c }' \
+        "$work/results" | sort -g \
+        | awk '{ v[NR] = $1 }
+               END { if (NR == 0) print "-";
+                     else if (NR % 2) print v[(NR + 1) / 2];
+                     else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+missed() {
+    # missed KIND: the median p99 is over 10 ms
+    local p
+    p=$(median "$1" 6)
+    [ "$p" != - ] && awk -v p="$p" 'BEGIN { exit !(p > 10000) }'
+}
+
+first_token=$(tokens | head -n 1 | cut -d' ' -f2)
+first_client=$(tokens | head -n 1 | cut -d' ' -f1)
+if want first && missed first; then
+    echo
+    say "TARGET MISSED: first page p99 $(median first 6) us > 10 ms;" \
+        "EXPLAIN ANALYZE of the statements inside (client $first_client):"
+    explain_call "portal_api_incidents('$first_token', '', '', '', '', '', '', '', '50')" 1
+fi
+if want deep && missed deep; then
+    deep_cursor=$(sed -n "s/^$first_client //p" "$work/cursors")
+    echo
+    say "TARGET MISSED: deep page p99 $(median deep 6) us > 10 ms;" \
+        "EXPLAIN ANALYZE of the statements inside (client $first_client):"
+    explain_call "portal_api_incidents('$first_token', '', '', '', '', '', '', '$deep_cursor', '50')" 1
+fi
+
+
+# --- CSV export -----------------------------------------------------------
+
+operator_token=${operator_cookie#tt_session=}
+operator_token=${operator_token%%.*}
+
+csv_phase() {
+    # csv_phase KIND: the operator's first JSON page (median of 3 requests)
+    # and the export of the window, RUNS times unless one would take
+    # longer than CSV_MAX_TIME (then once, cut off there)
+    local kind=$1 page_ms est n
+    op_first_ms=$(probe_ms "/portal/api/incidents")
+    if awk -v m="$op_first_ms" 'BEGIN { exit !(m < 1000) }'; then
+        op_first_ms=$(median3_ms "/portal/api/incidents")
+    fi
+    # one page (1,000 rows) of the export, the SQL function called
+    # directly, to estimate the whole export before starting it
+    local t0 t1
+    t0=$(date +%s%N)
+    bq -c "SELECT length(body) FROM portal_api_incidents_csv('$operator_token',
+               '', '', '', '$csv_from', '$csv_to', '', '')" >/dev/null
+    t1=$(date +%s%N)
+    page_ms=$(( (t1 - t0) / 1000000 ))
+    est=$(awk -v m="$page_ms" -v r="$csv_rows" 'BEGIN { printf "%.0f", m * r / 1000 / 1000 }')
+    eval "${kind}_op_first_ms=\$op_first_ms ${kind}_page_ms=\$page_ms"
+    say "($kind) operator: first JSON page ${op_first_ms} ms; one export" \
+        "page (SQL, psql) ${page_ms} ms, so the whole export ~${est} s"
+    n=$runs
+    if [ "$est" -gt "$csv_max_time" ]; then
+        say "($kind) one export only, cut off after CSV_MAX_TIME=${csv_max_time} s"
+        n=1
+    fi
+    for run in $(seq 1 "$n"); do
+        csv_run "$kind" "$run"
+    done
+}
+
+if want csv; then
+    read -r csv_from csv_to < <(csv_window)
+    echo
+    say "CSV export: operator, all clients, occurred_at in [$csv_from, $csv_to)" \
+        "(~$csv_rows rows)"
+    csv_phase csv
+    if awk -v m="$op_first_ms" 'BEGIN { exit !(m > 10) }'; then
+        echo
+        say "operator's first JSON page takes ${op_first_ms} ms;" \
+            "EXPLAIN ANALYZE of the statements inside:"
+        explain_call "portal_api_incidents('$operator_token', '', '', '', '', '', '', '', '50')" 5
+    fi
+fi
+
+proposed_index="CREATE INDEX portal_bench_proposed_page
+    ON incidents_ledger (occurred_at DESC, report_id DESC)"
+if want csv && [ "$propose" = 1 ]; then
+    echo
+    say "PROPOSE=1: in $db only, $proposed_index"
+    t0=$(date +%s.%N)
+    bq -c "SET maintenance_work_mem = '512MB'" -c "$proposed_index" \
+       -c "ANALYZE incidents_ledger"
+    t1=$(date +%s.%N)
+    index_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    say "built (and ANALYZE) in ${index_secs} s"
+    csv_phase csvidx
+    if awk -v m="$op_first_ms" 'BEGIN { exit !(m > 10) }'; then
+        say "operator's first JSON page with the index: ${op_first_ms} ms;" \
+            "EXPLAIN ANALYZE:"
+        explain_call "portal_api_incidents('$operator_token', '', '', '', '', '', '', '', '50')" 5
+    fi
+    bq -c "DROP INDEX portal_bench_proposed_page"
+fi
+
+
+# --- webhook acks with and without a login storm ---------------------------
+
+if want acks; then
+    ack_generate
+    while read -r who c; do
+        printf 'POST\t/portal/api/login\t-\t{"email":"%s@bench.example","password":"bench-password-%s"}\n' \
+            "$([ "$who" = operator ] && echo operator || echo "client$who")" "$who"
+    done <"$work/cookies" >"$work/req-login"
+    echo
+    say "webhook acks paced at $ack_rate/s for ${ack_duration} s, alone and" \
+        "during a login storm ($storm_conns connections, correct passwords)"
+    for run in $(seq 1 "$runs"); do
+        ack_run ack "$run"
+        ack_run ackstorm "$run"
+    done
+fi
+
+
+# --- summary --------------------------------------------------------------
+
+one() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v }'; }
+ms() { awk -v u="$1" 'BEGIN { if (u == "-") print "-"; else printf "%.2f", u / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+target() {
+    # target KIND: the p99 target's verdict
+    local p
+    p=$(median "$1" 6)
+    if [ "$p" = - ]; then echo "-"
+    elif awk -v p="$p" 'BEGIN { exit !(p < 10000) }'; then echo "met (<10 ms)"
+    else echo "MISSED (>=10 ms)"; fi
+}
+valid_runs() { awk -v k="$1" '$1 == k && $3 == "yes"' "$work/results" | wc -l; }
+
+row() {
+    # row LABEL KIND
+    printf '  %-40s %4s  %9s  %8s  %8s  %s\n' "$1" "$(valid_runs "$2")/$runs" \
+        "$(one "$(median "$2" 4)")" "$(ms "$(median "$2" 5)")" \
+        "$(ms "$(median "$2" 6)")" \
+        "${3:-}"
+}
+ratio_row() {
+    # ratio_row LABEL KIND BASE-KIND
+    printf '  %-40s %4s  %9s  %8s  %8s\n' "$1" "" \
+        "$(ratio "$(median "$2" 4)" "$(median "$3" 4)")" \
+        "$(ratio "$(median "$2" 5)" "$(median "$3" 5)")" \
+        "$(ratio "$(median "$2" 6)" "$(median "$3" 6)")"
+}
+
+csv_median() {
+    # csv_median KIND COLUMN (4 rows/s, 5 rows, 6 seconds)
+    awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$work/csv-results" \
+        | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
+                          else if (NR % 2) print v[(NR + 1) / 2];
+                          else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+csv_rss() {
+    # the lowest min and highest max RSS of each worker over all runs, MB
+    awk -v k="$1" '$1 == k { for (i = 8; i <= NF; i++) if ($i ~ /^[0-9]+:/) {
+                       split($i, a, /[:\/-]/)
+                       if (!(a[1] in lo) || a[2] < lo[a[1]]) lo[a[1]] = a[2]
+                       if (a[3] > hi[a[1]]) hi[a[1]] = a[3] } }
+                   END { for (p in lo) printf "pid %s %.1f-%.1f MB; ", p,
+                                                lo[p] / 1024, hi[p] / 1024 }' \
+        "$work/csv-results"
+}
+csv_row() {
+    local kind=$1 label=$2 n valid
+    n=$(awk -v k="$kind" '$1 == k' "$work/csv-results" | wc -l)
+    valid=$(awk -v k="$kind" '$1 == k && $3 == "yes"' "$work/csv-results" | wc -l)
+    [ "$n" -gt 0 ] || return 0
+    printf '  %-40s %4s  %9s rows/s  %s rows in %s s%s\n' "$label" "$valid/$n" \
+        "$(csv_median "$kind" 4)" "$(csv_median "$kind" 5)" \
+        "$(one "$(csv_median "$kind" 6)")" \
+        "$([ "$valid" = "$n" ] || echo "  (cut off at CSV_MAX_TIME or failed: $(awk -v k="$kind" '$1 == k && $3 != "yes" { print $NF; exit }' "$work/csv-results"))")"
+    printf '  %-40s       nginx workers RSS min-max: %s\n' "" "$(csv_rss "$kind")"
+}
+
+t_end=$(date +%s)
+echo
+echo "portal benchmark summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+     "load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "  data: $db, $rows ledger rows, $clients clients, $db_size;" \
+     "$([ -n "$gen_seconds" ] && echo "generated in this run in ${gen_seconds} s" \
+        || echo "cached from an earlier run")"
+echo "  nginx: 2 workers, pool=4 portal_pool=4; wrk $conns connections," \
+     "$users client users in turn; medians of $runs runs of ${duration} s"
+echo
+printf '  %-40s %4s  %9s  %8s  %8s  %s\n' "" runs "req/s" "p50 ms" "p99 ms" "p99 target"
+if want first || want pg; then
+    row "GET incidents, first page (nginx)" first "$(target first)"
+    row "portal_api_incidents() direct (pgbench)" pgfirst
+    ratio_row "  ratio nginx / direct" first pgfirst
+fi
+if want deep || want pg; then
+    row "GET incidents, $deep_pages pages deep (nginx)" deep "$(target deep)"
+    row "portal_api_incidents() direct (pgbench)" pgdeep
+    ratio_row "  ratio nginx / direct" deep pgdeep
+fi
+if want csv; then
+    echo
+    csv_row csv "CSV export, operator (schema as is)"
+    csv_row csvidx "CSV export, with the proposed index"
+    printf '  %-40s       as is %s ms; with the proposed index %s ms\n' \
+        "operator's first JSON page" "${csv_op_first_ms:--}" "${csvidx_op_first_ms:--}"
+    printf '  %-40s       as is %s ms; with the proposed index %s ms\n' \
+        "one 1,000-row export page (SQL)" "${csv_page_ms:--}" "${csvidx_page_ms:--}"
+    [ -z "${index_secs:-}" ] || \
+        printf '  %-40s       built in %s s: %s\n' "proposed index" "$index_secs" \
+            "$(echo "$proposed_index" | tr -s ' \n' ' ')"
+fi
+if want acks; then
+    echo
+    printf '  %-40s %4s  %9s  %8s  %8s\n' "" runs "req/s" "p50 ms" "p99 ms"
+    row "webhook acks paced $ack_rate/s, alone" ack
+    row "webhook acks during the login storm" ackstorm
+    row "  the storm: POST login (bcrypt)" storm
+    ratio_row "  ratio storm / alone" ackstorm ack
+fi
+echo
+echo "  whole run $((t_end - t_start)) s; work files in $work"
+
+# non-zero only when a measurement was invalid, never for slowness
+bad=$(awk '$3 != "yes"' "$work/results" | wc -l)
+[ "$bad" = 0 ] || { say "$bad invalid run(s), see above"; exit 1; }
