@@ -49,4 +49,6 @@ if [ -f bench/worker-bench.sh ]; then
     fi
 fi
 
+if [ -f bench/portal-bench.sh ]; then echo; bash bench/portal-bench.sh || status=$?; fi
+
 exit $status
