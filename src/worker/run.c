@@ -13,6 +13,8 @@
  * released), then the process exits 0.
  */
 
+#define _GNU_SOURCE                     /* ppoll() */
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -391,20 +393,27 @@ failed:
 }
 
 
-/* sleeps until a NOTIFY, a signal or the timeout */
+/*
+ * sleeps until a NOTIFY, a signal or the timeout.  The stop flag is
+ * checked with SIGTERM/SIGINT blocked and ppoll() unblocks them
+ * atomically, so a signal that arrives just before the sleep still ends
+ * it at once.
+ */
 static int
 tt_run_wait(tt_worker_t *w, int timeout_ms)
 {
-    int            woke;
-    PGnotify      *n;
-    struct pollfd  pfd;
+    int              woke, n;
+    sigset_t         block, old;
+    PGnotify        *note;
+    struct pollfd    pfd;
+    struct timespec  ts;
 
     woke = 0;
 
     /* a notification may already be buffered */
     PQconsumeInput(w->conn);
-    while ((n = PQnotifies(w->conn)) != NULL) {
-        PQfreemem(n);
+    while ((note = PQnotifies(w->conn)) != NULL) {
+        PQfreemem(note);
         woke = 1;
     }
     if (woke) {
@@ -419,10 +428,22 @@ tt_run_wait(tt_worker_t *w, int timeout_ms)
         return 0;
     }
 
-    if (poll(&pfd, 1, timeout_ms) > 0) {
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (long) (timeout_ms % 1000) * 1000000;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, &old);
+
+    n = tt_run_stop ? 0 : ppoll(&pfd, 1, &ts, &old);
+
+    sigprocmask(SIG_SETMASK, &old, NULL);
+
+    if (n > 0) {
         PQconsumeInput(w->conn);
-        while ((n = PQnotifies(w->conn)) != NULL) {
-            PQfreemem(n);
+        while ((note = PQnotifies(w->conn)) != NULL) {
+            PQfreemem(note);
             woke = 1;
         }
     }
