@@ -483,32 +483,46 @@ check_pg_scripts() {
 }
 
 rss_sampler() {
-    # every 0.5 s: "<seconds> <pid> <VmRSS kB>" for each nginx worker
-    local p
+    # every 0.5 s: "<seconds> <pid> <VmRSS kB>" for each nginx worker, and
+    # "<seconds> curl <bytes read>" for the curl process given
+    local p curl_pid=$1 t
     while :; do
+        t=$(date +%s.%N)
         for p in $workers; do
-            awk -v t="$(date +%s.%N)" -v p="$p" \
-                '/^VmRSS:/ { print t, p, $2 }' "/proc/$p/status" \
-                2>/dev/null || true
+            awk -v t="$t" -v p="$p" '/^VmRSS:/ { print t, p, $2 }' \
+                "/proc/$p/status" 2>/dev/null || true
         done
+        awk -v t="$t" '/^wchar:/ { print t, "curl", $2 }' \
+            "/proc/$curl_pid/io" 2>/dev/null || true
         sleep 0.5
     done
 }
 
 csv_run() {
     # csv_run KIND RUN: the operator's export of the window, to /dev/null
-    # (lines counted on the way), nginx workers' RSS sampled meanwhile
+    # (lines counted on the way), nginx workers' RSS and curl's progress
+    # sampled meanwhile
     local kind=$1 run=$2 out=$work/csv-$kind-$run
-    local lines stat code bytes secs valid=yes note= rss
-    rss_sampler >"$out.rss" &
+    local lines stat code bytes secs valid=yes note= rss curl_pid wc_pid
+    rm -f "$out.fifo"
+    mkfifo "$out.fifo"
+    wc -l <"$out.fifo" >"$out.lines" &
+    wc_pid=$!
+    curl -sS --max-time "$csv_max_time" -H "Cookie: $operator_cookie" \
+        -w '%{stderr}%{http_code} %{size_download} %{time_total}\n' \
+        -o "$out.fifo" \
+        "$base/portal/api/incidents.csv?from=$csv_from&to=$csv_to" \
+        2>"$out.curl" &
+    curl_pid=$!
+    rss_sampler "$curl_pid" >"$out.rss" &
     sampler=$!
-    lines=$(curl -sS --max-time "$csv_max_time" -H "Cookie: $operator_cookie" \
-                -w '%{stderr}%{http_code} %{size_download} %{time_total}\n' \
-                "$base/portal/api/incidents.csv?from=$csv_from&to=$csv_to" \
-                2>"$out.curl" | wc -l) || true
+    wait "$curl_pid" || true
+    wait "$wc_pid" || true
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     sampler=
+    rm -f "$out.fifo"
+    lines=$(cat "$out.lines")
     stat=$(grep -E '^[0-9]{3} ' "$out.curl" | tail -n 1)
     read -r code bytes secs <<<"${stat:-0 0 0}"
     if [ "$code" != 200 ]; then
@@ -521,18 +535,36 @@ csv_run() {
     fi
     rows_out=$((lines > 0 ? lines - 1 : 0))
     # min and max RSS of each worker over the export, kB
-    rss=$(awk '{ if (!($2 in lo) || $3 < lo[$2]) lo[$2] = $3
+    rss=$(awk '$2 != "curl" { if (!($2 in lo) || $3 < lo[$2]) lo[$2] = $3
                  if ($3 > hi[$2]) hi[$2] = $3; n[$2]++ }
                END { for (p in lo) printf "%s:%d-%d/%d ", p, lo[p], hi[p], n[p] }' \
           "$out.rss")
-    local rps
+    local rps steady
     rps=$(awk -v r="$rows_out" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')
+    # the rate over each 0.5 s sample of curl's bytes read, in rows/s
+    # (at the export's mean bytes per row): min/median/max, leaving out
+    # the first and the last interval
+    steady=$(awk -v r="$rows_out" -v b="$bytes" '
+        $2 == "curl" { n++; t[n] = $1; v[n] = $3 }
+        END { k = 0
+              for (i = 3; i < n; i++) {
+                  dt = t[i] - t[i - 1]
+                  if (dt > 0 && r > 0) rate[++k] = (v[i] - v[i - 1]) / dt / (b / r)
+              }
+              if (k == 0) { print "-"; exit }
+              for (i = 2; i <= k; i++) {    # insertion sort (mawk)
+                  x = rate[i]
+                  for (j = i - 1; j >= 1 && rate[j] > x; j--) rate[j + 1] = rate[j]
+                  rate[j + 1] = x
+              }
+              printf "%.0f/%.0f/%.0f", rate[1], rate[int((k + 1) / 2)], rate[k] }' \
+        "$out.rss")
     # KIND RUN VALID ROWS/S ROWS SECONDS BYTES RSS... NOTE
-    echo "$kind $run $valid $rps $rows_out $secs $bytes ${rss% } ${note# }" \
+    echo "$kind $run $valid $rps $rows_out $secs $bytes $steady ${rss% } ${note# }" \
         >>"$work/csv-results"
-    printf '  %-6s run %s: %8s rows/s  %8s rows  %7.2f s  %s MB  RSS kB (worker:min-max/samples) %s %s\n' \
+    printf '  %-6s run %s: %8s rows/s  %8s rows  %7.2f s  %s MB  0.5 s rates min/median/max %s rows/s  RSS kB (worker:min-max/samples) %s %s\n' \
         "$kind" "$run" "$rps" "$rows_out" "$secs" \
-        "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')" "$rss" \
+        "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')" "$steady" "$rss" \
         "$([ $valid = yes ] || echo "INVALID ${note# }")"
 }
 
@@ -829,7 +861,7 @@ csv_median() {
 }
 csv_rss() {
     # the lowest min and highest max RSS of each worker over all runs, MB
-    awk -v k="$1" '$1 == k { for (i = 8; i <= NF; i++) if ($i ~ /^[0-9]+:/) {
+    awk -v k="$1" '$1 == k { for (i = 9; i <= NF; i++) if ($i ~ /^[0-9]+:/) {
                        split($i, a, /[:\/-]/)
                        if (!(a[1] in lo) || a[2] < lo[a[1]]) lo[a[1]] = a[2]
                        if (a[3] > hi[a[1]]) hi[a[1]] = a[3] } }
@@ -846,6 +878,8 @@ csv_row() {
         "$(csv_median "$kind" 4)" "$(csv_median "$kind" 5)" \
         "$(one "$(csv_median "$kind" 6)")" \
         "$([ "$valid" = "$n" ] || echo "  (cut off at CSV_MAX_TIME or failed: $(awk -v k="$kind" '$1 == k && $3 != "yes" { print $NF; exit }' "$work/csv-results"))")"
+    printf '  %-40s       rate over 0.5 s samples, min/median/max rows/s, per run: %s\n' "" \
+        "$(awk -v k="$kind" '$1 == k { printf "%s ", $8 }' "$work/csv-results")"
     printf '  %-40s       nginx workers RSS min-max: %s\n' "" "$(csv_rss "$kind")"
 }
 
