@@ -18,6 +18,7 @@
 #include "jobs.h"
 #include "migrate.h"
 #include "run.h"
+#include "users.h"
 
 
 static const char  *tt_usage =
@@ -35,6 +36,11 @@ static const char  *tt_usage =
 "  jobs list [--state queued|running|dead] [--limit N]\n"
 "  jobs retry ID | --dead                          replay dead jobs\n"
 "  migrate [--sql-dir DIR]                         apply sql/NNN_*.sql\n"
+"  users add EMAIL (--client ID [--sites ID,...] | --operator)\n"
+"                        a portal user; the password is read from stdin\n"
+"  users passwd EMAIL    a new password from stdin; open sessions end\n"
+"  users disable EMAIL   no more logins; open sessions end\n"
+"  users list\n"
 "\n"
 "options (every command):\n"
 "  --dsn CONNINFO        libpq connection string (default: $TRACKTIK_DSN)\n"
@@ -77,7 +83,10 @@ enum {
     TT_OPT_DEAD,
     TT_OPT_EFFECTIVE_FROM,
     TT_OPT_SQL_DIR,
-    TT_OPT_IF_CHANGED
+    TT_OPT_IF_CHANGED,
+    TT_OPT_CLIENT,
+    TT_OPT_OPERATOR,
+    TT_OPT_SITES
 };
 
 
@@ -103,6 +112,9 @@ static const struct option  tt_options[] = {
     { "effective-from",    required_argument, NULL, TT_OPT_EFFECTIVE_FROM },
     { "sql-dir",           required_argument, NULL, TT_OPT_SQL_DIR },
     { "if-changed",        no_argument,       NULL, TT_OPT_IF_CHANGED },
+    { "client",            required_argument, NULL, TT_OPT_CLIENT },
+    { "operator",          no_argument,       NULL, TT_OPT_OPERATOR },
+    { "sites",             required_argument, NULL, TT_OPT_SITES },
     { NULL, 0, NULL, 0 }
 };
 
@@ -115,8 +127,9 @@ static const char *tt_default_sql_dir(const char *argv0);
 int
 main(int argc, char **argv)
 {
-    int           opt, dead, limit, bad, nargs, if_changed;
+    int           opt, dead, limit, bad, nargs, if_changed, operator;
     const char   *command, *sub, *state, *effective_from, *args[4];
+    const char   *client, *sites;
     tt_config_t   cfg;
 
     memset(&cfg, 0, sizeof(cfg));
@@ -133,6 +146,9 @@ main(int argc, char **argv)
 
     dead = 0;
     if_changed = 0;
+    operator = 0;
+    client = NULL;
+    sites = NULL;
     limit = 100;
     bad = 0;
     state = NULL;
@@ -151,7 +167,8 @@ main(int argc, char **argv)
 
     optind = 2;
 
-    if ((strcmp(command, "contracts") == 0 || strcmp(command, "jobs") == 0)
+    if ((strcmp(command, "contracts") == 0 || strcmp(command, "jobs") == 0
+         || strcmp(command, "users") == 0)
         && argc > 2 && argv[2][0] != '-')
     {
         sub = argv[2];
@@ -234,6 +251,15 @@ main(int argc, char **argv)
         case TT_OPT_IF_CHANGED:
             if_changed = 1;
             break;
+        case TT_OPT_CLIENT:
+            client = optarg;
+            break;
+        case TT_OPT_OPERATOR:
+            operator = 1;
+            break;
+        case TT_OPT_SITES:
+            sites = optarg;
+            break;
         default:
             bad = 1;
         }
@@ -290,6 +316,21 @@ main(int argc, char **argv)
         }
         if (strcmp(sub, "list") == 0 && nargs == 0) {
             return tt_contracts_list(&cfg);
+        }
+    }
+
+    if (strcmp(command, "users") == 0 && sub != NULL) {
+        if (strcmp(sub, "add") == 0 && nargs == 1) {
+            return tt_users_add(&cfg, args[0], client, operator, sites);
+        }
+        if (strcmp(sub, "passwd") == 0 && nargs == 1) {
+            return tt_users_passwd(&cfg, args[0]);
+        }
+        if (strcmp(sub, "disable") == 0 && nargs == 1) {
+            return tt_users_disable(&cfg, args[0]);
+        }
+        if (strcmp(sub, "list") == 0 && nargs == 0) {
+            return tt_users_list(&cfg);
         }
     }
 

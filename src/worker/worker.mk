@@ -19,7 +19,8 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/claim.c src/worker/ledger.c \
                   src/worker/billing.c src/worker/process.c \
                   src/worker/run.c src/worker/contracts.c \
-                  src/worker/jobs.c src/worker/migrate.c
+                  src/worker/jobs.c src/worker/migrate.c \
+                  src/worker/users.c
 WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
 
 WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\
