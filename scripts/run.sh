@@ -109,13 +109,36 @@ start_bg() {
 }
 
 if [ -x build/tracktik-worker ]; then
+    # the seed's contract rules (a new rule set version only if changed)
+    build/tracktik-worker contracts load conf/contracts.example.json \
+        --if-changed >/dev/null \
+        || echo "run: could not load conf/contracts.example.json" >&2
+
     # TRACKTIK_DSN is exported by `scripts/pg.sh env` above
     start_bg worker "$run/worker.log" tracktik-worker \
         build/tracktik-worker run || true
+
+    # demo portal logins: an operator, and a user of the simulator's
+    # first client (created once; the passwords are printed below)
+    demo_client_user=client@demo.test
+    demo_operator=operator@demo.test
+    demo_password=tracktik-demo
+    build/tracktik-worker users list 2>/dev/null \
+        | grep -q "^$demo_operator" \
+        || printf '%s\n' "$demo_password" | build/tracktik-worker users add \
+               "$demo_operator" --operator >/dev/null
+    build/tracktik-worker users list 2>/dev/null \
+        | grep -q "^$demo_client_user" \
+        || printf '%s\n' "$demo_password" | build/tracktik-worker users add \
+               "$demo_client_user" --client "${TT_DEMO_CLIENT:-103}" \
+               >/dev/null
 fi
 
 if [ -f sim/tracktik_sim.py ]; then
+    # the simulated tenant delivers its guards' reports to our webhook
     start_bg sim "$run/sim.log" tracktik_sim.py python3 sim/tracktik_sim.py \
+        --deliver-url "http://127.0.0.1:$http_port/webhooks/tracktik" \
+        --secret-file "$secret_file" --rate "${TT_SIM_RATE:-1}/s" \
         || true
 fi
 
@@ -131,6 +154,8 @@ cat <<MSG
 
   nginx (webhook)   $url
   client portal     http://127.0.0.1:$http_port/portal/
+  demo logins       ${demo_client_user:-} (client ${TT_DEMO_CLIENT:-103}), ${demo_operator:-} (operator); password ${demo_password:-}
+  TrackTik sim      http://127.0.0.1:${SIM_PORT:-8090}/ (delivering to the webhook; log $run/sim.log)
   PostgreSQL        $TRACKTIK_DSN
   logs              $prefix/logs/error.log, $prefix/logs/access.log$( [ -x build/tracktik-worker ] && printf ', %s' "$run/worker.log")
   stop everything   make stop
