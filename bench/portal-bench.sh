@@ -42,7 +42,8 @@
 # of a million rows is not a short run; its 0.5 s rates are reported),
 # CSV_MAX_TIME (seconds one export may take, 600; longer ones are skipped
 # when a page probe predicts it), PROBE_MAX_TIME (30 s for one operator
-# request), ACK_RATE, ACK_DURATION, STORM_CONNECTIONS (8),
+# request), ACK_RATE, ACK_DURATION, ACK_CONNECTIONS (32: enough that the
+# pace holds while acks are slow), STORM_CONNECTIONS (8),
 # PORTAL_ONLY (a subset of: first deep pg csv acks; "data" only builds the
 # database).  Needs TRACKTIK_DSN and PGHOST/PGPORT/PGUSER (bench/run.sh
 # sets them; creating the database falls back to the `postgres` role when
@@ -71,6 +72,7 @@ csv_runs=${CSV_RUNS:-1}
 probe_max=${PROBE_MAX_TIME:-30}
 ack_rate=${ACK_RATE:-200}
 ack_duration=${ACK_DURATION:-5}
+ack_conns=${ACK_CONNECTIONS:-32}
 storm_conns=${STORM_CONNECTIONS:-8}
 only=${PORTAL_ONLY:-first deep pg csv acks}
 nginx_bin=${TT_NGINX_BINARY:-/usr/sbin/nginx}
@@ -681,7 +683,7 @@ ack_run() {
         storm=$!
         sleep 1
     fi
-    wrk -t 1 -c 8 -d "${ack_duration}s" --timeout 10s -s bench/webhook.lua \
+    wrk -t 1 -c "$ack_conns" -d "${ack_duration}s" --timeout 10s -s bench/webhook.lua \
         "$base/webhooks/tracktik" -- "$ack_bodies" paced "$ack_rate" 1 \
         >"$out" 2>&1 || true
     if [ -n "$storm" ]; then
