@@ -58,10 +58,10 @@ typedef struct {
 
 /* the first member of every request context of the module */
 typedef struct {
-    ngx_str_t                        result;       /* $tracktik_webhook_result */
-    ngx_str_t                        job_id;       /* $tracktik_job_id */
-    ngx_str_t                        user;         /* $tracktik_user */
-    ngx_str_t                        client;       /* $tracktik_client */
+    ngx_str_t                        result;   /* $tracktik_webhook_result */
+    ngx_str_t                        job_id;   /* $tracktik_job_id */
+    ngx_str_t                        user;     /* $tracktik_user */
+    ngx_str_t                        client;   /* $tracktik_client */
 } ngx_http_tracktik_ctx_t;
 
 

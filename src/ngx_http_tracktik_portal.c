@@ -706,7 +706,7 @@ ngx_http_tracktik_portal_value(ngx_http_request_t *r,
 {
     u_char  *p;
 
-    if (ctx->nvalues >= NGX_HTTP_TRACKTIK_PORTAL_MAX_PARAMS - 1) {
+    if (ctx->nvalues >= NGX_HTTP_TRACKTIK_MAX_PARAMS - 1) {
         return NGX_ERROR;
     }
 

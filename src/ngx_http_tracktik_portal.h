@@ -15,7 +15,7 @@
 #include "ngx_http_tracktik_module.h"
 
 
-#define NGX_HTTP_TRACKTIK_PORTAL_MAX_PARAMS  9
+#define NGX_HTTP_TRACKTIK_MAX_PARAMS  9
 
 
 typedef struct ngx_http_tracktik_portal_ctx_s
@@ -37,7 +37,7 @@ struct ngx_http_tracktik_portal_ctx_s {
     ngx_event_t                         tick;      /* event stream polls */
 
     ngx_str_t                           token;     /* from the cookie */
-    const char                         *values[NGX_HTTP_TRACKTIK_PORTAL_MAX_PARAMS];
+    const char                         *values[NGX_HTTP_TRACKTIK_MAX_PARAMS];
     ngx_uint_t                          nvalues;
 
     /* the answer of the last call */

@@ -562,7 +562,9 @@ ngx_http_tracktik_webhook_verify_standard(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (id->value.len == 0 || id->value.len > NGX_HTTP_TRACKTIK_WEBHOOK_ID_MAX) {
+    if (id->value.len == 0
+        || id->value.len > NGX_HTTP_TRACKTIK_WEBHOOK_ID_MAX)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "tracktik webhook: invalid webhook-id");
         return NGX_DECLINED;
