@@ -24,6 +24,12 @@ typedef struct {
     int          backoff_cap_s;     /* longest retry delay */
     int          retention_days;    /* tracktik_deliveries kept this long */
     int          job_delay_ms;      /* fault-injection tests only */
+
+    /* TrackTik API client (api.c): 0 / NULL = the default */
+    const char  *api_url;           /* tenant base URL */
+    int          api_per_minute;    /* request budget shared by all */
+    int          api_timeout_ms;    /* per request */
+    int          api_backoff_cap_ms; /* longest retry delay */
 } tt_config_t;
 
 #endif /* TT_CONFIG_H */

@@ -13,10 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "billing_sync.h"
 #include "config.h"
 #include "contracts.h"
 #include "jobs.h"
 #include "migrate.h"
+#include "oauth.h"
 #include "run.h"
 #include "users.h"
 
@@ -41,6 +43,14 @@ static const char  *tt_usage =
 "  users passwd EMAIL    a new password from stdin; open sessions end\n"
 "  users disable EMAIL   no more logins; open sessions end\n"
 "  users list\n"
+"  auth login --url BASE [--client-id ID --client-secret-file FILE]\n"
+"             (--username USER --password-stdin | --refresh-token-stdin)\n"
+"                        log in to a TrackTik tenant (OAuth2); the session\n"
+"                        is stored in the database and kept alive\n"
+"  auth status [--url BASE]                        the stored session\n"
+"  auth check [--url BASE]                         one API call\n"
+"  billing sync [--once] [--url BASE]              post pending billing\n"
+"                        lines as TrackTik billing-adhoc-items\n"
 "\n"
 "options (every command):\n"
 "  --dsn CONNINFO        libpq connection string (default: $TRACKTIK_DSN)\n"
@@ -59,7 +69,12 @@ static const char  *tt_usage =
 "  --retention-days N    keep tracktik_deliveries this long (default 30)\n"
 "  --default-time-zone Z site time zone when the report has none (UTC)\n"
 "  --worker-id NAME      lease owner name prefix (default: host name)\n"
-"  --job-delay-ms N      slow every job down (fault-injection tests only)\n";
+"  --job-delay-ms N      slow every job down (fault-injection tests only)\n"
+"\n"
+"TrackTik API options (auth, billing):\n"
+"  --api-rate N          requests a minute, shared by all workers (600)\n"
+"  --api-timeout-ms N    per request, below the 30 s gateway (20000)\n"
+"  --api-backoff-cap-ms N  longest retry delay (30000)\n";
 
 
 enum {
@@ -86,7 +101,17 @@ enum {
     TT_OPT_IF_CHANGED,
     TT_OPT_CLIENT,
     TT_OPT_OPERATOR,
-    TT_OPT_SITES
+    TT_OPT_SITES,
+    TT_OPT_URL,
+    TT_OPT_CLIENT_ID,
+    TT_OPT_CLIENT_SECRET_FILE,
+    TT_OPT_USERNAME,
+    TT_OPT_PASSWORD_STDIN,
+    TT_OPT_REFRESH_TOKEN_STDIN,
+    TT_OPT_ONCE,
+    TT_OPT_API_RATE,
+    TT_OPT_API_TIMEOUT,
+    TT_OPT_API_BACKOFF_CAP
 };
 
 
@@ -115,6 +140,19 @@ static const struct option  tt_options[] = {
     { "client",            required_argument, NULL, TT_OPT_CLIENT },
     { "operator",          no_argument,       NULL, TT_OPT_OPERATOR },
     { "sites",             required_argument, NULL, TT_OPT_SITES },
+    { "url",               required_argument, NULL, TT_OPT_URL },
+    { "client-id",         required_argument, NULL, TT_OPT_CLIENT_ID },
+    { "client-secret-file", required_argument, NULL,
+                                              TT_OPT_CLIENT_SECRET_FILE },
+    { "username",          required_argument, NULL, TT_OPT_USERNAME },
+    { "password-stdin",    no_argument,       NULL, TT_OPT_PASSWORD_STDIN },
+    { "refresh-token-stdin", no_argument,     NULL,
+                                              TT_OPT_REFRESH_TOKEN_STDIN },
+    { "once",              no_argument,       NULL, TT_OPT_ONCE },
+    { "api-rate",          required_argument, NULL, TT_OPT_API_RATE },
+    { "api-timeout-ms",    required_argument, NULL, TT_OPT_API_TIMEOUT },
+    { "api-backoff-cap-ms", required_argument, NULL,
+                                              TT_OPT_API_BACKOFF_CAP },
     { NULL, 0, NULL, 0 }
 };
 
@@ -130,9 +168,13 @@ main(int argc, char **argv)
     int           opt, dead, limit, bad, nargs, if_changed, operator;
     const char   *command, *sub, *state, *effective_from, *args[4];
     const char   *client, *sites;
+    int           once;
     tt_config_t   cfg;
+    tt_auth_login_t  login;
 
     memset(&cfg, 0, sizeof(cfg));
+    memset(&login, 0, sizeof(login));
+    once = 0;
     cfg.dsn = getenv("TRACKTIK_DSN");
     cfg.default_time_zone = "UTC";
     cfg.concurrency = 1;
@@ -168,7 +210,8 @@ main(int argc, char **argv)
     optind = 2;
 
     if ((strcmp(command, "contracts") == 0 || strcmp(command, "jobs") == 0
-         || strcmp(command, "users") == 0)
+         || strcmp(command, "users") == 0 || strcmp(command, "auth") == 0
+         || strcmp(command, "billing") == 0)
         && argc > 2 && argv[2][0] != '-')
     {
         sub = argv[2];
@@ -260,6 +303,39 @@ main(int argc, char **argv)
         case TT_OPT_SITES:
             sites = optarg;
             break;
+        case TT_OPT_URL:
+            cfg.api_url = optarg;
+            break;
+        case TT_OPT_CLIENT_ID:
+            login.client_id = optarg;
+            break;
+        case TT_OPT_CLIENT_SECRET_FILE:
+            login.client_secret_file = optarg;
+            break;
+        case TT_OPT_USERNAME:
+            login.username = optarg;
+            break;
+        case TT_OPT_PASSWORD_STDIN:
+            login.password_stdin = 1;
+            break;
+        case TT_OPT_REFRESH_TOKEN_STDIN:
+            login.refresh_token_stdin = 1;
+            break;
+        case TT_OPT_ONCE:
+            once = 1;
+            break;
+        case TT_OPT_API_RATE:
+            bad |= tt_int_option("--api-rate", optarg, 1, 100000,
+                                 &cfg.api_per_minute);
+            break;
+        case TT_OPT_API_TIMEOUT:
+            bad |= tt_int_option("--api-timeout-ms", optarg, 100, 29000,
+                                 &cfg.api_timeout_ms);
+            break;
+        case TT_OPT_API_BACKOFF_CAP:
+            bad |= tt_int_option("--api-backoff-cap-ms", optarg, 1, 3600000,
+                                 &cfg.api_backoff_cap_ms);
+            break;
         default:
             bad = 1;
         }
@@ -332,6 +408,25 @@ main(int argc, char **argv)
         if (strcmp(sub, "list") == 0 && nargs == 0) {
             return tt_users_list(&cfg);
         }
+    }
+
+    if (strcmp(command, "auth") == 0 && sub != NULL && nargs == 0) {
+        if (strcmp(sub, "login") == 0) {
+            login.url = cfg.api_url;
+            return tt_auth_login(&cfg, &login);
+        }
+        if (strcmp(sub, "status") == 0) {
+            return tt_auth_status(&cfg, cfg.api_url);
+        }
+        if (strcmp(sub, "check") == 0) {
+            return tt_auth_check(&cfg, cfg.api_url);
+        }
+    }
+
+    if (strcmp(command, "billing") == 0 && sub != NULL && nargs == 0
+        && strcmp(sub, "sync") == 0)
+    {
+        return tt_billing_sync(&cfg, once);
     }
 
     if (strcmp(command, "jobs") == 0 && sub != NULL) {

@@ -10,7 +10,7 @@
 WORKER_CC      ?= cc
 WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
                   -I$(shell pg_config --includedir) -Isrc/common -Isrc/worker
-WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lm
+WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lcurl -lm
 WORKER_OBJDIR  := build/worker
 
 WORKER_COMMON  := src/common/tt_time.c
@@ -20,7 +20,9 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/billing.c src/worker/process.c \
                   src/worker/run.c src/worker/contracts.c \
                   src/worker/jobs.c src/worker/migrate.c \
-                  src/worker/users.c
+                  src/worker/users.c \
+                  src/worker/api.c src/worker/oauth.c \
+                  src/worker/ratelimit.c src/worker/billing_sync.c
 WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
 
 WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\

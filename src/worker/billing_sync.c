@@ -1,0 +1,940 @@
+/*
+ * billing_sync: one pass over the pending lines, oldest first; lines that
+ * cannot be posted now stay pending (transient) or become failed (bad
+ * data, with last_error saying what to fix).
+ */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "api.h"
+#include "billing_sync.h"
+#include "db.h"
+#include "log.h"
+#include "oauth.h"
+
+
+/* pg_try_advisory_lock(TT_SYNC_LOCK, hashint8(line id)) */
+#define TT_SYNC_LOCK  1414808642
+
+
+typedef struct {
+    long long   id;
+    const char *key;
+    const char *bill_code;
+    const char *quantity;
+    const char *unit_price;     /* NULL: none */
+    const char *service_date;
+    const char *site_id;        /* NULL: none */
+    const char *report_id;
+    const char *position_id;    /* NULL: none */
+    const char *credited_state; /* credit lines: the charge's state */
+    int         in_doubt;
+} tt_sync_line_t;
+
+
+typedef enum {
+    TT_SYNC_POSTED = 0,
+    TT_SYNC_FAILED,             /* bad data: state failed */
+    TT_SYNC_LATER,              /* transient: stays pending */
+    TT_SYNC_BUSY,               /* another process has it */
+    TT_SYNC_STOP                /* login needed or database gone */
+} tt_sync_rc_e;
+
+
+typedef struct {
+    tt_api_t    api;
+    PGconn     *conn;
+    char        err[1024];
+} tt_sync_t;
+
+
+static volatile sig_atomic_t  tt_sync_stop;
+
+
+static tt_sync_rc_e tt_sync_line(tt_sync_t *s, long long id);
+static tt_sync_rc_e tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l);
+static tt_sync_rc_e tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l,
+    char *bill_item, char *price, size_t size);
+static tt_sync_rc_e tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l,
+    char *contract, size_t size);
+static tt_sync_rc_e tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l,
+    char *remote, size_t size);
+static char *tt_sync_body(const tt_sync_line_t *l, const char *price,
+    const char *contract, const char *bill_item, const char *description);
+static int tt_sync_mark(tt_sync_t *s, long long id, const char *state,
+    const char *remote, const char *error);
+static int tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt);
+static tt_sync_rc_e tt_sync_api_rc(tt_sync_t *s, tt_api_rc_e rc);
+static int tt_sync_id(yajl_val item, const char *key, long long *out);
+static void tt_sync_signal(int signo);
+
+
+int
+tt_billing_sync(const tt_config_t *cfg, int once)
+{
+    int                 n, i, posted, failed, later, busy, stopped;
+    char                last[32], q[1100];
+    long long           last_id;
+    PGresult           *res;
+    tt_sync_t           s;
+    const char         *params[1];
+    struct sigaction    sa;
+    tt_api_settings_t   set;
+    tt_sync_rc_e        rc;
+
+    memset(&s, 0, sizeof(s));
+
+    s.conn = tt_db_connect(cfg->dsn, s.err, sizeof(s.err));
+    if (s.conn == NULL) {
+        fprintf(stderr, "tracktik-worker: %s\n", s.err);
+        return 1;
+    }
+
+    tt_api_settings_from(cfg, &set);
+
+    if (tt_api_open(&s.api, s.conn, &set, s.err, sizeof(s.err))
+        != TT_API_OK)
+    {
+        fprintf(stderr, "tracktik-worker: %s\n", s.err);
+        tt_api_close(&s.api);
+        PQfinish(s.conn);
+        return 1;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = tt_sync_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    s.api.stop = (volatile int *) &tt_sync_stop;
+
+    tt_log(TT_LOG_INFO, "event=billing_sync_start tenant=%s once=%d",
+           tt_log_quote(s.api.base_url, q, sizeof(q)), once);
+
+    stopped = 0;
+
+    do {
+        posted = failed = later = busy = 0;
+        last_id = 0;
+
+        /* a session that needs a login stops the sync before any line */
+        if (tt_oauth_token(&s.api, s.err, sizeof(s.err)) == TT_API_LOGIN) {
+            stopped = 1;
+        }
+
+        while (!stopped) {
+            snprintf(last, sizeof(last), "%lld", last_id);
+            params[0] = last;
+
+            res = PQexecParams(s.conn,
+                      "SELECT id FROM billing_lines"
+                      " WHERE state = 'pending' AND id > $1"
+                      " ORDER BY id LIMIT 200", 1, NULL, params, NULL, NULL,
+                      0);
+
+            if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                tt_db_error(s.conn, res, "listing pending billing lines",
+                            s.err, sizeof(s.err));
+                PQclear(res);
+                stopped = 1;
+                break;
+            }
+
+            n = PQntuples(res);
+
+            for (i = 0; i < n && !tt_sync_stop && !stopped; i++) {
+                last_id = atoll(PQgetvalue(res, i, 0));
+                rc = tt_sync_line(&s, last_id);
+
+                switch (rc) {
+                case TT_SYNC_POSTED: posted++; break;
+                case TT_SYNC_FAILED: failed++; break;
+                case TT_SYNC_LATER:  later++;  break;
+                case TT_SYNC_BUSY:   busy++;   break;
+                case TT_SYNC_STOP:   stopped = 1; break;
+                }
+            }
+
+            PQclear(res);
+
+            if (n == 0 || tt_sync_stop || stopped) {
+                break;
+            }
+        }
+
+        if (stopped) {
+            tt_log(TT_LOG_ERROR, "event=billing_sync_stopped error=%s",
+                   tt_log_quote(s.err, q, sizeof(q)));
+            fprintf(stderr, "tracktik-worker: billing sync stopped: %s\n",
+                    s.err);
+            break;
+        }
+
+        tt_log(TT_LOG_INFO, "event=billing_sync_pass posted=%d failed=%d "
+               "pending=%d busy=%d", posted, failed, later, busy);
+
+        if (!once) {
+            tt_api_sleep(&s.api, cfg->poll_interval_ms / 1000.0);
+        }
+
+    } while (!once && !tt_sync_stop);
+
+    if (once && !stopped) {
+        printf("billing sync: %d posted, %d failed, %d still pending, "
+               "%d busy elsewhere\n", posted, failed, later, busy);
+    }
+
+    tt_api_close(&s.api);
+    PQfinish(s.conn);
+
+    if (stopped) {
+        return 1;
+    }
+
+    return (once && (later > 0 || busy > 0)) ? 3 : 0;
+}
+
+
+static tt_sync_rc_e
+tt_sync_line(tt_sync_t *s, long long id)
+{
+    char            idbuf[32], q[1100];
+    PGresult       *res, *lock;
+    const char     *params[1];
+    tt_sync_line_t  l;
+    tt_sync_rc_e    rc;
+
+    snprintf(idbuf, sizeof(idbuf), "%lld", id);
+    params[0] = idbuf;
+
+    lock = PQexecParams(s->conn,
+               "SELECT pg_try_advisory_lock(1414808642, hashint8($1))", 1,
+               NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(lock) != PGRES_TUPLES_OK) {
+        tt_db_error(s->conn, lock, "locking a billing line", s->err,
+                    sizeof(s->err));
+        PQclear(lock);
+        return TT_SYNC_STOP;
+    }
+
+    if (strcmp(PQgetvalue(lock, 0, 0), "t") != 0) {
+        PQclear(lock);
+        return TT_SYNC_BUSY;
+    }
+
+    PQclear(lock);
+
+    /* re-read under the lock: another process may have posted it */
+    res = PQexecParams(s->conn,
+              "SELECT b.idempotency_key, b.bill_code, b.quantity::text,"
+              "       b.unit_price::text, b.service_date::text,"
+              "       b.site_id::text, b.report_id::text,"
+              "       CASE jsonb_typeof(l.raw->'position')"
+              "            WHEN 'object' THEN l.raw->'position'->>'id'"
+              "            ELSE l.raw->>'position' END,"
+              "       c.state, coalesce(a.in_doubt, false)"
+              "  FROM billing_lines b"
+              "  JOIN incidents_ledger l ON l.id = b.ledger_id"
+              "  LEFT JOIN billing_lines c ON c.id = b.credits_line_id"
+              "  LEFT JOIN tracktik_billing_attempts a ON a.line_id = b.id"
+              " WHERE b.id = $1 AND b.state = 'pending'",
+              1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(s->conn, res, "reading a billing line", s->err,
+                    sizeof(s->err));
+        rc = TT_SYNC_STOP;
+
+    } else if (PQntuples(res) == 0) {
+        rc = TT_SYNC_BUSY;      /* done by someone else meanwhile */
+
+    } else {
+#define TT_COL(c)  (PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c))
+        memset(&l, 0, sizeof(l));
+        l.id = id;
+        l.key = TT_COL(0);
+        l.bill_code = TT_COL(1);
+        l.quantity = TT_COL(2);
+        l.unit_price = TT_COL(3);
+        l.service_date = TT_COL(4);
+        l.site_id = TT_COL(5);
+        l.report_id = TT_COL(6);
+        l.position_id = TT_COL(7);
+        l.credited_state = TT_COL(8);
+        l.in_doubt = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
+#undef TT_COL
+
+        rc = tt_sync_post(s, &l);
+
+        if (rc == TT_SYNC_FAILED) {
+            tt_log(TT_LOG_WARN, "event=billing_line_failed line=%lld "
+                   "error=%s", id, tt_log_quote(s->err, q, sizeof(q)));
+        } else if (rc == TT_SYNC_LATER) {
+            tt_log(TT_LOG_WARN, "event=billing_line_later line=%lld "
+                   "error=%s", id, tt_log_quote(s->err, q, sizeof(q)));
+        }
+    }
+
+    PQclear(res);
+
+    res = PQexecParams(s->conn,
+              "SELECT pg_advisory_unlock(1414808642, hashint8($1))", 1, NULL,
+              params, NULL, NULL, 0);
+    PQclear(res);
+
+    return rc;
+}
+
+
+static tt_sync_rc_e
+tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
+{
+    int               tries, in_doubt;
+    char              bill_item[32], price[64], contract[32], remote[32];
+    char              description[512], reason[512], *body;
+    yajl_val          tree, item;
+    long long         rid;
+    tt_api_rc_e       arc;
+    tt_sync_rc_e      rc;
+    tt_http_answer_t  answer;
+
+    if (l->credited_state != NULL && strcmp(l->credited_state, "posted")) {
+        if (strcmp(l->credited_state, "failed") == 0) {
+            snprintf(s->err, sizeof(s->err), "this credit line undoes a "
+                     "charge that was never posted (it failed)");
+            tt_sync_mark(s, l->id, "failed", NULL, s->err);
+            return TT_SYNC_FAILED;
+        }
+        snprintf(s->err, sizeof(s->err), "waiting for the charge it credits "
+                 "to be posted");
+        return TT_SYNC_LATER;
+    }
+
+    if (l->site_id == NULL) {
+        snprintf(s->err, sizeof(s->err), "the line has no site (account): "
+                 "the report named none");
+        tt_sync_mark(s, l->id, "failed", NULL, s->err);
+        return TT_SYNC_FAILED;
+    }
+
+    rc = tt_sync_bill_item(s, l, bill_item, price, sizeof(price));
+    if (rc == TT_SYNC_POSTED) {
+        rc = tt_sync_contract(s, l, contract, sizeof(contract));
+    }
+    if (rc != TT_SYNC_POSTED) {
+        if (rc == TT_SYNC_FAILED) {
+            tt_sync_mark(s, l->id, "failed", NULL, s->err);
+        }
+        return rc;
+    }
+
+    snprintf(description, sizeof(description), "[tt:%s] %s \xc3\x97%s "
+             "report %s", l->key, l->bill_code, l->quantity, l->report_id);
+
+    body = tt_sync_body(l, price, contract, bill_item, description);
+    if (body == NULL) {
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return TT_SYNC_STOP;
+    }
+
+    in_doubt = l->in_doubt;
+
+    for (tries = 0; ; tries++) {
+        if (in_doubt) {
+            /* a previous POST may have been stored: never post twice */
+            rc = tt_sync_lookup(s, l, remote, sizeof(remote));
+
+            if (rc == TT_SYNC_POSTED) {
+                free(body);
+                if (tt_sync_mark(s, l->id, "posted", remote, NULL) != 0) {
+                    return TT_SYNC_STOP;
+                }
+                tt_log(TT_LOG_INFO, "event=billing_line_found line=%lld "
+                       "remote=%s", l->id, remote);
+                return TT_SYNC_POSTED;
+            }
+            if (rc != TT_SYNC_FAILED) {     /* FAILED here: not found */
+                free(body);
+                return rc;
+            }
+        }
+
+        if (tt_sync_attempt(s, l->id, 1) != 0) {
+            free(body);
+            return TT_SYNC_STOP;
+        }
+        in_doubt = 1;
+
+        arc = tt_api_request(&s->api, "POST", "/rest/v1/billing-adhoc-items",
+                             body, &answer, s->err, sizeof(s->err));
+
+        if (arc == TT_API_UNKNOWN) {
+            tt_sync_mark(s, l->id, "pending", NULL, s->err);
+
+            if (tries < s->api.set.max_retries && !*s->api.stop) {
+                tt_log(TT_LOG_WARN, "event=billing_post_unknown line=%lld "
+                       "attempt=%d", l->id, tries + 1);
+                tt_api_sleep(&s->api, tt_api_backoff(&s->api.set, tries));
+                continue;
+            }
+            free(body);
+            return TT_SYNC_LATER;
+        }
+
+        if (arc != TT_API_OK) {
+            free(body);
+            return tt_sync_api_rc(s, arc);
+        }
+
+        break;
+    }
+
+    free(body);
+
+    if (answer.status == 200 || answer.status == 201) {
+        item = tt_api_item(&answer, &tree);
+
+        if (item == NULL || tt_sync_id(item, "id", &rid) != 0) {
+            /* stored, but no id to show: the lookup will find it */
+            snprintf(s->err, sizeof(s->err), "TrackTik answered HTTP %ld "
+                     "without an item id", answer.status);
+            if (tree != NULL) {
+                yajl_tree_free(tree);
+            }
+            tt_http_answer_free(&answer);
+            tt_sync_mark(s, l->id, "pending", NULL, s->err);
+            return TT_SYNC_LATER;
+        }
+
+        if (tree != NULL) {
+            yajl_tree_free(tree);
+        }
+        tt_http_answer_free(&answer);
+
+        snprintf(remote, sizeof(remote), "%lld", rid);
+        if (tt_sync_mark(s, l->id, "posted", remote, NULL) != 0) {
+            return TT_SYNC_STOP;
+        }
+        tt_log(TT_LOG_INFO, "event=billing_line_posted line=%lld remote=%s",
+               l->id, remote);
+        return TT_SYNC_POSTED;
+    }
+
+    /* a refusal: TrackTik stored nothing */
+    tt_api_error_text(&answer, reason, sizeof(reason));
+    tt_http_answer_free(&answer);
+    tt_sync_attempt(s, l->id, 0);
+
+    if (answer.status == 400 || answer.status == 404 || answer.status == 422)
+    {
+        snprintf(s->err, sizeof(s->err), "TrackTik refused the ad-hoc item: "
+                 "%s", reason);
+        tt_sync_mark(s, l->id, "failed", NULL, s->err);
+        return TT_SYNC_FAILED;
+    }
+
+    snprintf(s->err, sizeof(s->err), "TrackTik answered %s", reason);
+    tt_sync_mark(s, l->id, "pending", NULL, s->err);
+    return TT_SYNC_LATER;
+}
+
+
+/* TT_SYNC_POSTED: found (remote set); TT_SYNC_FAILED: certainly absent */
+static tt_sync_rc_e
+tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
+    size_t size)
+{
+    char              tag[300], esc[1000], path[1200];
+    yajl_val          tree, data, item;
+    long long         rid;
+    tt_api_rc_e       arc;
+    tt_http_answer_t  answer;
+    const char       *dpath[] = { "data", NULL };
+
+    snprintf(tag, sizeof(tag), "[tt:%s]", l->key);
+    snprintf(path, sizeof(path), "/rest/v1/billing-adhoc-items"
+             "?description:startswith=%s&limit=10",
+             tt_api_escape(tag, esc, sizeof(esc)));
+
+    arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
+                         sizeof(s->err));
+    if (arc != TT_API_OK) {
+        return tt_sync_api_rc(s, arc);
+    }
+
+    if (answer.status != 200) {
+        tt_api_error_text(&answer, tag, sizeof(tag));
+        snprintf(s->err, sizeof(s->err), "looking up an earlier attempt: "
+                 "TrackTik answered %s", tag);
+        tt_http_answer_free(&answer);
+        return TT_SYNC_LATER;
+    }
+
+    tree = yajl_tree_parse(answer.body, NULL, 0);
+    tt_http_answer_free(&answer);
+
+    data = tree ? yajl_tree_get(tree, dpath, yajl_t_array) : NULL;
+
+    if (data == NULL) {
+        snprintf(s->err, sizeof(s->err), "looking up an earlier attempt: "
+                 "the answer is not a list");
+        if (tree != NULL) {
+            yajl_tree_free(tree);
+        }
+        return TT_SYNC_LATER;
+    }
+
+    if (YAJL_GET_ARRAY(data)->len == 0) {
+        yajl_tree_free(tree);
+        return TT_SYNC_FAILED;
+    }
+
+    if (YAJL_GET_ARRAY(data)->len > 1) {
+        tt_log(TT_LOG_WARN, "event=billing_duplicates line=%lld count=%zu",
+               l->id, YAJL_GET_ARRAY(data)->len);
+    }
+
+    item = YAJL_GET_ARRAY(data)->values[0];
+    if (tt_sync_id(item, "id", &rid) != 0) {
+        yajl_tree_free(tree);
+        snprintf(s->err, sizeof(s->err), "looking up an earlier attempt: "
+                 "an item without an id");
+        return TT_SYNC_LATER;
+    }
+
+    snprintf(remote, size, "%lld", rid);
+    yajl_tree_free(tree);
+    return TT_SYNC_POSTED;
+}
+
+
+static tt_sync_rc_e
+tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l, char *bill_item,
+    char *price, size_t size)
+{
+    char              esc[300], path[400], reason[300], idbuf[32];
+    yajl_val          tree, data;
+    long long         id;
+    PGresult         *res;
+    tt_api_rc_e       arc;
+    const char       *params[2], *dpath[] = { "data", NULL };
+    tt_http_answer_t  answer;
+
+    params[0] = l->bill_code;
+    res = PQexecParams(s->conn,
+              "SELECT bill_item_id::text, default_price::text"
+              "  FROM tracktik_bill_items WHERE bill_code = $1", 1, NULL,
+              params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(s->conn, res, "reading tracktik_bill_items", s->err,
+                    sizeof(s->err));
+        PQclear(res);
+        return TT_SYNC_STOP;
+    }
+
+    if (PQntuples(res) == 1) {
+        snprintf(bill_item, 32, "%s", PQgetvalue(res, 0, 0));
+        if (l->unit_price != NULL) {
+            snprintf(price, size, "%s", l->unit_price);
+        } else if (!PQgetisnull(res, 0, 1)) {
+            snprintf(price, size, "%s", PQgetvalue(res, 0, 1));
+        } else {
+            snprintf(s->err, sizeof(s->err), "no price: the rule gives no "
+                     "unit_price and tracktik_bill_items has no "
+                     "default_price for bill code %s", l->bill_code);
+            PQclear(res);
+            return TT_SYNC_FAILED;
+        }
+        PQclear(res);
+        return TT_SYNC_POSTED;
+    }
+
+    PQclear(res);
+
+    /* not mapped yet: the bill item whose customId is the code */
+    snprintf(path, sizeof(path), "/rest/v1/bill-items?customId=%s&limit=2",
+             tt_api_escape(l->bill_code, esc, sizeof(esc)));
+
+    arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
+                         sizeof(s->err));
+    if (arc != TT_API_OK) {
+        return tt_sync_api_rc(s, arc);
+    }
+
+    if (answer.status != 200) {
+        snprintf(s->err, sizeof(s->err), "looking up bill code %s: TrackTik "
+                 "answered %s", l->bill_code,
+                 tt_api_error_text(&answer, reason, sizeof(reason)));
+        tt_http_answer_free(&answer);
+        return TT_SYNC_LATER;
+    }
+
+    tree = yajl_tree_parse(answer.body, NULL, 0);
+    tt_http_answer_free(&answer);
+    data = tree ? yajl_tree_get(tree, dpath, yajl_t_array) : NULL;
+
+    if (data == NULL || YAJL_GET_ARRAY(data)->len != 1
+        || tt_sync_id(YAJL_GET_ARRAY(data)->values[0], "id", &id) != 0)
+    {
+        snprintf(s->err, sizeof(s->err), "bill code %s: %s TrackTik bill "
+                 "item has it as customId; map it with INSERT INTO "
+                 "tracktik_bill_items (bill_code, bill_item_id, "
+                 "default_price) VALUES (...)", l->bill_code,
+                 data != NULL && YAJL_GET_ARRAY(data)->len > 1
+                 ? "more than one" : "no");
+        if (tree != NULL) {
+            yajl_tree_free(tree);
+        }
+        return TT_SYNC_FAILED;
+    }
+
+    yajl_tree_free(tree);
+
+    snprintf(idbuf, sizeof(idbuf), "%lld", id);
+    params[0] = l->bill_code;
+    params[1] = idbuf;
+    res = PQexecParams(s->conn,
+              "INSERT INTO tracktik_bill_items (bill_code, bill_item_id,"
+              "                                 source)"
+              " VALUES ($1, $2, 'api') ON CONFLICT (bill_code) DO NOTHING",
+              2, NULL, params, NULL, NULL, 0);
+    PQclear(res);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        tt_db_error(s->conn, res, "storing a bill item mapping", s->err,
+                    sizeof(s->err));
+        PQclear(res);
+        return TT_SYNC_STOP;
+    }
+
+    PQclear(res);
+
+    /* again from the table: an operator's row wins, and has the price */
+    return tt_sync_bill_item(s, l, bill_item, price, size);
+}
+
+
+static tt_sync_rc_e
+tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l, char *contract,
+    size_t size)
+{
+    char              path[128], reason[300], site[32], cbuf[32];
+    yajl_val          tree, item, v;
+    long long         id;
+    PGresult         *res;
+    tt_api_rc_e       arc;
+    const char       *params[5], *name, *npath[] = { "name", NULL };
+    const char       *nbpath[] = { "nonBillable", NULL };
+    tt_http_answer_t  answer;
+
+    if (l->position_id != NULL) {
+        params[0] = l->position_id;
+        res = PQexecParams(s->conn,
+                  "SELECT contract_id::text FROM tracktik_positions"
+                  " WHERE position_id = $1"
+                  "   AND fetched_at > now() - interval '1 hour'", 1, NULL,
+                  params, NULL, NULL, 0);
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            tt_db_error(s->conn, res, "reading tracktik_positions", s->err,
+                        sizeof(s->err));
+            PQclear(res);
+            return TT_SYNC_STOP;
+        }
+
+        if (PQntuples(res) == 1) {
+            if (!PQgetisnull(res, 0, 0)) {
+                snprintf(contract, size, "%s", PQgetvalue(res, 0, 0));
+                PQclear(res);
+                return TT_SYNC_POSTED;
+            }
+            PQclear(res);
+            goto site_default;
+        }
+
+        PQclear(res);
+
+        snprintf(path, sizeof(path), "/rest/v1/positions/%s",
+                 l->position_id);
+        arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
+                             sizeof(s->err));
+        if (arc != TT_API_OK) {
+            return tt_sync_api_rc(s, arc);
+        }
+
+        if (answer.status != 200) {
+            snprintf(s->err, sizeof(s->err), "reading post %s: TrackTik "
+                     "answered %s", l->position_id,
+                     tt_api_error_text(&answer, reason, sizeof(reason)));
+            tt_http_answer_free(&answer);
+            return answer.status == 404 ? TT_SYNC_FAILED : TT_SYNC_LATER;
+        }
+
+        item = tt_api_item(&answer, &tree);
+        tt_http_answer_free(&answer);
+
+        if (item == NULL) {
+            snprintf(s->err, sizeof(s->err), "reading post %s: the answer "
+                     "is not JSON", l->position_id);
+            if (tree != NULL) {
+                yajl_tree_free(tree);
+            }
+            return TT_SYNC_LATER;
+        }
+
+        v = yajl_tree_get(item, npath, yajl_t_string);
+        name = v ? YAJL_GET_STRING(v) : NULL;
+        v = yajl_tree_get(item, nbpath, yajl_t_true);
+
+        cbuf[0] = '\0';
+        if (tt_sync_id(item, "contract", &id) == 0) {
+            snprintf(cbuf, sizeof(cbuf), "%lld", id);
+        }
+        site[0] = '\0';
+        if (tt_sync_id(item, "account", &id) == 0) {
+            snprintf(site, sizeof(site), "%lld", id);
+        }
+
+        params[0] = l->position_id;
+        params[1] = name;
+        params[2] = site[0] ? site : NULL;
+        params[3] = cbuf[0] ? cbuf : NULL;
+        params[4] = v != NULL ? "t" : "f";
+
+        res = PQexecParams(s->conn,
+                  "INSERT INTO tracktik_positions (position_id, name,"
+                  "    site_id, contract_id, non_billable, fetched_at)"
+                  " VALUES ($1, $2, $3, $4, $5, now())"
+                  " ON CONFLICT (position_id) DO UPDATE"
+                  "   SET name = EXCLUDED.name, site_id = EXCLUDED.site_id,"
+                  "       contract_id = EXCLUDED.contract_id,"
+                  "       non_billable = EXCLUDED.non_billable,"
+                  "       fetched_at = now()", 5, NULL, params, NULL, NULL,
+                  0);
+        yajl_tree_free(tree);
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            tt_db_error(s->conn, res, "storing a post", s->err,
+                        sizeof(s->err));
+            PQclear(res);
+            return TT_SYNC_STOP;
+        }
+
+        PQclear(res);
+
+        if (cbuf[0]) {
+            snprintf(contract, size, "%s", cbuf);
+            return TT_SYNC_POSTED;
+        }
+    }
+
+site_default:
+
+    params[0] = l->site_id;
+    res = PQexecParams(s->conn,
+              "SELECT contract_id::text FROM tracktik_site_contracts"
+              " WHERE site_id = $1", 1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(s->conn, res, "reading tracktik_site_contracts", s->err,
+                    sizeof(s->err));
+        PQclear(res);
+        return TT_SYNC_STOP;
+    }
+
+    if (PQntuples(res) == 1) {
+        snprintf(contract, size, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return TT_SYNC_POSTED;
+    }
+
+    PQclear(res);
+
+    snprintf(s->err, sizeof(s->err), "no contract: %s%s%s and site %s has "
+             "no row in tracktik_site_contracts (INSERT INTO "
+             "tracktik_site_contracts (site_id, contract_id) VALUES ...)",
+             l->position_id ? "post " : "the report names no post",
+             l->position_id ? l->position_id : "",
+             l->position_id ? " has no contract (non billable)" : "",
+             l->site_id);
+    return TT_SYNC_FAILED;
+}
+
+
+static char *
+tt_sync_body(const tt_sync_line_t *l, const char *price,
+    const char *contract, const char *bill_item, const char *description)
+{
+    char                 *out;
+    size_t                len;
+    yajl_gen              g;
+    const unsigned char  *buf;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NULL;
+    }
+
+#define TT_KEY(k)   yajl_gen_string(g, (const unsigned char *) k, strlen(k))
+#define TT_STR(v)   yajl_gen_string(g, (const unsigned char *) v, strlen(v))
+#define TT_NUM(v)   yajl_gen_number(g, v, strlen(v))
+
+    yajl_gen_map_open(g);
+    TT_KEY("price");       TT_NUM(price);
+    TT_KEY("quantity");    TT_NUM(l->quantity);
+    TT_KEY("serviceDate"); TT_STR(l->service_date);
+    TT_KEY("description"); TT_STR(description);
+    TT_KEY("account");     TT_NUM(l->site_id);
+    TT_KEY("contract");    TT_NUM(contract);
+    TT_KEY("billItem");    TT_NUM(bill_item);
+    yajl_gen_map_close(g);
+
+#undef TT_KEY
+#undef TT_STR
+#undef TT_NUM
+
+    out = NULL;
+    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
+        out = strndup((const char *) buf, len);
+    }
+
+    yajl_gen_free(g);
+    return out;
+}
+
+
+/* state pending: only last_error changes */
+static int
+tt_sync_mark(tt_sync_t *s, long long id, const char *state,
+    const char *remote, const char *error)
+{
+    char         idbuf[32];
+    PGresult    *res;
+    const char  *params[4];
+
+    snprintf(idbuf, sizeof(idbuf), "%lld", id);
+    params[0] = idbuf;
+    params[1] = state;
+    params[2] = remote;
+    params[3] = error;
+
+    res = PQexecParams(s->conn,
+              "WITH l AS ("
+              "  UPDATE billing_lines"
+              "     SET state = $2, last_error = $4,"
+              "         external_id = coalesce($3, external_id),"
+              "         posted_at = CASE WHEN $2 = 'posted' THEN now() END"
+              "   WHERE id = $1 AND state = 'pending'"
+              "  RETURNING id)"
+              " UPDATE tracktik_billing_attempts a SET in_doubt = false"
+              "  FROM l WHERE a.line_id = l.id AND $2 <> 'pending'",
+              4, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        tt_db_error(s->conn, res, "updating a billing line", s->err,
+                    sizeof(s->err));
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+    return 0;
+}
+
+
+/* committed before the POST: a crash after it leaves the line in doubt */
+static int
+tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt)
+{
+    char         idbuf[32];
+    PGresult    *res;
+    const char  *params[2];
+
+    snprintf(idbuf, sizeof(idbuf), "%lld", id);
+    params[0] = idbuf;
+    params[1] = in_doubt ? "t" : "f";
+
+    res = PQexecParams(s->conn,
+              "INSERT INTO tracktik_billing_attempts AS a"
+              "    (line_id, attempts, in_doubt)"
+              " VALUES ($1, CASE WHEN $2::boolean THEN 1 ELSE 0 END, $2)"
+              " ON CONFLICT (line_id) DO UPDATE"
+              "   SET attempts = a.attempts"
+              "                  + CASE WHEN $2::boolean THEN 1 ELSE 0 END,"
+              "       in_doubt = $2, last_attempt_at = now()",
+              2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        tt_db_error(s->conn, res, "recording a billing attempt", s->err,
+                    sizeof(s->err));
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+    return 0;
+}
+
+
+static tt_sync_rc_e
+tt_sync_api_rc(tt_sync_t *s, tt_api_rc_e rc)
+{
+    (void) s;
+
+    switch (rc) {
+    case TT_API_OK:
+        return TT_SYNC_POSTED;
+    case TT_API_LOGIN:
+    case TT_API_ERROR:
+        return TT_SYNC_STOP;
+    default:
+        return TT_SYNC_LATER;
+    }
+}
+
+
+/* key: an integer id, a numeric string, or an object with an "id" */
+static int
+tt_sync_id(yajl_val item, const char *key, long long *out)
+{
+    char        *end;
+    yajl_val     v, id;
+    const char  *path[] = { key, NULL }, *idpath[] = { "id", NULL };
+
+    v = yajl_tree_get(item, path, yajl_t_any);
+
+    if (v != NULL && YAJL_IS_OBJECT(v)) {
+        id = yajl_tree_get(v, idpath, yajl_t_any);
+        v = id;
+    }
+
+    if (v == NULL) {
+        return -1;
+    }
+
+    if (YAJL_IS_INTEGER(v)) {
+        *out = YAJL_GET_INTEGER(v);
+        return *out > 0 ? 0 : -1;
+    }
+
+    if (YAJL_IS_STRING(v)) {
+        *out = strtoll(v->u.string, &end, 10);
+        return (*end == '\0' && *out > 0) ? 0 : -1;
+    }
+
+    return -1;
+}
+
+
+static void
+tt_sync_signal(int signo)
+{
+    (void) signo;
+    tt_sync_stop = 1;
+}
