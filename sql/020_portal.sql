@@ -109,6 +109,14 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION portal_end_sessions(p_email text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE portal_sessions SET revoked_at = now()
+     WHERE revoked_at IS NULL
+       AND user_id = (SELECT id FROM portal_users
+                       WHERE lower(email) = lower(p_email));
+$$;
+
 CREATE FUNCTION portal_user_passwd(p_email text, p_password text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -125,10 +133,7 @@ BEGIN
     END IF;
 
     -- a new password ends every open session
-    UPDATE portal_sessions SET revoked_at = now()
-     WHERE revoked_at IS NULL
-       AND user_id = (SELECT id FROM portal_users
-                       WHERE lower(email) = lower(p_email));
+    PERFORM portal_end_sessions(p_email);
 END
 $$;
 
@@ -142,10 +147,7 @@ BEGIN
         RAISE EXCEPTION 'no portal user %', p_email;
     END IF;
 
-    UPDATE portal_sessions SET revoked_at = now()
-     WHERE revoked_at IS NULL
-       AND user_id = (SELECT id FROM portal_users
-                       WHERE lower(email) = lower(p_email));
+    PERFORM portal_end_sessions(p_email);
 END
 $$;
 

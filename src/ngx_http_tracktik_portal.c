@@ -56,6 +56,9 @@ static void ngx_http_tracktik_portal_csv_write(ngx_http_request_t *r);
 static void ngx_http_tracktik_portal_events(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_tracktik_portal_tick(ngx_event_t *ev);
+static ngx_int_t ngx_http_tracktik_portal_stream_start(
+    ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx, char *type,
+    char *key, char *value);
 static ngx_int_t ngx_http_tracktik_portal_stream(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, u_char *data, size_t len,
     ngx_uint_t last);
@@ -833,30 +836,14 @@ ngx_http_tracktik_portal_csv_page(ngx_http_request_t *r,
             return;
         }
 
-        r->headers_out.status = NGX_HTTP_OK;
-        r->headers_out.content_length_n = -1;
-        ngx_str_set(&r->headers_out.content_type, "text/csv; charset=utf-8");
-        r->headers_out.content_type_len = sizeof("text/csv") - 1;
-
-        if (ngx_http_tracktik_portal_header(r, "Content-Disposition",
-                                   "attachment; filename=\"incidents.csv\"")
-            != NGX_OK
-            || ngx_http_tracktik_portal_header(r, "Cache-Control", "no-store")
-               != NGX_OK)
+        if (ngx_http_tracktik_portal_stream_start(r, ctx,
+                                 "text/csv; charset=utf-8",
+                                 "Content-Disposition",
+                                 "attachment; filename=\"incidents.csv\"")
+            != NGX_OK)
         {
-            ngx_http_tracktik_portal_finish(r,
-                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
-
-        rc = ngx_http_send_header(r);
-
-        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-            ngx_http_tracktik_portal_finish(r, rc);
-            return;
-        }
-
-        ctx->streaming = 1;
 
     } else if (rc != NGX_OK || ctx->status != NGX_HTTP_OK) {
         /* headers are gone: all that is left is to cut the response */
@@ -979,29 +966,13 @@ ngx_http_tracktik_portal_events(ngx_http_request_t *r,
             return;
         }
 
-        r->headers_out.status = NGX_HTTP_OK;
-        r->headers_out.content_length_n = -1;
-        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-        if (ngx_http_tracktik_portal_header(r, "Cache-Control", "no-store")
-            != NGX_OK
-            || ngx_http_tracktik_portal_header(r, "X-Accel-Buffering", "no")
-               != NGX_OK)
+        if (ngx_http_tracktik_portal_stream_start(r, ctx,
+                                                  "text/event-stream",
+                                                  "X-Accel-Buffering", "no")
+            != NGX_OK)
         {
-            ngx_http_tracktik_portal_finish(r,
-                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
-
-        rc = ngx_http_send_header(r);
-
-        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-            ngx_http_tracktik_portal_finish(r, rc);
-            return;
-        }
-
-        ctx->streaming = 1;
 
         /* a client that goes away ends the stream */
         r->read_event_handler = ngx_http_test_reading;
@@ -1122,6 +1093,44 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
     }
 
     ngx_http_run_posted_requests(r->connection);
+}
+
+
+/*
+ * The headers of a streamed answer (length unknown, sent chunked); on
+ * failure the request is already finalized.
+ */
+
+static ngx_int_t
+ngx_http_tracktik_portal_stream_start(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, char *type, char *key, char *value)
+{
+    ngx_int_t  rc;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    if (ngx_http_tracktik_portal_header(r, key, value) != NGX_OK
+        || ngx_http_tracktik_portal_header(r, "Cache-Control", "no-store")
+           != NGX_OK)
+    {
+        ngx_http_tracktik_portal_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_tracktik_portal_finish(r, rc);
+        return NGX_ERROR;
+    }
+
+    ctx->streaming = 1;
+
+    return NGX_OK;
 }
 
 
