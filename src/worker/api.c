@@ -328,6 +328,15 @@ tt_api_perform(tt_api_t *api, const char *method, const char *url,
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+
+        /*
+         * On a reused keep-alive connection that dies without an answer,
+         * libcurl silently sends the request again on a new one.  For a
+         * POST that TrackTik may already have stored, that is a duplicate
+         * behind our back: a POST always gets a connection of its own.
+         */
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
     }
 
     cc = curl_easy_perform(c);

@@ -604,7 +604,6 @@ tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l, char *bill_item,
               "                                 source)"
               " VALUES ($1, $2, 'api') ON CONFLICT (bill_code) DO NOTHING",
               2, NULL, params, NULL, NULL, 0);
-    PQclear(res);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         tt_db_error(s->conn, res, "storing a bill item mapping", s->err,
