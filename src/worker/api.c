@@ -424,6 +424,10 @@ tt_api_parse_retry_after(const char *value, double now)
     double  secs;
     time_t  t;
 
+    while (isspace((unsigned char) *value)) {
+        value++;
+    }
+
     snprintf(buf, sizeof(buf), "%s", value);
     len = strlen(buf);
     while (len > 0 && isspace((unsigned char) buf[len - 1])) {

@@ -30,7 +30,8 @@ WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\
 WORKER_MAIN_OBJ := $(WORKER_OBJDIR)/worker/main.o
 
 WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
-                  build/tests/worker_rules build/tests/worker_backoff
+                  build/tests/worker_rules build/tests/worker_backoff \
+                  build/tests/worker_api
 
 .PHONY: worker worker-tests
 
