@@ -31,9 +31,11 @@
 # interleaved, then a table of medians and ratios.  When a p99 target
 # (10 ms) is missed the EXPLAIN ANALYZE of the statements inside the
 # portal function is printed (needs the `postgres` superuser for
-# auto_explain; otherwise said so).  PROPOSE=1 (default) then builds the
-# index proposed for the operator's queries in the bench database,
-# measures again what it changes, and drops it.
+# auto_explain; otherwise said so).  PROPOSE=1 (default) then measures
+# the pages and the export again with the changes bench/portal-proposal.sql
+# describes (an index, built and dropped again, and changed functions in a
+# schema of their own that a second nginx and pgbench put first on their
+# search_path), after checking that they answer byte for byte the same.
 #
 # Knobs (environment): ROWS, CLIENTS, USERS, KEEP, PROPOSE, REUSE=1 (use an
 # existing bench database even if a sql/ file changed since it was made),
@@ -315,12 +317,17 @@ case "$TRACKTIK_DSN" in
     *)  bench_dsn="$TRACKTIK_DSN dbname=$db" ;;
 esac
 
-port=$(free_port)
-origin="http://127.0.0.1:$port"
-base="http://127.0.0.1:$port"
-prefix=$work/nginx
-mkdir -p "$prefix/logs"
-cat >"$prefix/nginx.conf" <<CONF
+started=()
+
+nginx_start() {
+    # nginx_start NAME DSN: master + 2 workers with the module, the
+    # portal API and the webhook on a free port, in $work/nginx-NAME
+    local name=$1 dsn=$2 port prefix
+    port=$(free_port)
+    prefix=$work/nginx-$name
+    mkdir -p "$prefix/logs"
+    echo "$port" >"$prefix/port"
+    cat >"$prefix/nginx.conf" <<CONF
 load_module $module;
 worker_processes  2;
 master_process    on;
@@ -340,7 +347,7 @@ http {
     uwsgi_temp_path        $prefix/uwsgi_temp;
     scgi_temp_path         $prefix/scgi_temp;
 
-    tracktik_postgres "$bench_dsn" pool=4 portal_pool=4;
+    tracktik_postgres "$dsn" pool=4 portal_pool=4;
 
     server {
         listen  127.0.0.1:$port;
@@ -359,16 +366,38 @@ http {
     }
 }
 CONF
+    "$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" \
+        -c "$prefix/nginx.conf" >"$prefix/logs/test.log" 2>&1 \
+        || { cat "$prefix/logs/test.log" >&2; die "nginx -t failed"; }
+    "$nginx_bin" -p "$prefix/" -e "$prefix/logs/error.log" \
+        -c "$prefix/nginx.conf" || die "nginx $name did not start"
+    started+=("$prefix")
+    sleep 0.5
+}
 
-"$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" \
-    -c "$prefix/nginx.conf" >"$prefix/logs/test.log" 2>&1 \
-    || { cat "$prefix/logs/test.log" >&2; die "nginx -t failed"; }
+use_nginx() {
+    # use_nginx NAME: the nginx the measurements talk to
+    local prefix=$work/nginx-$1 port
+    port=$(cat "$prefix/port")
+    origin="http://127.0.0.1:$port"
+    base="http://127.0.0.1:$port"
+    master=$(cat "$prefix/logs/nginx.pid")
+    workers=$(ps -o pid= --ppid "$master" | tr -d ' ' | tr '\n' ' ')
+}
 
 cleanup() {
-    local pid
-    pid=$(cat "$prefix/logs/nginx.pid" 2>/dev/null || true)
-    [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
+    local prefix pid
+    for prefix in ${started[@]+"${started[@]}"}; do
+        pid=$(cat "$prefix/logs/nginx.pid" 2>/dev/null || true)
+        [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
+    done
     [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null || true
+    if [ -n "${proposal_applied:-}" ]; then
+        unset PGOPTIONS
+        bq -c "SET client_min_messages = warning" \
+           -c "DROP SCHEMA IF EXISTS portal_bench_proposal CASCADE" \
+           -c "DROP INDEX IF EXISTS portal_bench_proposed_page" || true
+    fi
     if [ "$keep" = 0 ]; then
         db_drop || true
         say "dropped $db (KEEP=0)"
@@ -376,10 +405,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$nginx_bin" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
-sleep 0.5
-master=$(cat "$prefix/logs/nginx.pid")
-workers=$(ps -o pid= --ppid "$master" | tr -d ' ' | tr '\n' ' ')
+nginx_start asis "$bench_dsn"
+use_nginx asis
 
 first_cookie=$(head -n 1 "$work/client-cookies" | cut -d' ' -f2)
 code=$(curl -s -o "$work/probe.json" -w '%{http_code}' \
@@ -519,7 +546,7 @@ pgbench_run() {
         note="$note failed-transactions"
     fi
     record "$kind $run $valid ${tps:-0} $lat ${note# }"
-    printf '  %-6s run %s: %8s tx/s   p50 %6s us  p99 %7s us  %s\n' \
+    printf '  %-6s run %s: %8.1f tx/s   p50 %6s us  p99 %7s us  %s\n' \
         "$kind" "$run" "${tps:-0}" ${lat} \
         "$([ $valid = yes ] || { echo "INVALID ${note# }"; tail -n 3 "$out"; })"
 }
@@ -745,16 +772,24 @@ if want pg; then
     [ -z "${pg_deep_opts:-}" ] || check_pg_scripts deep
 fi
 
+pages_rounds() {
+    # pages_rounds PREFIX: RUNS rounds of the page measurements, kinds
+    # PREFIX{first,pgfirst,deep,pgdeep}
+    local p=$1 run
+    for run in $(seq 1 "$runs"); do
+        want first && wrk_run "${p}first" "$run" "$work/req-first" 200 "$conns" "$duration"
+        want pg && pgbench_run "${p}pgfirst" "$run" "$pg_first_opts"
+        want deep && wrk_run "${p}deep" "$run" "$work/req-deep" 200 "$conns" "$duration"
+        want pg && [ -n "${pg_deep_opts:-}" ] \
+            && pgbench_run "${p}pgdeep" "$run" "$pg_deep_opts"
+    done
+    return 0
+}
+
 if want first || want deep || want pg; then
     say "incidents pages: $runs rounds of ${duration} s, $conns connections," \
         "$users client users (p99 target 10 ms)"
-    for run in $(seq 1 "$runs"); do
-        want first && wrk_run first "$run" "$work/req-first" 200 "$conns" "$duration"
-        want pg && pgbench_run pgfirst "$run" "$pg_first_opts"
-        want deep && wrk_run deep "$run" "$work/req-deep" 200 "$conns" "$duration"
-        want pg && [ -n "${pg_deep_opts:-}" ] \
-            && pgbench_run pgdeep "$run" "$pg_deep_opts"
-    done
+    pages_rounds ""
 fi
 
 median() {
@@ -862,24 +897,61 @@ if want csv; then
         | sed 's/^/    /'
 fi
 
+# --- the proposed changes ------------------------------------------------
+
 proposed_index="CREATE INDEX portal_bench_proposed_page
     ON incidents_ledger (occurred_at DESC, report_id DESC)"
-if want csv && [ "$propose" = 1 ]; then
+proposal_path="-c search_path=portal_bench_proposal,public"
+if [ "$propose" = 1 ] && { want first || want deep || want pg || want csv; }; then
     echo
-    say "PROPOSE=1: in $db only, $proposed_index"
+    say "PROPOSE=1: the changes of bench/portal-proposal.sql in $db, for" \
+        "this run only: $(echo "$proposed_index" | tr -s ' \n' ' ')," \
+        "and changed functions in the schema portal_bench_proposal, seen" \
+        "by a second nginx and by pgbench through their search_path"
+    proposal_applied=1
     t0=$(date +%s.%N)
     bq -c "SET maintenance_work_mem = '512MB'" -c "$proposed_index" \
        -c "ANALYZE incidents_ledger"
     t1=$(date +%s.%N)
     index_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-    say "built (and ANALYZE) in ${index_secs} s"
-    csv_phase csvidx
-    if awk -v m="$op_first_ms" 'BEGIN { exit !(m > 10) }'; then
-        say "operator's first JSON page with the index: ${op_first_ms} ms;" \
-            "EXPLAIN ANALYZE:"
-        explain_call "portal_api_incidents('$operator_token', '', '', '', '', '', '', '', '50')" 5
+    say "index built (and ANALYZE) in ${index_secs} s"
+    bq -f bench/portal-proposal.sql >/dev/null
+    nginx_start proposal "$bench_dsn options='$proposal_path'"
+    use_nginx proposal
+    export PGOPTIONS="$proposal_path"
+
+    # the proposal must answer exactly what the schema as is answers
+    asis_port=$(cat "$work/nginx-asis/port")
+    for q in "" "?cursor=$(head -n 1 "$work/cursors" 2>/dev/null | cut -d' ' -f2)"; do
+        a=$(curl -s -H "Cookie: $first_cookie" \
+                "http://127.0.0.1:$asis_port/portal/api/incidents$q" | cksum)
+        b=$(curl -s -H "Cookie: $first_cookie" "$base/portal/api/incidents$q" \
+                | cksum)
+        [ "$a" = "$b" ] || die "the proposal answers GET incidents$q differently"
+    done
+    say "the proposal answers GET incidents (first and deep page) byte for" \
+        "byte as the schema as is does"
+
+    if want first || want deep || want pg; then
+        say "incidents pages with the proposal:"
+        pages_rounds p
     fi
-    bq -c "DROP INDEX portal_bench_proposed_page"
+    if want csv; then
+        say "CSV export with the proposal:"
+        csv_phase csvidx
+        if awk -v m="$op_first_ms" 'BEGIN { exit !(m > 10) }'; then
+            say "operator's first JSON page with the proposal:" \
+                "${op_first_ms} ms; EXPLAIN ANALYZE:"
+            explain_call "portal_api_incidents('$operator_token', '', '', '', '', '', '', '', '50')" 5
+        fi
+    fi
+
+    unset PGOPTIONS
+    use_nginx asis
+    bq -c "SET client_min_messages = warning" \
+       -c "DROP SCHEMA portal_bench_proposal CASCADE" \
+       -c "DROP INDEX portal_bench_proposed_page"
+    proposal_applied=
 fi
 
 
@@ -990,13 +1062,28 @@ if want deep || want pg; then
     row "portal_api_incidents() direct (pgbench)" pgdeep
     ratio_row "  ratio nginx / direct" deep pgdeep
 fi
+if [ -n "$(awk '$1 ~ /^p(pg)?(first|deep)$/' "$work/results")" ]; then
+    echo "  with the proposal (bench/portal-proposal.sql):"
+    if want first || want pg; then
+        row "GET incidents, first page (nginx)" pfirst "$(target pfirst)"
+        row "portal_api_incidents() direct (pgbench)" ppgfirst
+        ratio_row "  ratio nginx / direct" pfirst ppgfirst
+        ratio_row "  ratio proposal / as is (nginx)" pfirst first
+    fi
+    if want deep || want pg; then
+        row "GET incidents, $deep_pages pages deep (nginx)" pdeep "$(target pdeep)"
+        row "portal_api_incidents() direct (pgbench)" ppgdeep
+        ratio_row "  ratio nginx / direct" pdeep ppgdeep
+        ratio_row "  ratio proposal / as is (nginx)" pdeep deep
+    fi
+fi
 if want csv; then
     echo
     csv_row csv "CSV export, operator (schema as is)"
-    csv_row csvidx "CSV export, with the proposed index"
-    printf '  %-40s       as is %s ms; with the proposed index %s ms\n' \
+    csv_row csvidx "CSV export, with the proposal"
+    printf '  %-40s       as is %s ms; with the proposal %s ms\n' \
         "operator's first JSON page" "${csv_op_first_ms:--}" "${csvidx_op_first_ms:--}"
-    printf '  %-40s       as is %s ms; with the proposed index %s ms\n' \
+    printf '  %-40s       as is %s ms; with the proposal %s ms\n' \
         "one 1,000-row export page (SQL)" "${csv_page_ms:--}" "${csvidx_page_ms:--}"
     [ -z "${index_secs:-}" ] || \
         printf '  %-40s       built in %s s: %s\n' "proposed index" "$index_secs" \
