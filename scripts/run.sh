@@ -142,6 +142,33 @@ if [ -f sim/tracktik_sim.py ]; then
         || true
 fi
 
+if [ -x build/tracktik-worker ] && [ -f "$run/sim.pid" ]; then
+    # the worker logs in to the simulated tenant (its demo OAuth client
+    # and API user; a fresh simulator knows no earlier session) and posts
+    # billing lines to it as ad-hoc items; the seed's ADH rule has no unit
+    # price, so the bill code gets a default one
+    sim_url="http://127.0.0.1:${SIM_PORT:-8090}"
+    client_secret_file=$run/tracktik_client.secret
+    (umask 077; printf 'demo-secret\n' >"$client_secret_file")
+    printf 'api-password\n' | build/tracktik-worker auth login \
+        --url "$sim_url" --client-id demo \
+        --client-secret-file "$client_secret_file" \
+        --username api --password-stdin >/dev/null \
+        || echo "run: auth login to the simulator failed" >&2
+    adh=$(curl -s "$sim_url/__sim/state" | python3 -c \
+          'import json, sys; print(json.load(sys.stdin)["tenant"]["billItems"]["ADH"])' \
+          2>/dev/null || true)
+    if [ -n "$adh" ]; then
+        psql "$TRACKTIK_DSN" -qXAt -v ON_ERROR_STOP=1 -c \
+            "INSERT INTO tracktik_bill_items (bill_code, bill_item_id, default_price)
+             VALUES ('ADH', $adh, 95.00) ON CONFLICT (bill_code) DO NOTHING" \
+            || true
+    fi
+    start_bg billing "$run/billing.log" "billing sync" \
+        build/tracktik-worker billing sync --url "$sim_url" \
+        --poll-interval 5000 || true
+fi
+
 # a realistic sample delivery to try the endpoint with
 sample=$run/sample-report.json
 perl -I t/helper -MTrackTikTest -e 'print tt_sample_report()' >"$sample"
@@ -158,6 +185,7 @@ cat <<MSG
   TrackTik sim      http://127.0.0.1:${SIM_PORT:-8090}/ (delivering to the webhook; log $run/sim.log)
   PostgreSQL        $TRACKTIK_DSN
   logs              $prefix/logs/error.log, $prefix/logs/access.log$( [ -x build/tracktik-worker ] && printf ', %s' "$run/worker.log")
+  billing sync      ad-hoc items appear at http://127.0.0.1:${SIM_PORT:-8090}/__sim/state (billingAdhocItems); log $run/billing.log
   stop everything   make stop
 
   post a signed sample delivery (expect HTTP/1.1 202):

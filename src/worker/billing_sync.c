@@ -171,11 +171,26 @@ tt_billing_sync(const tt_config_t *cfg, int once)
                    tt_log_quote(s.err, q, sizeof(q)));
             fprintf(stderr, "tracktik-worker: billing sync stopped: %s\n",
                     s.err);
-            break;
+
+            if (once) {
+                break;
+            }
+
+            /* the daemon waits for the operator (auth login) or for the
+             * database, without asking TrackTik anything meanwhile */
+            tt_api_sleep(&s.api, cfg->poll_interval_ms < 10000
+                                 ? 10 : cfg->poll_interval_ms / 1000.0);
+            if (PQstatus(s.conn) != CONNECTION_OK) {
+                PQreset(s.conn);
+            }
+            stopped = 0;
+            continue;
         }
 
-        tt_log(TT_LOG_INFO, "event=billing_sync_pass posted=%d failed=%d "
-               "pending=%d busy=%d", posted, failed, later, busy);
+        if (once || posted + failed + later > 0) {
+            tt_log(TT_LOG_INFO, "event=billing_sync_pass posted=%d failed=%d "
+                   "pending=%d busy=%d", posted, failed, later, busy);
+        }
 
         if (!once) {
             tt_api_sleep(&s.api, cfg->poll_interval_ms / 1000.0);
