@@ -41,6 +41,7 @@ tt_api_settings_default(tt_api_settings_t *set)
     set->backoff_base_ms = 500;
     set->backoff_cap_ms = 30000;
     set->page_size = 1000;
+    set->max_rate_limited = 50;
 }
 
 
@@ -233,7 +234,7 @@ tt_api_request(tt_api_t *api, const char *method, const char *path,
                    "retry_after_ms=%.0f", method, logpath, delay * 1000);
             tt_ratelimit_defer(api, delay);
 
-            if (n429 > 50) {
+            if (n429 > api->set.max_rate_limited) {
                 snprintf(err, errlen, "TrackTik keeps answering 429 Too Many "
                          "Requests: lower --api-rate");
                 return TT_API_RETRY;

@@ -39,6 +39,7 @@ typedef struct {
     int          backoff_base_ms;
     int          backoff_cap_ms;
     int          page_size;      /* list pages, at most 1000 */
+    int          max_rate_limited; /* 429s in a row before giving up */
 } tt_api_settings_t;
 
 

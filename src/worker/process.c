@@ -29,7 +29,8 @@ enum {
     TT_WORK_READY = 0,              /* parsed, rules applied */
     TT_WORK_INVALID,                /* permanent error: goes 'dead' */
     TT_WORK_RELEASE,                /* not started: back to the queue */
-    TT_WORK_HANDLED                 /* failed alone and recorded as such */
+    TT_WORK_HANDLED,                /* failed alone and recorded as such */
+    TT_WORK_RETRY                   /* enrichment failed: try again later */
 };
 
 
@@ -51,7 +52,7 @@ typedef struct {
 
 
 static void tt_process_prepare(const tt_config_t *cfg,
-    const tt_rulebook_t *rb, tt_work_t *w);
+    const tt_rulebook_t *rb, tt_enrich_t *enrich, tt_work_t *w);
 static int tt_process_send(PGconn *conn, const tt_config_t *cfg,
     tt_work_t *work, size_t n, char *err, size_t errlen,
     PGresult **failed);
@@ -62,8 +63,9 @@ static int tt_item_cmp(const void *a, const void *b);
 
 int
 tt_process_batch(PGconn *conn, const tt_config_t *cfg,
-    const tt_rulebook_t *rb, tt_batch_t *b, volatile sig_atomic_t *stop,
-    tt_process_stats_t *stats, char *err, size_t errlen)
+    const tt_rulebook_t *rb, tt_enrich_t *enrich, tt_batch_t *b,
+    volatile sig_atomic_t *stop, tt_process_stats_t *stats, char *err,
+    size_t errlen)
 {
     int          rc, dead, permanent;
     char         msg[1024], qerr[768];
@@ -101,11 +103,33 @@ tt_process_batch(PGconn *conn, const tt_config_t *cfg,
             usleep(cfg->job_delay_ms * 1000);
         }
 
-        tt_process_prepare(cfg, rb, &work[i]);
+        tt_process_prepare(cfg, rb, enrich, &work[i]);
 
         if (tt_lease_maybe_renew(conn, cfg, b, err, errlen) != 0) {
             rc = -1;
             goto done;
+        }
+
+        /* TrackTik could not say what the job needs: a retry later */
+        if (work[i].state == TT_WORK_RETRY) {
+            if (tt_job_fail(conn, cfg, work[i].job, 0, work[i].error, &dead,
+                            &delay, err, errlen) != 0)
+            {
+                rc = -1;
+                goto done;
+            }
+
+            work[i].state = TT_WORK_HANDLED;
+
+            if (dead) {
+                stats->dead++;
+            } else {
+                stats->retried++;
+            }
+            tt_log(dead ? TT_LOG_ERROR : TT_LOG_WARN, "job=%lld outcome=%s "
+                   "attempts=%d retry_in=%.1fs error=%s", work[i].job->id,
+                   dead ? "dead" : "retry", work[i].job->attempts, delay,
+                   tt_log_quote(work[i].error, msg, sizeof(msg)));
         }
     }
 
@@ -226,7 +250,7 @@ done:
 /* parse the payload and apply the rules: memory only */
 static void
 tt_process_prepare(const tt_config_t *cfg, const tt_rulebook_t *rb,
-    tt_work_t *w)
+    tt_enrich_t *enrich, tt_work_t *w)
 {
     size_t                i, n;
     struct tm             local;
@@ -239,6 +263,13 @@ tt_process_prepare(const tt_config_t *cfg, const tt_rulebook_t *rb,
                          sizeof(w->error)) != 0)
     {
         w->state = TT_WORK_INVALID;
+        return;
+    }
+
+    if (tt_enrich_reports(enrich, &w->payload, cfg->default_time_zone,
+                          w->error, sizeof(w->error)) != 0)
+    {
+        w->state = TT_WORK_RETRY;
         return;
     }
 

@@ -176,6 +176,7 @@ tt_run_worker(const tt_config_t *base)
     tt_batch_t     batch;
     tt_config_t    cfg;
     tt_worker_t    w;
+    tt_enrich_t   *enrich;
 
     /* locked_by must be unique per process: "<name>:<pid>" */
     cfg = *base;
@@ -196,6 +197,9 @@ tt_run_worker(const tt_config_t *base)
 
     memset(&w, 0, sizeof(w));
     rc = 0;
+
+    /* TrackTik enrichment, when a session exists (auth login) */
+    enrich = tt_enrich_new(&cfg);
 
     tt_log(TT_LOG_INFO, "event=started mode=%s wakeup=%s batch=%d "
            "lease=%ds max_attempts=%d", cfg.drain ? "drain" : "daemon",
@@ -232,7 +236,7 @@ tt_run_worker(const tt_config_t *base)
         if (batch.njobs > 0) {
             batch_full = (int) batch.njobs == cfg.batch_size;
 
-            if (tt_process_batch(w.conn, &cfg, &w.rules, &batch,
+            if (tt_process_batch(w.conn, &cfg, &w.rules, enrich, &batch,
                                  &tt_run_stop, &w.stats, err, sizeof(err))
                 != 0)
             {
@@ -282,6 +286,7 @@ tt_run_worker(const tt_config_t *base)
            w.stats.released);
 
     tt_rulebook_free(&w.rules);
+    tt_enrich_free(enrich);
     if (w.conn != NULL) {
         PQfinish(w.conn);
     }

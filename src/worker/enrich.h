@@ -1,0 +1,49 @@
+/*
+ * enrich: what the webhook body leaves out, from the TrackTik API, with a
+ * cache in memory and in the reference tables (sql/007, tracktik_positions
+ * in sql/006), each entry trusted for TT_ENRICH_TTL seconds.
+ *
+ * For every report with a site (account): the site's name, type, parent
+ * client and time zone, the parent client's, and the post's name and
+ * contract.  The ledger's client is the site's parent client when the body
+ * names none (a report's `account` is the site; TrackTik's /accounts
+ * shape calls a site type CLIENT, subType SITE), or the account itself
+ * when it is a client; the site's time zone is used when neither the
+ * report nor the body's site has one.
+ *
+ * Active only when a TrackTik session exists (`auth login`); checked again
+ * every minute, so logging in later enables it without a restart.
+ */
+
+#ifndef TT_ENRICH_H
+#define TT_ENRICH_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "parse.h"
+
+
+#define TT_ENRICH_TTL  3600
+
+
+typedef struct tt_enrich_s  tt_enrich_t;
+
+
+/* never fails: without memory or a session it just stays inactive */
+tt_enrich_t *tt_enrich_new(const tt_config_t *cfg);
+void tt_enrich_free(tt_enrich_t *e);
+
+/*
+ * Fills the reports in place.  0: done (or nothing to do); -1 with err
+ * when a report needs its client from TrackTik and the API cannot answer
+ * now: the job should be retried later, not recorded without its client.
+ */
+int tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
+    const char *default_time_zone, char *err, size_t errlen);
+
+/* API calls made and cache hits, for the log */
+void tt_enrich_counts(const tt_enrich_t *e, long long *calls,
+    long long *hits);
+
+#endif /* TT_ENRICH_H */
