@@ -114,10 +114,6 @@ if [ -x build/tracktik-worker ]; then
         --if-changed >/dev/null \
         || echo "run: could not load conf/contracts.example.json" >&2
 
-    # TRACKTIK_DSN is exported by `scripts/pg.sh env` above
-    start_bg worker "$run/worker.log" tracktik-worker \
-        build/tracktik-worker run || true
-
     # demo portal logins: an operator, and a user of the simulator's
     # first client (created once; the passwords are printed below)
     demo_client_user=client@demo.test
@@ -130,7 +126,7 @@ if [ -x build/tracktik-worker ]; then
     build/tracktik-worker users list 2>/dev/null \
         | grep -q "^$demo_client_user" \
         || printf '%s\n' "$demo_password" | build/tracktik-worker users add \
-               "$demo_client_user" --client "${TT_DEMO_CLIENT:-103}" \
+               "$demo_client_user" --client "${TT_DEMO_CLIENT:-101}" \
                >/dev/null
 fi
 
@@ -150,6 +146,10 @@ if [ -x build/tracktik-worker ] && [ -f "$run/sim.pid" ]; then
     sim_url="http://127.0.0.1:${SIM_PORT:-8090}"
     client_secret_file=$run/tracktik_client.secret
     (umask 077; printf 'demo-secret\n' >"$client_secret_file")
+    for _ in $(seq 1 100); do    # the simulator builds its tenant first
+        curl -sf "$sim_url/__sim/health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
     printf 'api-password\n' | build/tracktik-worker auth login \
         --url "$sim_url" --client-id demo \
         --client-secret-file "$client_secret_file" \
@@ -169,6 +169,15 @@ if [ -x build/tracktik-worker ] && [ -f "$run/sim.pid" ]; then
         --poll-interval 5000 || true
 fi
 
+if [ -x build/tracktik-worker ]; then
+    # started after the login above, so from its first job on it enriches
+    # reports from the simulator (the ledger's client is the site's parent
+    # client); deliveries that came earlier wait in the queue.
+    # TRACKTIK_DSN is exported by `scripts/pg.sh env` above
+    start_bg worker "$run/worker.log" tracktik-worker \
+        build/tracktik-worker run || true
+fi
+
 # a realistic sample delivery to try the endpoint with
 sample=$run/sample-report.json
 perl -I t/helper -MTrackTikTest -e 'print tt_sample_report()' >"$sample"
@@ -181,7 +190,7 @@ cat <<MSG
 
   nginx (webhook)   $url
   client portal     http://127.0.0.1:$http_port/portal/
-  demo logins       ${demo_client_user:-} (client ${TT_DEMO_CLIENT:-103}), ${demo_operator:-} (operator); password ${demo_password:-}
+  demo logins       ${demo_client_user:-} (client ${TT_DEMO_CLIENT:-101}), ${demo_operator:-} (operator); password ${demo_password:-}
   TrackTik sim      http://127.0.0.1:${SIM_PORT:-8090}/ (delivering to the webhook; log $run/sim.log)
   PostgreSQL        $TRACKTIK_DSN
   logs              $prefix/logs/error.log, $prefix/logs/access.log$( [ -x build/tracktik-worker ] && printf ', %s' "$run/worker.log")
