@@ -216,7 +216,7 @@ tt_api_request(tt_api_t *api, const char *method, const char *path,
             continue;
         }
 
-        if (answer->status == 401 && n401 < 2) {
+        if (answer->status == 401 && n401 < 3) {
             /* someone refreshed (the old token is revoked), or it expired
              * early: reload the session, refresh only if still needed */
             n401++;

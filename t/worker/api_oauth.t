@@ -131,8 +131,8 @@ subtest 'eight processes racing on an expired token: exactly one refresh' => sub
 };
 
 subtest 'short-lived tokens, eight processes calling repeatedly' => sub {
-    # new tokens live 2 s; every process makes a dozen calls
-    $sim->config({ access_token_ttl => 2 });
+    # new tokens live 3 s; every process makes a dozen calls
+    $sim->config({ access_token_ttl => 3 });
     $sim->admin('POST', '/__sim/tokens/expire');
     my $before = $sim->counter('oauth.refresh_token');
     my $errors = oauth_errors();
