@@ -60,6 +60,8 @@ tt_api_settings_from(const tt_config_t *cfg, tt_api_settings_t *set)
     if (cfg->api_timeout_ms > 0) {
         set->timeout_ms = cfg->api_timeout_ms;
     }
+    set->refresh_hold_ms = cfg->api_refresh_hold_ms;
+
     if (cfg->api_backoff_cap_ms > 0) {
         set->backoff_cap_ms = cfg->api_backoff_cap_ms;
         if (set->backoff_base_ms > set->backoff_cap_ms) {

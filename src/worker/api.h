@@ -40,6 +40,7 @@ typedef struct {
     int          backoff_cap_ms;
     int          page_size;      /* list pages, at most 1000 */
     int          max_rate_limited; /* 429s in a row before giving up */
+    int          refresh_hold_ms; /* tests: pause before the COMMIT */
 } tt_api_settings_t;
 
 

@@ -30,6 +30,7 @@ typedef struct {
     int          api_per_minute;    /* request budget shared by all */
     int          api_timeout_ms;    /* per request */
     int          api_backoff_cap_ms; /* longest retry delay */
+    int          api_refresh_hold_ms; /* fault-injection tests only */
 } tt_config_t;
 
 #endif /* TT_CONFIG_H */

@@ -74,7 +74,9 @@ static const char  *tt_usage =
 "TrackTik API options (auth, billing):\n"
 "  --api-rate N          requests a minute, shared by all workers (600)\n"
 "  --api-timeout-ms N    per request, below the 30 s gateway (20000)\n"
-"  --api-backoff-cap-ms N  longest retry delay (30000)\n";
+"  --api-backoff-cap-ms N  longest retry delay (30000)\n"
+"  --api-refresh-hold-ms N pause between receiving a refreshed token pair\n"
+"                        and storing it (fault-injection tests only)\n";
 
 
 enum {
@@ -111,7 +113,8 @@ enum {
     TT_OPT_ONCE,
     TT_OPT_API_RATE,
     TT_OPT_API_TIMEOUT,
-    TT_OPT_API_BACKOFF_CAP
+    TT_OPT_API_BACKOFF_CAP,
+    TT_OPT_API_REFRESH_HOLD
 };
 
 
@@ -153,6 +156,8 @@ static const struct option  tt_options[] = {
     { "api-timeout-ms",    required_argument, NULL, TT_OPT_API_TIMEOUT },
     { "api-backoff-cap-ms", required_argument, NULL,
                                               TT_OPT_API_BACKOFF_CAP },
+    { "api-refresh-hold-ms", required_argument, NULL,
+                                              TT_OPT_API_REFRESH_HOLD },
     { NULL, 0, NULL, 0 }
 };
 
@@ -335,6 +340,10 @@ main(int argc, char **argv)
         case TT_OPT_API_BACKOFF_CAP:
             bad |= tt_int_option("--api-backoff-cap-ms", optarg, 1, 3600000,
                                  &cfg.api_backoff_cap_ms);
+            break;
+        case TT_OPT_API_REFRESH_HOLD:
+            bad |= tt_int_option("--api-refresh-hold-ms", optarg, 0, 600000,
+                                 &cfg.api_refresh_hold_ms);
             break;
         default:
             bad = 1;

@@ -234,6 +234,13 @@ tt_oauth_refresh(tt_api_t *api, char *err, size_t errlen)
         if (rc == TT_API_OK) {
             /* the old refresh token is used up now: store the new pair
              * and COMMIT before anyone uses the new access token */
+
+            if (api->set.refresh_hold_ms > 0) {
+                /* fault injection: the window a crash can hit */
+                tt_log(TT_LOG_INFO, "event=oauth_refresh_hold ms=%d",
+                       api->set.refresh_hold_ms);
+                tt_api_sleep(api, api->set.refresh_hold_ms / 1000.0);
+            }
             if (tt_oauth_store(api, client_id, client_secret, &pair, 0, err,
                                errlen) != 0
                 || tt_db_exec(api->conn, "COMMIT", PGRES_COMMAND_OK, err,

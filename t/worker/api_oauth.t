@@ -3,8 +3,9 @@
 # stores the session in PostgreSQL; refresh tokens are single use, so with
 # eight processes racing on an expired token exactly one refreshes; a
 # refresh token used up behind the worker's back (a worker killed between
-# receiving a new pair and storing it) stops API work with one clear error
-# instead of hammering the token endpoint.  No secret reaches any output.
+# receiving a new pair and storing it: simulated, then for real with
+# kill -9) stops API work with one clear error instead of hammering the
+# token endpoint.  No secret reaches any output.
 
 use strict;
 use warnings;
@@ -220,6 +221,39 @@ subtest 'a pasted refresh token logs in' => sub {
     ($rc) = worker_in('', 'auth', 'check');
     is $rc, 0, 'the session works';
     push @secrets, $d->{refresh_token}, $d->{access_token};
+};
+
+subtest 'a worker killed between receiving a refresh and storing it' => sub {
+    $sim->admin('POST', '/__sim/tokens/expire');
+    my $refreshes = $sim->counter('oauth.refresh_token');
+    my $reuse = $sim->counter('oauth.refresh_reuse');
+    my $stored = oauth_row()->[2];
+    my ($o, $e) = ('', '');
+    my $h = start([ TTWorker::binary(), 'auth', 'check',
+                    '--api-refresh-hold-ms', '300000', '--dsn', $t->dsn ],
+                  \undef, \$o, \$e, timeout(600));
+    ok wait_until(sub { $h->pump_nb; $e =~ /event=oauth_refresh_hold/ }, 120),
+        'the worker received a new pair and has not stored it yet';
+    is $sim->counter('oauth.refresh_token'), $refreshes + 1,
+        'TrackTik consumed the refresh token';
+    $h->signal('KILL');
+    eval { $h->finish };
+    $all_output .= $o . $e;
+    is oauth_row()->[2], $stored, 'killed: the new pair was never stored';
+
+    my ($rc, $out, $err) = worker_in('', 'auth', 'check');
+    is $rc, 1, 'the next API call: exit 1';
+    like $err, qr/TrackTik refused the stored refresh token \(HTTP 400: invalid_grant/,
+        'TrackTik refuses the consumed token';
+    like $err, qr/run `tracktik-worker auth login --url \Q$url\E .*if a worker died between receiving a new pair and storing it, this is the result/,
+        'the operator is told to log in again, and why';
+    is $sim->counter('oauth.refresh_reuse'), $reuse + 1, 'asked once, no loop';
+
+    ($rc, $out, $err) = worker_in("api-password\n", 'auth', 'login',
+        '--url', $url, '--username', 'api', '--password-stdin');
+    is $rc, 0, 'auth login' or diag $err;
+    ($rc) = worker_in('', 'auth', 'check');
+    is $rc, 0, 'and API work resumes';
 };
 
 subtest 'no secret in any output' => sub {
