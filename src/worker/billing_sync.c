@@ -14,6 +14,7 @@
 #include "api.h"
 #include "billing_sync.h"
 #include "db.h"
+#include "enrich.h"
 #include "log.h"
 #include "oauth.h"
 
@@ -638,14 +639,11 @@ static tt_sync_rc_e
 tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l, char *contract,
     size_t size)
 {
-    char              path[128], reason[300], site[32], cbuf[32];
-    yajl_val          tree, item, v;
-    long long         id;
-    PGresult         *res;
-    tt_api_rc_e       arc;
-    const char       *params[5], *name, *npath[] = { "name", NULL };
-    const char       *nbpath[] = { "nonBillable", NULL };
-    tt_http_answer_t  answer;
+    long          status;
+    PGresult     *res;
+    long long     id;
+    tt_api_rc_e   arc;
+    const char   *params[1];
 
     if (l->position_id != NULL) {
         params[0] = l->position_id;
@@ -674,76 +672,19 @@ tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l, char *contract,
 
         PQclear(res);
 
-        snprintf(path, sizeof(path), "/rest/v1/positions/%s",
-                 l->position_id);
-        arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
-                             sizeof(s->err));
+        arc = tt_enrich_fetch_post(&s->api, s->conn,
+                                   atoll(l->position_id), &id, &status,
+                                   s->err, sizeof(s->err));
         if (arc != TT_API_OK) {
             return tt_sync_api_rc(s, arc);
         }
 
-        if (answer.status != 200) {
-            snprintf(s->err, sizeof(s->err), "reading post %s: TrackTik "
-                     "answered %s", l->position_id,
-                     tt_api_error_text(&answer, reason, sizeof(reason)));
-            tt_http_answer_free(&answer);
-            return answer.status == 404 ? TT_SYNC_FAILED : TT_SYNC_LATER;
+        if (status != 200) {
+            return status == 404 ? TT_SYNC_FAILED : TT_SYNC_LATER;
         }
 
-        item = tt_api_item(&answer, &tree);
-        tt_http_answer_free(&answer);
-
-        if (item == NULL) {
-            snprintf(s->err, sizeof(s->err), "reading post %s: the answer "
-                     "is not JSON", l->position_id);
-            if (tree != NULL) {
-                yajl_tree_free(tree);
-            }
-            return TT_SYNC_LATER;
-        }
-
-        v = yajl_tree_get(item, npath, yajl_t_string);
-        name = v ? YAJL_GET_STRING(v) : NULL;
-        v = yajl_tree_get(item, nbpath, yajl_t_true);
-
-        cbuf[0] = '\0';
-        if (tt_sync_id(item, "contract", &id) == 0) {
-            snprintf(cbuf, sizeof(cbuf), "%lld", id);
-        }
-        site[0] = '\0';
-        if (tt_sync_id(item, "account", &id) == 0) {
-            snprintf(site, sizeof(site), "%lld", id);
-        }
-
-        params[0] = l->position_id;
-        params[1] = name;
-        params[2] = site[0] ? site : NULL;
-        params[3] = cbuf[0] ? cbuf : NULL;
-        params[4] = v != NULL ? "t" : "f";
-
-        res = PQexecParams(s->conn,
-                  "INSERT INTO tracktik_positions (position_id, name,"
-                  "    site_id, contract_id, non_billable, fetched_at)"
-                  " VALUES ($1, $2, $3, $4, $5, now())"
-                  " ON CONFLICT (position_id) DO UPDATE"
-                  "   SET name = EXCLUDED.name, site_id = EXCLUDED.site_id,"
-                  "       contract_id = EXCLUDED.contract_id,"
-                  "       non_billable = EXCLUDED.non_billable,"
-                  "       fetched_at = now()", 5, NULL, params, NULL, NULL,
-                  0);
-        yajl_tree_free(tree);
-
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            tt_db_error(s->conn, res, "storing a post", s->err,
-                        sizeof(s->err));
-            PQclear(res);
-            return TT_SYNC_STOP;
-        }
-
-        PQclear(res);
-
-        if (cbuf[0]) {
-            snprintf(contract, size, "%s", cbuf);
+        if (id != 0) {
+            snprintf(contract, size, "%lld", id);
             return TT_SYNC_POSTED;
         }
     }

@@ -404,15 +404,14 @@ tt_enrich_account_fetch(tt_enrich_t *e, long long id, tt_enrich_account_t *a,
 static int
 tt_enrich_post(tt_enrich_t *e, long long id, char *err, size_t errlen)
 {
-    char               idbuf[32], ttl[16], path[64], reason[300];
-    char               site[32], contract[32];
+    char               idbuf[32], ttl[16];
+    long               status;
     double             now;
-    yajl_val           tree, item, nb;
     PGresult          *res;
+    long long          contract;
     tt_api_rc_e        rc;
     tt_enrich_post_t  *slot;
-    const char        *params[5], *nbpath[] = { "nonBillable", NULL };
-    tt_http_answer_t   answer;
+    const char        *params[2];
 
     now = tt_api_now();
     slot = &e->posts[(unsigned long long) id % TT_ENRICH_SLOTS];
@@ -450,43 +449,74 @@ tt_enrich_post(tt_enrich_t *e, long long id, char *err, size_t errlen)
 
     PQclear(res);
 
-    snprintf(path, sizeof(path), "/rest/v1/positions/%lld", id);
-    rc = tt_api_request(&e->api, "GET", path, NULL, &answer, err, errlen);
-    if (rc != TT_API_OK) {
+    rc = tt_enrich_fetch_post(&e->api, e->conn, id, &contract, &status, err,
+                              errlen);
+    if (rc != TT_API_OK || status != 200) {
         return -1;
     }
+
     e->calls++;
+    slot->id = id;
+    slot->expires = now + TT_ENRICH_TTL;
+    return 0;
+}
+
+
+tt_api_rc_e
+tt_enrich_fetch_post(tt_api_t *api, PGconn *conn, long long id,
+    long long *contract, long *status, char *err, size_t errlen)
+{
+    char               idbuf[32], path[64], reason[300], site[32], cbuf[32];
+    yajl_val           tree, item, nb;
+    PGresult          *res;
+    tt_api_rc_e        rc;
+    const char        *params[5], *nbpath[] = { "nonBillable", NULL };
+    tt_http_answer_t   answer;
+
+    *contract = 0;
+    *status = 0;
+
+    snprintf(path, sizeof(path), "/rest/v1/positions/%lld", id);
+    rc = tt_api_request(api, "GET", path, NULL, &answer, err, errlen);
+    if (rc != TT_API_OK) {
+        return rc;
+    }
+
+    *status = answer.status;
 
     if (answer.status != 200) {
-        snprintf(err, errlen, "GET %s: %s", path,
+        snprintf(err, errlen, "reading post %lld: TrackTik answered %s", id,
                  tt_api_error_text(&answer, reason, sizeof(reason)));
         tt_http_answer_free(&answer);
-        return -1;
+        return TT_API_OK;
     }
 
     item = tt_api_item(&answer, &tree);
     tt_http_answer_free(&answer);
 
     if (item == NULL) {
-        snprintf(err, errlen, "GET %s: the answer is not JSON", path);
+        snprintf(err, errlen, "reading post %lld: the answer is not JSON",
+                 id);
         if (tree != NULL) {
             yajl_tree_free(tree);
         }
-        return -1;
+        return TT_API_RETRY;
     }
 
+    *contract = tt_enrich_id(item, "contract");
+
+    snprintf(idbuf, sizeof(idbuf), "%lld", id);
     snprintf(site, sizeof(site), "%lld", tt_enrich_id(item, "account"));
-    snprintf(contract, sizeof(contract), "%lld",
-             tt_enrich_id(item, "contract"));
+    snprintf(cbuf, sizeof(cbuf), "%lld", *contract);
     nb = yajl_tree_get(item, nbpath, yajl_t_true);
 
     params[0] = idbuf;
     params[1] = tt_enrich_string(item, "name");
     params[2] = strcmp(site, "0") ? site : NULL;
-    params[3] = strcmp(contract, "0") ? contract : NULL;
+    params[3] = *contract ? cbuf : NULL;
     params[4] = nb != NULL ? "t" : "f";
 
-    res = PQexecParams(e->conn,
+    res = PQexecParams(conn,
               "INSERT INTO tracktik_positions (position_id, name, site_id,"
               "    contract_id, non_billable, fetched_at)"
               " VALUES ($1, $2, $3, $4, $5, now())"
@@ -499,15 +529,13 @@ tt_enrich_post(tt_enrich_t *e, long long id, char *err, size_t errlen)
     yajl_tree_free(tree);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(e->conn, res, "storing tracktik_positions", err, errlen);
+        tt_db_error(conn, res, "storing tracktik_positions", err, errlen);
         PQclear(res);
-        return -1;
+        return TT_API_ERROR;
     }
 
     PQclear(res);
-    slot->id = id;
-    slot->expires = now + TT_ENRICH_TTL;
-    return 0;
+    return TT_API_OK;
 }
 
 

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "api.h"
 #include "config.h"
 #include "parse.h"
 
@@ -41,6 +42,15 @@ void tt_enrich_free(tt_enrich_t *e);
  */
 int tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
     const char *default_time_zone, char *err, size_t errlen);
+
+/*
+ * GET /rest/v1/positions/{id} into tracktik_positions (the billing sync
+ * uses it too).  TT_API_OK with *status 200: stored, *contract = the
+ * post's contract or 0; TT_API_OK with another *status: TrackTik's
+ * refusal in err; otherwise the API's or the database's failure.
+ */
+tt_api_rc_e tt_enrich_fetch_post(tt_api_t *api, PGconn *conn, long long id,
+    long long *contract, long *status, char *err, size_t errlen);
 
 /* API calls made and cache hits, for the log */
 void tt_enrich_counts(const tt_enrich_t *e, long long *calls,
