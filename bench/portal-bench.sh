@@ -13,7 +13,8 @@
 #          KEEP=0 drops it at the end (default KEEP=1: it is the cache);
 #   first  GET /portal/api/incidents, first page, wrk at PORTAL_CONNECTIONS
 #          (8) connections, the cookies of USERS client users (16, one per
-#          tested client) taken in turn;
+#          tested client) taken in turn; and over a single connection (the
+#          latency without queueing for the machine's two cores);
 #   deep   the same for a cursor 100 pages deep (each user's own cursor,
 #          found by following `next` through the API);
 #   pg     the baselines: pgbench calling portal_api_incidents() directly
@@ -25,8 +26,10 @@
 #          are timed (and EXPLAINed), and an export predicted to take over
 #          CSV_MAX_TIME is skipped;
 #   acks   webhook deliveries paced at ACK_RATE (200/s) for ACK_DURATION
-#          seconds, p50/p99, alone and while a second wrk storms
-#          POST /portal/api/login with correct passwords;
+#          seconds, p50/p99, alone, while a second wrk storms
+#          POST /portal/api/login with correct passwords over
+#          STORM_CONNECTIONS, and while it logs in over one connection
+#          (what a limit of one login at a time would give);
 #
 # each measurement PORTAL_RUNS (3) times for PORTAL_DURATION (5) seconds,
 # interleaved, then a table of medians and ratios.  When a p99 target
@@ -526,7 +529,7 @@ wrk_run() {
     # wrk_run KIND RUN FILE EXPECT CONNECTIONS SECONDS
     local kind=$1 run=$2 file=$3 expect=$4 c=$5 secs=$6
     local out=$work/wrk-$kind-$run.out line valid=yes note=
-    wrk -t 2 -c "$c" -d "${secs}s" --timeout 10s -s bench/portal.lua \
+    wrk -t "$((c < 2 ? c : 2))" -c "$c" -d "${secs}s" --timeout 10s -s bench/portal.lua \
         "$base/" -- "$file" "$expect" "$origin" >"$out" 2>&1 || true
     line=$(grep '^BENCH requests=' "$out" || true)
     if [ -z "$line" ]; then
@@ -734,13 +737,17 @@ ack_generate() {
 
 ack_run() {
     # ack_run KIND RUN: webhook deliveries paced at ACK_RATE for
-    # ACK_DURATION s; with KIND ackstorm, a login storm around it
+    # ACK_DURATION s; with KIND ackstorm, a login storm around it over
+    # STORM_CONNECTIONS connections, with ackstorm1 over one (as if logins
+    # were limited to one at a time)
     local kind=$1 run=$2 out=$work/wrk-$1-$2.out line valid=yes note= storm=
+    local sk=${kind/ack/} sc=$storm_conns
+    [ "$kind" = ackstorm1 ] && sc=1
     bq -c "TRUNCATE tracktik_jobs, tracktik_deliveries RESTART IDENTITY"
-    if [ "$kind" = ackstorm ]; then
-        wrk -t 1 -c "$storm_conns" -d "$((ack_duration + 2))s" --timeout 10s \
+    if [ "$kind" != ack ]; then
+        wrk -t 1 -c "$sc" -d "$((ack_duration + 2))s" --timeout 10s \
             -s bench/portal.lua "$base/" -- "$work/req-login" 200 "$origin" \
-            >"$work/wrk-storm-$run.out" 2>&1 &
+            >"$work/wrk-$sk-$run.out" 2>&1 &
         storm=$!
         sleep 1
     fi
@@ -771,11 +778,11 @@ ack_run() {
         "$(field p99_us "$line")" "$statuses" \
         "$([ $valid = yes ] || echo "INVALID ${note# }")"
     if [ -n "$storm" ]; then
-        line=$(grep '^BENCH requests=' "$work/wrk-storm-$run.out" || true)
-        record "storm $run yes $(field rps "$line") $(field p50_us "$line")" \
+        line=$(grep '^BENCH requests=' "$work/wrk-$sk-$run.out" || true)
+        record "$sk $run yes $(field rps "$line") $(field p50_us "$line")" \
             "$(field p99_us "$line") statuses=$(field statuses "$line")"
         printf '  %-8s run %s: %7s logins/s  p50 %6s us  p99 %7s us  %s\n' \
-            storm "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
+            "$sk" "$run" "$(field rps "$line")" "$(field p50_us "$line")" \
             "$(field p99_us "$line")" "$(field statuses "$line")"
     fi
 }
@@ -812,8 +819,10 @@ pages_rounds() {
     local p=$1 run
     for run in $(seq 1 "$runs"); do
         want first && wrk_run "${p}first" "$run" "$work/req-first" 200 "$conns" "$duration"
+        want first && wrk_run "${p}first1" "$run" "$work/req-first" 200 1 "$duration"
         want pg && pgbench_run "${p}pgfirst" "$run" "$pg_first_opts"
         want deep && wrk_run "${p}deep" "$run" "$work/req-deep" 200 "$conns" "$duration"
+        want deep && wrk_run "${p}deep1" "$run" "$work/req-deep" 200 1 "$duration"
         want pg && [ -n "${pg_deep_opts:-}" ] \
             && pgbench_run "${p}pgdeep" "$run" "$pg_deep_opts"
     done
@@ -998,11 +1007,13 @@ if want acks; then
             "$([ "$who" = operator ] && echo operator || echo "client$who")" "$who"
     done <"$work/cookies" >"$work/req-login"
     echo
-    say "webhook acks paced at $ack_rate/s for ${ack_duration} s, alone and" \
-        "during a login storm ($storm_conns connections, correct passwords)"
+    say "webhook acks paced at $ack_rate/s for ${ack_duration} s, alone," \
+        "during a login storm ($storm_conns connections, correct passwords)" \
+        "and during logins over one connection (one bcrypt at a time)"
     for run in $(seq 1 "$runs"); do
         ack_run ack "$run"
         ack_run ackstorm "$run"
+        ack_run ackstorm1 "$run"
     done
 fi
 
@@ -1090,25 +1101,31 @@ if want first || want pg; then
     row "GET incidents, first page (nginx)" first "$(target first)"
     row "portal_api_incidents() direct (pgbench)" pgfirst
     ratio_row "  ratio nginx / direct" first pgfirst
+    row "  the same, 1 connection (nginx)" first1 "$(target first1)"
 fi
 if want deep || want pg; then
     row "GET incidents, $deep_pages pages deep (nginx)" deep "$(target deep)"
     row "portal_api_incidents() direct (pgbench)" pgdeep
     ratio_row "  ratio nginx / direct" deep pgdeep
+    row "  the same, 1 connection (nginx)" deep1 "$(target deep1)"
 fi
-if [ -n "$(awk '$1 ~ /^p(pg)?(first|deep)$/' "$work/results")" ]; then
+if [ -n "$(awk '$1 ~ /^p(pg)?(first|deep)1?$/' "$work/results")" ]; then
     echo "  with the proposal (bench/portal-proposal.sql):"
     if want first || want pg; then
         row "GET incidents, first page (nginx)" pfirst "$(target pfirst)"
         row "portal_api_incidents() direct (pgbench)" ppgfirst
         ratio_row "  ratio nginx / direct" pfirst ppgfirst
         ratio_row "  ratio proposal / as is (nginx)" pfirst first
+        row "  the same, 1 connection (nginx)" pfirst1 "$(target pfirst1)"
+        ratio_row "  ratio proposal / as is, 1 connection" pfirst1 first1
     fi
     if want deep || want pg; then
         row "GET incidents, $deep_pages pages deep (nginx)" pdeep "$(target pdeep)"
         row "portal_api_incidents() direct (pgbench)" ppgdeep
         ratio_row "  ratio nginx / direct" pdeep ppgdeep
         ratio_row "  ratio proposal / as is (nginx)" pdeep deep
+        row "  the same, 1 connection (nginx)" pdeep1 "$(target pdeep1)"
+        ratio_row "  ratio proposal / as is, 1 connection" pdeep1 deep1
     fi
 fi
 if want csv; then
@@ -1128,8 +1145,11 @@ if want acks; then
     printf '  %-40s %4s  %9s  %8s  %8s\n' "" runs "req/s" "p50 ms" "p99 ms"
     row "webhook acks paced $ack_rate/s, alone" ack
     row "webhook acks during the login storm" ackstorm
-    row "  the storm: POST login (bcrypt)" storm
+    row "  the storm: POST login, $storm_conns conns" storm
     ratio_row "  ratio storm / alone" ackstorm ack
+    row "webhook acks, logins one at a time" ackstorm1
+    row "  the storm: POST login, 1 conn" storm1
+    ratio_row "  ratio storm (1 conn) / alone" ackstorm1 ack
 fi
 echo
 echo "  whole run $((t_end - t_start)) s; work files in $work"
