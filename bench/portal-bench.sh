@@ -32,7 +32,9 @@
 #          (what a limit of one login at a time would give);
 #
 # each measurement PORTAL_RUNS (3) times for PORTAL_DURATION (5) seconds,
-# interleaved, then a table of medians and ratios.  When a p99 target
+# interleaved round by round (the proposal's rounds, below, come after the
+# schema-as-is rounds: its index must not exist during those), then a
+# table of medians and ratios.  When a p99 target
 # (10 ms) is missed the EXPLAIN ANALYZE of the statements inside the
 # portal function is printed (needs the `postgres` superuser for
 # auto_explain; otherwise said so).  PROPOSE=1 (default) then measures
