@@ -17,10 +17,13 @@
 # job tables are truncated (and a checkpoint taken) before every run.
 # Then a summary table with medians and the ratios module/(d), module/(c)
 # and module/(b), and the CPU time per request spent in our nginx workers,
-# in the PostgreSQL cluster (postmaster and backends, found by the port)
-# and in wrk/pgbench: the rates depend on what else runs on the machine,
-# the CPU cost per request much less so.  A wrk run is valid only if every response was 202 and
-# no body was sent twice; invalid runs are reported and left out.
+# in the PostgreSQL cluster (postmaster and all its backends, found by the
+# port: other clients of the cluster count too) and in wrk/pgbench.  The
+# rates depend on what else runs on the machine, the CPU cost per request
+# much less so.  A wrk run is valid only if every response was 202, no body
+# was sent twice and the deliveries table holds at least one row per 202;
+# invalid runs are reported, left out of the medians, and make the script
+# exit non-zero.
 #
 # Needs TRACKTIK_DSN and PGHOST/PGPORT/PGDATABASE/PGUSER (bench/run.sh sets
 # them up) and the schema from sql/.  (a) and (e) are skipped with a
