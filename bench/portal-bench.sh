@@ -993,10 +993,6 @@ if [ "$propose" = 1 ] && { want first || want deep || want pg || want csv; }; th
 
     unset PGOPTIONS
     use_nginx asis
-    bq -c "SET client_min_messages = warning" \
-       -c "DROP SCHEMA portal_bench_proposal CASCADE" \
-       -c "DROP INDEX portal_bench_proposed_page"
-    proposal_applied=
 fi
 
 
@@ -1012,11 +1008,27 @@ if want acks; then
     say "webhook acks paced at $ack_rate/s for ${ack_duration} s, alone," \
         "during a login storm ($storm_conns connections, correct passwords)" \
         "and during logins over one connection (one bcrypt at a time)"
+    [ -z "${proposal_applied:-}" ] || \
+        say "and (ackstormp) during the same storm against the nginx of the" \
+            "proposal, whose portal_login() takes an advisory lock: one" \
+            "bcrypt at a time"
     for run in $(seq 1 "$runs"); do
         ack_run ack "$run"
         ack_run ackstorm "$run"
         ack_run ackstorm1 "$run"
+        if [ -n "${proposal_applied:-}" ]; then
+            use_nginx proposal
+            ack_run ackstormp "$run"
+            use_nginx asis
+        fi
     done
+fi
+
+if [ -n "${proposal_applied:-}" ]; then
+    bq -c "SET client_min_messages = warning" \
+       -c "DROP SCHEMA portal_bench_proposal CASCADE" \
+       -c "DROP INDEX portal_bench_proposed_page"
+    proposal_applied=
 fi
 
 
@@ -1036,14 +1048,17 @@ target() {
 valid_runs() { awk -v k="$1" '$1 == k && $3 == "yes"' "$work/results" | wc -l; }
 
 row() {
-    # row LABEL KIND
+    # row LABEL KIND: nothing when KIND was not measured
+    [ -n "$(awk -v k="$2" '$1 == k' "$work/results")" ] || return 0
     printf '  %-40s %4s  %9s  %8s  %8s  %s\n' "$1" "$(valid_runs "$2")/$runs" \
         "$(one "$(median "$2" 4)")" "$(ms "$(median "$2" 5)")" \
         "$(ms "$(median "$2" 6)")" \
         "${3:-}"
 }
 ratio_row() {
-    # ratio_row LABEL KIND BASE-KIND
+    # ratio_row LABEL KIND BASE-KIND: nothing unless both were measured
+    [ -n "$(awk -v k="$2" '$1 == k' "$work/results")" ] || return 0
+    [ -n "$(awk -v k="$3" '$1 == k' "$work/results")" ] || return 0
     printf '  %-40s %4s  %9s  %8s  %8s\n' "$1" "" \
         "$(ratio "$(median "$2" 4)" "$(median "$3" 4)")" \
         "$(ratio "$(median "$2" 5)" "$(median "$3" 5)")" \
@@ -1152,6 +1167,11 @@ if want acks; then
     row "webhook acks, logins one at a time" ackstorm1
     row "  the storm: POST login, 1 conn" storm1
     ratio_row "  ratio storm (1 conn) / alone" ackstorm1 ack
+    if [ -n "$(awk '$1 == "ackstormp"' "$work/results")" ]; then
+        row "acks during storm, login lock (proposal)" ackstormp
+        row "  the storm: POST login, $storm_conns conns" stormp
+        ratio_row "  ratio storm (login lock) / alone" ackstormp ack
+    fi
 fi
 echo
 echo "  whole run $((t_end - t_start)) s; work files in $work"

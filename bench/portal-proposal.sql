@@ -22,6 +22,12 @@
 --    lines and photo counts from LATERAL sub-queries, instead of one call
 --    of portal_incident_json() per row (not inlined either, for the same
 --    reason; it is most of the cost of a page).  The JSON is the same.
+--
+-- 4. portal_login: one password check at a time, cluster-wide (a
+--    transaction-scoped advisory lock taken before crypt()).  bcrypt at
+--    cost 10 is ~70 ms of CPU; eight logins at once fill both cores of
+--    this machine and every webhook ack waits for CPU, though the pools
+--    are separate.  Waiting logins hold portal connections only.
 
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -114,6 +120,14 @@ SELECT portal_bench_proposal.swap2(
             SELECT count(*) AS photos
               FROM portal_attachments a
              WHERE a.report_id = p.report_id) ph;');
+
+-- 4.
+SELECT portal_bench_proposal.swap(
+    'public.portal_login(text, text, text, integer)',
+    '    SELECT * INTO u FROM portal_users',
+    '    PERFORM pg_advisory_xact_lock(hashtext(''portal_login''));
+
+    SELECT * INTO u FROM portal_users');
 
 DROP FUNCTION portal_bench_proposal.swap(regprocedure, text, text);
 DROP FUNCTION portal_bench_proposal.swap2(regprocedure, text, text, text, text);
