@@ -135,8 +135,8 @@ db_exists() {
 }
 
 db_drop() {
-    "$pg_bin/dropdb" --if-exists "$db" 2>/dev/null \
-        || "$pg_bin/dropdb" -U postgres --if-exists "$db"
+    "$pg_bin/dropdb" --force --if-exists "$db" 2>/dev/null \
+        || "$pg_bin/dropdb" -U postgres --force --if-exists "$db"
 }
 
 db_create() {
