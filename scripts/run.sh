@@ -173,9 +173,10 @@ if [ -x build/tracktik-worker ]; then
     # started after the login above, so from its first job on it enriches
     # reports from the simulator (the ledger's client is the site's parent
     # client); deliveries that came earlier wait in the queue.
-    # TRACKTIK_DSN is exported by `scripts/pg.sh env` above
+    # TRACKTIK_DSN is exported by `scripts/pg.sh env` above; report photos
+    # go where nginx's /_tracktik_attachments/ points
     start_bg worker "$run/worker.log" tracktik-worker \
-        build/tracktik-worker run || true
+        build/tracktik-worker run --attachment-dir "$run/attachments" || true
 fi
 
 # a realistic sample delivery to try the endpoint with

@@ -1213,6 +1213,16 @@ class Handler(BaseHTTPRequestHandler):
     def _photo(self, path):
         m = re.fullmatch(r"/uploads/report-photos/(\d+)\.png", path)
         st = self.server.state
+        with st.lock:
+            st.requests["%s /uploads/report-photos/{id}.png"
+                        % self.command] += 1
+        # fault rules whose path starts with /uploads/ apply here too
+        fault = st.match_fault(self.command, path)
+        if fault and fault["kind"] in ("drop", "drop_after"):
+            return self._drop()
+        if fault and fault["kind"] == "status":
+            return self._api(fault["status"], {"status": fault["status"],
+                                               "error": "Simulated failure"})
         if not m or st.tenant.get("files", int(m.group(1))) is None:
             return self._api(404, {"status": 404, "error": "Not Found"})
         self._send(200, make_png(int(m.group(1))), "image/png",

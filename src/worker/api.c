@@ -19,12 +19,19 @@
 #include "ratelimit.h"
 
 
+static tt_api_rc_e tt_api_send(tt_api_t *api, const char *method,
+    const char *url, const char *logpath, const char *body, size_t limit,
+    tt_http_answer_t *answer, char *err, size_t errlen);
 static tt_api_rc_e tt_api_perform(tt_api_t *api, const char *method,
     const char *url, const char *body, const char *content_type,
-    const char *token, tt_http_answer_t *answer, char *err, size_t errlen);
+    const char *token, size_t limit, tt_http_answer_t *answer, char *err,
+    size_t errlen);
 static size_t tt_api_write(char *ptr, size_t size, size_t n, void *data);
 static size_t tt_api_header(char *ptr, size_t size, size_t n, void *data);
 static void tt_api_log_path(const char *path, char *buf, size_t size);
+
+
+#define TT_API_MAX_BODY  (16 * 1024 * 1024)     /* JSON answers */
 
 
 static int  tt_api_curl_ready;
@@ -175,8 +182,59 @@ tt_api_rc_e
 tt_api_request(tt_api_t *api, const char *method, const char *path,
     const char *body, tt_http_answer_t *answer, char *err, size_t errlen)
 {
+    char  url[4096], logpath[256];
+
+    snprintf(url, sizeof(url), "%s%s", api->base_url, path);
+    tt_api_log_path(path, logpath, sizeof(logpath));
+
+    return tt_api_send(api, method, url, logpath, body, TT_API_MAX_BODY,
+                       answer, err, errlen);
+}
+
+
+tt_api_rc_e
+tt_api_get_bytes(tt_api_t *api, const char *target, size_t limit,
+    tt_http_answer_t *answer, char *err, size_t errlen)
+{
+    char         url[4096], logpath[256];
+    size_t       blen;
+    const char  *path;
+
+    memset(answer, 0, sizeof(*answer));
+    blen = strlen(api->base_url);
+
+    if (target[0] == '/') {
+        path = target;
+    } else if (strncmp(target, api->base_url, blen) == 0
+               && target[blen] == '/')
+    {
+        path = target + blen;
+    } else {
+        snprintf(err, errlen, "not a URL of the tenant %s", api->base_url);
+        return TT_API_ERROR;
+    }
+
+    if (blen + strlen(path) >= sizeof(url)) {
+        snprintf(err, errlen, "the URL is too long");
+        return TT_API_ERROR;
+    }
+
+    memcpy(url, api->base_url, blen);
+    memcpy(url + blen, path, strlen(path) + 1);
+    tt_api_log_path(path, logpath, sizeof(logpath));
+
+    return tt_api_send(api, "GET", url, logpath, NULL, limit, answer, err,
+                       errlen);
+}
+
+
+static tt_api_rc_e
+tt_api_send(tt_api_t *api, const char *method, const char *url,
+    const char *logpath, const char *body, size_t limit,
+    tt_http_answer_t *answer, char *err, size_t errlen)
+{
     int          post, retries, n429, n401;
-    char         url[4096], logpath[256], reason[256];
+    char         reason[256];
     double       delay;
     tt_api_rc_e  rc;
 
@@ -184,9 +242,6 @@ tt_api_request(tt_api_t *api, const char *method, const char *path,
     retries = 0;
     n429 = 0;
     n401 = 0;
-
-    snprintf(url, sizeof(url), "%s%s", api->base_url, path);
-    tt_api_log_path(path, logpath, sizeof(logpath));
 
     for ( ;; ) {
         rc = tt_oauth_token(api, err, errlen);
@@ -201,7 +256,11 @@ tt_api_request(tt_api_t *api, const char *method, const char *path,
 
         rc = tt_api_perform(api, method, url, body,
                             post ? "application/json" : NULL,
-                            api->access_token, answer, err, errlen);
+                            api->access_token, limit, answer, err, errlen);
+
+        if (rc == TT_API_ERROR) {
+            return rc;      /* out of memory, or an answer over the limit */
+        }
 
         if (rc != TT_API_OK) {
             if (post) {
@@ -278,15 +337,15 @@ tt_api_post_form(tt_api_t *api, const char *url, const char *form,
     tt_http_answer_t *answer, char *err, size_t errlen)
 {
     return tt_api_perform(api, "POST", url, form,
-                          "application/x-www-form-urlencoded", NULL, answer,
-                          err, errlen);
+                          "application/x-www-form-urlencoded", NULL,
+                          TT_API_MAX_BODY, answer, err, errlen);
 }
 
 
 static tt_api_rc_e
 tt_api_perform(tt_api_t *api, const char *method, const char *url,
     const char *body, const char *content_type, const char *token,
-    tt_http_answer_t *answer, char *err, size_t errlen)
+    size_t limit, tt_http_answer_t *answer, char *err, size_t errlen)
 {
     char                auth[4200], ctype[128], cerr[CURL_ERROR_SIZE];
     CURL               *c;
@@ -295,11 +354,14 @@ tt_api_perform(tt_api_t *api, const char *method, const char *url,
 
     memset(answer, 0, sizeof(*answer));
     answer->retry_after = -1;
+    answer->limit = limit;
 
     c = api->curl;
     curl_easy_reset(c);
 
-    headers = curl_slist_append(NULL, "Accept: application/json");
+    headers = curl_slist_append(NULL, limit == TT_API_MAX_BODY
+                                      ? "Accept: application/json"
+                                      : "Accept: image/*");
 
     if (token != NULL) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
@@ -327,6 +389,7 @@ tt_api_perform(tt_api_t *api, const char *method, const char *url,
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, tt_api_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, answer);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "tracktik-worker/1");
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) limit);
 
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -346,6 +409,13 @@ tt_api_perform(tt_api_t *api, const char *method, const char *url,
 
     curl_slist_free_all(headers);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+
+    if (answer->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(err, errlen, "the answer is larger than %zu bytes", limit);
+        tt_http_answer_free(answer);
+        answer->too_large = 1;
+        return TT_API_ERROR;
+    }
 
     if (cc != CURLE_OK) {
         /* curl's text names the host and the failure, never the headers */
@@ -379,7 +449,8 @@ tt_api_write(char *ptr, size_t size, size_t n, void *data)
     a = data;
     len = size * n;
 
-    if (a->len + len > 16 * 1024 * 1024) {
+    if (a->len + len > a->limit) {
+        a->too_large = 1;
         return 0;       /* a runaway answer: curl reports a write error */
     }
 
@@ -406,6 +477,18 @@ tt_api_header(char *ptr, size_t size, size_t n, void *data)
 
     a = data;
     len = size * n;
+
+    if (len > 13 && strncasecmp(ptr, "Content-Type:", 13) == 0) {
+        for (i = 13; i < len && isspace((unsigned char) ptr[i]); i++) {
+            /* skip */
+        }
+        while (len > i && isspace((unsigned char) ptr[len - 1])) {
+            len--;
+        }
+        snprintf(a->content_type, sizeof(a->content_type), "%.*s",
+                 (int) (len - i), ptr + i);
+        return size * n;
+    }
 
     if (len > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
         for (i = 12; i < len && isspace((unsigned char) ptr[i]); i++) {

@@ -49,6 +49,9 @@ typedef struct {
     char        *body;           /* NUL terminated, malloc()ed */
     size_t       len;
     double       retry_after;    /* seconds, -1 when absent */
+    char         content_type[128]; /* the Content-Type header, or "" */
+    size_t       limit;          /* the most body bytes accepted */
+    int          too_large;      /* the body went over limit */
 } tt_http_answer_t;
 
 
@@ -87,6 +90,16 @@ void tt_api_close(tt_api_t *api);
 tt_api_rc_e tt_api_request(tt_api_t *api, const char *method,
     const char *path, const char *body, tt_http_answer_t *answer, char *err,
     size_t errlen);
+
+/*
+ * An authenticated GET of bytes (a report photo): target is a path
+ * ("/uploads/...") or an absolute URL of the same tenant (it must start
+ * with the base URL and a '/': the bearer token never goes elsewhere).
+ * Retried like any GET.  A body over limit bytes is TT_API_ERROR with
+ * answer->too_large set; the answer is filled on TT_API_OK.
+ */
+tt_api_rc_e tt_api_get_bytes(tt_api_t *api, const char *target, size_t limit,
+    tt_http_answer_t *answer, char *err, size_t errlen);
 
 /* one unauthenticated POST (the token endpoint); no retries */
 tt_api_rc_e tt_api_post_form(tt_api_t *api, const char *url,

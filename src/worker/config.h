@@ -24,6 +24,8 @@ typedef struct {
     int          backoff_cap_s;     /* longest retry delay */
     int          retention_days;    /* tracktik_deliveries kept this long */
     int          job_delay_ms;      /* fault-injection tests only */
+    const char  *attachment_dir;    /* run: report photos go here; NULL:
+                                       photos are not fetched */
 
     /* TrackTik API client (api.c): 0 / NULL = the default */
     const char  *api_url;           /* tenant base URL */

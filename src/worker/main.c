@@ -70,6 +70,8 @@ static const char  *tt_usage =
 "  --default-time-zone Z site time zone when the report has none (UTC)\n"
 "  --worker-id NAME      lease owner name prefix (default: host name)\n"
 "  --job-delay-ms N      slow every job down (fault-injection tests only)\n"
+"  --attachment-dir DIR  fetch report photos into DIR, for the portal\n"
+"                        (default: $TRACKTIK_ATTACHMENT_DIR; unset: off)\n"
 "\n"
 "TrackTik API options (auth, billing):\n"
 "  --api-rate N          requests a minute, shared by all workers (600)\n"
@@ -114,7 +116,8 @@ enum {
     TT_OPT_API_RATE,
     TT_OPT_API_TIMEOUT,
     TT_OPT_API_BACKOFF_CAP,
-    TT_OPT_API_REFRESH_HOLD
+    TT_OPT_API_REFRESH_HOLD,
+    TT_OPT_ATTACHMENT_DIR
 };
 
 
@@ -158,6 +161,8 @@ static const struct option  tt_options[] = {
                                               TT_OPT_API_BACKOFF_CAP },
     { "api-refresh-hold-ms", required_argument, NULL,
                                               TT_OPT_API_REFRESH_HOLD },
+    { "attachment-dir",    required_argument, NULL,
+                                              TT_OPT_ATTACHMENT_DIR },
     { NULL, 0, NULL, 0 }
 };
 
@@ -190,6 +195,10 @@ main(int argc, char **argv)
     cfg.backoff_base_ms = 1000;
     cfg.backoff_cap_s = 3600;
     cfg.retention_days = 30;
+    cfg.attachment_dir = getenv("TRACKTIK_ATTACHMENT_DIR");
+    if (cfg.attachment_dir != NULL && cfg.attachment_dir[0] == '\0') {
+        cfg.attachment_dir = NULL;
+    }
 
     dead = 0;
     if_changed = 0;
@@ -344,6 +353,9 @@ main(int argc, char **argv)
         case TT_OPT_API_REFRESH_HOLD:
             bad |= tt_int_option("--api-refresh-hold-ms", optarg, 0, 600000,
                                  &cfg.api_refresh_hold_ms);
+            break;
+        case TT_OPT_ATTACHMENT_DIR:
+            cfg.attachment_dir = optarg[0] != '\0' ? optarg : NULL;
             break;
         default:
             bad = 1;

@@ -4,6 +4,7 @@
  * The database work for the whole batch is one transaction sent as one
  * libpq pipeline: BEGIN, tracktik_record_report() per report (in report id
  * order, so concurrent workers take the per-report locks in one order),
+ * with --attachment-dir the report photos queued (tracktik_photos, sql/008),
  * 'dead' for payloads that cannot be parsed, DELETE of the finished jobs,
  * COMMIT.  If anything in it fails, the transaction is rolled back and
  * every job is retried alone, so one bad job only fails itself.
@@ -329,7 +330,7 @@ static int
 tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
     size_t n, char *err, size_t errlen, PGresult **failed)
 {
-    int                  ok, sync_seen, record_sent;
+    int                  ok, sync_seen, record_sent, photos_sent;
     char                *ids, *batch, buf[512], idtext[24], msg[600];
     size_t               i, j, k, nitems, nfinish, query;
     PGresult            *res;
@@ -415,6 +416,7 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
     }
 
     record_sent = 0;
+    photos_sent = 0;
 
     ok = PQenterPipelineMode(conn);
     ok = ok && PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL,
@@ -423,6 +425,14 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
     if (ok && nitems > 0) {
         ok = tt_ledger_send(conn, batch) == 0;
         record_sent = 1;
+    }
+
+    /* the photos of these reports, fetched later by the photo pass */
+    if (ok && nitems > 0 && cfg->attachment_dir != NULL) {
+        params[0] = batch;
+        ok = PQsendQueryParams(conn, "SELECT tracktik_photos_enqueue($1)",
+                               1, NULL, params, NULL, NULL, 0);
+        photos_sent = 1;
     }
 
     snprintf(buf, sizeof(buf), "%d", cfg->max_attempts);
@@ -509,6 +519,8 @@ tt_process_send(PGconn *conn, const tt_config_t *cfg, tt_work_t *work,
                 } else if (record_sent && query == 1) {
                     snprintf(buf, sizeof(buf), "recording %zu reports",
                              nitems);
+                } else if (photos_sent && query == 2) {
+                    snprintf(buf, sizeof(buf), "queueing report photos");
                 } else {
                     snprintf(buf, sizeof(buf), "the batch transaction");
                 }

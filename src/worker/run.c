@@ -8,6 +8,8 @@
  * also serves --poll-only, for PgBouncer transaction pooling).  Between
  * batches it does the housekeeping every worker shares: rescuing expired
  * leases, pruning old deliveries, noticing a newly loaded rule set.
+ * With --attachment-dir, an idle worker also fetches queued report photos
+ * (photos.c); --drain fetches the due ones before it exits.
  *
  * SIGTERM/SIGINT: the batch in hand is finished (unstarted jobs are
  * released), then the process exits 0.
@@ -30,6 +32,7 @@
 #include "contracts.h"
 #include "db.h"
 #include "log.h"
+#include "photos.h"
 #include "process.h"
 #include "run.h"
 
@@ -177,6 +180,7 @@ tt_run_worker(const tt_config_t *base)
     tt_config_t    cfg;
     tt_worker_t    w;
     tt_enrich_t   *enrich;
+    tt_photos_t   *photos;
 
     /* locked_by must be unique per process: "<name>:<pid>" */
     cfg = *base;
@@ -200,6 +204,18 @@ tt_run_worker(const tt_config_t *base)
 
     /* TrackTik enrichment, when a session exists (auth login) */
     enrich = tt_enrich_new(&cfg);
+
+    /* report photos into the attachment store, when configured */
+    photos = NULL;
+    if (cfg.attachment_dir != NULL) {
+        photos = tt_photos_new(&cfg, err, sizeof(err));
+        if (photos == NULL) {
+            tt_log(TT_LOG_ERROR, "event=photos_failed error=%s",
+                   tt_log_quote(err, msg, sizeof(msg)));
+            tt_enrich_free(enrich);
+            return 1;
+        }
+    }
 
     tt_log(TT_LOG_INFO, "event=started mode=%s wakeup=%s batch=%d "
            "lease=%ds max_attempts=%d", cfg.drain ? "drain" : "daemon",
@@ -264,6 +280,12 @@ tt_run_worker(const tt_config_t *base)
             }
 
             if (runnable == 0 && running == 0) {
+                /* the photos due now, then out */
+                while (!tt_run_stop && tt_photos_pass(photos, &tt_run_stop)
+                       > 0)
+                {
+                    /* next pass */
+                }
                 break;
             }
 
@@ -276,6 +298,12 @@ tt_run_worker(const tt_config_t *base)
 
         } else {
             timeout = cfg.poll_interval_ms;
+
+            /* idle: photos; a pass that did something looks for jobs
+             * again before sleeping */
+            if (tt_photos_pass(photos, &tt_run_stop) > 0) {
+                continue;
+            }
         }
 
         tt_run_wait(&w, timeout);
@@ -287,6 +315,7 @@ tt_run_worker(const tt_config_t *base)
 
     tt_rulebook_free(&w.rules);
     tt_enrich_free(enrich);
+    tt_photos_free(photos);
     if (w.conn != NULL) {
         PQfinish(w.conn);
     }

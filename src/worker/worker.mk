@@ -23,7 +23,7 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/users.c \
                   src/worker/api.c src/worker/oauth.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
-                  src/worker/enrich.c
+                  src/worker/enrich.c src/worker/photos.c
 WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
 
 WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\
