@@ -67,9 +67,13 @@ CREATE TABLE portal_attachments (
 
 CREATE INDEX portal_attachments_report ON portal_attachments (report_id);
 
--- the portal pages newest first within a client
+-- the portal pages newest first within a client, and over all clients
+-- (operators, exports by date): without the second, every operator page
+-- sorts the whole ledger
 CREATE INDEX incidents_ledger_client_page
     ON incidents_ledger (client_id, occurred_at DESC, report_id DESC);
+CREATE INDEX incidents_ledger_page
+    ON incidents_ledger (occurred_at DESC, report_id DESC);
 
 CREATE TYPE portal_answer AS (
     status      integer,
@@ -190,6 +194,11 @@ BEGIN
                 NULL, NULL, NULL);
     END IF;
 
+    -- one password check at a time, cluster-wide: bcrypt is ~70 ms of
+    -- CPU, and a storm of logins must not starve webhook acknowledgements
+    -- of the cores; waiting logins hold only portal connections
+    PERFORM pg_advisory_xact_lock(hashtext('portal_login'));
+
     SELECT * INTO u FROM portal_users
      WHERE lower(email) = lower(p_email) AND NOT disabled;
 
@@ -271,7 +280,11 @@ SELECT b.*
    AND NOT EXISTS (SELECT 1 FROM billing_lines c
                     WHERE c.credits_line_id = b.id);
 
-CREATE FUNCTION portal_incident_json(l incidents_ledger)
+-- an incident as the list shows it; billing and photos come from the
+-- caller, so a page can join them instead of one sub-select per row
+-- (a SQL function without sub-selects is inlined into the page query)
+CREATE FUNCTION portal_incident_item(l incidents_ledger, p_billing json,
+                                     p_photos bigint)
 RETURNS json LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', l.report_id,
@@ -291,15 +304,25 @@ RETURNS json LANGUAGE sql STABLE AS $$
         'category', l.category,
         'severity', l.severity,
         'template', l.report_template,
-        'billing', (SELECT coalesce(json_agg(json_build_object(
-                               'code', b.bill_code,
-                               'quantity', b.quantity,
-                               'unit_price', b.unit_price) ORDER BY b.id),
-                               '[]')
-                      FROM portal_billing_open b
-                     WHERE b.report_id = l.report_id),
-        'photos', (SELECT count(*) FROM portal_attachments a
-                    WHERE a.report_id = l.report_id))
+        'billing', p_billing,
+        'photos', p_photos)
+$$;
+
+CREATE FUNCTION portal_incident_billing(p_report_id bigint)
+RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT coalesce(json_agg(json_build_object('code', b.bill_code,
+                                               'quantity', b.quantity,
+                                               'unit_price', b.unit_price)
+                             ORDER BY b.id), '[]')
+      FROM portal_billing_open b
+     WHERE b.report_id = p_report_id
+$$;
+
+CREATE FUNCTION portal_incident_json(l incidents_ledger)
+RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT portal_incident_item(l, portal_incident_billing(l.report_id),
+                                (SELECT count(*) FROM portal_attachments a
+                                  WHERE a.report_id = l.report_id))
 $$;
 
 -- the filtered, scoped page of incidents shared by the JSON list and CSV
@@ -327,7 +350,9 @@ BEGIN
     RETURN QUERY
     SELECT l.*
       FROM incidents_ledger l
-     WHERE portal_current(l.report_id, l.version)
+     WHERE NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                        WHERE n.report_id = l.report_id
+                          AND n.version > l.version)
        AND portal_visible(u, l.status, l.client_id, l.site_id)
        AND (u.role = 'operator' OR l.client_id = u.client_id)
        AND (v_site IS NULL OR l.site_id = v_site)
@@ -417,14 +442,26 @@ BEGIN
         RAISE EXCEPTION 'bad limit' USING ERRCODE = '22023';
     END IF;
 
-    SELECT json_agg(portal_incident_json(p) ORDER BY p.occurred_at DESC,
-                                                     p.report_id DESC),
+    SELECT json_agg(portal_incident_item(p, bl.billing, ph.photos)
+                    ORDER BY p.occurred_at DESC, p.report_id DESC),
            count(*),
            (array_agg(portal_cursor(p) ORDER BY p.occurred_at,
                                                 p.report_id))[1]
       INTO v_items, v_n, v_next
       FROM portal_incidents_page(u, p_site, p_severity, p_category, p_from,
-                                 p_to, p_q, p_cursor, v_limit) p;
+                                 p_to, p_q, p_cursor, v_limit) p
+     CROSS JOIN LATERAL (
+            SELECT coalesce(json_agg(json_build_object(
+                       'code', b.bill_code,
+                       'quantity', b.quantity,
+                       'unit_price', b.unit_price) ORDER BY b.id),
+                       '[]') AS billing
+              FROM portal_billing_open b
+             WHERE b.report_id = p.report_id) bl
+     CROSS JOIN LATERAL (
+            SELECT count(*) AS photos
+              FROM portal_attachments a
+             WHERE a.report_id = p.report_id) ph;
 
     RETURN portal_reply(200,
             json_build_object('items', coalesce(v_items, '[]'::json),
