@@ -356,6 +356,7 @@ ngx_http_tracktik_create_main_conf(ngx_conf_t *cf)
     tmcf->pg.query_timeout = NGX_CONF_UNSET_MSEC;
     tmcf->portal_pg.size = NGX_CONF_UNSET_UINT;
     tmcf->batch_size = NGX_CONF_UNSET_UINT;
+    tmcf->inflight = NGX_CONF_UNSET_UINT;
 
     return tmcf;
 }
@@ -371,6 +372,14 @@ ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(tmcf->pg.connect_timeout, 5000);
     ngx_conf_init_msec_value(tmcf->pg.query_timeout, 10000);
     ngx_conf_init_uint_value(tmcf->batch_size, 200);
+    ngx_conf_init_uint_value(tmcf->inflight, 1);
+
+    if (tmcf->inflight > tmcf->pg.size) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "tracktik_postgres: inflight=%ui is more than "
+                      "pool=%ui", tmcf->inflight, tmcf->pg.size);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_init_uint_value(tmcf->portal_pg.size, 4);
 
     tmcf->portal_pg.keywords = tmcf->pg.keywords;
@@ -543,6 +552,16 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (name.len == 8 && ngx_strncmp(name.data, "inflight", 8) == 0) {
+            n = ngx_atoi(arg.data, arg.len);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            tmcf->inflight = n;
+            continue;
+        }
+
         if (name.len == 5 && ngx_strncmp(name.data, "batch", 5) == 0) {
             n = ngx_atoi(arg.data, arg.len);
             if (n == NGX_ERROR || n == 0 || n > 10000) {
@@ -588,7 +607,7 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" (expected pool=N, "
-                       "portal_pool=N, queue=N, batch=N, "
+                       "portal_pool=N, queue=N, batch=N, inflight=N, "
                        "connect_timeout=TIME or query_timeout=TIME)",
                        &value[i]);
 

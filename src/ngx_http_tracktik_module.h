@@ -28,6 +28,7 @@ typedef struct {
     ngx_http_tracktik_pg_conf_t      pg;          /* webhook ingest */
     ngx_http_tracktik_pg_conf_t      portal_pg;   /* portal queries */
     ngx_uint_t                       batch_size;
+    ngx_uint_t                       inflight;    /* INSERTs in flight */
     ngx_uint_t                       configured;  /* tracktik_postgres seen */
 
     /* per worker process, created on first use */

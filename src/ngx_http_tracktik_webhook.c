@@ -42,17 +42,28 @@ typedef struct {
 
 struct ngx_http_tracktik_batch_s {
     ngx_http_tracktik_pg_query_t     query;    /* must be first */
+    ngx_queue_t                      link;     /* batcher->waiting */
     ngx_pool_t                      *pool;
     ngx_http_tracktik_batcher_t     *batcher;
     ngx_array_t                      entries;  /* entry pointers */
     ngx_uint_t                       rows;
-    unsigned                         sealed:1;
+    unsigned                         waiting:1; /* not yet submitted */
+    unsigned                         counted:1; /* in batcher->inflight */
 };
 
 
+/*
+ * Per worker process: at most tmcf->inflight statements are in flight;
+ * deliveries arriving meanwhile gather in the waiting batches, so the
+ * busier the endpoint, the more deliveries share one commit.
+ */
+
 struct ngx_http_tracktik_batcher_s {
     ngx_http_tracktik_main_conf_t   *tmcf;
-    ngx_http_tracktik_batch_t       *open;
+    ngx_queue_t                      waiting;  /* oldest first */
+    ngx_uint_t                       nwaiting; /* deliveries in them */
+    ngx_uint_t                       inflight;
+    ngx_event_t                      kick;
 };
 
 
@@ -101,6 +112,9 @@ static ngx_int_t ngx_http_tracktik_batch_prepare(
 static void ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q,
     PGresult *res, ngx_int_t rc);
 static void ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch);
+static ngx_int_t ngx_http_tracktik_batcher_submit(
+    ngx_http_tracktik_batcher_t *batcher, ngx_http_request_t *current);
+static void ngx_http_tracktik_batcher_kick(ngx_event_t *ev);
 static void ngx_http_tracktik_batch_destroy(ngx_http_tracktik_batch_t *batch);
 static void ngx_http_tracktik_webhook_timeout(ngx_event_t *ev);
 static void ngx_http_tracktik_webhook_cleanup(void *data);
@@ -928,7 +942,18 @@ ngx_http_tracktik_webhook_enqueue(ngx_http_request_t *r,
         }
 
         batcher->tmcf = tmcf;
+        ngx_queue_init(&batcher->waiting);
+
+        batcher->kick.handler = ngx_http_tracktik_batcher_kick;
+        batcher->kick.data = batcher;
+        batcher->kick.log = ngx_cycle->log;
+        batcher->kick.cancelable = 1;
+
         tmcf->batcher = batcher;
+    }
+
+    if (batcher->nwaiting >= tmcf->pg.queue_size) {
+        return NGX_BUSY;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -936,54 +961,46 @@ ngx_http_tracktik_webhook_enqueue(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    batch = batcher->open;
+    batch = NULL;
 
-    if (batch && batch->entries.nelts < tmcf->batch_size) {
-        entry = ngx_http_tracktik_batch_add(batch, r, key, body);
-        if (entry == NULL) {
-            return NGX_ERROR;
+    if (!ngx_queue_empty(&batcher->waiting)) {
+        batch = ngx_queue_data(ngx_queue_last(&batcher->waiting),
+                               ngx_http_tracktik_batch_t, link);
+
+        if (batch->entries.nelts >= tmcf->batch_size) {
+            batch = NULL;
         }
+    }
 
-    } else {
+    if (batch == NULL) {
         batch = ngx_http_tracktik_batch_create(batcher, ngx_cycle->log);
         if (batch == NULL) {
             return NGX_ERROR;
         }
 
-        entry = ngx_http_tracktik_batch_add(batch, r, key, body);
-        if (entry == NULL) {
-            ngx_http_tracktik_batch_destroy(batch);
-            return NGX_ERROR;
-        }
-
-        /* the request's timer and cleanup are set up before the batch can
-         * complete: submit may send it at once */
-
-        ctx->entry = entry;
-        cln->handler = ngx_http_tracktik_webhook_cleanup;
-        cln->data = r;
-
-        rc = ngx_http_tracktik_pg_submit(pool, &batch->query);
-
-        if (rc != NGX_OK) {
-            ctx->entry = NULL;
-            entry->r = NULL;
-            ngx_http_tracktik_batch_destroy(batch);
-            return rc;
-        }
-
-        if (!batch->sealed) {
-            batcher->open = batch;
-        }
-
-        goto armed;
+        ngx_queue_insert_tail(&batcher->waiting, &batch->link);
+        batch->waiting = 1;
     }
+
+    entry = ngx_http_tracktik_batch_add(batch, r, key, body);
+    if (entry == NULL) {
+        return NGX_ERROR;
+    }
+
+    batcher->nwaiting++;
+
+    /* the request's cleanup is set up before the batch can complete */
 
     ctx->entry = entry;
     cln->handler = ngx_http_tracktik_webhook_cleanup;
     cln->data = r;
 
-armed:
+    rc = ngx_http_tracktik_batcher_submit(batcher, r);
+
+    if (rc != NGX_OK) {
+        /* this delivery's batch could not be sent: it is answered 503 */
+        return rc;
+    }
 
     ctx->timeout.handler = ngx_http_tracktik_webhook_timeout;
     ctx->timeout.data = r;
@@ -992,6 +1009,90 @@ armed:
     ngx_add_timer(&ctx->timeout, tmcf->pg.query_timeout);
 
     return NGX_OK;
+}
+
+
+/*
+ * Sends waiting batches while fewer than tmcf->inflight are in flight.
+ * A batch PostgreSQL cannot take now has its deliveries answered 503; for
+ * the current request (still in its body handler) the status is returned
+ * instead.
+ */
+
+static ngx_int_t
+ngx_http_tracktik_batcher_submit(ngx_http_tracktik_batcher_t *batcher,
+    ngx_http_request_t *current)
+{
+    ngx_int_t                          rc, result;
+    ngx_uint_t                         i;
+    ngx_queue_t                       *q;
+    ngx_http_tracktik_batch_t         *batch;
+    ngx_http_tracktik_entry_t        **entries, *e;
+    ngx_http_tracktik_pg_pool_t       *pool;
+    ngx_http_tracktik_webhook_ctx_t   *ctx;
+
+    pool = ngx_http_tracktik_pool(batcher->tmcf);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    result = NGX_OK;
+
+    while (batcher->inflight < batcher->tmcf->inflight
+           && !ngx_queue_empty(&batcher->waiting))
+    {
+        q = ngx_queue_head(&batcher->waiting);
+        batch = ngx_queue_data(q, ngx_http_tracktik_batch_t, link);
+
+        ngx_queue_remove(q);
+        batch->waiting = 0;
+        batcher->nwaiting -= batch->entries.nelts;
+
+        batch->counted = 1;
+        batcher->inflight++;
+
+        rc = ngx_http_tracktik_pg_submit(pool, &batch->query);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        entries = batch->entries.elts;
+
+        for (i = 0; i < batch->entries.nelts; i++) {
+            e = entries[i];
+
+            if (e->r == NULL) {
+                continue;
+            }
+
+            if (e->r == current) {
+                ctx = ngx_http_get_module_ctx(current,
+                                              ngx_http_tracktik_module);
+                ctx->entry = NULL;
+                e->r = NULL;
+                result = rc;
+                continue;
+            }
+
+            ngx_http_tracktik_webhook_answer(e, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             "unavailable", NULL,
+                                             rc == NGX_BUSY
+                                             ? "too many deliveries in flight"
+                                             : "the job queue is unavailable");
+        }
+
+        ngx_http_tracktik_batch_destroy(batch);
+    }
+
+    return result;
+}
+
+
+static void
+ngx_http_tracktik_batcher_kick(ngx_event_t *ev)
+{
+    (void) ngx_http_tracktik_batcher_submit(ev->data, NULL);
 }
 
 
@@ -1075,12 +1176,6 @@ ngx_http_tracktik_batch_prepare(ngx_http_tracktik_pg_query_t *q)
     size_t                       len;
     ngx_uint_t                   i, j, rows;
     ngx_http_tracktik_entry_t  **entries, *e;
-
-    batch->sealed = 1;
-
-    if (batch->batcher->open == batch) {
-        batch->batcher->open = NULL;
-    }
 
     entries = batch->entries.elts;
     rows = 0;
@@ -1312,11 +1407,10 @@ ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch)
             continue;
         }
 
+        /* a single is never in the waiting list: nobody joins it */
+
         e->r = NULL;
         ctx->entry = moved;
-
-        /* sealed at once or waiting alone: never joined by newcomers */
-        single->sealed = 1;
     }
 
     ngx_http_tracktik_batch_destroy(batch);
@@ -1326,8 +1420,23 @@ ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch)
 static void
 ngx_http_tracktik_batch_destroy(ngx_http_tracktik_batch_t *batch)
 {
-    if (batch->batcher->open == batch) {
-        batch->batcher->open = NULL;
+    ngx_http_tracktik_batcher_t  *batcher;
+
+    batcher = batch->batcher;
+
+    if (batch->waiting) {
+        ngx_queue_remove(&batch->link);
+        batcher->nwaiting -= batch->entries.nelts;
+    }
+
+    if (batch->counted) {
+        batcher->inflight--;
+
+        /* the next waiting batch goes once this event is handled */
+
+        if (!ngx_queue_empty(&batcher->waiting) && !batcher->kick.posted) {
+            ngx_post_event(&batcher->kick, &ngx_posted_events);
+        }
     }
 
     ngx_destroy_pool(batch->pool);
