@@ -60,10 +60,12 @@ run:
 stop:
 	@scripts/stop.sh
 
+# the same set-up as `make run` minus the worker and the simulator, which
+# would compete with what is measured (bench/run.sh starts PostgreSQL)
 bench:
-	@scripts/run.sh
-	@if [ -x bench/run.sh ]; then bench/run.sh; \
-	 else echo "make: bench/run.sh not there yet"; fi
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@bench/run.sh
 
 sim:
 	@if [ -f sim/tracktik_sim.py ]; then exec python3 sim/tracktik_sim.py; \
