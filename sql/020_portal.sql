@@ -169,6 +169,13 @@ RETURNS portal_users LANGUAGE sql STABLE AS $$
        AND NOT u.disabled
 $$;
 
+CREATE FUNCTION portal_bad_filter(u portal_users, p_message text)
+RETURNS portal_answer LANGUAGE sql IMMUTABLE AS $$
+    SELECT portal_reply(400, json_build_object('error', 'invalid filter: '
+                                                        || p_message)::text,
+                        u.email, u.client_id, NULL)
+$$;
+
 CREATE FUNCTION portal_unauthorized()
 RETURNS portal_answer LANGUAGE sql IMMUTABLE AS $$
     SELECT (401, '{"error":"not logged in"}', NULL, NULL, NULL)::portal_answer
@@ -471,9 +478,7 @@ BEGIN
             u.email, u.client_id, NULL);
 EXCEPTION
     WHEN data_exception THEN
-        RETURN portal_reply(400, json_build_object('error', 'invalid filter: '
-                                       || SQLERRM)::text,
-                u.email, u.client_id, NULL);
+        RETURN portal_bad_filter(u, SQLERRM);
 END
 $$;
 
@@ -538,9 +543,7 @@ BEGIN
     RETURN portal_reply(200, coalesce(v_body, ''), u.email, u.client_id, v_next);
 EXCEPTION
     WHEN data_exception THEN
-        RETURN portal_reply(400, json_build_object('error', 'invalid filter: '
-                                       || SQLERRM)::text,
-                u.email, u.client_id, NULL);
+        RETURN portal_bad_filter(u, SQLERRM);
 END
 $$;
 
@@ -625,6 +628,7 @@ DECLARE
     u       portal_users := portal_session_user(p_token);
     v_from  timestamptz;
     v_to    timestamptz;
+    v_body  json;
 BEGIN
     IF u.id IS NULL THEN
         RETURN portal_unauthorized();
@@ -634,42 +638,40 @@ BEGIN
     v_from := coalesce(nullif(p_from, '')::timestamptz,
                        v_to - interval '30 days');
 
-    RETURN portal_reply(200, json_build_object(
+    -- one scan of the window, counted both ways
+    WITH counts AS (
+        SELECT (l.occurred_at AT TIME ZONE l.time_zone)::date AS day,
+               l.severity, l.site_id,
+               max(portal_site_name(l.raw, l.site_id)) AS name,
+               count(*) AS n
+          FROM incidents_ledger l
+         WHERE portal_current(l.report_id, l.version)
+           AND portal_visible(u, l.status, l.client_id, l.site_id)
+           AND (u.role = 'operator' OR l.client_id = u.client_id)
+           AND l.occurred_at >= v_from AND l.occurred_at < v_to
+         GROUP BY 1, 2, 3)
+    SELECT json_build_object(
         'from', v_from, 'to', v_to,
         'per_day', coalesce((
             SELECT json_agg(json_build_object('day', d.day,
                                               'severity', d.severity,
                                               'count', d.n)
                             ORDER BY d.day, d.severity)
-              FROM (SELECT (l.occurred_at AT TIME ZONE l.time_zone)::date
-                               AS day,
-                           l.severity, count(*) AS n
-                      FROM incidents_ledger l
-                     WHERE portal_current(l.report_id, l.version)
-                       AND portal_visible(u, l.status, l.client_id, l.site_id)
-                       AND (u.role = 'operator' OR l.client_id = u.client_id)
-                       AND l.occurred_at >= v_from AND l.occurred_at < v_to
-                     GROUP BY 1, 2) d), '[]'::json),
+              FROM (SELECT day, severity, sum(n)::bigint AS n
+                      FROM counts GROUP BY 1, 2) d), '[]'::json),
         'per_site', coalesce((
             SELECT json_agg(json_build_object(
                        'site', json_build_object('id', s.site_id,
                                                  'name', s.name),
                        'count', s.n) ORDER BY s.n DESC, s.site_id)
-              FROM (SELECT l.site_id,
-                           max(portal_site_name(l.raw, l.site_id)) AS name,
-                           count(*) AS n
-                      FROM incidents_ledger l
-                     WHERE portal_current(l.report_id, l.version)
-                       AND portal_visible(u, l.status, l.client_id, l.site_id)
-                       AND (u.role = 'operator' OR l.client_id = u.client_id)
-                       AND l.occurred_at >= v_from AND l.occurred_at < v_to
-                     GROUP BY l.site_id) s), '[]'::json))::text,
-        u.email, u.client_id, NULL);
+              FROM (SELECT site_id, max(name) AS name, sum(n)::bigint AS n
+                      FROM counts GROUP BY site_id) s), '[]'::json))
+      INTO v_body;
+
+    RETURN portal_reply(200, v_body::text, u.email, u.client_id, NULL);
 EXCEPTION
     WHEN data_exception THEN
-        RETURN portal_reply(400, json_build_object('error', 'invalid filter: '
-                                       || SQLERRM)::text,
-                u.email, u.client_id, NULL);
+        RETURN portal_bad_filter(u, SQLERRM);
 END
 $$;
 

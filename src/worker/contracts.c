@@ -218,45 +218,15 @@ failed:
 int
 tt_contracts_list(const tt_config_t *cfg)
 {
-    int        i;
-    char       err[1024];
-    PGconn    *conn;
-    PGresult  *res;
-
-    conn = tt_db_connect(cfg->dsn, err, sizeof(err));
-    if (conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        return 1;
-    }
-
-    res = PQexec(conn,
-              "SELECT s.version, to_char(s.effective_from AT TIME ZONE 'UTC',"
-              "       'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-              "       (SELECT count(*) FROM contract_rules r"
-              "         WHERE r.rule_set_version = s.version),"
-              "       s.source_file, s.name"
-              "  FROM contract_rule_sets s ORDER BY s.version");
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "listing rule sets", err, sizeof(err));
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        PQclear(res);
-        PQfinish(conn);
-        return 1;
-    }
-
-    printf("version\teffective_from\trules\tfile\tname\n");
-
-    for (i = 0; i < PQntuples(res); i++) {
-        printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
-               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-               PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-    }
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return 0;
+    return tt_db_print_table(cfg->dsn, "listing rule sets",
+               "version\teffective_from\trules\tfile\tname",
+               "SELECT s.version, to_char(s.effective_from AT TIME ZONE 'UTC',"
+               "       'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+               "       (SELECT count(*) FROM contract_rules r"
+               "         WHERE r.rule_set_version = s.version),"
+               "       s.source_file, s.name"
+               "  FROM contract_rule_sets s ORDER BY s.version",
+               0, NULL);
 }
 
 

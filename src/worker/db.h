@@ -22,6 +22,14 @@ int tt_db_prepare(PGconn *conn, char *err, size_t errlen);
 int tt_db_exec(PGconn *conn, const char *sql, ExecStatusType status,
     char *err, size_t errlen);
 
+/*
+ * The operator's listings: connects, runs sql with params and prints the
+ * header line and one tab-separated line per row.  0, or 1 with the
+ * reason on stderr.
+ */
+int tt_db_print_table(const char *dsn, const char *what, const char *header,
+    const char *sql, int nparams, const char *const *params);
+
 /* err = "what: primary message (SQLSTATE)" from a result or the conn */
 void tt_db_error(PGconn *conn, PGresult *res, const char *what, char *err,
     size_t errlen);

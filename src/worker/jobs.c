@@ -14,10 +14,7 @@
 int
 tt_jobs_list(const tt_config_t *cfg, const char *state, int limit)
 {
-    int          i;
-    char         err[1024], lim[16];
-    PGconn      *conn;
-    PGresult    *res;
+    char         lim[16];
     const char  *params[2];
 
     if (state != NULL && strcmp(state, "queued") != 0
@@ -28,52 +25,25 @@ tt_jobs_list(const tt_config_t *cfg, const char *state, int limit)
         return 1;
     }
 
-    conn = tt_db_connect(cfg->dsn, err, sizeof(err));
-    if (conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        return 1;
-    }
-
     snprintf(lim, sizeof(lim), "%d", limit);
     params[0] = state;
     params[1] = lim;
 
-    res = PQexecParams(conn,
-              "SELECT id, state, attempts,"
-              "       to_char(received_at AT TIME ZONE 'UTC',"
-              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-              "       to_char(run_after AT TIME ZONE 'UTC',"
-              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-              "       coalesce(locked_by, '-'),"
-              "       coalesce(replace(left(last_error, 200), E'\\n', ' '),"
-              "                '-')"
-              "  FROM tracktik_jobs"
-              " WHERE $1::text IS NULL OR state = $1"
-              " ORDER BY id LIMIT $2",
-              2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "listing jobs", err, sizeof(err));
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        PQclear(res);
-        PQfinish(conn);
-        return 1;
-    }
-
-    printf("id\tstate\tattempts\treceived_at\trun_after\tlocked_by\t"
-           "last_error\n");
-
-    for (i = 0; i < PQntuples(res); i++) {
-        printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
-               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-               PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
-               PQgetvalue(res, i, 5), PQgetvalue(res, i, 6));
-    }
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return 0;
+    return tt_db_print_table(cfg->dsn, "listing jobs",
+               "id\tstate\tattempts\treceived_at\trun_after\tlocked_by\t"
+               "last_error",
+               "SELECT id, state, attempts,"
+               "       to_char(received_at AT TIME ZONE 'UTC',"
+               "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+               "       to_char(run_after AT TIME ZONE 'UTC',"
+               "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+               "       coalesce(locked_by, '-'),"
+               "       coalesce(replace(left(last_error, 200), E'\\n', ' '),"
+               "                '-')"
+               "  FROM tracktik_jobs"
+               " WHERE $1::text IS NULL OR state = $1"
+               " ORDER BY id LIMIT $2",
+               2, params);
 }
 
 

@@ -152,43 +152,13 @@ tt_users_disable(const tt_config_t *cfg, const char *email)
 int
 tt_users_list(const tt_config_t *cfg)
 {
-    int        i;
-    char       err[1024];
-    PGconn    *conn;
-    PGresult  *res;
-
-    conn = tt_db_connect(cfg->dsn, err, sizeof(err));
-    if (conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        return 1;
-    }
-
-    res = PQexec(conn,
-              "SELECT email, role, coalesce(client_id::text, '-'),"
-              "       coalesce(array_to_string(site_ids, ','), '-'),"
-              "       CASE WHEN disabled THEN 'disabled' ELSE 'active' END"
-              "  FROM portal_users ORDER BY lower(email)");
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "listing users", err, sizeof(err));
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        PQclear(res);
-        PQfinish(conn);
-        return 1;
-    }
-
-    printf("email\trole\tclient\tsites\tstate\n");
-
-    for (i = 0; i < PQntuples(res); i++) {
-        printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
-               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-               PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-    }
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return 0;
+    return tt_db_print_table(cfg->dsn, "listing users",
+               "email\trole\tclient\tsites\tstate",
+               "SELECT email, role, coalesce(client_id::text, '-'),"
+               "       coalesce(array_to_string(site_ids, ','), '-'),"
+               "       CASE WHEN disabled THEN 'disabled' ELSE 'active' END"
+               "  FROM portal_users ORDER BY lower(email)",
+               0, NULL);
 }
 
 
