@@ -50,6 +50,17 @@ sub standard {
            . tt_standard_signature($secret, $id, $ts, $body) . "\n";
 }
 
+# Standard Webhooks mode, with the spec's example secret
+our $Whsec = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+our $StandardFiles = ">>> tracktik.secret\n$Whsec\n";
+our $StandardConfig = <<'_EOC_';
+    location = /webhooks/tracktik {
+        tracktik_webhook;
+        tracktik_webhook_auth standard;
+        tracktik_webhook_secret_file ../html/tracktik.secret;
+    }
+_EOC_
+
 our @Body = map { report() } 1 .. 24;
 our $Big = report(narrative => 'y' x 60000);
 
@@ -291,38 +302,24 @@ a client request body is buffered to a temporary file
 
 
 === TEST 21: Standard Webhooks: a whsec_ secret, and webhook-id as the redelivery key
---- user_files
->>> tracktik.secret
-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
---- config
-    location = /webhooks/tracktik {
-        tracktik_webhook;
-        tracktik_webhook_auth standard;
-        tracktik_webhook_secret_file ../html/tracktik.secret;
-    }
+--- user_files eval: $::StandardFiles
+--- config eval: $::StandardConfig
 --- request eval: [::post($::Body[13]), ::post($::Body[14])]
 --- more_headers eval
-[::standard($::Body[13], 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_$::Run"),
- ::standard($::Body[14], 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_$::Run")]
+[::standard($::Body[13], $::Whsec, "msg_$::Run"),
+ ::standard($::Body[14], $::Whsec, "msg_$::Run")]
 --- error_code eval: [202, 200]
 --- response_body_like eval: [qr/"queued"/, qr/"duplicate"/]
 
 
 
 === TEST 22: Standard Webhooks: any signature in the list may match (rotation)
---- user_files
->>> tracktik.secret
-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
---- config
-    location = /webhooks/tracktik {
-        tracktik_webhook;
-        tracktik_webhook_auth standard;
-        tracktik_webhook_secret_file ../html/tracktik.secret;
-    }
+--- user_files eval: $::StandardFiles
+--- config eval: $::StandardConfig
 --- request eval: ::post($::Body[15])
 --- more_headers eval
 my $ts = time();
-my $good = tt_standard_signature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_b$::Run", $ts, $::Body[15]);
+my $good = tt_standard_signature($::Whsec, "msg_b$::Run", $ts, $::Body[15]);
 "Content-Type: application/json\nwebhook-id: msg_b$::Run\nwebhook-timestamp: $ts\n"
 . "webhook-signature: v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= $good\n"
 --- error_code: 202
@@ -330,37 +327,23 @@ my $good = tt_standard_signature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_
 
 
 === TEST 23: Standard Webhooks: a timestamp more than 5 minutes old is refused
---- user_files
->>> tracktik.secret
-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
---- config
-    location = /webhooks/tracktik {
-        tracktik_webhook;
-        tracktik_webhook_auth standard;
-        tracktik_webhook_secret_file ../html/tracktik.secret;
-    }
+--- user_files eval: $::StandardFiles
+--- config eval: $::StandardConfig
 --- request eval: [::post($::Body[16]), ::post($::Body[16]), ::post($::Body[16])]
 --- more_headers eval
-[::standard($::Body[16], 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_c$::Run", time() - 400),
- ::standard($::Body[16], 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_c$::Run", time() + 400),
- ::standard($::Body[16], 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_c$::Run", time() - 200)]
+[::standard($::Body[16], $::Whsec, "msg_c$::Run", time() - 400),
+ ::standard($::Body[16], $::Whsec, "msg_c$::Run", time() + 400),
+ ::standard($::Body[16], $::Whsec, "msg_c$::Run", time() - 200)]
 --- error_code eval: [401, 401, 202]
 
 
 
 === TEST 24: Standard Webhooks: a stale timestamp is explained in the error log
---- user_files
->>> tracktik.secret
-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
---- config
-    location = /webhooks/tracktik {
-        tracktik_webhook;
-        tracktik_webhook_auth standard;
-        tracktik_webhook_secret_file ../html/tracktik.secret;
-    }
+--- user_files eval: $::StandardFiles
+--- config eval: $::StandardConfig
 --- request eval: ::post($::Body[22])
 --- more_headers eval
-::standard($::Body[22], 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_e$::Run", time() - 4000)
+::standard($::Body[22], $::Whsec, "msg_e$::Run", time() - 4000)
 --- error_code: 401
 --- error_log
 webhook-timestamp is not within 300 s
@@ -368,9 +351,7 @@ webhook-timestamp is not within 300 s
 
 
 === TEST 25: Standard Webhooks: the tolerance is configurable
---- user_files
->>> tracktik.secret
-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+--- user_files eval: $::StandardFiles
 --- config
     location = /webhooks/tracktik {
         tracktik_webhook;
@@ -380,21 +361,14 @@ whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
     }
 --- request eval: ::post($::Body[17])
 --- more_headers eval
-::standard($::Body[17], 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', "msg_d$::Run", time() - 60)
+::standard($::Body[17], $::Whsec, "msg_d$::Run", time() - 60)
 --- error_code: 401
 
 
 
 === TEST 26: Standard Webhooks: missing webhook headers are refused
---- user_files
->>> tracktik.secret
-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
---- config
-    location = /webhooks/tracktik {
-        tracktik_webhook;
-        tracktik_webhook_auth standard;
-        tracktik_webhook_secret_file ../html/tracktik.secret;
-    }
+--- user_files eval: $::StandardFiles
+--- config eval: $::StandardConfig
 --- request eval: ::post($::Body[18])
 --- more_headers eval: ::signed($::Body[18])
 --- error_code: 401
