@@ -14,6 +14,7 @@
 #include <netdb.h>
 
 #include "src/ngx_http_tracktik_module.h"
+#include "src/ngx_http_tracktik_password.h"
 #include "src/ngx_http_tracktik_portal.h"
 #include "src/ngx_http_tracktik_session.h"
 #include "src/ngx_http_tracktik_webhook.h"
@@ -252,12 +253,14 @@ ngx_http_tracktik_exit_process(ngx_cycle_t *cycle)
     if (tmcf && tmcf->portal_pool) {
         ngx_http_tracktik_pg_close_all(tmcf->portal_pool);
     }
+
+    ngx_http_tracktik_password_exit();
 }
 
 
 /*
- * The portal has a pool of its own: a storm of logins (each a bcrypt
- * check in PostgreSQL) must not hold up webhook acknowledgements.
+ * The portal has a pool of its own: a burst of slow portal queries must
+ * not hold up webhook acknowledgements.
  */
 
 ngx_http_tracktik_pg_pool_t *

@@ -319,13 +319,12 @@ cookie() {
         }' "$session_secret"
 }
 
-# one session per user: "<client id or operator> <cookie>"
+# one session per user: "<client id or operator> <cookie>" (the session
+# opened as the module does after a password check that matched)
 bq -F ' ' -c "SELECT coalesce(u.client_id::text, 'operator'), l.next
                 FROM portal_users u,
-                     portal_login(u.email,
-                                  'bench-password-'
-                                  || coalesce(u.client_id::text, 'operator'),
-                                  '127.0.0.1', 3600) l
+                     portal_login_open(u.email, u.password_hash,
+                                       '127.0.0.1', 3600) l
                ORDER BY u.id" | cookie >"$work/cookies"
 [ "$(wc -l <"$work/cookies")" -eq $((users + 1)) ] \
     || die "expected $((users + 1)) sessions, got: $(cat "$work/cookies")"

@@ -11,7 +11,8 @@ PACKAGES=(
     build-essential pkg-config
     nginx nginx-dev
     libpq-dev postgresql-15 postgresql-client-15
-    libssl-dev libyajl-dev libcurl4-openssl-dev libcmocka-dev libcsv-dev
+    libssl-dev libyajl-dev libcrypt-dev libcurl4-openssl-dev libcmocka-dev
+    libcsv-dev
     wrk
     libtest-base-perl libipc-run-perl libtext-diff-perl
     libtest-longstring-perl liblist-moreutils-perl libwww-perl

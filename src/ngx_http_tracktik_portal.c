@@ -17,8 +17,10 @@
 #include <ngx_http.h>
 
 #include <yajl/yajl_tree.h>
+#include <openssl/crypto.h>
 
 #include "ngx_http_tracktik_module.h"
+#include "ngx_http_tracktik_password.h"
 #include "ngx_http_tracktik_portal.h"
 #include "ngx_http_tracktik_session.h"
 
@@ -46,6 +48,10 @@ static ngx_int_t ngx_http_tracktik_portal_value(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tracktik_portal_id(ngx_str_t *s);
 static void ngx_http_tracktik_portal_answered(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
+static void ngx_http_tracktik_portal_login_hash(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
+static void ngx_http_tracktik_portal_login_checked(void *data,
+    ngx_uint_t matched);
 static void ngx_http_tracktik_portal_logged_in(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_tracktik_portal_attachment(ngx_http_request_t *r,
@@ -371,16 +377,13 @@ ngx_http_tracktik_portal_login(ngx_http_request_t *r)
     u_char                          *p;
     size_t                           len;
     ngx_int_t                        rc;
-    ngx_str_t                        ttl;
     yajl_val                         root, email, password;
     ngx_chain_t                     *cl;
-    ngx_http_tracktik_loc_conf_t    *tlcf;
     ngx_http_tracktik_portal_ctx_t  *ctx;
 
     static const char  *email_path[] = { "email", NULL };
     static const char  *password_path[] = { "password", NULL };
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
 
     len = 0;
@@ -441,51 +444,167 @@ ngx_http_tracktik_portal_login(ngx_http_request_t *r)
         return;
     }
 
-    ctx->nvalues = 0;
+    ctx->email.len = ngx_strlen(e);
+    ctx->password.len = ngx_strlen(pw);
 
-    rc = ngx_http_tracktik_portal_value(r, ctx, (u_char *) e, ngx_strlen(e));
+    ctx->email.data = ngx_pnalloc(r->pool, ctx->email.len + 1);
+    ctx->password.data = ngx_pnalloc(r->pool, ctx->password.len + 1);
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_tracktik_portal_value(r, ctx, (u_char *) pw,
-                                            ngx_strlen(pw));
+    if (ctx->email.data && ctx->password.data) {
+        ngx_cpystrn(ctx->email.data, (u_char *) e, ctx->email.len + 1);
+        ngx_cpystrn(ctx->password.data, (u_char *) pw,
+                    ctx->password.len + 1);
     }
 
+    OPENSSL_cleanse(pw, ctx->password.len);
     yajl_tree_free(root);
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_tracktik_portal_value(r, ctx,
-                                            r->connection->addr_text.data,
-                                            r->connection->addr_text.len);
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        OPENSSL_cleanse(cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 
-    if (rc == NGX_OK) {
-        ttl.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (ttl.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
+    OPENSSL_cleanse(p, len);
 
-        ttl.len = ngx_sprintf(ttl.data, "%T", tlcf->session_timeout)
-                  - ttl.data;
-
-        rc = ngx_http_tracktik_portal_value(r, ctx, ttl.data, ttl.len);
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc == NGX_ERROR
-                                     ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc);
+    if (ctx->email.data == NULL || ctx->password.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
+    /* first the throttle and the stored hash, then the check, then the
+     * session: the password itself never leaves nginx */
+
+    ctx->nvalues = 0;
     ngx_str_null(&ctx->token);
 
+    if (ngx_http_tracktik_portal_value(r, ctx, ctx->email.data,
+                                       ctx->email.len)
+        != NGX_OK
+        || ngx_http_tracktik_portal_value(r, ctx,
+                                          r->connection->addr_text.data,
+                                          r->connection->addr_text.len)
+           != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     rc = ngx_http_tracktik_portal_call(r, ctx,
-             NGX_HTTP_TRACKTIK_ANSWER "portal_login($1, $2, $3, $4::integer)",
-             ngx_http_tracktik_portal_logged_in);
+             NGX_HTTP_TRACKTIK_ANSWER "portal_login_hash($1, $2)",
+             ngx_http_tracktik_portal_login_hash);
 
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
     }
+}
+
+
+/* the stored hash (a dummy one for unknown users): check the password */
+
+static void
+ngx_http_tracktik_portal_login_hash(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_http_tracktik_main_conf_t  *tmcf;
+
+    if (rc != NGX_OK || ctx->status != NGX_HTTP_OK || ctx->next.len == 0) {
+        ngx_http_tracktik_portal_logged_in(r, ctx, rc);
+        return;
+    }
+
+    ctx->hash = ctx->next;
+
+    ctx->check = ngx_http_tracktik_password_check(&ctx->password, &ctx->hash,
+                                        ngx_http_tracktik_portal_login_checked,
+                                        r, r->connection->log);
+
+    OPENSSL_cleanse(ctx->password.data, ctx->password.len);
+
+    if (ctx->check == NULL) {
+        ngx_http_tracktik_portal_finish(r,
+            ngx_http_tracktik_portal_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "too many logins at once, "
+                                           "try again shortly"));
+        return;
+    }
+
+    /* a check waits at most as long as a query may take */
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
+
+    ngx_add_timer(&ctx->deadline, tmcf->portal_pg.query_timeout);
+}
+
+
+static void
+ngx_http_tracktik_portal_login_checked(void *data, ngx_uint_t matched)
+{
+    ngx_http_request_t *r = data;
+
+    u_char                          *p;
+    ngx_int_t                        rc;
+    ngx_str_t                        ttl;
+    ngx_connection_t                *c;
+    ngx_http_tracktik_loc_conf_t    *tlcf;
+    ngx_http_tracktik_portal_ctx_t  *ctx;
+
+    c = r->connection;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
+
+    ctx->check = NULL;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    /* $2: the hash the password matched, or nothing: a failed login */
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        ngx_http_tracktik_portal_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    ttl.data = p;
+    ttl.len = ngx_sprintf(p, "%T", tlcf->session_timeout) - p;
+
+    ctx->nvalues = 0;
+
+    rc = ngx_http_tracktik_portal_value(r, ctx, ctx->email.data,
+                                        ctx->email.len);
+
+    if (rc == NGX_OK) {
+        rc = matched ? ngx_http_tracktik_portal_value(r, ctx, ctx->hash.data,
+                                                      ctx->hash.len)
+                     : ngx_http_tracktik_portal_value(r, ctx, (u_char *) "",
+                                                      0);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tracktik_portal_value(r, ctx,
+                                            c->addr_text.data,
+                                            c->addr_text.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tracktik_portal_value(r, ctx, ttl.data, ttl.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tracktik_portal_call(r, ctx,
+                 NGX_HTTP_TRACKTIK_ANSWER
+                 "portal_login_open($1, $2, $3, $4::integer)",
+                 ngx_http_tracktik_portal_logged_in);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_tracktik_portal_finish(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1351,6 +1470,21 @@ ngx_http_tracktik_portal_expired(ngx_event_t *ev)
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
 
+    if (ctx->check) {
+        ngx_log_error(NGX_LOG_WARN, c->log, NGX_ETIMEDOUT,
+                      "tracktik portal: the password check waited too long");
+
+        ngx_http_tracktik_password_forget(ctx->check);
+        ctx->check = NULL;
+
+        ngx_http_tracktik_portal_finish(r,
+            ngx_http_tracktik_portal_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "too many logins at once, "
+                                           "try again shortly"));
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
                   "tracktik portal: PostgreSQL did not answer in time");
 
@@ -1380,6 +1514,15 @@ ngx_http_tracktik_portal_cleanup(void *data)
     if (ctx->pending) {
         ngx_http_tracktik_pg_cancel(ctx->pool, &ctx->query);
         ctx->pending = 0;
+    }
+
+    if (ctx->check) {
+        ngx_http_tracktik_password_forget(ctx->check);
+        ctx->check = NULL;
+    }
+
+    if (ctx->password.data) {
+        OPENSSL_cleanse(ctx->password.data, ctx->password.len);
     }
 
     if (ctx->deadline.timer_set) {

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tracktik_module.h"
+#include "ngx_http_tracktik_password.h"
 
 
 #define NGX_HTTP_TRACKTIK_MAX_PARAMS  9
@@ -37,6 +38,12 @@ struct ngx_http_tracktik_portal_ctx_s {
     ngx_event_t                         tick;      /* event stream polls */
 
     ngx_str_t                           token;     /* from the cookie */
+
+    /* a login: the password is wiped once the check has its copy */
+    ngx_str_t                           email;
+    ngx_str_t                           password;
+    ngx_str_t                           hash;
+    ngx_http_tracktik_password_t       *check;
     const char                         *values[NGX_HTTP_TRACKTIK_MAX_PARAMS];
     ngx_uint_t                          nvalues;
 

@@ -7,7 +7,7 @@
 #
 # Fixtures are made below, before the blocks: two clients of this run
 # (ids unique to the run), their sites, incidents and photos, and users
-# with sessions opened through portal_login() itself.
+# with sessions opened through portal_login_open() itself.
 
 use lib 't/helper';
 use Test::Nginx::Socket 'no_plan';
@@ -76,6 +76,9 @@ tt_sql("INSERT INTO portal_attachments VALUES "
        . "($PhotoA, $R{a1}, 'a.png', 'image/png', 'run$Run/a.png'), "
        . "($PhotoB, $R{b1}, 'b.png', 'image/png', 'run$Run/b.png')");
 
+# failed logins from this address in an earlier run would throttle it
+tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
+
 sub user {
     my ($email, $role, $client, $sites) = @_;
     tt_sql("SELECT portal_user_add('$email', '$Password', '$role', "
@@ -104,8 +107,9 @@ user($U{many}, 'client', $Many);
 
 sub login_token {
     my ($email) = @_;
-    return tt_sql("SELECT next FROM portal_login('$email', '$Password', "
-                  . "'127.0.0.9', 3600)");
+    return tt_sql("SELECT next FROM ("
+                  . tt_login_sql($email, $Password, '127.0.0.9', 3600)
+                  . ") l");
 }
 
 sub cookie_for {
@@ -495,3 +499,17 @@ tracktik portal: login throttled
 --- error_code eval: [200, 200]
 --- response_body_like eval
 [qr/alice/, qr/^\Q$::U{alice}\E\|$::A\|200\|\/portal\/api\/me$/m]
+
+
+
+=== TEST 30: thirty failed logins from one address lock it for every account, even with the right password (429)
+--- init
+TrackTikTest::tt_sql("INSERT INTO portal_login_failures (email, ip) "
+    . "SELECT 'guess' || g || '.$::Run\@x.test', '127.0.0.1' "
+    . "FROM generate_series(1, 30) g");
+--- request eval: "POST /portal/api/login\n" . ::creds($::U{alice}, $::Password)
+--- more_headers eval: ::origin()
+--- error_code: 429
+--- response_headers
+Retry-After: 900
+--- response_body_like: too many failed logins

@@ -43,7 +43,7 @@ use MIME::Base64 qw(decode_base64 encode_base64);
 use Exporter 'import';
 
 our @EXPORT = qw(tt_dsn tt_sql tt_pg tt_hmac_hex tt_standard_signature
-                 tt_sample_report tt_post tt_get tt_repo);
+                 tt_sample_report tt_post tt_get tt_repo tt_login_sql);
 
 # `--- request eval` and friends run in Test::Base::Filter
 for my $name (@EXPORT) {
@@ -85,6 +85,20 @@ sub tt_pg {
     return $ok if $cmd eq 'status';
     $ok or croak "tt_pg: scripts/pg.sh $cmd failed ($?): $err$out";
     return $out;
+}
+
+# SQL for a login the way the module makes it, with pgcrypto's crypt()
+# standing in for the module's password thread: portal_login_hash(), the
+# password checked against the hash it answers, portal_login_open().  Its
+# row is the portal_answer (status, body, user_email, client_id, next).
+sub tt_login_sql {
+    my ($email, $password, $ip, $ttl) = @_;
+    my ($e, $p, $a) = map { my $v = $_; $v =~ s/'/''/g; "'$v'" }
+                          $email, $password, $ip;
+    return "SELECT * FROM portal_login_open($e, coalesce(("
+         . "SELECT h.next FROM portal_login_hash($e, $a) h"
+         . " WHERE h.status = 200 AND crypt($p, h.next) = h.next), ''),"
+         . " $a, " . int($ttl) . ")";
 }
 
 sub tt_hmac_hex {

@@ -10,6 +10,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use IPC::Run qw(run timeout);
 use TTWorker;
+use lib "$FindBin::Bin/../helper";
+use TrackTikTest ();
 
 my $db = TTWorker->new('users');
 my $bin = TTWorker::binary();
@@ -26,9 +28,10 @@ sub users {
 # a login through the portal's own SQL: the HTTP status it would answer
 sub login {
     my ($email, $password) = @_;
-    return $db->value("SELECT status FROM portal_login("
-                      . $db->quote($email) . ", "
-                      . $db->quote($password) . ", '10.0.0.1', 60)");
+    return $db->value("SELECT status FROM ("
+                      . TrackTikTest::tt_login_sql($email, $password,
+                                                   '10.0.0.1', 60)
+                      . ") l");
 }
 
 my $pw = 'a long enough password';
@@ -86,8 +89,10 @@ is $db->value("SELECT count(*) FROM portal_users"), 2,
     'none of the refused commands added a user';
 
 # passwd ends open sessions
-my $token = $db->value("SELECT next FROM portal_login('pm\@client.test', "
-                       . $db->quote($pw) . ", '10.0.0.1', 600)");
+my $token = $db->value("SELECT next FROM ("
+                       . TrackTikTest::tt_login_sql('pm@client.test', $pw,
+                                                    '10.0.0.1', 600)
+                       . ") l");
 is $db->value("SELECT (portal_session_user('$token')).id IS NOT NULL"), 't',
     'a session is open';
 ($rc, $out, $err) = users("the new password 2\n", 'passwd',
@@ -104,8 +109,11 @@ is $rc, 1, 'passwd of an unknown user fails';
 like $err, qr/no portal user ghost\@client\.test/, '... naming it';
 
 # disable
-$token = $db->value("SELECT next FROM portal_login('ops\@guards.test', "
-                    . "'ops password 123', '10.0.0.1', 600)");
+$token = $db->value("SELECT next FROM ("
+                    . TrackTikTest::tt_login_sql('ops@guards.test',
+                                                 'ops password 123',
+                                                 '10.0.0.1', 600)
+                    . ") l");
 ($rc, $out, $err) = users('', 'disable', 'ops@guards.test');
 is $rc, 0, 'disable succeeds' or diag $err;
 is $db->value("SELECT (portal_session_user('$token')).id IS NOT NULL"), 'f',

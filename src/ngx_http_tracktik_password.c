@@ -1,0 +1,336 @@
+
+/*
+ * Copyright (C) ngx_http_tracktik authors
+ *
+ * Password checks for the portal's logins.  A bcrypt check costs tens of
+ * milliseconds of CPU by design, so it runs neither in the event loop nor
+ * in PostgreSQL, where a storm of logins would take the cores from the
+ * backends that acknowledge webhooks.  Each nginx worker starts, on its
+ * first login, one thread at the lowest priority (nice 19): it has the CPU
+ * when webhooks and pages do not want it.  Checks wait for it in a bounded
+ * queue; the thread hands finished ones back through an eventfd watched by
+ * the event loop, where their callbacks run.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <crypt.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include <openssl/crypto.h>
+
+#include "ngx_http_tracktik_password.h"
+
+
+struct ngx_http_tracktik_password_s {
+    ngx_http_tracktik_password_t   *next;
+    ngx_http_tracktik_password_pt   done;       /* NULL: forgotten */
+    void                           *data;
+    ngx_uint_t                      matched;
+    char                           *password;   /* NUL-terminated copies */
+    char                           *hash;
+};
+
+
+typedef struct {
+    pthread_mutex_t                 mutex;
+    pthread_cond_t                  cond;
+    ngx_http_tracktik_password_t   *waiting;    /* first in, first out */
+    ngx_http_tracktik_password_t  **last;
+    ngx_http_tracktik_password_t   *finished;
+    ngx_uint_t                      queued;     /* waiting and running */
+    ngx_connection_t               *notify;     /* the eventfd */
+    unsigned                        started:1;
+    unsigned                        stop:1;
+} ngx_http_tracktik_password_thread_t;
+
+
+static ngx_int_t ngx_http_tracktik_password_start(ngx_log_t *log);
+static void *ngx_http_tracktik_password_run(void *arg);
+static void ngx_http_tracktik_password_finished(ngx_event_t *ev);
+
+
+/* one per nginx worker process: its thread, queue and eventfd */
+static ngx_http_tracktik_password_thread_t  ngx_http_tracktik_password = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+    NULL, NULL, NULL, 0, NULL, 0, 0
+};
+
+
+/*
+ * Queues a check of password against a crypt(3) hash (bcrypt "$2a$" and
+ * "$2b$" among them); done(data, matched) is called from the event loop
+ * unless the check is forgotten first.  NULL: the queue is full or the
+ * thread cannot be started (logged).
+ */
+
+ngx_http_tracktik_password_t *
+ngx_http_tracktik_password_check(ngx_str_t *password, ngx_str_t *hash,
+    ngx_http_tracktik_password_pt done, void *data, ngx_log_t *log)
+{
+    ngx_http_tracktik_password_t         *check;
+    ngx_http_tracktik_password_thread_t  *pt;
+
+    pt = &ngx_http_tracktik_password;
+
+    if (!pt->started && ngx_http_tracktik_password_start(log) != NGX_OK) {
+        return NULL;
+    }
+
+    if (pt->queued >= NGX_HTTP_TRACKTIK_PASSWORD_QUEUE) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "tracktik portal: %d logins are already waiting for "
+                      "their password check", pt->queued);
+        return NULL;
+    }
+
+    check = ngx_alloc(sizeof(ngx_http_tracktik_password_t) + password->len
+                      + hash->len + 2, log);
+    if (check == NULL) {
+        return NULL;
+    }
+
+    check->next = NULL;
+    check->done = done;
+    check->data = data;
+    check->matched = 0;
+    check->password = (char *) (check + 1);
+    check->hash = check->password + password->len + 1;
+
+    ngx_memcpy(check->password, password->data, password->len);
+    check->password[password->len] = '\0';
+    ngx_memcpy(check->hash, hash->data, hash->len);
+    check->hash[hash->len] = '\0';
+
+    (void) pthread_mutex_lock(&pt->mutex);
+
+    *pt->last = check;
+    pt->last = &check->next;
+    pt->queued++;
+
+    (void) pthread_cond_signal(&pt->cond);
+    (void) pthread_mutex_unlock(&pt->mutex);
+
+    return check;
+}
+
+
+/* the request went away: done will not be called */
+
+void
+ngx_http_tracktik_password_forget(ngx_http_tracktik_password_t *check)
+{
+    ngx_http_tracktik_password_thread_t  *pt;
+
+    pt = &ngx_http_tracktik_password;
+
+    (void) pthread_mutex_lock(&pt->mutex);
+    check->done = NULL;
+    (void) pthread_mutex_unlock(&pt->mutex);
+}
+
+
+/*
+ * At the worker's exit the thread is told to stop and not waited for:
+ * a check it is running may take a while at its priority.
+ */
+
+void
+ngx_http_tracktik_password_exit(void)
+{
+    ngx_http_tracktik_password_thread_t  *pt;
+
+    pt = &ngx_http_tracktik_password;
+
+    if (!pt->started) {
+        return;
+    }
+
+    (void) pthread_mutex_lock(&pt->mutex);
+    pt->stop = 1;
+    (void) pthread_cond_signal(&pt->cond);
+    (void) pthread_mutex_unlock(&pt->mutex);
+}
+
+
+static ngx_int_t
+ngx_http_tracktik_password_start(ngx_log_t *log)
+{
+    int                                   fd, err;
+    pthread_t                             tid;
+    pthread_attr_t                        attr;
+    ngx_connection_t                     *c;
+    ngx_http_tracktik_password_thread_t  *pt;
+
+    pt = &ngx_http_tracktik_password;
+
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "tracktik portal: eventfd() failed");
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, ngx_cycle->log);
+    if (c == NULL) {
+        (void) close(fd);
+        return NGX_ERROR;
+    }
+
+    c->read->handler = ngx_http_tracktik_password_finished;
+    c->read->log = ngx_cycle->log;
+    c->data = pt;
+
+    /* level-triggered: the counter is read once per wake-up */
+    if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+        ngx_close_connection(c);
+        return NGX_ERROR;
+    }
+
+    pt->notify = c;
+    pt->last = &pt->waiting;
+
+    (void) pthread_attr_init(&attr);
+    (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+
+    err = pthread_create(&tid, &attr, ngx_http_tracktik_password_run, pt);
+
+    (void) pthread_attr_destroy(&attr);
+
+    if (err != 0) {
+        ngx_log_error(NGX_LOG_ALERT, log, err,
+                      "tracktik portal: pthread_create() failed");
+        ngx_close_connection(c);
+        pt->notify = NULL;
+        return NGX_ERROR;
+    }
+
+    pt->started = 1;
+
+    return NGX_OK;
+}
+
+
+/* the thread: nothing here may touch nginx's pools, events or logs */
+
+static void *
+ngx_http_tracktik_password_run(void *arg)
+{
+    ngx_http_tracktik_password_thread_t *pt = arg;
+
+    char                          *out;
+    size_t                         len;
+    uint64_t                       one;
+    ngx_uint_t                     forgotten;
+    struct crypt_data             *cd;
+    ngx_http_tracktik_password_t  *check;
+
+    /* only this thread: nice applies per thread on Linux */
+    (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
+
+    cd = calloc(1, sizeof(struct crypt_data));
+
+    one = 1;
+
+    for ( ;; ) {
+        (void) pthread_mutex_lock(&pt->mutex);
+
+        while (pt->waiting == NULL && !pt->stop) {
+            (void) pthread_cond_wait(&pt->cond, &pt->mutex);
+        }
+
+        if (pt->stop) {
+            (void) pthread_mutex_unlock(&pt->mutex);
+            break;
+        }
+
+        check = pt->waiting;
+        pt->waiting = check->next;
+
+        if (pt->waiting == NULL) {
+            pt->last = &pt->waiting;
+        }
+
+        forgotten = (check->done == NULL);
+
+        (void) pthread_mutex_unlock(&pt->mutex);
+
+        if (!forgotten && cd) {
+            out = crypt_r(check->password, check->hash, cd);
+            len = ngx_strlen(check->hash);
+
+            check->matched = out != NULL && out[0] != '*'
+                             && ngx_strlen(out) == len
+                             && CRYPTO_memcmp(out, check->hash, len) == 0;
+
+            OPENSSL_cleanse(cd, sizeof(struct crypt_data));
+        }
+
+        OPENSSL_cleanse(check->password, ngx_strlen(check->password));
+
+        (void) pthread_mutex_lock(&pt->mutex);
+        check->next = pt->finished;
+        pt->finished = check;
+        (void) pthread_mutex_unlock(&pt->mutex);
+
+        (void) write(pt->notify->fd, &one, sizeof(one));
+    }
+
+    free(cd);
+
+    return NULL;
+}
+
+
+/* the event loop: the callbacks of finished checks, oldest first */
+
+static void
+ngx_http_tracktik_password_finished(ngx_event_t *ev)
+{
+    uint64_t                              n;
+    ngx_connection_t                     *c;
+    ngx_http_tracktik_password_t         *check, *next, *list;
+    ngx_http_tracktik_password_pt         done;
+    ngx_http_tracktik_password_thread_t  *pt;
+
+    c = ev->data;
+    pt = c->data;
+
+    (void) read(c->fd, &n, sizeof(n));
+
+    (void) pthread_mutex_lock(&pt->mutex);
+
+    list = NULL;
+
+    for (check = pt->finished; check; check = next) {
+        next = check->next;
+        check->next = list;
+        list = check;
+        pt->queued--;
+    }
+
+    pt->finished = NULL;
+
+    (void) pthread_mutex_unlock(&pt->mutex);
+
+    for (check = list; check; check = next) {
+        next = check->next;
+
+        /* a callback may forget a check further down the list */
+        (void) pthread_mutex_lock(&pt->mutex);
+        done = check->done;
+        (void) pthread_mutex_unlock(&pt->mutex);
+
+        if (done) {
+            done(check->data, check->matched);
+        }
+
+        ngx_free(check);
+    }
+}

@@ -1,0 +1,180 @@
+# Portal logins and the password thread: the bcrypt check runs in one
+# low-priority thread per nginx worker, not in PostgreSQL and not in the
+# event loop.  A burst beyond its queue is refused with 503 and
+# Retry-After, never hangs; a client that goes away while its check waits
+# costs nothing else; the password never reaches PostgreSQL.
+
+use strict;
+use warnings;
+
+use lib 't/helper';
+use File::Temp ();
+use IO::Socket::INET;
+use Test::More;
+use Time::HiRes qw(sleep time);
+use TrackTikTest;
+
+my $run = time() =~ s/\.//r . $$;
+my $password = "login-test password $$";
+my $email = "storm.$run\@client.test";
+my $client = $$ * 10 + 7;
+
+my $tmp = File::Temp->newdir('tt-login-XXXXXX', TMPDIR => 1);
+my $secret_file = $tmp->dirname . '/session.secret';
+{
+    open my $fh, '>', $secret_file or die $!;
+    print $fh "session-secret-$run-0123456789abcdef\n";
+    close $fh;
+}
+
+tt_sql("SELECT portal_user_add('$email', '$password', 'client', $client, "
+       . "NULL)");
+tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
+
+my $ngx = TrackTikTest::Nginx->start(
+    master => 1,
+    http => <<"HTTP",
+    tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2;
+HTTP
+    server => <<"SERVER",
+        tracktik_session_secret_file $secret_file;
+
+        location /portal/api/ {
+            tracktik_portal_api;
+        }
+SERVER
+);
+
+my $url = $ngx->url('/portal/api/login');
+my %json = ('Content-Type' => 'application/json',
+            'Origin' => 'http://127.0.0.1:' . $ngx->port);
+
+sub creds { qq({"email":"$_[0]","password":"$_[1]"}) }
+
+sub sessions {
+    return 0 + tt_sql("SELECT count(*) FROM portal_sessions s "
+                      . "JOIN portal_users u ON u.id = s.user_id "
+                      . "WHERE u.email = '$email'");
+}
+
+# a login sent on a connection of its own, not yet read
+sub send_login {
+    my $body = creds($email, $password);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $ngx->port, Timeout => 10)
+        or die "connect: $!";
+    print $s "POST /portal/api/login HTTP/1.0\r\n"
+           . "Host: 127.0.0.1:" . $ngx->port . "\r\n"
+           . "Origin: http://127.0.0.1:" . $ngx->port . "\r\n"
+           . "Content-Type: application/json\r\n"
+           . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    return $s;
+}
+
+sub read_response {
+    my ($s) = @_;
+    local $/;
+    my $text = <$s> // '';
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $text, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+    return ($status // 0, $head // '', $body // '');
+}
+
+my ($status, $headers, $body);
+
+subtest 'a login is checked by nginx and opens a session' => sub {
+    ($status, $headers, $body) = tt_post($url, creds($email, $password),
+                                         \%json);
+    is $status, 200, 'the right password: 200';
+    like $headers->{'set-cookie'} // '', qr/^tt_session=[0-9a-f]{64}\./,
+        '... with the session cookie';
+    is sessions(), 1, '... and one session row';
+
+    ($status, undef, $body) = tt_post($url, creds($email, 'wrong one'),
+                                      \%json);
+    is $status, 401, 'a wrong password: 401';
+    my ($unknown_status, undef, $unknown_body) =
+        tt_post($url, creds("nobody.$run\@client.test", $password), \%json);
+    is $unknown_status, 401, 'an unknown account: 401';
+    is $unknown_body, $body, '... with the same answer as a wrong password';
+    is sessions(), 1, 'no session for either';
+
+    tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
+};
+
+subtest 'the check runs in a thread of the worker at nice 19' => sub {
+    my ($worker) = $ngx->worker_pids;
+    ok $worker, 'the worker is running';
+    my @nice;
+    for my $stat (glob "/proc/$worker/task/*/stat") {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh>;
+        close $fh;
+        # fields after the command name; nice is field 19 overall
+        my @f = split / /, ($line =~ s/^.*\) //r);
+        push @nice, $f[16];
+    }
+    is scalar(@nice), 2, 'the worker has two threads after a login';
+    is_deeply [sort { $a <=> $b } @nice], [0, 19],
+        'the event loop at nice 0, the password thread at nice 19';
+};
+
+subtest 'a burst beyond the queue is refused with 503, never hangs' => sub {
+    my $before = sessions();
+    my $t0 = time;
+    my @conns = map { send_login() } 1 .. 120;
+    my (%count, @refused);
+    for my $s (@conns) {
+        my ($st, $head, $b) = read_response($s);
+        $count{$st}++;
+        push @refused, [$head, $b] if $st == 503;
+    }
+    my $took = time - $t0;
+    note sprintf "120 logins: %s in %.1f s",
+        join(', ', map { "$_ x $count{$_}" } sort keys %count), $took;
+
+    is_deeply [grep { $_ != 200 && $_ != 503 } keys %count], [],
+        'every answer is 200 or 503';
+    ok $count{503}, 'logins beyond the queue of 64 are refused';
+    ok $count{200} && $count{200} >= 30,
+        'the queued ones are answered (at least 30 of them)';
+    is scalar(grep { $_->[0] =~ /^Retry-After: \d+\r?$/mi } @refused),
+        scalar(@refused), 'every 503 has Retry-After';
+    is scalar(grep { $_->[1] =~ /too many logins at once/ } @refused),
+        scalar(@refused), '... and says why';
+    is sessions() - $before, $count{200} // 0,
+        'one session per 200, none for a 503';
+    like $ngx->error_log, qr/logins are already waiting for their password check/,
+        'the refusals are logged';
+};
+
+subtest 'clients that leave while their check waits cost nothing else' => sub {
+    my ($worker) = $ngx->worker_pids;
+    my $before = sessions();
+    my @gone = map { send_login() } 1 .. 40;
+    sleep 0.2;
+    close $_ for @gone;
+
+    # the abandoned checks drain; then a login is answered as usual
+    my $deadline = time + 60;
+    do {
+        sleep 0.5;
+        ($status) = tt_post($url, creds($email, $password), \%json);
+    } while ($status != 200 && time < $deadline);
+    is $status, 200, 'a later login succeeds';
+    is(($ngx->worker_pids)[0], $worker, 'by the same worker process');
+    cmp_ok sessions() - $before, '<=', 1 + 40,
+        'no more sessions than logins';
+    unlike $ngx->error_log, qr/\[alert\]|\[emerg\]|signal \d+/,
+        'no alert and no crash in the error log';
+};
+
+subtest 'the password is never sent to PostgreSQL' => sub {
+    unlike $ngx->error_log, qr/\Q$password\E/, 'the error log has no password';
+    is tt_sql("SELECT count(*) FROM pg_proc WHERE proname = 'portal_login'"),
+        0, 'portal_login(email, password, ...) no longer exists to take one';
+};
+
+$ngx->stop;
+done_testing();
