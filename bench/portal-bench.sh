@@ -13,8 +13,10 @@
 #          KEEP=0 drops it at the end (default KEEP=1: it is the cache);
 #   first  GET /portal/api/incidents, first page, wrk at PORTAL_CONNECTIONS
 #          (8) connections, the cookies of USERS client users (16, one per
-#          tested client) taken in turn; and over a single connection (the
-#          latency without queueing for the machine's two cores);
+#          tested client) taken in turn: as fast as they go (saturation:
+#          the latency is mostly queueing for the machine's two cores),
+#          paced at PAGE_RATE (400) requests/s over the same connections
+#          (the latency at a given load), and over a single connection;
 #   deep   the same for a cursor 100 pages deep (each user's own cursor,
 #          found by following `next` through the API);
 #   pg     the baselines: pgbench calling portal_api_incidents() directly
@@ -26,25 +28,18 @@
 #          are timed (and EXPLAINed), and an export predicted to take over
 #          CSV_MAX_TIME is skipped;
 #   acks   webhook deliveries paced at ACK_RATE (200/s) for ACK_DURATION
-#          seconds, p50/p99, alone, while a second wrk storms
+#          seconds, p50/p99, alone and while a second wrk storms
 #          POST /portal/api/login with correct passwords over
-#          STORM_CONNECTIONS, and while it logs in over one connection
-#          (what a limit of one login at a time would give);
+#          STORM_CONNECTIONS (the bcrypt checks run in the module's
+#          nice-19 password thread);
 #
 # each measurement PORTAL_RUNS (3) times for PORTAL_DURATION (5) seconds,
-# interleaved round by round (the proposal's rounds, below, come after the
-# schema-as-is rounds: its index must not exist during those), then a
-# table of medians and ratios.  When a p99 target
-# (10 ms) is missed the EXPLAIN ANALYZE of the statements inside the
-# portal function is printed (needs the `postgres` superuser for
-# auto_explain; otherwise said so).  PROPOSE=1 (off by default: the
-# proposal has since been adopted by sql/020_portal.sql, so its fragments
-# no longer match) measured the pages and the export again with the changes
-# bench/portal-proposal.sql describes (an index, built and dropped again, and changed functions in a
-# schema of their own that a second nginx and pgbench put first on their
-# search_path), after checking that they answer byte for byte the same.
+# interleaved round by round, then a table of medians and ratios.  When
+# the saturated p99 misses the 10 ms target the EXPLAIN ANALYZE of the
+# statements inside the portal function is printed (needs the `postgres`
+# superuser for auto_explain; otherwise said so).
 #
-# Knobs (environment): ROWS, CLIENTS, USERS, KEEP, PROPOSE, REUSE=1 (use an
+# Knobs (environment): ROWS, CLIENTS, USERS, KEEP, PAGE_RATE, REUSE=1 (use an
 # existing bench database even if a sql/ file changed since it was made),
 # PORTAL_BENCH_DB (tracktik_portal_bench), PORTAL_RUNS, PORTAL_DURATION,
 # PORTAL_CONNECTIONS, DEEP_PAGES (100), CSV_ROWS, CSV_RUNS (1: an export
@@ -69,7 +64,7 @@ rows=${ROWS:-10000000}
 clients=${CLIENTS:-1000}
 users=${USERS:-16}
 keep=${KEEP:-1}
-propose=${PROPOSE:-0}
+page_rate=${PAGE_RATE:-400}
 db=${PORTAL_BENCH_DB:-tracktik_portal_bench}
 runs=${PORTAL_RUNS:-3}
 duration=${PORTAL_DURATION:-5}
@@ -431,12 +426,6 @@ cleanup() {
         [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
     done
     [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null || true
-    if [ -n "${proposal_applied:-}" ]; then
-        unset PGOPTIONS
-        bq -c "SET client_min_messages = warning" \
-           -c "DROP SCHEMA IF EXISTS portal_bench_proposal CASCADE" \
-           -c "DROP INDEX IF EXISTS portal_bench_proposed_page" || true
-    fi
     if [ "$keep" = 0 ]; then
         db_drop || true
         say "dropped $db (KEEP=0)"
@@ -528,11 +517,13 @@ record() { echo "$*" >>"$work/results"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 wrk_run() {
-    # wrk_run KIND RUN FILE EXPECT CONNECTIONS SECONDS
-    local kind=$1 run=$2 file=$3 expect=$4 c=$5 secs=$6
-    local out=$work/wrk-$kind-$run.out line valid=yes note=
-    wrk -t "$((c < 2 ? c : 2))" -c "$c" -d "${secs}s" --timeout 10s -s bench/portal.lua \
-        "$base/" -- "$file" "$expect" "$origin" >"$out" 2>&1 || true
+    # wrk_run KIND RUN FILE EXPECT CONNECTIONS SECONDS [RATE]
+    local kind=$1 run=$2 file=$3 expect=$4 c=$5 secs=$6 rate=${7:-}
+    local out=$work/wrk-$kind-$run.out line valid=yes note= t
+    t=$((c < 2 ? c : 2))
+    wrk -t "$t" -c "$c" -d "${secs}s" --timeout 10s -s bench/portal.lua \
+        "$base/" -- "$file" "$expect" "$origin" ${rate:+"$rate" "$t"} \
+        >"$out" 2>&1 || true
     line=$(grep '^BENCH requests=' "$out" || true)
     if [ -z "$line" ]; then
         say "($kind) run $run: no result from wrk:"
@@ -740,11 +731,9 @@ ack_generate() {
 ack_run() {
     # ack_run KIND RUN: webhook deliveries paced at ACK_RATE for
     # ACK_DURATION s; with KIND ackstorm, a login storm around it over
-    # STORM_CONNECTIONS connections, with ackstorm1 over one (as if logins
-    # were limited to one at a time)
+    # STORM_CONNECTIONS connections
     local kind=$1 run=$2 out=$work/wrk-$1-$2.out line valid=yes note= storm=
     local sk=${kind/ack/} sc=$storm_conns
-    [ "$kind" = ackstorm1 ] && sc=1
     bq -c "TRUNCATE tracktik_jobs, tracktik_deliveries RESTART IDENTITY"
     if [ "$kind" != ack ]; then
         wrk -t 1 -c "$sc" -d "$((ack_duration + 2))s" --timeout 10s \
@@ -815,26 +804,22 @@ if want pg; then
     [ -z "${pg_deep_opts:-}" ] || check_pg_scripts deep
 fi
 
-pages_rounds() {
-    # pages_rounds PREFIX: RUNS rounds of the page measurements, kinds
-    # PREFIX{first,pgfirst,deep,pgdeep}
-    local p=$1 run
-    for run in $(seq 1 "$runs"); do
-        want first && wrk_run "${p}first" "$run" "$work/req-first" 200 "$conns" "$duration"
-        want first && wrk_run "${p}first1" "$run" "$work/req-first" 200 1 "$duration"
-        want pg && pgbench_run "${p}pgfirst" "$run" "$pg_first_opts"
-        want deep && wrk_run "${p}deep" "$run" "$work/req-deep" 200 "$conns" "$duration"
-        want deep && wrk_run "${p}deep1" "$run" "$work/req-deep" 200 1 "$duration"
-        want pg && [ -n "${pg_deep_opts:-}" ] \
-            && pgbench_run "${p}pgdeep" "$run" "$pg_deep_opts"
-    done
-    return 0
-}
-
 if want first || want deep || want pg; then
     say "incidents pages: $runs rounds of ${duration} s, $conns connections," \
-        "$users client users (p99 target 10 ms)"
-    pages_rounds ""
+        "$users client users (p99 target 10 ms), as fast as they go and" \
+        "paced at $page_rate/s"
+    for run in $(seq 1 "$runs"); do
+        for kind in first deep; do
+            want "$kind" || continue
+            wrk_run "$kind" "$run" "$work/req-$kind" 200 "$conns" "$duration"
+            wrk_run "${kind}paced" "$run" "$work/req-$kind" 200 "$conns" \
+                "$duration" "$page_rate"
+            wrk_run "${kind}1" "$run" "$work/req-$kind" 200 1 "$duration"
+        done
+        want pg && pgbench_run pgfirst "$run" "$pg_first_opts"
+        want pg && [ -n "${pg_deep_opts:-}" ] \
+            && pgbench_run pgdeep "$run" "$pg_deep_opts"
+    done
 fi
 
 median() {
@@ -920,8 +905,10 @@ csv_phase() {
 # EXPLAIN when running it would take too long
 operator_page_sql() {
     echo "SELECT l.* FROM incidents_ledger l
-           WHERE portal_current(l.report_id, l.version)
-             AND l.status = 'APPROVED' $1
+           WHERE l.status = 'APPROVED' $1
+             AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                              WHERE n.report_id = l.report_id
+                                AND n.version > l.version)
            ORDER BY l.occurred_at DESC, l.report_id DESC LIMIT $2"
 }
 
@@ -942,60 +929,6 @@ if want csv; then
         | sed 's/^/    /'
 fi
 
-# --- the proposed changes ------------------------------------------------
-
-proposed_index="CREATE INDEX portal_bench_proposed_page
-    ON incidents_ledger (occurred_at DESC, report_id DESC)"
-proposal_path="-c search_path=portal_bench_proposal,public"
-if [ "$propose" = 1 ] && { want first || want deep || want pg || want csv; }; then
-    echo
-    say "PROPOSE=1: the changes of bench/portal-proposal.sql in $db, for" \
-        "this run only: $(echo "$proposed_index" | tr -s ' \n' ' ')," \
-        "and changed functions in the schema portal_bench_proposal, seen" \
-        "by a second nginx and by pgbench through their search_path"
-    proposal_applied=1
-    t0=$(date +%s.%N)
-    bq -c "SET maintenance_work_mem = '512MB'" -c "$proposed_index" \
-       -c "ANALYZE incidents_ledger"
-    t1=$(date +%s.%N)
-    index_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-    say "index built (and ANALYZE) in ${index_secs} s"
-    bq -f bench/portal-proposal.sql >/dev/null
-    nginx_start proposal "$bench_dsn options='$proposal_path'"
-    use_nginx proposal
-    export PGOPTIONS="$proposal_path"
-
-    # the proposal must answer exactly what the schema as is answers
-    asis_port=$(cat "$work/nginx-asis/port")
-    for q in "" "?cursor=$(head -n 1 "$work/cursors" 2>/dev/null | cut -d' ' -f2)"; do
-        a=$(curl -s -H "Cookie: $first_cookie" \
-                "http://127.0.0.1:$asis_port/portal/api/incidents$q" | cksum)
-        b=$(curl -s -H "Cookie: $first_cookie" "$base/portal/api/incidents$q" \
-                | cksum)
-        [ "$a" = "$b" ] || die "the proposal answers GET incidents$q differently"
-    done
-    say "the proposal answers GET incidents (first and deep page) byte for" \
-        "byte as the schema as is does"
-
-    if want first || want deep || want pg; then
-        say "incidents pages with the proposal:"
-        pages_rounds p
-    fi
-    if want csv; then
-        say "CSV export with the proposal:"
-        csv_phase csvidx
-        if awk -v m="$op_first_ms" 'BEGIN { exit !(m > 10) }'; then
-            say "operator's first JSON page with the proposal:" \
-                "${op_first_ms} ms; EXPLAIN ANALYZE:"
-            explain_call "portal_api_incidents('$operator_token', '', '', '', '', '', '', '', '50')" 5
-        fi
-    fi
-
-    unset PGOPTIONS
-    use_nginx asis
-fi
-
-
 # --- webhook acks with and without a login storm ---------------------------
 
 if want acks; then
@@ -1005,30 +938,12 @@ if want acks; then
             "$([ "$who" = operator ] && echo operator || echo "client$who")" "$who"
     done <"$work/cookies" >"$work/req-login"
     echo
-    say "webhook acks paced at $ack_rate/s for ${ack_duration} s, alone," \
-        "during a login storm ($storm_conns connections, correct passwords)" \
-        "and during logins over one connection (one bcrypt at a time)"
-    [ -z "${proposal_applied:-}" ] || \
-        say "and (ackstormp) during the same storm against the nginx of the" \
-            "proposal, whose portal_login() takes an advisory lock: one" \
-            "bcrypt at a time"
+    say "webhook acks paced at $ack_rate/s for ${ack_duration} s, alone and" \
+        "during a login storm ($storm_conns connections, correct passwords)"
     for run in $(seq 1 "$runs"); do
         ack_run ack "$run"
         ack_run ackstorm "$run"
-        ack_run ackstorm1 "$run"
-        if [ -n "${proposal_applied:-}" ]; then
-            use_nginx proposal
-            ack_run ackstormp "$run"
-            use_nginx asis
-        fi
     done
-fi
-
-if [ -n "${proposal_applied:-}" ]; then
-    bq -c "SET client_min_messages = warning" \
-       -c "DROP SCHEMA portal_bench_proposal CASCADE" \
-       -c "DROP INDEX portal_bench_proposed_page"
-    proposal_applied=
 fi
 
 
@@ -1114,48 +1029,23 @@ echo "  nginx: 2 workers, pool=4 portal_pool=4; wrk $conns connections," \
      "$users client users in turn; medians of $runs runs of ${duration} s"
 echo
 printf '  %-40s %4s  %9s  %8s  %8s  %s\n' "" runs "req/s" "p50 ms" "p99 ms" "p99 target"
-if want first || want pg; then
-    row "GET incidents, first page (nginx)" first "$(target first)"
-    row "portal_api_incidents() direct (pgbench)" pgfirst
-    ratio_row "  ratio nginx / direct" first pgfirst
-    row "  the same, 1 connection (nginx)" first1 "$(target first1)"
-fi
-if want deep || want pg; then
-    row "GET incidents, $deep_pages pages deep (nginx)" deep "$(target deep)"
-    row "portal_api_incidents() direct (pgbench)" pgdeep
-    ratio_row "  ratio nginx / direct" deep pgdeep
-    row "  the same, 1 connection (nginx)" deep1 "$(target deep1)"
-fi
-if [ -n "$(awk '$1 ~ /^p(pg)?(first|deep)1?$/' "$work/results")" ]; then
-    echo "  with the proposal (bench/portal-proposal.sql):"
-    if want first || want pg; then
-        row "GET incidents, first page (nginx)" pfirst "$(target pfirst)"
-        row "portal_api_incidents() direct (pgbench)" ppgfirst
-        ratio_row "  ratio nginx / direct" pfirst ppgfirst
-        ratio_row "  ratio proposal / as is (nginx)" pfirst first
-        row "  the same, 1 connection (nginx)" pfirst1 "$(target pfirst1)"
-        ratio_row "  ratio proposal / as is, 1 connection" pfirst1 first1
-    fi
-    if want deep || want pg; then
-        row "GET incidents, $deep_pages pages deep (nginx)" pdeep "$(target pdeep)"
-        row "portal_api_incidents() direct (pgbench)" ppgdeep
-        ratio_row "  ratio nginx / direct" pdeep ppgdeep
-        ratio_row "  ratio proposal / as is (nginx)" pdeep deep
-        row "  the same, 1 connection (nginx)" pdeep1 "$(target pdeep1)"
-        ratio_row "  ratio proposal / as is, 1 connection" pdeep1 deep1
-    fi
-fi
+for kind in first deep; do
+    want "$kind" || want pg || continue
+    [ "$kind" = first ] && label="first page" || label="$deep_pages pages deep"
+    row "GET incidents, $label (nginx)" "$kind" "$(target "$kind")"
+    row "portal_api_incidents() direct (pgbench)" "pg$kind"
+    ratio_row "  ratio nginx / direct" "$kind" "pg$kind"
+    row "  paced at $page_rate/s, $conns conns (nginx)" "${kind}paced" \
+        "$(target "${kind}paced")"
+    row "  1 connection (nginx)" "${kind}1" "$(target "${kind}1")"
+done
 if want csv; then
     echo
-    csv_row csv "CSV export, operator (schema as is)"
-    csv_row csvidx "CSV export, with the proposal"
-    printf '  %-40s       as is %s ms; with the proposal %s ms\n' \
-        "operator's first JSON page" "${csv_op_first_ms:--}" "${csvidx_op_first_ms:--}"
-    printf '  %-40s       as is %s ms; with the proposal %s ms\n' \
-        "one 1,000-row export page (SQL)" "${csv_page_ms:--}" "${csvidx_page_ms:--}"
-    [ -z "${index_secs:-}" ] || \
-        printf '  %-40s       built in %s s: %s\n' "proposed index" "$index_secs" \
-            "$(echo "$proposed_index" | tr -s ' \n' ' ')"
+    csv_row csv "CSV export, operator, all clients"
+    printf '  %-40s       %s ms\n' "operator's first JSON page" \
+        "${csv_op_first_ms:--}"
+    printf '  %-40s       %s ms\n' "one 1,000-row export page (SQL)" \
+        "${csv_page_ms:--}"
 fi
 if want acks; then
     echo
@@ -1164,14 +1054,6 @@ if want acks; then
     row "webhook acks during the login storm" ackstorm
     row "  the storm: POST login, $storm_conns conns" storm
     ratio_row "  ratio storm / alone" ackstorm ack
-    row "webhook acks, logins one at a time" ackstorm1
-    row "  the storm: POST login, 1 conn" storm1
-    ratio_row "  ratio storm (1 conn) / alone" ackstorm1 ack
-    if [ -n "$(awk '$1 == "ackstormp"' "$work/results")" ]; then
-        row "acks during storm, login lock (proposal)" ackstormp
-        row "  the storm: POST login, $storm_conns conns" stormp
-        ratio_row "  ratio storm (login lock) / alone" ackstormp ack
-    fi
 fi
 echo
 echo "  whole run $((t_end - t_start)) s; work files in $work"

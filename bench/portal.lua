@@ -1,6 +1,6 @@
 -- wrk script for the portal benchmark (bench/portal-bench.sh).
 --
---   wrk -t T -c C -d D -s bench/portal.lua URL -- FILE EXPECT ORIGIN
+--   wrk -t T -c C -d D -s bench/portal.lua URL -- FILE EXPECT ORIGIN [RATE T]
 --
 -- FILE has one request a line, fields separated by tabs:
 --   METHOD  PATH  COOKIE-or-"-"  BODY-or-"-"
@@ -9,11 +9,16 @@
 -- starting at its own offset, so the users are spread over the
 -- connections.  ORIGIN, when not "-", is sent as the Origin header (the
 -- portal's CSRF check wants it on POST).  EXPECT is the status a valid
--- run answers with.
+-- run answers with.  With RATE and T (wrk's -t), the threads together
+-- send RATE requests/s (bench/pace.lua; run from the repository's top)
+-- instead of as fast as the connections allow: the latency at a given
+-- load rather than at saturation.
 --
 -- done() prints one line that the shell script parses:
 --   BENCH requests=.. rps=.. p50_us=.. p99_us=.. statuses=200:N,...
 --         bytes=.. errors=connect,read,write,timeout
+
+dofile("bench/pace.lua")
 
 local threads = {}
 
@@ -68,6 +73,10 @@ function init(args)
 
     -- each thread starts somewhere else in the list
     idx = (tid * 7) % #reqs
+
+    if args[4] ~= nil and args[4] ~= "" then
+        delay = pace(tonumber(args[4]), tonumber(args[5]) or 1)
+    end
 end
 
 function request()

@@ -9,30 +9,15 @@
 -- threads wrk starts one after the other begin on an equal footing.
 --
 -- MODE "max" sends as fast as the connections allow.  MODE "paced" holds
--- the total rate at RATE requests/s: each thread hands out send slots
--- RATE/T per second apart and a connection waits in delay() for its slot
--- (wrk2 is not in Debian; this is the same idea without wrk2's
--- coordinated-omission correction).
---
+-- the total rate at RATE requests/s (bench/pace.lua; run from the
+-- repository's top directory).
+
 -- Every response is counted by status; done() prints one line
 --   BENCH requests=.. rps=.. p50_us=.. p99_us=.. statuses=202:N,...
 -- that the shell script parses.  A run is only valid if every status is
 -- the expected one and no thread ran out of unique bodies (wrapped=0).
 
-local ffi = require("ffi")
-
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } bench_timespec_t;
-int clock_gettime(int clock_id, bench_timespec_t *tp);
-]]
-
-local CLOCK_MONOTONIC = 1
-local ts = ffi.new("bench_timespec_t")
-
-local function now_ms()
-    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
-    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-end
+dofile("bench/pace.lua")
 
 -- main state: number the threads and keep them for done()
 
@@ -61,24 +46,8 @@ function init(args)
     end
 
     if mode == "paced" then
-        local rate = tonumber(args[3])
-        if rate == nil or rate <= 0 then
-            error("paced mode needs a rate")
-        end
-        interval = nthreads * 1000 / rate
-        next_slot = nil
-        delay = paced_delay
+        delay = pace(tonumber(args[3]), nthreads)
     end
-end
-
-function paced_delay()
-    local now = now_ms()
-    if next_slot == nil or next_slot < now then
-        next_slot = now
-    end
-    local wait = next_slot - now
-    next_slot = next_slot + interval
-    return wait
 end
 
 function request()

@@ -47,7 +47,8 @@ $$;
 
 -- (plpgsql: a SQL function with a sub-select is never inlined, and would
 -- plan it again for every row it is called on)
-CREATE OR REPLACE FUNCTION portal_current(p_report_id bigint, p_version integer)
+CREATE OR REPLACE FUNCTION portal_current(p_report_id bigint,
+                                          p_version integer)
 RETURNS boolean LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN NOT EXISTS (SELECT 1 FROM incidents_ledger n
@@ -77,10 +78,9 @@ $$;
 -- Absent bounds become infinities rather than "IS NULL OR" conditions,
 -- and a client's scope and an operator's are two statements, so that each
 -- keeps one cached plan that walks its index (client, time) or (time).
-CREATE OR REPLACE FUNCTION portal_incidents_page(u portal_users, p_site text,
-                                      p_severity text, p_category text,
-                                      p_from text, p_to text, p_q text,
-                                      p_cursor text, p_limit integer)
+CREATE OR REPLACE FUNCTION portal_incidents_page(
+    u portal_users, p_site text, p_severity text, p_category text,
+    p_from text, p_to text, p_q text, p_cursor text, p_limit integer)
 RETURNS SETOF incidents_ledger LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_site      bigint := nullif(p_site, '')::bigint;
@@ -140,10 +140,9 @@ $$;
 
 -- the billing column joined once per row rather than in a sub-select
 -- that kept portal_csv() from being inlined
-CREATE OR REPLACE FUNCTION portal_api_incidents_csv(p_token text, p_site text,
-                                         p_severity text, p_category text,
-                                         p_from text, p_to text, p_q text,
-                                         p_cursor text)
+CREATE OR REPLACE FUNCTION portal_api_incidents_csv(
+    p_token text, p_site text, p_severity text, p_category text,
+    p_from text, p_to text, p_q text, p_cursor text)
 RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
 DECLARE
     u        portal_users := portal_session_user(p_token);
@@ -215,7 +214,8 @@ BEGIN
        OR (SELECT count(*) FROM portal_login_failures
             WHERE ip = p_ip AND at > now() - interval '15 minutes') >= 30
     THEN
-        RETURN portal_reply(429, '{"error":"too many failed logins, try again later"}',
+        RETURN portal_reply(429,
+                '{"error":"too many failed logins, try again later"}',
                 NULL, NULL, NULL);
     END IF;
 

@@ -6,10 +6,10 @@
  * milliseconds of CPU by design, so it runs neither in the event loop nor
  * in PostgreSQL, where a storm of logins would take the cores from the
  * backends that acknowledge webhooks.  Each nginx worker starts, on its
- * first login, one thread at the lowest priority (nice 19): it has the CPU
- * when webhooks and pages do not want it.  Checks wait for it in a bounded
- * queue; the thread hands finished ones back through an eventfd watched by
- * the event loop, where their callbacks run.
+ * first login, one thread at the lowest priority (SCHED_IDLE): it has
+ * the CPU when webhooks and pages do not want it.  Checks wait for it in a
+ * bounded queue; the thread hands finished ones back through an eventfd
+ * watched by the event loop, where their callbacks run.
  */
 
 
@@ -19,6 +19,7 @@
 
 #include <crypt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -46,6 +47,7 @@ typedef struct {
     ngx_http_tracktik_password_t   *finished;
     ngx_uint_t                      queued;     /* waiting and running */
     ngx_connection_t               *notify;     /* the eventfd */
+    ngx_fd_t                        fd;
     unsigned                        started:1;
     unsigned                        stop:1;
 } ngx_http_tracktik_password_thread_t;
@@ -59,7 +61,7 @@ static void ngx_http_tracktik_password_finished(ngx_event_t *ev);
 /* one per nginx worker process: its thread, queue and eventfd */
 static ngx_http_tracktik_password_thread_t  ngx_http_tracktik_password = {
     PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-    NULL, NULL, NULL, 0, NULL, 0, 0
+    NULL, NULL, NULL, 0, NULL, NGX_INVALID_FILE, 0, 0
 };
 
 
@@ -138,7 +140,10 @@ ngx_http_tracktik_password_forget(ngx_http_tracktik_password_t *check)
 
 /*
  * At the worker's exit the thread is told to stop and not waited for:
- * a check it is running may take a while at its priority.
+ * a check it is running may take a while at its priority.  The eventfd
+ * is closed under the lock the thread writes to it under, so a late check
+ * cannot write into a descriptor that has been reused meanwhile, and
+ * nginx finds no connection left open.
  */
 
 void
@@ -153,8 +158,14 @@ ngx_http_tracktik_password_exit(void)
     }
 
     (void) pthread_mutex_lock(&pt->mutex);
+
     pt->stop = 1;
     (void) pthread_cond_signal(&pt->cond);
+
+    ngx_close_connection(pt->notify);
+    pt->notify = NULL;
+    pt->fd = NGX_INVALID_FILE;
+
     (void) pthread_mutex_unlock(&pt->mutex);
 }
 
@@ -194,6 +205,7 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
     }
 
     pt->notify = c;
+    pt->fd = fd;
     pt->last = &pt->waiting;
 
     (void) pthread_attr_init(&attr);
@@ -208,6 +220,7 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
                       "tracktik portal: pthread_create() failed");
         ngx_close_connection(c);
         pt->notify = NULL;
+        pt->fd = NGX_INVALID_FILE;
         return NGX_ERROR;
     }
 
@@ -229,10 +242,20 @@ ngx_http_tracktik_password_run(void *arg)
     uint64_t                       one;
     ngx_uint_t                     forgotten;
     struct crypt_data             *cd;
+    struct sched_param             sp;
     ngx_http_tracktik_password_t  *check;
 
-    /* only this thread: nice applies per thread on Linux */
-    (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
+    /*
+     * SCHED_IDLE: a thread of any other policy that wakes on this core
+     * preempts it at once, whatever task groups the processes are in
+     * (autogroups, systemd's cgroups), where a nice value only ranks the
+     * threads of one group.  Failing that, nice 19 for this thread alone.
+     */
+    ngx_memzero(&sp, sizeof(struct sched_param));
+
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
+    }
 
     cd = calloc(1, sizeof(struct crypt_data));
 
@@ -275,11 +298,15 @@ ngx_http_tracktik_password_run(void *arg)
         OPENSSL_cleanse(check->password, ngx_strlen(check->password));
 
         (void) pthread_mutex_lock(&pt->mutex);
+
         check->next = pt->finished;
         pt->finished = check;
-        (void) pthread_mutex_unlock(&pt->mutex);
 
-        (void) write(pt->notify->fd, &one, sizeof(one));
+        if (pt->fd != NGX_INVALID_FILE) {
+            (void) write(pt->fd, &one, sizeof(one));
+        }
+
+        (void) pthread_mutex_unlock(&pt->mutex);
     }
 
     free(cd);

@@ -1,5 +1,5 @@
 # Portal logins and the password thread: the bcrypt check runs in one
-# low-priority thread per nginx worker, not in PostgreSQL and not in the
+# SCHED_IDLE thread per nginx worker, not in PostgreSQL and not in the
 # event loop.  A burst beyond its queue is refused with 503 and
 # Retry-After, never hangs; a client that goes away while its check waits
 # costs nothing else; the password never reaches PostgreSQL.
@@ -103,21 +103,22 @@ subtest 'a login is checked by nginx and opens a session' => sub {
     tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
 };
 
-subtest 'the check runs in a thread of the worker at nice 19' => sub {
+subtest 'the check runs in a thread of the worker scheduled SCHED_IDLE' => sub {
     my ($worker) = $ngx->worker_pids;
     ok $worker, 'the worker is running';
-    my @nice;
+    my @policy;
     for my $stat (glob "/proc/$worker/task/*/stat") {
         open my $fh, '<', $stat or next;
         my $line = <$fh>;
         close $fh;
-        # fields after the command name; nice is field 19 overall
+        # the fields after "(comm) "; the policy is field 41 overall
         my @f = split / /, ($line =~ s/^.*\) //r);
-        push @nice, $f[16];
+        push @policy, $f[38];
     }
-    is scalar(@nice), 2, 'the worker has two threads after a login';
-    is_deeply [sort { $a <=> $b } @nice], [0, 19],
-        'the event loop at nice 0, the password thread at nice 19';
+    is scalar(@policy), 2, 'the worker has two threads after a login';
+    # 0 SCHED_OTHER, 5 SCHED_IDLE
+    is_deeply [sort { $a <=> $b } @policy], [0, 5],
+        'the event loop SCHED_OTHER, the password thread SCHED_IDLE';
 };
 
 subtest 'a burst beyond the queue is refused with 503, never hangs' => sub {
@@ -145,7 +146,8 @@ subtest 'a burst beyond the queue is refused with 503, never hangs' => sub {
         scalar(@refused), '... and says why';
     is sessions() - $before, $count{200} // 0,
         'one session per 200, none for a 503';
-    like $ngx->error_log, qr/logins are already waiting for their password check/,
+    like $ngx->error_log,
+        qr/logins are already waiting for their password check/,
         'the refusals are logged';
 };
 
@@ -174,6 +176,16 @@ subtest 'the password is never sent to PostgreSQL' => sub {
     unlike $ngx->error_log, qr/\Q$password\E/, 'the error log has no password';
     is tt_sql("SELECT count(*) FROM pg_proc WHERE proname = 'portal_login'"),
         0, 'portal_login(email, password, ...) no longer exists to take one';
+};
+
+subtest 'a reload after logins leaves no connection open' => sub {
+    my ($old) = $ngx->worker_pids;
+    $ngx->reload;
+    isnt(($ngx->worker_pids)[0], $old, 'a new worker serves');
+    ($status) = tt_post($url, creds($email, $password), \%json);
+    is $status, 200, 'and logs in';
+    unlike $ngx->error_log, qr/open socket .* left in connection|\[alert\]/,
+        'the old worker closed its password thread\'s eventfd on exit';
 };
 
 $ngx->stop;
