@@ -44,6 +44,8 @@ static char *ngx_http_tracktik_session_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_tracktik_portal_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_tracktik_password_cpu(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_tracktik_where(ngx_conf_t *cf, ngx_str_t *where);
 static ngx_int_t ngx_http_tracktik_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -156,6 +158,13 @@ static ngx_command_t  ngx_http_tracktik_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_tracktik_loc_conf_t, attachment_store),
+      NULL },
+
+    { ngx_string("tracktik_portal_password_cpu"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_tracktik_password_cpu,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("tracktik_portal_events_interval"),
@@ -360,6 +369,7 @@ ngx_http_tracktik_create_main_conf(ngx_conf_t *cf)
     tmcf->portal_pg.size = NGX_CONF_UNSET_UINT;
     tmcf->batch_size = NGX_CONF_UNSET_UINT;
     tmcf->inflight = NGX_CONF_UNSET_UINT;
+    tmcf->password_cpu = NGX_CONF_UNSET_UINT;
 
     return tmcf;
 }
@@ -376,6 +386,7 @@ ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(tmcf->pg.query_timeout, 10000);
     ngx_conf_init_uint_value(tmcf->batch_size, 200);
     ngx_conf_init_uint_value(tmcf->inflight, 1);
+    ngx_conf_init_uint_value(tmcf->password_cpu, 10);
 
     if (tmcf->inflight > tmcf->pg.size) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -872,6 +883,43 @@ ngx_http_tracktik_portal_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /* "file:line" of the directive being parsed, for later error messages */
+
+/* tracktik_portal_password_cpu 10%;  the share of one core per worker */
+
+static char *
+ngx_http_tracktik_password_cpu(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tracktik_main_conf_t *tmcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (tmcf->password_cpu != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = NGX_ERROR;
+
+    if (value[1].len > 1 && value[1].data[value[1].len - 1] == '%') {
+        n = ngx_atoi(value[1].data, value[1].len - 1);
+    }
+
+    if (n < 1 || n > 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": a share of "
+                           "one core from 1%% to 100%%",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->password_cpu = n;
+
+    return NGX_CONF_OK;
+}
+
 
 static char *
 ngx_http_tracktik_where(ngx_conf_t *cf, ngx_str_t *where)

@@ -30,6 +30,7 @@ typedef struct {
     ngx_uint_t                       batch_size;
     ngx_uint_t                       inflight;    /* INSERTs in flight */
     ngx_uint_t                       configured;  /* tracktik_postgres seen */
+    ngx_uint_t                       password_cpu; /* percent of one core */
 
     /* per worker process, created on first use */
     ngx_http_tracktik_pg_pool_t     *pool;

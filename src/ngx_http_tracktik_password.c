@@ -10,6 +10,14 @@
  * the CPU when webhooks and pages do not want it.  Checks wait for it in a
  * bounded queue; the thread hands finished ones back through an eventfd
  * watched by the event loop, where their callbacks run.
+ *
+ * A low priority is not enough where the cores are hyperthreads or vCPUs
+ * of one physical core: any busy thread slows its sibling.  So the thread
+ * also keeps to a share of one core (tracktik_portal_password_cpu): the
+ * CPU time its checks take is drawn from a bucket that fills at that share
+ * of the wall clock and holds at most NGX_HTTP_TRACKTIK_PASSWORD_BURST of
+ * it, and the thread sleeps while the bucket is empty.  A few logins pass
+ * at full speed; a storm is spread out, and its tail waits or gets 503.
  */
 
 
@@ -27,6 +35,10 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_tracktik_password.h"
+
+
+/* CPU time the bucket holds, in nanoseconds: a handful of bcrypt checks */
+#define NGX_HTTP_TRACKTIK_PASSWORD_BURST  500000000LL
 
 
 struct ngx_http_tracktik_password_s {
@@ -48,6 +60,7 @@ typedef struct {
     ngx_uint_t                      queued;     /* waiting and running */
     ngx_connection_t               *notify;     /* the eventfd */
     ngx_fd_t                        fd;
+    ngx_uint_t                      cpu;        /* percent of one core */
     unsigned                        started:1;
     unsigned                        stop:1;
 } ngx_http_tracktik_password_thread_t;
@@ -55,26 +68,29 @@ typedef struct {
 
 static ngx_int_t ngx_http_tracktik_password_start(ngx_log_t *log);
 static void *ngx_http_tracktik_password_run(void *arg);
+static int64_t ngx_http_tracktik_password_clock(clockid_t id);
 static void ngx_http_tracktik_password_finished(ngx_event_t *ev);
 
 
 /* one per nginx worker process: its thread, queue and eventfd */
 static ngx_http_tracktik_password_thread_t  ngx_http_tracktik_password = {
     PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-    NULL, NULL, NULL, 0, NULL, NGX_INVALID_FILE, 0, 0
+    NULL, NULL, NULL, 0, NULL, NGX_INVALID_FILE, 100, 0, 0
 };
 
 
 /*
  * Queues a check of password against a crypt(3) hash (bcrypt "$2a$" and
- * "$2b$" among them); done(data, matched) is called from the event loop
- * unless the check is forgotten first.  NULL: the queue is full or the
- * thread cannot be started (logged).
+ * "$2b$" among them), with the thread kept to cpu percent of one core;
+ * done(data, matched) is called from the event loop unless the check is
+ * forgotten first.  NULL: the queue is full or the thread cannot be
+ * started (logged).
  */
 
 ngx_http_tracktik_password_t *
 ngx_http_tracktik_password_check(ngx_str_t *password, ngx_str_t *hash,
-    ngx_http_tracktik_password_pt done, void *data, ngx_log_t *log)
+    ngx_uint_t cpu, ngx_http_tracktik_password_pt done, void *data,
+    ngx_log_t *log)
 {
     ngx_http_tracktik_password_t         *check;
     ngx_http_tracktik_password_thread_t  *pt;
@@ -115,6 +131,7 @@ ngx_http_tracktik_password_check(ngx_str_t *password, ngx_str_t *hash,
     *pt->last = check;
     pt->last = &check->next;
     pt->queued++;
+    pt->cpu = cpu;
 
     (void) pthread_cond_signal(&pt->cond);
     (void) pthread_mutex_unlock(&pt->mutex);
@@ -239,8 +256,10 @@ ngx_http_tracktik_password_run(void *arg)
 
     char                          *out;
     size_t                         len;
+    int64_t                        bucket, now, last, used, share;
     uint64_t                       one;
     ngx_uint_t                     forgotten;
+    struct timespec                ts;
     struct crypt_data             *cd;
     struct sched_param             sp;
     ngx_http_tracktik_password_t  *check;
@@ -260,6 +279,8 @@ ngx_http_tracktik_password_run(void *arg)
     cd = calloc(1, sizeof(struct crypt_data));
 
     one = 1;
+    bucket = NGX_HTTP_TRACKTIK_PASSWORD_BURST;
+    last = ngx_http_tracktik_password_clock(CLOCK_MONOTONIC);
 
     for ( ;; ) {
         (void) pthread_mutex_lock(&pt->mutex);
@@ -280,11 +301,35 @@ ngx_http_tracktik_password_run(void *arg)
             pt->last = &pt->waiting;
         }
 
-        forgotten = (check->done == NULL);
+        share = pt->cpu;
 
         (void) pthread_mutex_unlock(&pt->mutex);
 
+        /* the bucket fills at share percent of the time that passed */
+        now = ngx_http_tracktik_password_clock(CLOCK_MONOTONIC);
+        bucket = ngx_min(bucket + (now - last) * share / 100,
+                         NGX_HTTP_TRACKTIK_PASSWORD_BURST);
+        last = now;
+
+        if (bucket < 0) {
+            /* asleep until it is back at zero */
+            used = -bucket * 100 / share;
+            ts.tv_sec = used / 1000000000;
+            ts.tv_nsec = used % 1000000000;
+            (void) nanosleep(&ts, NULL);
+
+            last = ngx_http_tracktik_password_clock(CLOCK_MONOTONIC);
+            bucket = 0;
+        }
+
+        /* a check forgotten while it waited costs nothing */
+        (void) pthread_mutex_lock(&pt->mutex);
+        forgotten = (check->done == NULL);
+        (void) pthread_mutex_unlock(&pt->mutex);
+
         if (!forgotten && cd) {
+            used = ngx_http_tracktik_password_clock(CLOCK_THREAD_CPUTIME_ID);
+
             out = crypt_r(check->password, check->hash, cd);
             len = ngx_strlen(check->hash);
 
@@ -293,6 +338,9 @@ ngx_http_tracktik_password_run(void *arg)
                              && CRYPTO_memcmp(out, check->hash, len) == 0;
 
             OPENSSL_cleanse(cd, sizeof(struct crypt_data));
+
+            bucket -= ngx_http_tracktik_password_clock(CLOCK_THREAD_CPUTIME_ID)
+                      - used;
         }
 
         OPENSSL_cleanse(check->password, ngx_strlen(check->password));
@@ -312,6 +360,17 @@ ngx_http_tracktik_password_run(void *arg)
     free(cd);
 
     return NULL;
+}
+
+
+static int64_t
+ngx_http_tracktik_password_clock(clockid_t id)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(id, &ts);
+
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 

@@ -25,8 +25,8 @@ typedef void (*ngx_http_tracktik_password_pt)(void *data,
 
 void ngx_http_tracktik_password_exit(void);
 ngx_http_tracktik_password_t *ngx_http_tracktik_password_check(
-    ngx_str_t *password, ngx_str_t *hash, ngx_http_tracktik_password_pt done,
-    void *data, ngx_log_t *log);
+    ngx_str_t *password, ngx_str_t *hash, ngx_uint_t cpu,
+    ngx_http_tracktik_password_pt done, void *data, ngx_log_t *log);
 void ngx_http_tracktik_password_forget(ngx_http_tracktik_password_t *check);
 
 

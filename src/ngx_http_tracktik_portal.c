@@ -513,7 +513,10 @@ ngx_http_tracktik_portal_login_hash(ngx_http_request_t *r,
 
     ctx->hash = ctx->next;
 
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
+
     ctx->check = ngx_http_tracktik_password_check(&ctx->password, &ctx->hash,
+                                        tmcf->password_cpu,
                                         ngx_http_tracktik_portal_login_checked,
                                         r, r->connection->log);
 
@@ -528,8 +531,6 @@ ngx_http_tracktik_portal_login_hash(ngx_http_request_t *r,
     }
 
     /* a check waits at most as long as a query may take */
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
-
     ngx_add_timer(&ctx->deadline, tmcf->portal_pg.query_timeout);
 }
 

@@ -109,6 +109,18 @@ my @bad = (
       http => $pg, location => "$webhook\ntracktik_webhook_tolerance 0;",
       files => \%secret,
       qr/"tracktik_webhook_tolerance" must be positive/ ],
+    [ 'a password CPU share of 0% is refused',
+      http => "$pg\ntracktik_portal_password_cpu 0%;", location => $webhook,
+      files => \%secret,
+      qr/invalid value "0%" in "tracktik_portal_password_cpu": a share of one core from 1% to 100% in \S+nginx\.conf:\d+/ ],
+    [ 'a password CPU share above 100% is refused',
+      http => "$pg\ntracktik_portal_password_cpu 150%;", location => $webhook,
+      files => \%secret,
+      qr/invalid value "150%" in "tracktik_portal_password_cpu"/ ],
+    [ 'a password CPU share without % is refused',
+      http => "$pg\ntracktik_portal_password_cpu 10;", location => $webhook,
+      files => \%secret,
+      qr/invalid value "10" in "tracktik_portal_password_cpu"/ ],
     [ 'tracktik_webhook beside another content handler is refused',
       http => $pg, location => "proxy_pass http://127.0.0.1:2;\n$webhook", files => \%secret,
       qr/"tracktik_webhook" directive is duplicate or conflicts/ ],
@@ -121,6 +133,10 @@ for my $case (@bad) {
     isnt $rc, 0, "$name: nginx -t fails";
     like $out, $want, "$name: the message says why";
 }
+
+($rc, $out) = nginx_t(http => "$pg\ntracktik_portal_password_cpu 25%;",
+                      location => $webhook, files => \%secret);
+is $rc, 0, 'tracktik_portal_password_cpu 25% passes' or diag $out;
 
 # the secret file's contents never appear in nginx -t output
 ($rc, $out) = nginx_t(http => $pg, location => "$webhook\n"

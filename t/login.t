@@ -35,6 +35,7 @@ my $ngx = TrackTikTest::Nginx->start(
     master => 1,
     http => <<"HTTP",
     tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2;
+    tracktik_portal_password_cpu 100%;
 HTTP
     server => <<"SERVER",
         tracktik_session_secret_file $secret_file;
@@ -186,6 +187,43 @@ subtest 'a reload after logins leaves no connection open' => sub {
     is $status, 200, 'and logs in';
     unlike $ngx->error_log, qr/open socket .* left in connection|\[alert\]/,
         'the old worker closed its password thread\'s eventfd on exit';
+};
+
+# the CPU time (seconds) the worker's SCHED_IDLE thread has used
+sub thread_cpu {
+    my ($worker) = $ngx->worker_pids;
+    for my $stat (glob "/proc/$worker/task/*/stat") {
+        open my $fh, '<', $stat or next;
+        my @f = split / /, (<$fh> =~ s/^.*\) //r);
+        close $fh;
+        return ($f[11] + $f[12]) / 100 if $f[38] == 5;    # ticks of 10 ms
+    }
+    return undef;
+}
+
+subtest 'a storm is held to tracktik_portal_password_cpu' => sub {
+    $ngx->reload(http => <<"HTTP");
+    tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2;
+    tracktik_portal_password_cpu 5%;
+HTTP
+    ($status) = tt_post($url, creds($email, $password), \%json);
+    is $status, 200, 'a single login passes at once';
+    my $before = sessions();
+    my $cpu0 = thread_cpu();
+    ok defined $cpu0, 'the password thread is found';
+
+    # 40 logins wait; 6 s later the thread has had its burst (0.5 s of
+    # CPU) and 5% of 6 s, where 40 checks take several seconds of CPU
+    my @conns = map { send_login() } 1 .. 40;
+    sleep 6;
+    my $used = thread_cpu() - $cpu0;
+    my $opened = sessions() - $before;
+    close $_ for @conns;
+    note sprintf "6 s of a storm: %.2f s of CPU, %d logins", $used, $opened;
+
+    cmp_ok $used, '<=', 1.2, 'the thread kept to its burst and its share';
+    cmp_ok $opened, '>=', 3, 'the burst passed at full speed';
+    cmp_ok $opened, '<', 40, 'the rest of the storm waited';
 };
 
 $ngx->stop;
