@@ -30,6 +30,11 @@ typedef struct {
     ngx_uint_t                       state;
     unsigned                         failed:1;
     unsigned                         writing:1;
+    ngx_uint_t                       preparing;  /* statement number */
+
+    /* the statement numbers prepared on this connection */
+    uint64_t                         prepared[NGX_HTTP_TRACKTIK_PG_STATEMENTS
+                                              / 64];
 } ngx_http_tracktik_pg_conn_t;
 
 
@@ -57,6 +62,8 @@ static ngx_int_t ngx_http_tracktik_pg_want_write(
     ngx_http_tracktik_pg_conn_t *pc, ngx_uint_t on);
 static void ngx_http_tracktik_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc);
+static ngx_int_t ngx_http_tracktik_pg_write(ngx_http_tracktik_pg_conn_t *pc,
+    ngx_http_tracktik_pg_query_t *q);
 static ngx_int_t ngx_http_tracktik_pg_send(ngx_http_tracktik_pg_conn_t *pc,
     ngx_http_tracktik_pg_query_t *q);
 static void ngx_http_tracktik_pg_receive(ngx_http_tracktik_pg_conn_t *pc);
@@ -527,34 +534,15 @@ static ngx_int_t
 ngx_http_tracktik_pg_send(ngx_http_tracktik_pg_conn_t *pc,
     ngx_http_tracktik_pg_query_t *q)
 {
-    int                rc;
     ngx_connection_t  *c;
 
     c = pc->connection;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "tracktik pg: send query, fd:%d params:%d",
-                   c->fd, q->nparams);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "tracktik pg: send query, fd:%d params:%d statement:%ui",
+                   c->fd, q->nparams, q->statement);
 
-    if (!PQsendQueryParams(pc->pgconn, q->command, q->nparams, NULL,
-                           q->values, q->lengths, q->formats, 0))
-    {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "could not send query to PostgreSQL: %s",
-                      PQerrorMessage(pc->pgconn));
-        return NGX_ERROR;
-    }
-
-    rc = PQflush(pc->pgconn);
-
-    if (rc == -1) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "could not send query to PostgreSQL: %s",
-                      PQerrorMessage(pc->pgconn));
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_tracktik_pg_want_write(pc, rc == 1) != NGX_OK) {
+    if (ngx_http_tracktik_pg_write(pc, q) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -571,6 +559,64 @@ ngx_http_tracktik_pg_send(ngx_http_tracktik_pg_conn_t *pc,
     ngx_add_timer(c->read, pc->pool->conf->query_timeout);
 
     return NGX_OK;
+}
+
+
+/*
+ * Puts the query on the wire: a prepared statement's first run on this
+ * connection sends only the Prepare (pg_done() then sends the run).
+ */
+
+static ngx_int_t
+ngx_http_tracktik_pg_write(ngx_http_tracktik_pg_conn_t *pc,
+    ngx_http_tracktik_pg_query_t *q)
+{
+    int                rc;
+    u_char             name[NGX_INT_T_LEN + 4];
+    uint64_t           bit;
+    ngx_uint_t         word;
+    ngx_connection_t  *c;
+
+    c = pc->connection;
+
+    if (q->statement == 0 || q->statement > NGX_HTTP_TRACKTIK_PG_STATEMENTS) {
+        rc = PQsendQueryParams(pc->pgconn, q->command, q->nparams, NULL,
+                               q->values, q->lengths, q->formats, 0);
+
+    } else {
+        *ngx_sprintf(name, "tt_%ui", q->statement) = '\0';
+
+        word = (q->statement - 1) / 64;
+        bit = (uint64_t) 1 << ((q->statement - 1) % 64);
+
+        if (pc->prepared[word] & bit) {
+            rc = PQsendQueryPrepared(pc->pgconn, (char *) name, q->nparams,
+                                     q->values, q->lengths, q->formats, 0);
+
+        } else {
+            rc = PQsendPrepare(pc->pgconn, (char *) name, q->command,
+                               q->nparams, NULL);
+            pc->preparing = q->statement;
+        }
+    }
+
+    if (!rc) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "could not send query to PostgreSQL: %s",
+                      PQerrorMessage(pc->pgconn));
+        return NGX_ERROR;
+    }
+
+    rc = PQflush(pc->pgconn);
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "could not send query to PostgreSQL: %s",
+                      PQerrorMessage(pc->pgconn));
+        return NGX_ERROR;
+    }
+
+    return ngx_http_tracktik_pg_want_write(pc, rc == 1);
 }
 
 
@@ -662,12 +708,36 @@ ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
 
     c = pc->connection;
     pool = pc->pool;
+    q = pc->query;
+
+    if (pc->preparing && !pc->failed) {
+        /* prepared on this connection from now on */
+        pc->prepared[(pc->preparing - 1) / 64] |=
+                                   (uint64_t) 1 << ((pc->preparing - 1) % 64);
+        pc->preparing = 0;
+
+        if (pc->result) {
+            PQclear(pc->result);
+            pc->result = NULL;
+        }
+
+        if (q) {
+            /* now the run itself, under the same deadline */
+            if (ngx_http_tracktik_pg_write(pc, q) != NGX_OK) {
+                ngx_http_tracktik_pg_fail(pc, "could not send the query");
+            }
+
+            return;
+        }
+    }
+
+    /* a failed Prepare answers for its query: the query never ran */
+    pc->preparing = 0;
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
     }
 
-    q = pc->query;
     res = pc->result;
     rc = pc->failed ? NGX_ERROR : NGX_OK;
 

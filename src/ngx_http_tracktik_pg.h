@@ -20,8 +20,15 @@
  * connection (opening connections lazily, up to the pool size) and hands
  * the result back to the query's handler.  A query may carry a prepare
  * callback that runs just before it is sent: the webhook batcher uses it
- * to seal a group of deliveries into one statement (group commit).
+ * to seal a group of deliveries into one statement (group commit).  A
+ * query with a statement number is a prepared statement: each connection
+ * prepares it the first time it runs it (one more round trip), and later
+ * runs it without its text being parsed and planned again.
  */
+
+
+/* statement numbers from 1 to this are kept prepared; others are not */
+#define NGX_HTTP_TRACKTIK_PG_STATEMENTS  1024
 
 
 typedef struct ngx_http_tracktik_pg_pool_s   ngx_http_tracktik_pg_pool_t;
@@ -65,6 +72,9 @@ struct ngx_http_tracktik_pg_query_s {
     const char                     **values;
     int                             *lengths;   /* binary parameters only */
     int                             *formats;   /* NULL: all text */
+    ngx_uint_t                       statement; /* 0: not prepared; the
+                                                   same number, the same
+                                                   command */
 
     ngx_http_tracktik_pg_prepare_pt  prepare;
     ngx_http_tracktik_pg_handler_pt  handler;

@@ -1232,6 +1232,10 @@ ngx_http_tracktik_batch_prepare(ngx_http_tracktik_pg_query_t *q)
 
     q->command = (const char *) p;
 
+    /* the text depends on the number of rows alone: one prepared
+     * statement per group size on each connection */
+    q->statement = rows;
+
     p = ngx_cpymem(p, ngx_http_tracktik_insert_head,
                    sizeof(ngx_http_tracktik_insert_head) - 1);
 
