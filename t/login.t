@@ -226,5 +226,33 @@ HTTP
     cmp_ok $opened, '<', 40, 'the rest of the storm waited';
 };
 
+subtest 'a login that waits past query_timeout gets 503, not a hang' => sub {
+    $ngx->reload(http => <<"HTTP");
+    tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2 query_timeout=1s;
+    tracktik_portal_password_cpu 1%;
+HTTP
+    my $t0 = time;
+    my @conns = map { send_login() } 1 .. 15;
+    my (%count, @refused);
+    for my $s (@conns) {
+        my ($st, $head, $b) = read_response($s);
+        $count{$st}++;
+        push @refused, $b if $st == 503;
+    }
+    my $took = time - $t0;
+    note sprintf "15 logins at 1%%: %s in %.1f s",
+        join(', ', map { "$_ x $count{$_}" } sort keys %count), $took;
+
+    ok $count{200}, 'the burst logs in';
+    ok $count{503}, 'the rest are refused';
+    is_deeply [grep { $_ != 200 && $_ != 503 } keys %count], [],
+        'with nothing else';
+    cmp_ok $took, '<', 30, 'all answered, none left hanging';
+    is scalar(grep { /too many logins at once/ } @refused), scalar(@refused),
+        'the 503s say why';
+    like $ngx->error_log, qr/the password check waited too long/,
+        'and are logged';
+};
+
 $ngx->stop;
 done_testing();
