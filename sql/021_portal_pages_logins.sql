@@ -1,4 +1,5 @@
--- 021_portal_pages_logins: the portal's pages and logins made cheaper.
+-- 021_portal_pages_logins: the portal's pages, sites and logins made
+-- cheaper.
 --
 -- Pages: a SQL function that is not inlined runs through the SQL-function
 -- executor, which plans its statement again on every call, and a plpgsql
@@ -193,6 +194,77 @@ BEGIN
 EXCEPTION
     WHEN data_exception THEN
         RETURN portal_bad_filter(u, SQLERRM);
+END
+$$;
+
+-- the sites a user may filter by: each (client, site) pair found by
+-- stepping through the index below from one pair to the next (a loose
+-- index scan), then the newest visible incident of each for its name.
+-- The DISTINCT ON over every visible row it replaces read all of a
+-- client's rows (120 ms to 1.5 s for 10,000 of them on 10 million) and,
+-- for an operator, the whole ledger (110 s).
+CREATE INDEX incidents_ledger_client_site
+    ON incidents_ledger (client_id, site_id, occurred_at DESC);
+
+CREATE OR REPLACE FUNCTION portal_api_sites(p_token text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u      portal_users := portal_session_user(p_token);
+    v_lo   bigint;
+    v_hi   bigint;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    -- the user's client, or every client: one range, one cached plan
+    IF u.role = 'client' THEN
+        v_lo := u.client_id;
+        v_hi := u.client_id;
+    ELSE
+        v_lo := -9223372036854775808;
+        v_hi := 9223372036854775807;
+    END IF;
+
+    RETURN portal_reply(200,
+            json_build_object('items', coalesce((
+                SELECT json_agg(json_build_object('id', s.site_id,
+                                                  'name', v.name,
+                                                  'client_id', s.client_id)
+                                ORDER BY v.name, s.site_id)
+                  FROM (WITH RECURSIVE s (client_id, site_id) AS (
+                            (SELECT l.client_id, l.site_id
+                               FROM incidents_ledger l
+                              WHERE l.client_id BETWEEN v_lo AND v_hi
+                                AND l.site_id IS NOT NULL
+                              ORDER BY l.client_id, l.site_id
+                              LIMIT 1)
+                            UNION ALL
+                            SELECT n.client_id, n.site_id
+                              FROM s, LATERAL (
+                                   SELECT l.client_id, l.site_id
+                                     FROM incidents_ledger l
+                                    WHERE l.client_id BETWEEN v_lo AND v_hi
+                                      AND (l.client_id, l.site_id)
+                                          > (s.client_id, s.site_id)
+                                    ORDER BY l.client_id, l.site_id
+                                    LIMIT 1) n)
+                        SELECT * FROM s) s
+                 CROSS JOIN LATERAL (
+                       SELECT portal_site_name(l.raw, l.site_id) AS name
+                         FROM incidents_ledger l
+                        WHERE l.client_id = s.client_id
+                          AND l.site_id = s.site_id
+                          AND l.status = 'APPROVED'
+                          AND (u.site_ids IS NULL
+                               OR l.site_id = ANY (u.site_ids))
+                          AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                                           WHERE n.report_id = l.report_id
+                                             AND n.version > l.version)
+                        ORDER BY l.occurred_at DESC
+                        LIMIT 1) v),
+                '[]'::json))::text,
+            u.email, u.client_id, NULL);
 END
 $$;
 
