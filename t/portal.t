@@ -545,3 +545,12 @@ qq({"items" : [{"id" : $::SiteA2, "name" : "Site $::SiteA2, ", "client_id" : $::
 --- error_code: 200
 --- response_body_like eval
 qr/${\ ::without($::SiteA3)}(?=.*\{"id" : $::SiteA1, "name" : "Site $::SiteA1, ", "client_id" : $::A\})(?=.*\{"id" : $::SiteA2, )(?=.*\{"id" : $::SiteB, "name" : "Site $::SiteB, ", "client_id" : $::B\})/s
+
+
+
+=== TEST 34: a user restricted to some sites: /stats counts only those
+--- request eval: ::get('stats')
+--- more_headers eval: ::as('ann')
+--- error_code: 200
+--- response_body_like eval
+qr/${\ ::without("$::SiteA1|$::SiteB")}.*"per_site" : \[\{"site" : \{"id" : $::SiteA2, "name" : "Site $::SiteA2, "\}, "count" : 1\}\]/s
