@@ -26,6 +26,7 @@
 #include <ngx_event.h>
 
 #include <crypt.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -191,6 +192,7 @@ static ngx_int_t
 ngx_http_tracktik_password_start(ngx_log_t *log)
 {
     int                                   fd, err;
+    Dl_info                               dl, nginx;
     pthread_t                             tid;
     pthread_attr_t                        attr;
     ngx_connection_t                     *c;
@@ -225,6 +227,30 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
     pt->fd = fd;
     pt->last = &pt->waiting;
 
+    /*
+     * nginx unloads dynamic modules when an exiting worker destroys its
+     * cycle; the thread, not waited for, may still be running this code.
+     * A second, never released reference marked RTLD_NODELETE keeps the
+     * module mapped until the process ends.  (A module built into the
+     * nginx binary is never unloaded: nothing to do.)
+     */
+    if (dladdr((void *) ngx_http_tracktik_password_run, &dl) != 0
+        && dladdr((void *) ngx_get_connection, &nginx) != 0
+        && dl.dli_fbase != nginx.dli_fbase)
+    {
+        if (dlopen(dl.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)
+            == NULL)
+        {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "tracktik portal: dlopen(\"%s\") failed: %s",
+                          dl.dli_fname, dlerror());
+            ngx_close_connection(c);
+            pt->notify = NULL;
+            pt->fd = NGX_INVALID_FILE;
+            return NGX_ERROR;
+        }
+    }
+
     (void) pthread_attr_init(&attr);
     (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 
@@ -258,6 +284,7 @@ ngx_http_tracktik_password_run(void *arg)
     size_t                         len;
     int64_t                        bucket, now, last, used, share;
     uint64_t                       one;
+    sigset_t                       set;
     ngx_uint_t                     forgotten;
     struct timespec                ts;
     struct crypt_data             *cd;
@@ -275,6 +302,14 @@ ngx_http_tracktik_password_run(void *arg)
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
         (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
     }
+
+    /* nginx's signals are for its event loop, as in its own thread pool */
+    (void) sigfillset(&set);
+    (void) sigdelset(&set, SIGILL);
+    (void) sigdelset(&set, SIGFPE);
+    (void) sigdelset(&set, SIGSEGV);
+    (void) sigdelset(&set, SIGBUS);
+    (void) pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     cd = calloc(1, sizeof(struct crypt_data));
 
