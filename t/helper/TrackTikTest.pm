@@ -483,7 +483,9 @@ sub worker_pids {
         open my $fh, '<', "/proc/$e/stat" or next;
         my $stat = <$fh> // '';
         close $fh;
-        push @pids, $e if $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $master;
+        # a worker that has exited but is not yet reaped (Z) is gone
+        push @pids, $e if $stat =~ /\)\s+([^ZX\s])\s+(\d+)/
+                          && $2 == $master;
     }
     closedir $d;
     return sort { $a <=> $b } @pids;
