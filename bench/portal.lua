@@ -10,7 +10,7 @@
 -- connections.  ORIGIN, when not "-", is sent as the Origin header (the
 -- portal's CSRF check wants it on POST).  EXPECT is the status a valid
 -- run answers with.  With RATE and T (wrk's -t), the threads together
--- send RATE requests/s (bench/pace.lua; run from the repository's top)
+-- send RATE requests/s (bench/wrk-common.lua; run from the repository's top)
 -- instead of as fast as the connections allow: the latency at a given
 -- load rather than at saturation.
 --
@@ -18,7 +18,7 @@
 --   BENCH requests=.. rps=.. p50_us=.. p99_us=.. statuses=200:N,...
 --         bytes=.. errors=connect,read,write,timeout
 
-dofile("bench/pace.lua")
+dofile("bench/wrk-common.lua")
 
 local threads = {}
 
@@ -95,38 +95,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-    local total, samples, nbytes = {}, {}, 0
-
-    for _, t in ipairs(threads) do
-        for status, n in pairs(t:get("statuses")) do
-            total[status] = (total[status] or 0) + n
-        end
-        nbytes = nbytes + t:get("bytes")
-        local s = t:get("sample")
-        if s then
-            table.insert(samples, s)
-        end
-    end
-
-    local keys, parts = {}, {}
-    for status in pairs(total) do
-        table.insert(keys, status)
-    end
-    table.sort(keys)
-    for _, status in ipairs(keys) do
-        table.insert(parts, string.format("%d:%d", status, total[status]))
-    end
-
-    local e = summary.errors
-    io.write(string.format(
-        "BENCH requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d"
-        .. " mean_us=%.0f max_us=%d statuses=%s bytes=%d errors=%d,%d,%d,%d\n",
-        summary.requests, summary.duration,
-        summary.requests / (summary.duration / 1e6),
-        latency:percentile(50), latency:percentile(99), latency.mean,
-        latency.max, table.concat(parts, ","), nbytes, e.connect, e.read,
-        e.write, e.timeout))
-    for _, s in ipairs(samples) do
-        io.write("BENCH sample: " .. string.gsub(s, "\n", " ") .. "\n")
-    end
+    report(summary, latency, threads, { "bytes" })
 end

@@ -9,7 +9,7 @@
 -- threads wrk starts one after the other begin on an equal footing.
 --
 -- MODE "max" sends as fast as the connections allow.  MODE "paced" holds
--- the total rate at RATE requests/s (bench/pace.lua; run from the
+-- the total rate at RATE requests/s (bench/wrk-common.lua; run from the
 -- repository's top directory).
 
 -- Every response is counted by status; done() prints one line
@@ -17,7 +17,7 @@
 -- that the shell script parses.  A run is only valid if every status is
 -- the expected one and no thread ran out of unique bodies (wrapped=0).
 
-dofile("bench/pace.lua")
+dofile("bench/wrk-common.lua")
 
 -- main state: number the threads and keep them for done()
 
@@ -71,39 +71,5 @@ end
 -- main state again, after the run
 
 function done(summary, latency, requests)
-    local total, wraps, samples = {}, 0, {}
-
-    for _, t in ipairs(threads) do
-        for status, n in pairs(t:get("statuses")) do
-            total[status] = (total[status] or 0) + n
-        end
-        wraps = wraps + t:get("wrapped")
-        local s = t:get("sample")
-        if s then
-            table.insert(samples, s)
-        end
-    end
-
-    local keys, parts = {}, {}
-    for status in pairs(total) do
-        table.insert(keys, status)
-    end
-    table.sort(keys)
-    for _, status in ipairs(keys) do
-        table.insert(parts, string.format("%d:%d", status, total[status]))
-    end
-
-    local e = summary.errors
-    io.write(string.format(
-        "BENCH requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d"
-        .. " mean_us=%.0f max_us=%d statuses=%s errors=%d,%d,%d,%d"
-        .. " wrapped=%d\n",
-        summary.requests, summary.duration,
-        summary.requests / (summary.duration / 1e6),
-        latency:percentile(50), latency:percentile(99), latency.mean,
-        latency.max, table.concat(parts, ","), e.connect, e.read, e.write,
-        e.timeout, wraps))
-    for _, s in ipairs(samples) do
-        io.write("BENCH sample: " .. string.gsub(s, "\n", " ") .. "\n")
-    end
+    report(summary, latency, threads, { "wrapped" })
 end

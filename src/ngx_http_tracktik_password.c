@@ -417,7 +417,6 @@ ngx_http_tracktik_password_finished(ngx_event_t *ev)
     uint64_t                              n;
     ngx_connection_t                     *c;
     ngx_http_tracktik_password_t         *check, *next, *list;
-    ngx_http_tracktik_password_pt         done;
     ngx_http_tracktik_password_thread_t  *pt;
 
     c = ev->data;
@@ -440,16 +439,16 @@ ngx_http_tracktik_password_finished(ngx_event_t *ev)
 
     (void) pthread_mutex_unlock(&pt->mutex);
 
+    /*
+     * The thread no longer touches these, and forget() runs in this
+     * thread too: a callback that forgets a check further down the list
+     * is seen without the lock.
+     */
     for (check = list; check; check = next) {
         next = check->next;
 
-        /* a callback may forget a check further down the list */
-        (void) pthread_mutex_lock(&pt->mutex);
-        done = check->done;
-        (void) pthread_mutex_unlock(&pt->mutex);
-
-        if (done) {
-            done(check->data, check->matched);
+        if (check->done) {
+            check->done(check->data, check->matched);
         }
 
         ngx_free(check);

@@ -15,9 +15,6 @@ use Time::HiRes qw(sleep time);
 use TrackTikTest;
 
 my $role = 'tt_prepared_test';
-my $run_dir = $ENV{TT_RUN_DIR} || tt_repo() . '/.run';
-my $server_log = "$run_dir/pg/server.log";
--r $server_log or plan skip_all => "no PostgreSQL log at $server_log";
 
 # as the cluster's superuser (postgres when scripts/pg.sh ran as root, else
 # the user who ran it; trust on loopback)
@@ -32,6 +29,7 @@ sub su_sql {
                    '-d', $dsn, '-c', $sql],
                   \undef, \$out, \$err)
         or die "psql as postgres failed: $err";
+    $out =~ s/\s+\z//;
     return $out;
 }
 
@@ -40,6 +38,11 @@ su_sql("DO \$\$ BEGIN
           THEN CREATE ROLE $role LOGIN IN ROLE tracktik; END IF;
         END \$\$");
 su_sql("ALTER ROLE $role SET log_statement = 'all'");
+
+# the server's log, beside its data directory (scripts/pg.sh's layout)
+(my $server_log = su_sql('SHOW data_directory')) =~ s{/data/?\z}{/server.log};
+ok -r $server_log, "PostgreSQL's log is at $server_log"
+    or BAIL_OUT('nothing to read the statements from');
 
 (my $dsn = tt_dsn()) =~ s/\buser=\S+/user=$role/;
 
