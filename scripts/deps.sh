@@ -3,8 +3,13 @@
 #
 # Fast and offline-friendly: asks dpkg what is already there and only runs
 # apt-get (update + install) when something is missing.  Services that the
-# packages start (a system nginx on :80, a system PostgreSQL cluster on
-# :5432) are kept from starting: we run our own instances on 127.0.0.1.
+# packages would start (a system nginx on :80, a system PostgreSQL cluster
+# on :5432) are kept from starting: we run our own instances on 127.0.0.1.
+#
+# Never harms the host: nothing that was installed, running or configured
+# before is stopped, restarted or changed.  Only a service that this very
+# install started (it was not running before and is running afterwards,
+# because a package ignored policy-rc.d) is stopped again.
 set -euo pipefail
 
 PACKAGES=(
@@ -62,20 +67,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# What runs before the install: PostgreSQL clusters ("ver/name") that are
+# online, and the system nginx's master pid.  Afterwards only what was not
+# there before is stopped.
+online_clusters() {
+    command -v pg_lsclusters >/dev/null 2>&1 || return 0
+    pg_lsclusters -h 2>/dev/null | awk '$4 == "online" { print $1 "/" $2 }'
+}
+system_nginx_pid() {
+    local pid
+    [ -f /run/nginx.pid ] || return 0
+    pid=$(cat /run/nginx.pid 2>/dev/null)
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+    return 0
+}
+clusters_before=$(online_clusters)
+nginx_before=$(system_nginx_pid)
+
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
-# If a system instance got started anyway (no policy-rc.d honoured),
-# stop it: it must never answer on our ports or hold :80/:5432.
-if command -v pg_lsclusters >/dev/null 2>&1; then
-    pg_lsclusters -h 2>/dev/null | while read -r ver name port status _; do
-        if [ "$status" = "online" ]; then
-            $SUDO pg_ctlcluster "$ver" "$name" stop || true
-        fi
-    done
-fi
-if [ -f /run/nginx.pid ]; then
+for c in $(online_clusters); do
+    if ! printf '%s\n' "$clusters_before" | grep -qx -- "$c"; then
+        echo "deps: stopping PostgreSQL cluster $c, started by this install"
+        $SUDO pg_ctlcluster "${c%%/*}" "${c#*/}" stop || true
+    fi
+done
+nginx_after=$(system_nginx_pid)
+if [ -z "$nginx_before" ] && [ -n "$nginx_after" ]; then
+    echo "deps: stopping the system nginx, started by this install"
     $SUDO /usr/sbin/nginx -s quit 2>/dev/null || true
 fi
 echo "deps: done"

@@ -6,7 +6,8 @@
 #   -> stop PostgreSQL (also on failure) -> summary, non-zero on failure.
 #
 # Our own Test::Nginx::Socket (t/driver) is put on @INC only when the real
-# one is not installed.  Useful variables: TT_RUN_DIR (default .run),
+# one is not installed.  Useful variables: TT_RUN_DIR (default .run/test:
+# a cluster of its own, so the suites never touch what `make run` keeps),
 # TEST_NGINX_PORT (default 1984, or a free port when 1984 is taken),
 # TEST_NGINX_SERVROOT (default $TT_RUN_DIR/servroot),
 # PROVE_ARGS (extra prove arguments), TT_TESTS (files or dirs instead of t/).
@@ -16,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
-export TT_RUN_DIR=${TT_RUN_DIR:-$repo/.run}
+export TT_RUN_DIR=${TT_RUN_DIR:-$repo/.run/test}
 
 step() { printf '\n==> %s\n' "$*"; }
 
