@@ -31,12 +31,17 @@ my %known = map { $_ => 1 } qw(prefix listen module user workers master
     daemon error_log_level worker_connections access_log main events http
     server);
 
-# a snippet as given, without leading blank lines or trailing space
+# a snippet re-indented to its level: its common leading space replaced by
+# $pad, leading blank lines and trailing space dropped
 sub _block {
-    my ($text) = @_;
+    my ($text, $pad) = @_;
     return '' unless defined $text && $text =~ /\S/;
     $text =~ s/\A\s*\n//;
     $text =~ s/\s+\z//;
+    my ($common) = sort { length $a <=> length $b }
+                   $text =~ /^([ \t]*)\S/mg;
+    $text =~ s/^\Q$common\E//mg;
+    $text =~ s/^(?=.)/$pad/mg;
     return "$text\n";
 }
 
@@ -69,21 +74,21 @@ sub render {
            . "daemon            " . _on($o{daemon} // 1) . ";\n"
            . "pid               $p/logs/nginx.pid;\n"
            . "error_log         $p/logs/error.log $level;\n";
-    $conf .= _block($o{main});
+    $conf .= _block($o{main}, '');
     $conf .= "\nevents {\n    worker_connections  $conns;\n"
-           . _block($o{events}) . "}\n";
+           . _block($o{events}, '    ') . "}\n";
     $conf .= "\nhttp {\n";
     $conf .= sprintf "    %-22s %s;\n", 'access_log', $o{access_log}
         if defined $o{access_log};
     $conf .= sprintf "    %-22s %s/%s_temp;\n", "${_}_temp_path", $p, $_
         for qw(client_body proxy fastcgi uwsgi scgi);
-    my $http = _block($o{http});
+    my $http = _block($o{http}, '    ');
     $conf .= "\n$http" if $http ne '';
     if (defined $o{listen}) {
         croak "TrackTikNginxConf: bad listen address '$o{listen}'"
             unless $o{listen} =~ /^[\w.:\[\]-]+$/;
         $conf .= "\n    server {\n        listen  $o{listen};\n";
-        my $server = _block($o{server});
+        my $server = _block($o{server}, '        ');
         $conf .= "\n$server" if $server ne '';
         $conf .= "    }\n";
     } elsif (defined $o{server}) {
