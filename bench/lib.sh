@@ -13,11 +13,8 @@
 # Expects $repo, $work and $nginx_bin to be set by the script.
 
 free_port() {
-    perl -MIO::Socket::INET -e '
-        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
-                                      LocalPort => 0, Listen => 1)
-            or die "no free port: $!\n";
-        print $s->sockport, "\n";'
+    perl -I "$repo/t/helper" -MTrackTikNginxConf \
+        -e 'print TrackTikNginxConf::free_port(), "\n"'
 }
 
 new_secret() {

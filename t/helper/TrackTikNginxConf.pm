@@ -21,11 +21,14 @@ package TrackTikNginxConf;
 #       access_log => 'off',            # optional: the http access_log
 #       main => ..., events => ..., http => ..., server => ...,
 #   );
+#   TrackTikNginxConf::write_file($file, %same);   render, written atomically
+#   TrackTikNginxConf::free_port();                a free 127.0.0.1 port
 
 use strict;
 use warnings;
 
 use Carp qw(croak);
+use IO::Socket::INET;
 
 my %known = map { $_ => 1 } qw(prefix listen module user workers master
     daemon error_log_level worker_connections access_log main events http
@@ -96,6 +99,15 @@ sub render {
     }
     $conf .= "}\n";
     return $conf;
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1, ReuseAddr => 1)
+        or croak "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
 }
 
 # writes the configuration atomically (a reload never reads half a file)

@@ -178,15 +178,6 @@ use Time::HiRes qw(sleep);
 
 use TrackTikNginxConf;
 
-sub _free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 1, ReuseAddr => 1)
-        or croak "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
 sub _expand {
     my ($text) = @_;
     return '' unless defined $text;
@@ -213,7 +204,7 @@ sub start {
     }
     croak "TrackTikTest::Nginx: module $self->{module} not built"
         if $self->{module} ne '' && !-f $self->{module};
-    $self->{port} //= _free_port();
+    $self->{port} //= TrackTikNginxConf::free_port();
     $self->{generation} = 1;
     $self->{tmp} = File::Temp->newdir('tt-nginx-XXXXXX', TMPDIR => 1,
                                       CLEANUP => !$ENV{TT_KEEP_NGINX});
