@@ -25,6 +25,7 @@ package TrackTikTest;
 #                                    (t/data/reports/incident.json, a new
 #                                    id each call; undef deletes a key)
 #   tt_fixture($name)                t/data/$name as text
+#   tt_write_file($path, $text)      writes a file (e.g. a secret file)
 #   tt_post($url, $body, \%headers)  (status, \%headers, $body)
 #   tt_get($url, \%headers)          (status, \%headers, $body)
 #
@@ -48,8 +49,8 @@ use TrackTikSign;
 use Exporter 'import';
 
 our @EXPORT = qw(tt_dsn tt_sql tt_pg tt_hmac_hex tt_standard_signature
-                 tt_session_cookie tt_sample_report tt_fixture tt_post
-                 tt_get tt_repo tt_login_sql);
+                 tt_session_cookie tt_sample_report tt_fixture
+                 tt_write_file tt_post tt_get tt_repo tt_login_sql);
 
 # `--- request eval` and friends run in Test::Base::Filter
 for my $name (@EXPORT) {
@@ -114,6 +115,14 @@ sub tt_standard_signature { TrackTikSign::standard_signature(@_) }
 sub tt_session_cookie { TrackTikSign::session_cookie(@_) }
 
 sub tt_fixture { TrackTikFixture::text(@_) }
+
+sub tt_write_file {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or croak "tt_write_file: $path: $!";
+    print $fh $text;
+    close $fh or croak "tt_write_file: $path: $!";
+    return $path;
+}
 
 my $sample_seq = 0;
 
