@@ -175,6 +175,8 @@ package TrackTikTest::Nginx;
 #     $TEST_NGINX_LOAD_MODULES or build/ngx_http_tracktik_module.so),
 #     binary (default $TEST_NGINX_BINARY or /usr/sbin/nginx), port.
 #   `$TEST_NGINX_*` and `$TRACKTIK_DSN` in the snippets are expanded.
+#   The nginx.conf is written by TrackTikNginxConf, the generator the
+#   benches and `make run` share.
 
 use strict;
 use warnings;
