@@ -103,6 +103,9 @@ export PGUSER=${PGUSER:-tracktik}
 bq() { "$pg_bin/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 su_q() { "$pg_bin/psql" -X -q -At -v ON_ERROR_STOP=1 -U postgres "$@"; }
 
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
 rm -rf "$work"
 mkdir -p "$work" "$cache"
 
@@ -294,23 +297,15 @@ bq -c "SELECT portal_user_add('operator@bench.example',
 
 # the session key, and cookies: tt_session=<token>.<base64url(HMAC)>
 session_secret=$cache/portal-session.secret
-if [ ! -s "$session_secret" ]; then
-    (umask 077
-     od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$session_secret"
-     echo >>"$session_secret")
-fi
+new_secret "$session_secret"
 
 cookie() {
-    perl -MDigest::SHA=hmac_sha256_base64 -e '
-        open my $f, "<", $ARGV[0] or die "$ARGV[0]: $!\n";
-        my $key = <$f>;
-        $key =~ s/^\s+|\s+$//g;
+    perl -I t/helper -MTrackTikSign -e '
+        my $key = TrackTikSign::read_secret($ARGV[0]);
         while (my $t = <STDIN>) {
             chomp $t;
             my ($who, $token) = split / /, $t;
-            my $sig = hmac_sha256_base64($token, $key);
-            $sig =~ tr{+/}{-_};
-            print "$who tt_session=$token.$sig\n";
+            print "$who ", TrackTikSign::session_cookie($token, $key), "\n";
         }' "$session_secret"
 }
 
@@ -329,20 +324,8 @@ grep -v '^operator ' "$work/cookies" >"$work/client-cookies"
 
 # --- nginx ----------------------------------------------------------------
 
-free_port() {
-    perl -MIO::Socket::INET -e '
-        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
-                                      LocalPort => 0, Listen => 1)
-            or die "no free port: $!\n";
-        print $s->sockport, "\n";'
-}
-
 webhook_secret=$cache/portal-webhook.secret
-if [ ! -s "$webhook_secret" ]; then
-    (umask 077
-     od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$webhook_secret"
-     echo >>"$webhook_secret")
-fi
+new_secret "$webhook_secret"
 
 # the bench database in the DSN: a later keyword overrides an earlier one
 case "$TRACKTIK_DSN" in
@@ -351,41 +334,12 @@ case "$TRACKTIK_DSN" in
     *)  bench_dsn="$TRACKTIK_DSN dbname=$db" ;;
 esac
 
-started=()
-
-nginx_start() {
-    # nginx_start NAME DSN: master + 2 workers with the module, the
+portal_nginx() {
+    # portal_nginx NAME DSN: master + 2 workers with the module, the
     # portal API and the webhook on a free port, in $work/nginx-NAME
-    local name=$1 dsn=$2 port prefix
-    port=$(free_port)
-    prefix=$work/nginx-$name
-    mkdir -p "$prefix/logs"
-    echo "$port" >"$prefix/port"
-    cat >"$prefix/nginx.conf" <<CONF
-load_module $module;
-worker_processes  2;
-master_process    on;
-daemon            on;
-pid               $prefix/logs/nginx.pid;
-error_log         $prefix/logs/error.log warn;
-
-events {
-    worker_connections  4096;
-}
-
-http {
-    access_log             off;
-    client_body_temp_path  $prefix/client_body_temp;
-    proxy_temp_path        $prefix/proxy_temp;
-    fastcgi_temp_path      $prefix/fastcgi_temp;
-    uwsgi_temp_path        $prefix/uwsgi_temp;
-    scgi_temp_path         $prefix/scgi_temp;
-
-    tracktik_postgres "$dsn" pool=4 portal_pool=4;
-
-    server {
-        listen  127.0.0.1:$port;
-
+    nginx_start "$1" "$(free_port)" --module "$module" \
+        --http "tracktik_postgres \"$2\" pool=4 portal_pool=4;" \
+        --server "
         tracktik_session_secret_file $session_secret;
 
         location = /webhooks/tracktik {
@@ -396,16 +350,7 @@ http {
 
         location /portal/api/ {
             tracktik_portal_api;
-        }
-    }
-}
-CONF
-    "$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" \
-        -c "$prefix/nginx.conf" >"$prefix/logs/test.log" 2>&1 \
-        || { cat "$prefix/logs/test.log" >&2; die "nginx -t failed"; }
-    "$nginx_bin" -p "$prefix/" -e "$prefix/logs/error.log" \
-        -c "$prefix/nginx.conf" || die "nginx $name did not start"
-    started+=("$prefix")
+        }" || die "nginx $1 did not start"
     sleep 0.5
 }
 
@@ -420,11 +365,7 @@ use_nginx() {
 }
 
 cleanup() {
-    local prefix pid
-    for prefix in ${started[@]+"${started[@]}"}; do
-        pid=$(cat "$prefix/logs/nginx.pid" 2>/dev/null || true)
-        [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
-    done
+    nginx_stop_all
     [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null || true
     if [ "$keep" = 0 ]; then
         db_drop || true
@@ -433,7 +374,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-nginx_start asis "$bench_dsn"
+portal_nginx asis "$bench_dsn"
 use_nginx asis
 
 first_cookie=$(head -n 1 "$work/client-cookies" | cut -d' ' -f2)
@@ -717,15 +658,8 @@ median3_ms() {
 
 ack_bodies=$cache/portal-bodies
 ack_generate() {
-    local count=$((ack_rate * ack_duration * 3 / 2 + 100)) stamp
-    stamp="count=$count gen=$(cksum <bench/gen-bodies.pl) secret=$(cksum <"$webhook_secret")"
-    if [ "$(cat "$ack_bodies/stamp" 2>/dev/null)" != "$stamp" ]; then
-        rm -rf "$ack_bodies"
-        mkdir -p "$ack_bodies"
-        perl bench/gen-bodies.pl --count "$count" --threads 1 \
-            --secret-file "$webhook_secret" --out "$ack_bodies" >/dev/null
-        echo "$stamp" >"$ack_bodies/stamp"
-    fi
+    generate_bodies "$ack_bodies" $((ack_rate * ack_duration * 3 / 2 + 100)) \
+        1 "$webhook_secret" >/dev/null
 }
 
 ack_run() {

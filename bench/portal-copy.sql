@@ -32,37 +32,7 @@ BEGIN
 END
 $$;
 
-CREATE TEMP TABLE bench_ddl (ord int, make text, undo text);
-
--- foreign keys pointing at the ledger (restored last, dropped first)
-INSERT INTO bench_ddl
-SELECT 3,
-       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass,
-              conname, pg_get_constraintdef(oid)),
-       format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass,
-              conname)
-  FROM pg_constraint
- WHERE confrelid = 'incidents_ledger'::regclass AND contype = 'f';
-
--- plain indexes
-INSERT INTO bench_ddl
-SELECT 2, pg_get_indexdef(i.indexrelid),
-       format('DROP INDEX %s', i.indexrelid::regclass)
-  FROM pg_index i
- WHERE i.indrelid = 'incidents_ledger'::regclass
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint c
-                    WHERE c.conindid = i.indexrelid);
-
--- primary key and unique constraints
-INSERT INTO bench_ddl
-SELECT 1,
-       format('ALTER TABLE incidents_ledger ADD CONSTRAINT %I %s', conname,
-              pg_get_constraintdef(oid)),
-       format('ALTER TABLE incidents_ledger DROP CONSTRAINT %I', conname)
-  FROM pg_constraint
- WHERE conrelid = 'incidents_ledger'::regclass AND contype IN ('p', 'u');
-
-SELECT undo FROM bench_ddl ORDER BY ord DESC \gexec
+\ir portal-ledger-unindex.sql
 
 \echo portal-copy: copying the rows
 \timing on

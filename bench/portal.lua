@@ -20,13 +20,6 @@
 
 dofile("bench/wrk-common.lua")
 
-local threads = {}
-
-function setup(thread)
-    thread:set("tid", #threads)
-    table.insert(threads, thread)
-end
-
 local function split(line)
     local t = {}
     for field in string.gmatch(line, "([^\t]*)\t?") do

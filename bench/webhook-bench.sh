@@ -90,34 +90,23 @@ psql_q() { "$pg_bin/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 psql_q -c "SELECT 1 FROM tracktik_jobs, tracktik_deliveries LIMIT 1" \
     >/dev/null || die "no job tables in $PGDATABASE (sql/ not applied?)"
 
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
 rm -rf "$work"
 mkdir -p "$work" "$cache"
 
 
 # --- the deliveries ------------------------------------------------------
 
-if [ ! -s "$secret" ]; then
-    (umask 077
-     od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret"
-     echo >>"$secret")
-fi
+new_secret "$secret"
 
 bodies_dir=$cache/bodies
 
 generate() {
     # generate COUNT: (re)build the cache unless it already holds COUNT
-    local stamp
-    stamp="count=$1 threads=$wrk_threads size=$body_size"
-    stamp="$stamp gen=$(cksum <bench/gen-bodies.pl)"
-    stamp="$stamp secret=$(cksum <"$secret")"
-    if [ "$(cat "$bodies_dir/stamp" 2>/dev/null)" != "$stamp" ]; then
-        say "generating $1 signed unique deliveries into $bodies_dir"
-        rm -rf "$bodies_dir"
-        mkdir -p "$bodies_dir"
-        perl bench/gen-bodies.pl --count "$1" --threads "$wrk_threads" \
-            --size "$body_size" --secret-file "$secret" --out "$bodies_dir"
-        echo "$stamp" >"$bodies_dir/stamp"
-    fi
+    generate_bodies "$bodies_dir" "$1" "$wrk_threads" "$secret" \
+        "$body_size" || die "generating the deliveries failed"
     bodies=$1
 }
 
@@ -128,79 +117,20 @@ tail=$(cat "$bodies_dir/payload.tail")
 
 # --- nginx ---------------------------------------------------------------
 
-free_port() {
-    perl -MIO::Socket::INET -e '
-        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
-                                      LocalPort => 0, Listen => 1)
-            or die "no free port: $!\n";
-        print $s->sockport, "\n";'
-}
-
-started=()
-
-nginx_start() {
-    # nginx_start NAME PORT LOCATION-BODY [HTTP-LINES [MAIN-LINES]]
-    local name=$1 port=$2 location=$3 http=${4:-} main=${5:-}
-    local prefix=$work/nginx-$name
-    mkdir -p "$prefix/logs"
-    cat >"$prefix/nginx.conf" <<CONF
-$main
-worker_processes  2;
-master_process    on;
-daemon            on;
-pid               $prefix/logs/nginx.pid;
-error_log         $prefix/logs/error.log warn;
-
-events {
-    worker_connections  4096;
-}
-
-http {
-    access_log             off;
-    client_body_temp_path  $prefix/client_body_temp;
-    proxy_temp_path        $prefix/proxy_temp;
-    fastcgi_temp_path      $prefix/fastcgi_temp;
-    uwsgi_temp_path        $prefix/uwsgi_temp;
-    scgi_temp_path         $prefix/scgi_temp;
-$http
-    server {
-        listen  127.0.0.1:$port;
-
-        location = /webhooks/tracktik {
-$location
-        }
-    }
-}
-CONF
-    if ! "$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" \
-            -c "$prefix/nginx.conf" >"$prefix/logs/test.log" 2>&1; then
-        cat "$prefix/logs/test.log" >&2
-        return 1
-    fi
-    "$nginx_bin" -p "$prefix/" -e "$prefix/logs/error.log" \
-        -c "$prefix/nginx.conf" || return 1
-    started+=("$prefix")
-}
-
-cleanup() {
-    local prefix pid
-    for prefix in ${started[@]+"${started[@]}"}; do
-        pid=$(cat "$prefix/logs/nginx.pid" 2>/dev/null || true)
-        [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
+trap nginx_stop_all EXIT
 
 have_module=
 if want a || want e; then
     if [ -f "$module" ]; then
         port_a=$(free_port)
-        if nginx_start module "$port_a" "
-            tracktik_webhook;
-            tracktik_webhook_secret_file $secret;
-            client_max_body_size 2m;" \
-            "    tracktik_postgres \"$TRACKTIK_DSN\" pool=$pg_pool;" \
-            "load_module $module;"
+        if nginx_start module "$port_a" --module "$module" \
+            --http "tracktik_postgres \"$TRACKTIK_DSN\" pool=$pg_pool;" \
+            --server "
+                location = /webhooks/tracktik {
+                    tracktik_webhook;
+                    tracktik_webhook_secret_file $secret;
+                    client_max_body_size 2m;
+                }"
         then
             have_module=1
         else
@@ -213,7 +143,8 @@ fi
 
 if want b || want f; then
     port_b=$(free_port)
-    nginx_start return "$port_b" "            return 202;" \
+    nginx_start return "$port_b" \
+        --server "location = /webhooks/tracktik { return 202; }" \
         || die "nginx with return 202 did not start"
 fi
 sleep 0.5

@@ -19,15 +19,6 @@
 
 dofile("bench/wrk-common.lua")
 
--- main state: number the threads and keep them for done()
-
-local threads = {}
-
-function setup(thread)
-    thread:set("tid", #threads)
-    table.insert(threads, thread)
-end
-
 -- thread states
 
 function init(args)

@@ -55,17 +55,19 @@ run() {
 
     # a mix like a real tenant: a third after-hours dispatches (billed
     # ADH), a third alarm responses with hours (billed ALR), a third
-    # patrol reports (not billed); 20 sites of 5 clients in two zones
-    psql -qX -d "$db" -v ON_ERROR_STOP=1 -c "
+    # patrol reports (not billed); 20 sites of 5 clients in two zones.
+    # Each is the worker tests' report (t/data/reports/after-hours-
+    # dispatch.json) with these keys replaced.
+    psql -qX -d "$db" -v ON_ERROR_STOP=1 -v jobs="$JOBS" \
+        -v base="$(cat t/data/reports/after-hours-dispatch.json)" <<'SQL'
         INSERT INTO tracktik_jobs (dedupe_key, payload)
-        SELECT 'bench-' || g, jsonb_build_object(
+        SELECT 'bench-' || g, :'base'::jsonb || jsonb_build_object(
             'id', g,
             'reportDateTime', to_char(timestamptz '2026-03-01 00:00Z'
-                + g * interval '37 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                + g * interval '37 seconds', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
             'status', 'APPROVED',
             'timeZone', CASE WHEN g % 2 = 0 THEN 'America/New_York'
                              ELSE 'America/Toronto' END,
-            'reportTemplate', jsonb_build_object('id', 4, 'name', 'Incident'),
             'account', jsonb_build_object('id', 100 + g % 20,
                                           'parentClient', 1 + g % 5),
             'position', 700 + g % 20,
@@ -81,7 +83,8 @@ run() {
                                    'value', 'Guard on site, area secured, '
                                             || 'no further action needed')),
             'updatedOn', '2026-03-01T00:00:00Z')
-          FROM generate_series(1, $JOBS) g"
+          FROM generate_series(1, :jobs) g;
+SQL
     psql -qX -d "$db" -c "VACUUM ANALYZE tracktik_jobs" >/dev/null
 
     t0=$(date +%s.%N)

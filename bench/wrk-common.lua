@@ -42,6 +42,16 @@ function pace(rate, nthreads)
     end
 end
 
+-- setup(thread), wrk's hook in the main state: numbers the threads (their
+-- "tid") and keeps them in `threads` for done() to report on
+
+threads = {}
+
+function setup(thread)
+    thread:set("tid", #threads)
+    table.insert(threads, thread)
+end
+
 -- report(summary, latency, threads, counters): done()'s one line for the
 -- shell scripts,
 --   BENCH requests=.. rps=.. p50_us=.. p99_us=.. statuses=200:N,...

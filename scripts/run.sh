@@ -58,19 +58,16 @@ fi
 chmod 600 "$session_secret_file"
 mkdir -p "$run/attachments"
 
-# nginx
+# nginx: master + 2 workers, the http level from conf/nginx.run.conf.in
 mkdir -p "$prefix/conf" "$prefix/logs"
 conf=$prefix/conf/nginx.conf
-sed -e "s|@MODULE@|$module|g" \
-    -e "s|@PREFIX@|$prefix|g" \
-    -e "s|@PORT@|$http_port|g" \
-    -e "s|@DSN@|$TRACKTIK_DSN|g" \
-    -e "s|@SECRET_FILE@|$secret_file|g" \
-    -e "s|@SESSION_SECRET_FILE@|$session_secret_file|g" \
-    -e "s|@ATTACHMENT_DIR@|$run/attachments|g" \
-    -e "s|@REPO@|$repo|g" \
-    conf/nginx.run.conf.in >"$conf.tmp"
-mv "$conf.tmp" "$conf"
+scripts/nginx-conf.pl --prefix "$prefix" --module "$module" --workers 2 \
+    --error-log-level info --http-file conf/nginx.run.conf.in \
+    --set PREFIX="$prefix" --set PORT="$http_port" \
+    --set DSN="$TRACKTIK_DSN" --set SECRET_FILE="$secret_file" \
+    --set SESSION_SECRET_FILE="$session_secret_file" \
+    --set ATTACHMENT_DIR="$run/attachments" --set REPO="$repo" \
+    --out "$conf"
 
 "$nginx_bin" -q -t -p "$prefix/" -e "$prefix/logs/error.log" -c "$conf"
 

@@ -1,8 +1,7 @@
 """Events Subscription deliveries: report entities POSTed to a webhook URL,
-signed as TrackTik signs them (lowercase hex HMAC-SHA512 of the exact body,
-keyed with the subscription secret, in the secret header), including
-redeliveries (the very same bytes) and updates (same id, later updatedOn,
-changed content)."""
+signed as TrackTik signs them (signature() below), including redeliveries
+(the very same bytes) and updates (same id, later updatedOn, changed
+content)."""
 
 import collections
 import datetime
@@ -22,6 +21,14 @@ from tt_tenant import UTC, iso
 
 RETRY_DELAYS = [1.0, 2.0, 5.0, 15.0, 60.0, 300.0]
 RETRYABLE = {408, 429}
+
+
+def signature(secret, body):
+    """The TrackTik signature of a delivery: lowercase hex HMAC-SHA512 of
+    the exact body bytes keyed with the subscription secret (bytes).  The
+    scheme is described once, with vectors this function is tested
+    against, in the repository's t/data/README.md and signatures.json."""
+    return hmac.new(secret, body, hashlib.sha512).hexdigest()
 
 
 class Deliverer:
@@ -305,7 +312,7 @@ class Deliverer:
         try:
             secret = self._secret() if target["sub"] is None else \
                 self._subscription_secret(target["sub"])
-            signature = hmac.new(secret, body, hashlib.sha512).hexdigest()
+            signed = signature(secret, body)
             url = urllib.parse.urlsplit(entry["url"])
             if url.scheme not in ("http", "https") or not url.hostname:
                 raise ValueError("bad delivery URL %s" % entry["url"])
@@ -319,7 +326,7 @@ class Deliverer:
                 # header names exactly as TrackTik spells them
                 conn.request("POST", path, body=body, headers={
                     "Content-Type": "application/json",
-                    target["header"]: signature,
+                    target["header"]: signed,
                     "User-Agent": "TrackTik-Events-Subscription "
                                   "(tracktik-sim)"})
                 resp = conn.getresponse()

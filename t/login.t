@@ -21,11 +21,7 @@ my $client = $$ * 10 + 7;
 
 my $tmp = File::Temp->newdir('tt-login-XXXXXX', TMPDIR => 1);
 my $secret_file = $tmp->dirname . '/session.secret';
-{
-    open my $fh, '>', $secret_file or die $!;
-    print $fh "session-secret-$run-0123456789abcdef\n";
-    close $fh;
-}
+tt_write_file($secret_file, "session-secret-$run-0123456789abcdef\n");
 
 tt_sql("SELECT portal_user_add('$email', '$password', 'client', $client, "
        . "NULL)");

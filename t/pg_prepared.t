@@ -49,11 +49,7 @@ ok -r $server_log, "PostgreSQL's log is at $server_log"
 my $secret = "prepared-test-secret-$$";
 my $tmp = File::Temp->newdir('tt-prep-XXXXXX', TMPDIR => 1);
 my $secret_file = $tmp->dirname . '/webhook.secret';
-{
-    open my $fh, '>', $secret_file or die $!;
-    print $fh "$secret\n";
-    close $fh;
-}
+tt_write_file($secret_file, "$secret\n");
 
 my $ngx = TrackTikTest::Nginx->start(
     http => qq{    tracktik_postgres "$dsn" pool=1;\n},

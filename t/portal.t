@@ -12,8 +12,6 @@
 use lib 't/helper';
 use Test::Nginx::Socket 'no_plan';
 use TrackTikTest;
-use Digest::SHA qw(hmac_sha256);
-use MIME::Base64 qw(encode_base64url);
 
 no_shuffle();
 
@@ -38,14 +36,14 @@ our %R = (
 );
 
 sub ledger {
-    my ($report, $version, $client, $site, $status, $hours_ago, $extra) = @_;
-    my $raw = qq({"id":$report,"account":{"id":$site,"name":"Site $site, "}) .
-              qq(,"position":{"id":7,"name":"Gate \\"B\\""}) .
-              qq(,"reportFields":[{"label":"Narrative","value":"walked ) .
-              qq(the fence $report v$version"},{"label":"Internal note",) .
-              qq("value":"confidential $report","confidential":true},) .
-              qq({"label":"Admin","value":"adminonly $report",) .
-              qq("templateField":{"adminOnly":true}}]$extra});
+    my ($report, $version, $client, $site, $status, $hours_ago, %extra) = @_;
+    my $r = TrackTikFixture::json('ledger/confidential-fields.json');
+    my ($plain, $confidential, $admin) = @{ $r->{reportFields} };
+    $plain->{value} = "walked the fence $report v$version";
+    $confidential->{value} = "confidential $report";
+    $admin->{value} = "adminonly $report";
+    my $raw = TrackTikFixture::encode({ %$r, id => $report,
+        account => { id => $site, name => "Site $site, " }, %extra });
     $raw =~ s/'/''/g;
     tt_sql("INSERT INTO incidents_ledger (event_id, report_id, version, "
            . "occurred_at, client_id, site_id, severity, category, "
@@ -56,13 +54,13 @@ sub ledger {
            . "'America/Toronto', '$raw', 'x')");
 }
 
-ledger($R{a1}, 1, $A, $SiteA1, 'APPROVED', 1, '');
-ledger($R{a2}, 1, $A, $SiteA2, 'APPROVED', 2, '');
-ledger($R{a_new}, 1, $A, $SiteA1, 'NEW', 3, '');
-ledger($R{b1}, 1, $B, $SiteB, 'APPROVED', 4, '');
-ledger($R{a_upd}, 1, $A, $SiteA1, 'APPROVED', 5, '');
-ledger($R{a_upd}, 2, $A, $SiteA1, 'APPROVED', 5, ',"edited":true');
-ledger($R{a_hidden}, 1, $A, $SiteA3, 'NEW', 6, '');
+ledger($R{a1}, 1, $A, $SiteA1, 'APPROVED', 1);
+ledger($R{a2}, 1, $A, $SiteA2, 'APPROVED', 2);
+ledger($R{a_new}, 1, $A, $SiteA1, 'NEW', 3);
+ledger($R{b1}, 1, $B, $SiteB, 'APPROVED', 4);
+ledger($R{a_upd}, 1, $A, $SiteA1, 'APPROVED', 5);
+ledger($R{a_upd}, 2, $A, $SiteA1, 'APPROVED', 5, edited => JSON::PP::true);
+ledger($R{a_hidden}, 1, $A, $SiteA3, 'NEW', 6);
 
 # a client with more incidents than one CSV page (1,000 rows) holds
 our $Many = $Run * 10 + 3;
@@ -117,7 +115,7 @@ sub login_token {
 
 sub cookie_for {
     my ($token) = @_;
-    return "tt_session=$token." . encode_base64url(hmac_sha256($token, $Secret));
+    return tt_session_cookie($token, $Secret);
 }
 
 our %C = map { $_ => cookie_for(login_token($U{$_})) } keys %U;

@@ -18,11 +18,7 @@ use TrackTikTest;
 my $secret = "pg-test-secret-$$";
 my $tmp = File::Temp->newdir('tt-pg-XXXXXX', TMPDIR => 1);
 my $secret_file = $tmp->dirname . '/webhook.secret';
-{
-    open my $fh, '>', $secret_file or die $!;
-    print $fh "$secret\n";
-    close $fh;
-}
+tt_write_file($secret_file, "$secret\n");
 
 my $run = time() . $$;
 my $seq = 0;

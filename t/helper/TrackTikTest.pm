@@ -19,7 +19,13 @@ package TrackTikTest;
 #   tt_hmac_hex($alg, $key, $body)   lowercase hex HMAC (sha512 | sha256)
 #   tt_standard_signature($secret, $id, $ts, $body)
 #                                    Standard Webhooks v1: "v1,<base64>"
+#   tt_session_cookie($token, $key)  the portal's "tt_session=..." cookie
+#                                    (the signers: t/helper/TrackTikSign.pm)
 #   tt_sample_report(%overrides)     a TrackTik report entity as JSON text
+#                                    (t/data/reports/incident.json, a new
+#                                    id each call; undef deletes a key)
+#   tt_fixture($name)                t/data/$name as text
+#   tt_write_file($path, $text)      writes a file (e.g. a secret file)
 #   tt_post($url, $body, \%headers)  (status, \%headers, $body)
 #   tt_get($url, \%headers)          (status, \%headers, $body)
 #
@@ -32,18 +38,19 @@ use strict;
 use warnings;
 
 use Carp qw(croak);
-use Digest::SHA ();
 use File::Basename qw(dirname);
 use File::Spec;
 use HTTP::Tiny;
 use IPC::Run ();
-use JSON::PP ();
-use MIME::Base64 qw(decode_base64 encode_base64);
+
+use TrackTikFixture;
+use TrackTikSign;
 
 use Exporter 'import';
 
 our @EXPORT = qw(tt_dsn tt_sql tt_pg tt_hmac_hex tt_standard_signature
-                 tt_sample_report tt_post tt_get tt_repo tt_login_sql);
+                 tt_session_cookie tt_sample_report tt_fixture
+                 tt_write_file tt_post tt_get tt_repo tt_login_sql);
 
 # `--- request eval` and friends run in Test::Base::Filter
 for my $name (@EXPORT) {
@@ -101,29 +108,20 @@ sub tt_login_sql {
          . " $a, " . int($ttl) . ")";
 }
 
-sub tt_hmac_hex {
-    my ($alg, $key, $body) = @_;
-    croak "tt_hmac_hex: key and body are required"
-        unless defined $key && defined $body;
-    $alg = lc($alg // '');
-    $alg =~ s/^hmac[_-]?//;
-    $alg =~ s/-//g;
-    return Digest::SHA::hmac_sha512_hex($body, $key) if $alg eq 'sha512';
-    return Digest::SHA::hmac_sha256_hex($body, $key) if $alg eq 'sha256';
-    croak "tt_hmac_hex: unsupported algorithm '$alg' (sha512 or sha256)";
-}
+sub tt_hmac_hex { TrackTikSign::hmac_hex(@_) }
 
-sub tt_standard_signature {
-    my ($secret, $id, $ts, $body) = @_;
-    croak "tt_standard_signature: secret, id, timestamp and body needed"
-        unless defined $secret && defined $id && defined $ts
-               && defined $body;
-    my $key = $secret;
-    if ($secret =~ /^whsec_(.*)\z/s) {
-        $key = decode_base64($1);
-    }
-    my $mac = Digest::SHA::hmac_sha256("$id.$ts.$body", $key);
-    return 'v1,' . encode_base64($mac, '');
+sub tt_standard_signature { TrackTikSign::standard_signature(@_) }
+
+sub tt_session_cookie { TrackTikSign::session_cookie(@_) }
+
+sub tt_fixture { TrackTikFixture::text(@_) }
+
+sub tt_write_file {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or croak "tt_write_file: $path: $!";
+    print $fh $text;
+    close $fh or croak "tt_write_file: $path: $!";
+    return $path;
 }
 
 my $sample_seq = 0;
@@ -131,58 +129,12 @@ my $sample_seq = 0;
 sub tt_sample_report {
     my (%over) = @_;
     $sample_seq++;
+    my $report = TrackTikFixture::report('incident');
     my $id = 480000 + ($$ % 10000) * 10 + $sample_seq;
-    my %report = (
-        id             => $id,
-        uri            => "/rest/v1/reports/$id",
-        resourceType   => 'reports',
-        reportTemplate => {
-            id   => 28,
-            name => 'Incident Report',
-            tag  => 'INCIDENT',
-        },
-        reportDateTime => '2026-11-27T21:14:03-05:00',
-        submittedOn    => '2026-11-27T21:19:45-05:00',
-        account        => {
-            id       => 1042,
-            name     => 'Harbourfront Tower',
-            customId => 'HFT-01',
-            type     => 'CLIENT',
-        },
-        position       => {
-            id       => 311,
-            name     => 'Lobby Concierge (Nights)',
-            customId => 'HFT-01-LOB-N',
-        },
-        reportFlag     => {
-            id            => 7,
-            name          => 'Trespassing',
-            severityLevel => 'HIGH',
-        },
-        status         => 'NEW',
-        reportFields   => [
-            { id => 9001, templateField => 511, fieldTag => 'summary',
-              value => 'Individual found sleeping in stairwell B, level 3.' },
-            { id => 9002, templateField => 512, fieldTag => 'action_taken',
-              value => 'Asked to leave; escorted out via loading dock.' },
-            { id => 9003, templateField => 513, fieldTag => 'police_called',
-              value => 'No' },
-            { id => 9004, templateField => 514, fieldTag => 'duration_min',
-              value => '25' },
-        ],
-        createdBy      => 5120,
-        createdOn      => '2026-11-27T21:19:45-05:00',
-        updatedOn      => '2026-11-27T21:19:45-05:00',
-        timeZone       => 'America/Toronto',
-    );
-    for my $k (keys %over) {
-        if (defined $over{$k}) {
-            $report{$k} = $over{$k};
-        } else {
-            delete $report{$k};
-        }
-    }
-    return JSON::PP->new->canonical(1)->encode(\%report);
+    $report->{id} = $id;
+    $report->{uri} =~ s{/\d+\z}{/$id};
+    TrackTikFixture::apply($report, %over);
+    return TrackTikFixture::encode($report);
 }
 
 sub _http {
@@ -223,6 +175,8 @@ package TrackTikTest::Nginx;
 #     $TEST_NGINX_LOAD_MODULES or build/ngx_http_tracktik_module.so),
 #     binary (default $TEST_NGINX_BINARY or /usr/sbin/nginx), port.
 #   `$TEST_NGINX_*` and `$TRACKTIK_DSN` in the snippets are expanded.
+#   The nginx.conf is written by TrackTikNginxConf, the generator the
+#   benches and `make run` share.
 
 use strict;
 use warnings;
@@ -233,14 +187,7 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep);
 
-sub _free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 1, ReuseAddr => 1)
-        or croak "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
+use TrackTikNginxConf;
 
 sub _expand {
     my ($text) = @_;
@@ -268,7 +215,7 @@ sub start {
     }
     croak "TrackTikTest::Nginx: module $self->{module} not built"
         if $self->{module} ne '' && !-f $self->{module};
-    $self->{port} //= _free_port();
+    $self->{port} //= TrackTikNginxConf::free_port();
     $self->{generation} = 1;
     $self->{tmp} = File::Temp->newdir('tt-nginx-XXXXXX', TMPDIR => 1,
                                       CLEANUP => !$ENV{TT_KEEP_NGINX});
@@ -289,55 +236,28 @@ sub start {
 sub _write_conf {
     my ($self) = @_;
     my $p = $self->{prefix};
-    my $load = $self->{module} ne '' ? "load_module $self->{module};\n" : '';
-    my $user = $> == 0 ? "user root;\n" : '';
-    my $master = $self->{master} ? 'on' : 'off';
-    my $main = _expand($self->{main});
-    my $http = _expand($self->{http});
-    my $server = _expand($self->{server});
-    my $conf = <<"CONF";
-${load}${user}worker_processes $self->{workers};
-master_process $master;
-daemon on;
-pid $p/logs/nginx.pid;
-error_log $p/logs/error.log $self->{log_level};
-$main
+    TrackTikNginxConf::write_file("$p/conf/nginx.conf",
+        prefix => $p,
+        listen => "127.0.0.1:$self->{port}",
+        module => $self->{module},
+        user => $> == 0 ? 'root' : undef,
+        workers => $self->{workers},
+        master => $self->{master},
+        error_log_level => $self->{log_level},
+        access_log => "$p/logs/access.log",
+        main => _expand($self->{main}),
+        events => 'accept_mutex off;',
+        http => "default_type text/plain;\nkeepalive_timeout 0;\n\n"
+              . _expand($self->{http}),
+        server => <<"SERVER" . _expand($self->{server}));
+server_name localhost;
+client_max_body_size 30M;
 
-events {
-    worker_connections 1024;
-    accept_mutex off;
+location = /__tt_generation {
+    return 200 "$self->{generation}";
 }
 
-http {
-    access_log $p/logs/access.log;
-    default_type text/plain;
-    client_body_temp_path $p/client_body_temp;
-    proxy_temp_path $p/proxy_temp;
-    fastcgi_temp_path $p/fastcgi_temp;
-    uwsgi_temp_path $p/uwsgi_temp;
-    scgi_temp_path $p/scgi_temp;
-    keepalive_timeout 0;
-
-$http
-
-    server {
-        listen 127.0.0.1:$self->{port};
-        server_name localhost;
-        client_max_body_size 30M;
-
-        location = /__tt_generation {
-            return 200 "$self->{generation}";
-        }
-
-$server
-    }
-}
-CONF
-    open my $fh, '>', "$p/conf/nginx.conf.tmp"
-        or croak "cannot write $p/conf/nginx.conf: $!";
-    print $fh $conf;
-    close $fh;
-    rename "$p/conf/nginx.conf.tmp", "$p/conf/nginx.conf" or croak $!;
+SERVER
 }
 
 sub _generation_served {

@@ -21,13 +21,8 @@ my $sim = TTSim->new(repo => TTWorker::repo());
 my $url = $sim->url;
 $t->load_contracts;
 
-my $secret_file = $t->file('client.secret', "demo-secret\n");
-my ($out, $err) = ('', '');
-run([ TTWorker::binary(), 'auth', 'login', '--url', $url, '--client-id',
-      'demo', '--client-secret-file', $secret_file, '--username', 'api',
-      '--password-stdin', '--dsn', $t->dsn ], \"api-password\n", \$out,
-    \$err);
-is $? >> 8, 0, 'logged in to the simulator' or diag $err;
+my ($rc, $out, $err) = $sim->worker_login($t);
+is $rc, 0, 'logged in to the simulator' or diag $err;
 
 # the simulator's own rendering of a site and a single-site client, as a
 # subscription with include=account delivers it

@@ -24,13 +24,8 @@ my $http = HTTP::Tiny->new(timeout => 30);
 my $dir = "$t->{dir}/attachments";
 $t->load_contracts;
 
-my $secret_file = $t->file('client.secret', "demo-secret\n");
-my ($out, $err) = ('', '');
-run([ TTWorker::binary(), 'auth', 'login', '--url', $url, '--client-id',
-      'demo', '--client-secret-file', $secret_file, '--username', 'api',
-      '--password-stdin', '--dsn', $t->dsn ], \"api-password\n", \$out,
-    \$err);
-is $? >> 8, 0, 'logged in to the simulator' or diag $err;
+my ($rc, $out, $err) = $sim->worker_login($t);
+is $rc, 0, 'logged in to the simulator' or diag $err;
 
 # the simulator's reports as a subscription delivers them
 my $list = $sim->get('/rest/v1/reports?id:gt=0&limit=100&include='

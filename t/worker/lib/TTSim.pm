@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use HTTP::Tiny;
-use IPC::Run qw(start);
+use IPC::Run qw(run start timeout);
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -62,15 +62,34 @@ sub config { $_[0]->_call('POST', '/__sim/config', $_[1]) }
 
 sub faults { $_[0]->_call('PUT', '/__sim/faults', { rules => $_[1] }) }
 
+# the simulator's demo OAuth client and API user (sim/README.md)
+our %DEMO = (client_id => 'demo', client_secret => 'demo-secret',
+             username => 'api', password => 'api-password');
+
 # an access token of the test's own (password grant), for reading data
 sub token {
     my $self = shift;
     return $self->{token} if $self->{token};
     my $d = $self->_call('POST', '/rest/oauth2/access_token',
-        'grant_type=password&client_id=demo&client_secret=demo-secret'
-        . '&username=api&password=api-password',
+        "grant_type=password&client_id=$DEMO{client_id}"
+        . "&client_secret=$DEMO{client_secret}"
+        . "&username=$DEMO{username}&password=$DEMO{password}",
         { 'Content-Type' => 'application/x-www-form-urlencoded' });
     return $self->{token} = $d->{access_token};
+}
+
+# `tracktik-worker auth login` to the simulator as its demo API user, for
+# the database of TTWorker $t: (exit code, stdout, stderr)
+sub worker_login {
+    my ($self, $t) = @_;
+    my $secret_file = $t->file('client.secret', "$DEMO{client_secret}\n");
+    my ($out, $err) = ('', '');
+    run([ TTWorker::binary(), 'auth', 'login', '--url', $self->{url},
+          '--client-id', $DEMO{client_id}, '--client-secret-file',
+          $secret_file, '--username', $DEMO{username}, '--password-stdin',
+          '--dsn', $t->dsn ], \"$DEMO{password}\n", \$out, \$err,
+        timeout(180));
+    return ($? >> 8, $out, $err);
 }
 
 # GET /rest/v1/... as the test's own session

@@ -12,12 +12,15 @@ use warnings;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use lib dirname(__FILE__) . '/../../helper';
 use File::Temp qw(tempdir);
 use IPC::Run qw(run start timeout);
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Test::More;
+
+use TrackTikFixture;
 
 use Exporter 'import';
 our @EXPORT = qw(report_json wait_until json_encode);
@@ -228,26 +231,20 @@ sub wait_until {
     }
 }
 
-# a TrackTik report entity (ReportsItem) with included relations
+# a TrackTik report entity (ReportsItem) with included relations:
+# t/data/reports/after-hours-dispatch.json with the options given
 sub report_json {
     my (%o) = @_;
-    my %r = (
-        id => $o{id} // 1000,
-        reportDateTime => $o{reportDateTime} // '2026-03-02T23:30:00Z',
-        status => $o{status} // 'APPROVED',
-        reportTemplate => { id => 4, name => 'Incident' },
-        account => $o{account} // { id => 55, name => 'Main St',
-                                    parentClient => 3,
-                                    timeZone => 'America/New_York' },
-        position => 900,
-        reportFlag => { id => $o{flag_id} // 9,
-                        name => $o{category} // 'After hours dispatch',
-                        severityLevel => $o{severity} // 'HIGH' },
-        updatedOn => $o{updatedOn} // '2026-03-03T00:00:00Z',
-    );
-    $r{reportFields} = $o{reportFields} if $o{reportFields};
-    $r{comment} = $o{comment} if defined $o{comment};
-    return \%r;
+    my $r = TrackTikFixture::report('after-hours-dispatch');
+    TrackTikFixture::apply($r, map { defined $o{$_} ? ($_ => $o{$_}) : () }
+                               qw(id reportDateTime status account
+                                  updatedOn));
+    $r->{reportFlag}{id} = $o{flag_id} if defined $o{flag_id};
+    $r->{reportFlag}{name} = $o{category} if defined $o{category};
+    $r->{reportFlag}{severityLevel} = $o{severity} if defined $o{severity};
+    $r->{reportFields} = $o{reportFields} if $o{reportFields};
+    $r->{comment} = $o{comment} if defined $o{comment};
+    return $r;
 }
 
 # dropped in END, before global destruction takes IPC::Run apart
