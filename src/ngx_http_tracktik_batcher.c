@@ -307,9 +307,23 @@ ngx_http_tracktik_batch_add(ngx_http_tracktik_batch_t *batch,
         return NGX_ERROR;
     }
 
+    /*
+     * The group's own copies: its statement may outlive the request (a
+     * client that gives up, a timeout), and the parameters are sent only
+     * after the Prepare when a connection meets this group size first.
+     */
+
+    it->key.data = ngx_pstrdup(batch->pool, key);
+    it->key.len = key->len;
+    it->body.data = ngx_pstrdup(batch->pool, body);
+    it->body.len = body->len;
+
+    if (it->key.data == NULL || it->body.data == NULL) {
+        batch->items.nelts--;
+        return NGX_ERROR;
+    }
+
     it->delivery = d;
-    it->key = *key;
-    it->body = *body;
     it->row = -1;
     it->leader = 0;
 
