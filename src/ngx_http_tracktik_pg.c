@@ -827,6 +827,7 @@ ngx_http_tracktik_pg_idle_check(ngx_http_tracktik_pg_conn_t *pc)
 
     if (PQstatus(pc->pgconn) != CONNECTION_OK) {
         ngx_http_tracktik_pg_close(pc);
+        return;
     }
 
     if (pc->writing) {
