@@ -63,10 +63,10 @@ sub lock_jobs {
     my ($seconds) = @_;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec { "psql" } "psql", '-X', '-q', '-At', '-d', tt_dsn(), '-c',
-            "BEGIN; LOCK TABLE tracktik_jobs; SELECT pg_sleep($seconds); "
-            . "COMMIT;";
-        POSIX::_exit(127);
+        exec('psql', '-X', '-q', '-At', '-d', tt_dsn(), '-c',
+             "BEGIN; LOCK TABLE tracktik_jobs; SELECT pg_sleep($seconds); "
+             . "COMMIT;")
+            or POSIX::_exit(127);
     }
     my $deadline = time + 10;
     while (time < $deadline) {
