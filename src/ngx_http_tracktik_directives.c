@@ -441,6 +441,10 @@ char *
 ngx_http_tracktik_check_loc_conf(ngx_conf_t *cf,
     ngx_http_tracktik_loc_conf_t *conf)
 {
+    ngx_uint_t                   i;
+    ngx_http_tracktik_secret_t  *secret;
+    ngx_http_tracktik_scheme_t  *scheme;
+
     if ((conf->portal_api.len || conf->portal_auth)
         && conf->session_secrets == NULL)
     {
@@ -469,6 +473,17 @@ ngx_http_tracktik_check_loc_conf(ngx_conf_t *cf,
                       "\"tracktik_webhook\" in %V has no "
                       "\"tracktik_webhook_secret_file\"", &conf->webhook);
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->webhook.len) {
+        scheme = &ngx_http_tracktik_schemes[conf->auth];
+        secret = conf->secrets->elts;
+
+        for (i = 0; i < conf->secrets->nelts; i++) {
+            if (scheme->check_secret(cf, &secret[i]) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+        }
     }
 
     if (conf->tolerance == 0) {
