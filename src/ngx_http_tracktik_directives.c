@@ -34,11 +34,24 @@ typedef struct {
 } ngx_http_tracktik_pg_param_t;
 
 
+/* NULL when a line of a secret file is usable, else what is wrong */
+typedef const char *(*ngx_http_tracktik_secret_check_pt)(ngx_conf_t *cf,
+    ngx_http_tracktik_secret_t *secret);
+
+
 static ngx_int_t ngx_http_tracktik_param_number(ngx_str_t *value,
     void *field, ngx_uint_t max);
 static ngx_int_t ngx_http_tracktik_param_msec(ngx_str_t *value, void *field,
     ngx_uint_t max);
-static char *ngx_http_tracktik_where(ngx_conf_t *cf, ngx_str_t *where);
+static char *ngx_http_tracktik_content(ngx_conf_t *cf,
+    ngx_http_handler_pt handler, ngx_str_t *where);
+static char *ngx_http_tracktik_secrets(ngx_conf_t *cf,
+    ngx_array_t **secrets, const char *noun,
+    ngx_http_tracktik_secret_check_pt check);
+static const char *ngx_http_tracktik_webhook_secret(ngx_conf_t *cf,
+    ngx_http_tracktik_secret_t *secret);
+static const char *ngx_http_tracktik_session_secret(ngx_conf_t *cf,
+    ngx_http_tracktik_secret_t *secret);
 
 
 static ngx_http_tracktik_pg_param_t  ngx_http_tracktik_pg_params[] = {
@@ -183,19 +196,13 @@ ngx_http_tracktik_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tracktik_loc_conf_t *tlcf = conf;
 
-    ngx_http_core_loc_conf_t       *clcf;
+    char                           *rv;
     ngx_http_tracktik_main_conf_t  *tmcf;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler) {
-        return "is duplicate or conflicts with another content handler";
-    }
-
-    clcf->handler = ngx_http_tracktik_webhook_handler;
-
-    if (ngx_http_tracktik_where(cf, &tlcf->webhook) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_tracktik_content(cf, ngx_http_tracktik_webhook_handler,
+                                   &tlcf->webhook);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tracktik_module);
@@ -252,35 +259,8 @@ ngx_http_tracktik_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tracktik_loc_conf_t *tlcf = conf;
 
-    ngx_str_t                   *value;
-    ngx_uint_t                   i;
-    ngx_http_tracktik_secret_t  *secret;
-
-    if (tlcf->secrets != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_http_tracktik_read_secrets(cf, &value[1], &tlcf->secrets)
-        != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    secret = tlcf->secrets->elts;
-
-    for (i = 0; i < tlcf->secrets->nelts; i++) {
-        if (ngx_http_tracktik_secret_decode(cf, &secret[i]) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "line %ui of secret file \"%V\" starts with "
-                               "\"whsec_\" but is not valid base64",
-                               secret[i].line, &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_tracktik_secrets(cf, &tlcf->secrets, "secret file",
+                                     ngx_http_tracktik_webhook_secret);
 }
 
 
@@ -295,32 +275,44 @@ ngx_http_tracktik_session_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_tracktik_loc_conf_t *tlcf = conf;
 
+    return ngx_http_tracktik_secrets(cf, &tlcf->session_secrets,
+                                     "session secret file",
+                                     ngx_http_tracktik_session_secret);
+}
+
+
+/* reads the file named by the directive and checks each of its lines */
+
+static char *
+ngx_http_tracktik_secrets(ngx_conf_t *cf, ngx_array_t **secrets,
+    const char *noun, ngx_http_tracktik_secret_check_pt check)
+{
     ngx_str_t                   *value;
     ngx_uint_t                   i;
+    const char                  *error;
     ngx_http_tracktik_secret_t  *secret;
 
-    if (tlcf->session_secrets != NGX_CONF_UNSET_PTR) {
+    if (*secrets != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    if (ngx_http_tracktik_read_secrets(cf, &value[1], &tlcf->session_secrets)
+    if (ngx_http_tracktik_read_secrets(cf, &value[1], secrets)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    secret = tlcf->session_secrets->elts;
+    secret = (*secrets)->elts;
 
-    for (i = 0; i < tlcf->session_secrets->nelts; i++) {
-        secret[i].key = secret[i].text;
+    for (i = 0; i < (*secrets)->nelts; i++) {
+        error = check(cf, &secret[i]);
 
-        if (secret[i].text.len < 32) {
+        if (error) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "line %ui of session secret file \"%V\" is "
-                               "shorter than 32 characters",
-                               secret[i].line, &value[1]);
+                               "line %ui of %s \"%V\" %s",
+                               secret[i].line, noun, &value[1], error);
             return NGX_CONF_ERROR;
         }
     }
@@ -329,26 +321,44 @@ ngx_http_tracktik_session_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+static const char *
+ngx_http_tracktik_webhook_secret(ngx_conf_t *cf,
+    ngx_http_tracktik_secret_t *secret)
+{
+    if (ngx_http_tracktik_secret_decode(cf, secret) != NGX_OK) {
+        return "starts with \"whsec_\" but is not valid base64";
+    }
+
+    return NULL;
+}
+
+
+static const char *
+ngx_http_tracktik_session_secret(ngx_conf_t *cf,
+    ngx_http_tracktik_secret_t *secret)
+{
+    secret->key = secret->text;
+
+    if (secret->text.len < 32) {
+        return "is shorter than 32 characters";
+    }
+
+    return NULL;
+}
+
+
 char *
 ngx_http_tracktik_portal_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tracktik_loc_conf_t *tlcf = conf;
 
-    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_tracktik_main_conf_t  *tmcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler) {
-        return "is duplicate or conflicts with another content handler";
-    }
-
-    clcf->handler = ngx_http_tracktik_portal_handler;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tracktik_module);
     tmcf->portal = 1;
 
-    return ngx_http_tracktik_where(cf, &tlcf->portal_api);
+    return ngx_http_tracktik_content(cf, ngx_http_tracktik_portal_handler,
+                                     &tlcf->portal_api);
 }
 
 
@@ -416,11 +426,25 @@ ngx_http_tracktik_password_cpu(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* "file:line" of the directive being parsed, for later error messages */
+/*
+ * The location's content handler; where is set to "file:line" of the
+ * directive, for later error messages.
+ */
 
 static char *
-ngx_http_tracktik_where(ngx_conf_t *cf, ngx_str_t *where)
+ngx_http_tracktik_content(ngx_conf_t *cf, ngx_http_handler_pt handler,
+    ngx_str_t *where)
 {
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate or conflicts with another content handler";
+    }
+
+    clcf->handler = handler;
+
     where->data = ngx_pnalloc(cf->pool,
                               cf->conf_file->file.name.len + NGX_INT_T_LEN + 2);
     if (where->data == NULL) {

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_tracktik_verify_hmac_sha256(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tracktik_verify_hmac(ngx_http_request_t *r,
     ngx_http_tracktik_loc_conf_t *tlcf, ngx_str_t *body, const char *digest,
     size_t mdlen);
+static ngx_table_elt_t *ngx_http_tracktik_signature_header(
+    ngx_http_request_t *r, ngx_http_tracktik_loc_conf_t *tlcf);
 static ngx_int_t ngx_http_tracktik_verify_static(ngx_http_request_t *r,
     ngx_http_tracktik_loc_conf_t *tlcf, ngx_str_t *body);
 static ngx_int_t ngx_http_tracktik_verify_standard(ngx_http_request_t *r,
@@ -104,11 +106,8 @@ ngx_http_tracktik_verify_hmac(ngx_http_request_t *r,
     u_char                       given[EVP_MAX_MD_SIZE];
     u_char                       mac[EVP_MAX_MD_SIZE];
 
-    h = ngx_http_tracktik_header(r, tlcf->header.data, tlcf->header.len);
-
+    h = ngx_http_tracktik_signature_header(r, tlcf);
     if (h == NULL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "tracktik webhook: no \"%V\" header", &tlcf->header);
         return NGX_DECLINED;
     }
 
@@ -145,6 +144,25 @@ ngx_http_tracktik_verify_hmac(ngx_http_request_t *r,
 }
 
 
+/* tracktik_webhook_header, for the HMAC schemes and static mode */
+
+static ngx_table_elt_t *
+ngx_http_tracktik_signature_header(ngx_http_request_t *r,
+    ngx_http_tracktik_loc_conf_t *tlcf)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_tracktik_header(r, tlcf->header.data, tlcf->header.len);
+
+    if (h == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tracktik webhook: no \"%V\" header", &tlcf->header);
+    }
+
+    return h;
+}
+
+
 static ngx_int_t
 ngx_http_tracktik_verify_static(ngx_http_request_t *r,
     ngx_http_tracktik_loc_conf_t *tlcf, ngx_str_t *body)
@@ -156,11 +174,8 @@ ngx_http_tracktik_verify_static(ngx_http_request_t *r,
     u_char                       given[EVP_MAX_MD_SIZE];
     u_char                       want[EVP_MAX_MD_SIZE];
 
-    h = ngx_http_tracktik_header(r, tlcf->header.data, tlcf->header.len);
-
+    h = ngx_http_tracktik_signature_header(r, tlcf);
     if (h == NULL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "tracktik webhook: no \"%V\" header", &tlcf->header);
         return NGX_DECLINED;
     }
 

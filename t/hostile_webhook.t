@@ -8,8 +8,8 @@ use warnings;
 
 use lib 't/helper';
 use File::Temp ();
-use IO::Socket::INET;
 use HTTP::Tiny;
+use IPC::Run ();
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -18,11 +18,8 @@ use TrackTikTest;
 my $secret = "hostile-test-secret-$$";
 my $tmp = File::Temp->newdir('tt-hostile-XXXXXX', TMPDIR => 1);
 my $secret_file = $tmp->dirname . '/webhook.secret';
-{
-    open my $fh, '>', $secret_file or die $!;
-    print $fh "$secret\n";
-    close $fh;
-}
+IPC::Run::run(['cat'], '<', \"$secret\n", '>', $secret_file)
+    or die "cannot write $secret_file";
 
 my $run = time() . $$;
 my $seq = 0;
