@@ -174,4 +174,24 @@ like $out, qr/\[warn\].*line 1 of secret file "\S*secret" is a key shorter than 
 is $rc, 0, 'a 32-byte secret passes nginx -t' or diag $out;
 unlike $out, qr/shorter than/, '... without a warning';
 
+# tracktik_portal_auth on says the portal is used: it needs the pool
+my %session = (session => ('s' x 40) . "\n");
+($rc, $out) = nginx_t(location => "tracktik_portal_auth on;\n"
+                      . "tracktik_session_secret_file session;",
+                      files => \%session);
+isnt $rc, 0, 'tracktik_portal_auth on without tracktik_postgres is refused';
+like $out, qr/the tracktik portal needs "tracktik_postgres"/,
+    '... and the message says why';
+
+($rc, $out) = nginx_t(http => $pg, location => "tracktik_portal_auth on;\n"
+                      . "tracktik_session_secret_file session;",
+                      files => \%session);
+is $rc, 0, 'tracktik_portal_auth on with tracktik_postgres passes'
+    or diag $out;
+
+($rc, $out) = nginx_t(http => $pg, location => "tracktik_portal_auth maybe;");
+isnt $rc, 0, 'tracktik_portal_auth takes on or off only';
+like $out, qr/invalid value "maybe" in "tracktik_portal_auth" directive, it must be "on" or "off"/,
+    '... as any nginx flag says';
+
 done_testing();
