@@ -13,12 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tracktik_pg.h"
-
-
-#define NGX_HTTP_TRACKTIK_AUTH_HMAC_SHA512  0
-#define NGX_HTTP_TRACKTIK_AUTH_HMAC_SHA256  1
-#define NGX_HTTP_TRACKTIK_AUTH_STATIC       2
-#define NGX_HTTP_TRACKTIK_AUTH_STANDARD     3
+#include "ngx_http_tracktik_util.h"
 
 
 typedef struct ngx_http_tracktik_batcher_s  ngx_http_tracktik_batcher_t;
@@ -32,6 +27,13 @@ typedef struct {
     ngx_uint_t                       configured;  /* tracktik_postgres seen */
     ngx_uint_t                       password_cpu; /* percent of one core */
 
+    /* what the configuration uses, set by the directives */
+    ngx_str_t                        webhook;     /* file:line of the first
+                                                     tracktik_webhook */
+    ngx_flag_t                       portal;      /* portal API or auth */
+    ngx_flag_t                       access;      /* tracktik_portal_auth on
+                                                     somewhere */
+
     /* per worker process, created on first use */
     ngx_http_tracktik_pg_pool_t     *pool;
     ngx_http_tracktik_pg_pool_t     *portal_pool;
@@ -41,7 +43,7 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                     *secrets;
-    ngx_uint_t                       auth;
+    ngx_uint_t                       auth;         /* row of schemes[] */
     ngx_str_t                        header;
     time_t                           tolerance;
     time_t                           retry_after;
@@ -74,10 +76,6 @@ ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_pool(
     ngx_http_tracktik_main_conf_t *tmcf);
 ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_portal_pool(
     ngx_http_tracktik_main_conf_t *tmcf);
-ngx_table_elt_t *ngx_http_tracktik_header(ngx_http_request_t *r,
-    u_char *name, size_t len);
-char *ngx_http_tracktik_read_secrets(ngx_conf_t *cf, ngx_str_t *file,
-    ngx_array_t **secrets);
 
 
 #endif /* _NGX_HTTP_TRACKTIK_MODULE_H_INCLUDED_ */

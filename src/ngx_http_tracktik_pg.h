@@ -67,6 +67,11 @@ typedef struct {
 struct ngx_http_tracktik_pg_query_s {
     ngx_queue_t                      queue;
 
+    /*
+     * The command and the parameters must stay valid until the handler
+     * runs: a prepared statement's first run on a connection sends them
+     * only once its Prepare has completed.
+     */
     const char                      *command;
     int                              nparams;
     const char                     **values;

@@ -146,4 +146,52 @@ is $rc, 0, 'a secret that is not whsec_ is taken as it is in standard mode'
     or diag $out;
 unlike $out, qr/sup3r-s3cret|Zm9vYmFy/, 'secrets are not echoed';
 
+# a secret that decodes to nothing would let anybody sign
+($rc, $out) = nginx_t(http => $pg, location => "$webhook\n"
+                      . "tracktik_webhook_auth standard;",
+                      files => { secret => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+                                           . "whsec_=\n" });
+isnt $rc, 0, 'a whsec_ secret that decodes to an empty key is refused';
+like $out, qr/line 2 of secret file "\S*secret" is an empty key/,
+    '... naming the file and the line';
+unlike $out, qr/MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/, '... without the secrets';
+
+($rc, $out) = nginx_t(http => $pg, location => $webhook,
+                      files => { secret => "short-secret\n" });
+is $rc, 0, 'a secret shorter than 16 bytes still passes nginx -t' or diag $out;
+like $out, qr/\[warn\].*line 1 of secret file "\S*secret" is a key shorter than 16 bytes/,
+    '... with a warning naming the file and the line';
+unlike $out, qr/short-secret/, '... without the secret';
+
+($rc, $out) = nginx_t(http => $pg, location => "$webhook\n"
+                      . "tracktik_webhook_auth standard;",
+                      files => { secret => "whsec_Zm9vYmFy\n" });
+like $out, qr/\[warn\].*line 1 of secret file "\S*secret" is a key shorter than 16 bytes/,
+    'a whsec_ secret is measured by its decoded key';
+
+($rc, $out) = nginx_t(http => $pg, location => $webhook,
+                      files => { secret => "a-secret-of-32-characters-000000\n" });
+is $rc, 0, 'a 32-byte secret passes nginx -t' or diag $out;
+unlike $out, qr/shorter than/, '... without a warning';
+
+# tracktik_portal_auth on says the portal is used: it needs the pool
+my %session = (session => ('s' x 40) . "\n");
+($rc, $out) = nginx_t(location => "tracktik_portal_auth on;\n"
+                      . "tracktik_session_secret_file session;",
+                      files => \%session);
+isnt $rc, 0, 'tracktik_portal_auth on without tracktik_postgres is refused';
+like $out, qr/the tracktik portal needs "tracktik_postgres"/,
+    '... and the message says why';
+
+($rc, $out) = nginx_t(http => $pg, location => "tracktik_portal_auth on;\n"
+                      . "tracktik_session_secret_file session;",
+                      files => \%session);
+is $rc, 0, 'tracktik_portal_auth on with tracktik_postgres passes'
+    or diag $out;
+
+($rc, $out) = nginx_t(http => $pg, location => "tracktik_portal_auth maybe;");
+isnt $rc, 0, 'tracktik_portal_auth takes on or off only';
+like $out, qr/invalid value "maybe" in "tracktik_portal_auth" directive, it must be "on" or "off"/,
+    '... as any nginx flag says';
+
 done_testing();

@@ -63,6 +63,16 @@ _EOC_
 
 our @Body = map { report() } 1 .. 24;
 our $Big = report(narrative => 'y' x 60000);
+our $Chunked = report();
+our $ChunkedBig = report(narrative => 'w' x 60000);
+
+# the body in two chunks, then the last, empty one
+sub chunked {
+    my ($body) = @_;
+    my $half = int(length($body) / 2);
+    return join '', map { sprintf("%x\r\n%s\r\n", length $_, $_) }
+               substr($body, 0, $half), substr($body, $half), '';
+}
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -403,3 +413,32 @@ webhook-signature header is missing
 --- more_headers eval: [::signed($::Body[20]), ""]
 --- error_code eval: [202, 200]
 --- response_body_like eval: [qr/"queued"/, qr/^tracktik=queued job=\d+$/m]
+
+
+
+=== TEST 29: a chunked body (Transfer-Encoding: chunked) is read whole and queued
+--- request eval: ::post(::chunked($::Chunked))
+--- more_headers eval: ::signed($::Chunked) . "Transfer-Encoding: chunked\n"
+--- error_code: 202
+--- response_body_like: "queued"
+--- no_error_log
+[error]
+
+
+
+=== TEST 30: a chunked body spilled to a temporary file is queued
+--- config
+    location = /webhooks/tracktik {
+        tracktik_webhook;
+        tracktik_webhook_secret_file ../html/tracktik.secret;
+        client_body_buffer_size 1k;
+        client_max_body_size 1m;
+    }
+--- request eval: ::post(::chunked($::ChunkedBig))
+--- more_headers eval: ::signed($::ChunkedBig) . "Transfer-Encoding: chunked\n"
+--- error_code: 202
+--- response_body_like: "queued"
+--- error_log
+a client request body is buffered to a temporary file
+--- no_error_log
+[error]

@@ -1,0 +1,224 @@
+
+/*
+ * Copyright (C) ngx_http_tracktik authors
+ *
+ * The tracktik_postgres conninfo: parsed by libpq, with host names
+ * resolved at configuration time for the pool (ngx_http_tracktik_pg.c).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <netdb.h>
+
+#include "ngx_http_tracktik_conninfo.h"
+
+
+static char *ngx_http_tracktik_resolve(ngx_conf_t *cf, char *hosts,
+    char **addrs);
+static char *ngx_http_tracktik_strdup(ngx_pool_t *pool, const char *s,
+    size_t len);
+
+
+/*
+ * Turns the conninfo into keyword/value arrays for PQconnectStartParams()
+ * and resolves host names now, at configuration time: a host name left to
+ * libpq would be resolved with a blocking lookup inside the event loop.
+ */
+
+char *
+ngx_http_tracktik_conninfo(ngx_conf_t *cf, ngx_http_tracktik_pg_conf_t *pg,
+    ngx_str_t *conninfo)
+{
+    char                *err, *host, *hostaddr, *addrs;
+    ngx_uint_t           n, i, app, enc;
+    PQconninfoOption    *opts, *o;
+
+    err = NULL;
+
+    opts = PQconninfoParse(ngx_http_tracktik_strdup(cf->pool,
+                               (char *) conninfo->data, conninfo->len),
+                           &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid PostgreSQL conninfo: %s",
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    host = NULL;
+    hostaddr = NULL;
+    app = 0;
+    enc = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        n++;
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            hostaddr = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "application_name") == 0) {
+            app = 1;
+
+        } else if (ngx_strcmp(o->keyword, "client_encoding") == 0) {
+            enc = 1;
+        }
+    }
+
+    pg->keywords = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
+    pg->values = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
+
+    if (pg->keywords == NULL || pg->values == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    i = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        pg->keywords[i] = ngx_http_tracktik_strdup(cf->pool, o->keyword,
+                                                   ngx_strlen(o->keyword));
+        pg->values[i] = ngx_http_tracktik_strdup(cf->pool, o->val,
+                                                 ngx_strlen(o->val));
+
+        if (pg->keywords[i] == NULL || pg->values[i] == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        i++;
+    }
+
+    if (hostaddr == NULL && host != NULL && host[0] != '/' && host[0] != '@') {
+
+        if (ngx_http_tracktik_resolve(cf, host, &addrs) != NGX_CONF_OK) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        pg->keywords[i] = "hostaddr";
+        pg->values[i++] = addrs;
+    }
+
+    if (!app) {
+        pg->keywords[i] = "application_name";
+        pg->values[i++] = "ngx_http_tracktik";
+    }
+
+    if (!enc) {
+        pg->keywords[i] = "client_encoding";
+        pg->values[i++] = "UTF8";
+    }
+
+    PQconninfoFree(opts);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_tracktik_resolve(ngx_conf_t *cf, char *hosts, char **addrs)
+{
+    int               rc;
+    char             *h, *end, *list, *name;
+    u_char           *p;
+    size_t            len;
+    struct addrinfo   hints, *res;
+    char              text[NGX_SOCKADDR_STRLEN];
+
+    len = ngx_strlen(hosts);
+
+    list = ngx_pnalloc(cf->pool, (len + 1) * (NGX_SOCKADDR_STRLEN + 1));
+    if (list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = (u_char *) list;
+
+    for (h = hosts; *h; h = end) {
+
+        end = h;
+        while (*end && *end != ',') {
+            end++;
+        }
+
+        name = (char *) ngx_pnalloc(cf->pool, end - h + 1);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn((u_char *) name, (u_char *) h, end - h + 1);
+
+        if (*end == ',') {
+            end++;
+        }
+
+        ngx_memzero(&hints, sizeof(struct addrinfo));
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+
+        rc = getaddrinfo(name, NULL, &hints, &res);
+
+        if (rc != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "PostgreSQL host \"%s\" could not be "
+                               "resolved: %s", name, gai_strerror(rc));
+            return NGX_CONF_ERROR;
+        }
+
+        rc = getnameinfo(res->ai_addr, res->ai_addrlen, text, sizeof(text),
+                         NULL, 0, NI_NUMERICHOST);
+        freeaddrinfo(res);
+
+        if (rc != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "PostgreSQL host \"%s\" could not be "
+                               "resolved: %s", name, gai_strerror(rc));
+            return NGX_CONF_ERROR;
+        }
+
+        if (p != (u_char *) list) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, text, ngx_strlen(text));
+    }
+
+    *p = '\0';
+    *addrs = list;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_tracktik_strdup(ngx_pool_t *pool, const char *s, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_cpystrn(p, (u_char *) s, len + 1);
+
+    return (char *) p;
+}
