@@ -492,6 +492,23 @@ ngx_http_tracktik_portal_arg(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    if (ngx_http_tracktik_portal_text(dst, p - dst) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tracktik portal: parameter \"%s\" is not valid "
+                      "UTF-8", arg->name + 2);
+
+        *error = ngx_pnalloc(r->pool, sizeof("parameter  is not valid UTF-8")
+                                      + ngx_strlen(arg->name));
+        if (*error == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf((u_char *) *error, "parameter %s is not valid UTF-8%Z",
+                    arg->name + 2);
+
+        return NGX_DECLINED;
+    }
+
     value->data = dst;
     value->len = p - dst;
 

@@ -67,6 +67,73 @@ ngx_http_tracktik_portal_ctx(ngx_http_request_t *r)
 
 
 /*
+ * NGX_OK when PostgreSQL takes the bytes as text: strict UTF-8, that is
+ * no stray or missing continuation bytes, no overlong forms, no UTF-16
+ * surrogates, nothing past U+10FFFF, and no NUL.  Anything else would be
+ * refused by the server as an error of the query, not of the client.
+ */
+
+ngx_int_t
+ngx_http_tracktik_portal_text(u_char *p, size_t len)
+{
+    u_char      *last;
+    uint32_t     u, min;
+    ngx_uint_t   n;
+
+    last = p + len;
+
+    while (p < last) {
+        u = *p++;
+
+        if (u < 0x80) {
+            if (u == 0) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (u >= 0xc2 && u <= 0xdf) {
+            n = 1;
+            u &= 0x1f;
+            min = 0x80;
+
+        } else if (u >= 0xe0 && u <= 0xef) {
+            n = 2;
+            u &= 0x0f;
+            min = 0x800;
+
+        } else if (u >= 0xf0 && u <= 0xf4) {
+            n = 3;
+            u &= 0x07;
+            min = 0x10000;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NGX_DECLINED;
+        }
+
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) {
+                return NGX_DECLINED;
+            }
+
+            u = (u << 6) | (*p++ & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The next named argument of the call (after p_token): text format, so a
  * NUL-terminated copy.
  */

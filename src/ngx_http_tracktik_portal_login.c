@@ -154,6 +154,22 @@ ngx_http_tracktik_portal_login_body(ngx_http_request_t *r)
         return;
     }
 
+    /* yajl lets overlong forms and surrogates through; PostgreSQL not */
+
+    if (ngx_http_tracktik_portal_text(ctx->email.data, ctx->email.len)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tracktik portal: parameter \"email\" is not valid "
+                      "UTF-8");
+
+        ngx_http_finalize_request(r,
+            ngx_http_tracktik_portal_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "parameter email is not valid "
+                                           "UTF-8"));
+        return;
+    }
+
     /* first the throttle and the stored hash, then the check, then the
      * session: the password itself never leaves nginx */
 
