@@ -99,7 +99,13 @@ ngx_http_tracktik_portal_login_body(ngx_http_request_t *r)
 
     len = 0;
 
+    /* a chunked body ends with an empty buffer, its pos NULL: skipped */
+
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (cl->buf->last == cl->buf->pos) {
+            continue;
+        }
+
         ngx_memcpy(p + len, cl->buf->pos, cl->buf->last - cl->buf->pos);
         len += cl->buf->last - cl->buf->pos;
     }
@@ -144,7 +150,9 @@ ngx_http_tracktik_portal_login_body(ngx_http_request_t *r)
     yajl_tree_free(root);
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        OPENSSL_cleanse(cl->buf->pos, cl->buf->last - cl->buf->pos);
+        if (cl->buf->last != cl->buf->pos) {
+            OPENSSL_cleanse(cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     OPENSSL_cleanse(p, len);
