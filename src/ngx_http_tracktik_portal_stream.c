@@ -275,10 +275,12 @@ static void
 ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 {
     ngx_int_t                        rc;
+    ngx_connection_t                *c;
     ngx_http_request_t              *r;
     ngx_http_tracktik_portal_ctx_t  *ctx;
 
     r = ev->data;
+    c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
 
     /*
@@ -288,8 +290,10 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 
     if (ngx_current_msec - ctx->started >= NGX_HTTP_TRACKTIK_EVENTS_LIFE) {
         (void) ngx_http_tracktik_portal_stream(r, ctx, NULL, 0, 1);
+
+        /* the request may be freed now: only c is used after this */
         ngx_http_finalize_request(r, NGX_OK);
-        ngx_http_run_posted_requests(r->connection);
+        ngx_http_run_posted_requests(c);
         return;
     }
 
@@ -300,7 +304,7 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
         ngx_add_timer(&ctx->tick, 5000);
     }
 
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 
