@@ -405,15 +405,8 @@ ngx_http_tracktik_portal_query(ngx_http_request_t *r,
 
     ctx->started = ngx_current_msec;
 
-    rc = ngx_http_tracktik_portal_call(r, ctx, route->function,
-                                       route->answer->done);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tracktik_portal_begin(r, ctx, route->function,
+                                          route->answer->done);
 }
 
 

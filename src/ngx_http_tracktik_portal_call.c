@@ -168,7 +168,7 @@ ngx_http_tracktik_portal_value(ngx_http_request_t *r,
 /*
  * Calls function with the session token as p_token (when there is one)
  * and ctx->values under their names; done is called with the answer, or
- * with an HTTP status when there is none.
+ * with an HTTP status when there is none or the deadline passed.
  */
 
 ngx_int_t
@@ -247,6 +247,26 @@ ngx_http_tracktik_portal_call(ngx_http_request_t *r,
     ngx_add_timer(&ctx->deadline, tmcf->portal_pg.query_timeout);
 
     return NGX_OK;
+}
+
+
+/* the first call of a content handler: the request waits for its answer */
+
+ngx_int_t
+ngx_http_tracktik_portal_begin(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, const char *function,
+    ngx_http_tracktik_portal_done_pt done)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_tracktik_portal_call(r, ctx, function, done);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
 }
 
 
@@ -368,13 +388,15 @@ ngx_http_tracktik_portal_expired(ngx_event_t *ev)
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
 
-    ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
-                  "tracktik portal: PostgreSQL did not answer in time");
-
     if (ctx->pending) {
+        ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
+                      "tracktik portal: PostgreSQL did not answer in time");
+
         ngx_http_tracktik_pg_cancel(ctx->pool, &ctx->query);
         ctx->pending = 0;
     }
+
+    /* or whatever else the request waited for (the password check) */
 
     ctx->done(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
     ngx_http_run_posted_requests(c);

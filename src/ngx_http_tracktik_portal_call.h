@@ -78,6 +78,9 @@ ngx_int_t ngx_http_tracktik_portal_text(u_char *p, size_t len);
 ngx_int_t ngx_http_tracktik_portal_value(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, const char *name, u_char *data,
     size_t len);
+ngx_int_t ngx_http_tracktik_portal_begin(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, const char *function,
+    ngx_http_tracktik_portal_done_pt done);
 ngx_int_t ngx_http_tracktik_portal_call(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, const char *function,
     ngx_http_tracktik_portal_done_pt done);

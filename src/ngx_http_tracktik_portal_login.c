@@ -29,7 +29,8 @@
 static void ngx_http_tracktik_portal_login_body(ngx_http_request_t *r);
 static void ngx_http_tracktik_portal_login_checked(void *data,
     ngx_uint_t matched);
-static void ngx_http_tracktik_portal_login_waited(ngx_event_t *ev);
+static void ngx_http_tracktik_portal_login_waited(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_tracktik_portal_logged_in(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
 
@@ -237,7 +238,7 @@ ngx_http_tracktik_portal_login_hash(ngx_http_request_t *r,
     }
 
     /* a check waits at most as long as a query may take */
-    ctx->deadline.handler = ngx_http_tracktik_portal_login_waited;
+    ctx->done = ngx_http_tracktik_portal_login_waited;
     ngx_add_timer(&ctx->deadline, tmcf->portal_pg.query_timeout);
 }
 
@@ -315,20 +316,13 @@ ngx_http_tracktik_portal_login_checked(void *data, ngx_uint_t matched)
 }
 
 
-/* the password thread is too busy: the check is given up */
+/* the deadline passed before the password thread got to the check */
 
 static void
-ngx_http_tracktik_portal_login_waited(ngx_event_t *ev)
+ngx_http_tracktik_portal_login_waited(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc)
 {
-    ngx_connection_t                *c;
-    ngx_http_request_t              *r;
-    ngx_http_tracktik_portal_ctx_t  *ctx;
-
-    r = ev->data;
-    c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
-
-    ngx_log_error(NGX_LOG_WARN, c->log, NGX_ETIMEDOUT,
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, NGX_ETIMEDOUT,
                   "tracktik portal: the password check waited too long");
 
     ngx_http_tracktik_password_forget(ctx->check);
@@ -338,7 +332,6 @@ ngx_http_tracktik_portal_login_waited(ngx_event_t *ev)
         ngx_http_tracktik_portal_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "too many logins at once, "
                                        "try again shortly"));
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -420,13 +413,6 @@ ngx_http_tracktik_portal_logout(ngx_http_request_t *r,
 
     ctx->nvalues = 0;
 
-    rc = ngx_http_tracktik_portal_call(r, ctx, route->function,
-                                       route->answer->done);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tracktik_portal_begin(r, ctx, route->function,
+                                          route->answer->done);
 }

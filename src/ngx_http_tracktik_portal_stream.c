@@ -23,8 +23,8 @@
 static void ngx_http_tracktik_portal_csv_write(ngx_http_request_t *r);
 static void ngx_http_tracktik_portal_tick(ngx_event_t *ev);
 static ngx_int_t ngx_http_tracktik_portal_stream_start(
-    ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx, char *type,
-    char *key, char *value);
+    ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc,
+    char *type, char *key, char *value);
 static ngx_int_t ngx_http_tracktik_portal_stream(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, u_char *data, size_t len,
     ngx_uint_t last);
@@ -39,12 +39,7 @@ ngx_http_tracktik_portal_csv_page(ngx_http_request_t *r,
     ngx_int_t  last;
 
     if (!ctx->streaming) {
-        if (rc != NGX_OK || ctx->status != NGX_HTTP_OK) {
-            ngx_http_tracktik_portal_answered(r, ctx, rc);
-            return;
-        }
-
-        if (ngx_http_tracktik_portal_stream_start(r, ctx,
+        if (ngx_http_tracktik_portal_stream_start(r, ctx, rc,
                                  "text/csv; charset=utf-8",
                                  "Content-Disposition",
                                  "attachment; filename=\"incidents.csv\"")
@@ -169,12 +164,7 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
 
     if (!ctx->streaming) {
-        if (rc != NGX_OK || ctx->status != NGX_HTTP_OK) {
-            ngx_http_tracktik_portal_answered(r, ctx, rc);
-            return;
-        }
-
-        if (ngx_http_tracktik_portal_stream_start(r, ctx,
+        if (ngx_http_tracktik_portal_stream_start(r, ctx, rc,
                                                   "text/event-stream",
                                                   "X-Accel-Buffering", "no")
             != NGX_OK)
@@ -264,7 +254,7 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
     }
 
     ctx->tick.handler = ngx_http_tracktik_portal_tick;
-    ctx->tick.data = r;
+    ctx->tick.data = ctx;
     ctx->tick.log = r->connection->log;
 
     ngx_add_timer(&ctx->tick, tlcf->events_interval);
@@ -274,14 +264,14 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
 static void
 ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 {
-    ngx_int_t                        rc;
-    ngx_connection_t                *c;
-    ngx_http_request_t              *r;
-    ngx_http_tracktik_portal_ctx_t  *ctx;
+    ngx_http_tracktik_portal_ctx_t *ctx = ev->data;
 
-    r = ev->data;
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->r;
     c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
 
     /*
      * a stream ends after a while, so its memory does not grow without
@@ -309,15 +299,20 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 
 
 /*
- * The headers of a streamed answer (length unknown, sent chunked); on
- * failure the request is already finalized.
+ * The headers of a streamed answer (length unknown, sent chunked), once
+ * its first call has answered 200; anything else is answered as JSON.
+ * NGX_OK when the stream is open; otherwise the request is finalized.
  */
 
 static ngx_int_t
 ngx_http_tracktik_portal_stream_start(ngx_http_request_t *r,
-    ngx_http_tracktik_portal_ctx_t *ctx, char *type, char *key, char *value)
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc, char *type, char *key,
+    char *value)
 {
-    ngx_int_t  rc;
+    if (rc != NGX_OK || ctx->status != NGX_HTTP_OK) {
+        ngx_http_tracktik_portal_answered(r, ctx, rc);
+        return NGX_DONE;
+    }
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = -1;

@@ -15,6 +15,8 @@
 #include "ngx_http_tracktik_portal_call.h"
 
 
+/* done handlers: each answer is a page of the stream */
+
 void ngx_http_tracktik_portal_csv_page(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
 void ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,

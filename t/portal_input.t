@@ -3,8 +3,7 @@
 # overlongs, surrogates, code points past U+10FFFF) in a query argument or
 # a login email is the client's fault, answered 400 with the parameter's
 # name, and logged at info at most; not 503 "database unavailable" with an
-# error line, which lets any client fill the error log.  Chunked login
-# bodies (with nginx's empty last buffer) are read like any other.
+# error line, which lets any client fill the error log.
 
 use strict;
 use warnings;
@@ -12,27 +11,21 @@ use warnings;
 use lib 't/helper';
 use Digest::SHA qw(hmac_sha256);
 use File::Temp ();
-use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use TrackTikTest;
 
 my $run = time() =~ s/\.//r . $$;
-my $password = "input-test password $$";
-my $email = "input.$run\@client.test";
-my $client = $$ * 10 + 9;
+my ($password, $email) = ("input-test password $$", "input.$run\@client.test");
 my $secret = "session-secret-$run-0123456789abcdef";
 
-my $tmp = File::Temp->newdir('tt-input-XXXXXX', TMPDIR => 1);
-my $secret_file = $tmp->dirname . '/session.secret';
-{
-    open my $fh, '>', $secret_file or die $!;
-    print $fh "$secret\n";
-    close $fh;
-}
+my $secret_file = File::Temp->new(TEMPLATE => 'tt-input-XXXXXX', TMPDIR => 1);
+print $secret_file "$secret\n";
+$secret_file->flush;
 
-tt_sql("SELECT portal_user_add('$email', '$password', 'client', $client, "
-       . "NULL)");
+# a client user of this run, and no throttling left by earlier runs
+tt_sql(sprintf "SELECT portal_user_add('%s', '%s', 'client', %d, NULL)",
+       $email, $password, $$ * 10 + 9);
 tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
 
 my $token = tt_sql("SELECT next FROM ("
@@ -46,7 +39,7 @@ my $ngx = TrackTikTest::Nginx->start(
     tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=1;
 HTTP
     server => <<"SERVER",
-        tracktik_session_secret_file $secret_file;
+        tracktik_session_secret_file @{[ $secret_file->filename ]};
 
         location /portal/api/ {
             tracktik_portal_api;
