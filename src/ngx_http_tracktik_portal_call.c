@@ -208,7 +208,9 @@ ngx_http_tracktik_portal_call(ngx_http_request_t *r,
 
     /* a stream calls the same function again: the text is kept */
 
-    if (ctx->called != function) {
+    if (ctx->called != function
+        || (ngx_uint_t) ctx->query.nparams != 1 + ctx->nvalues - first)
+    {
         ctx->query.command = ngx_http_tracktik_portal_sql(r, ctx, function,
                                                           first);
         if (ctx->query.command == NULL) {
