@@ -12,64 +12,48 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tracktik_module.h"
-#include "ngx_http_tracktik_password.h"
+#include "ngx_http_tracktik_portal_call.h"
 
 
-#define NGX_HTTP_TRACKTIK_MAX_PARAMS  9
+/* where a named argument's value comes from */
+#define NGX_HTTP_TRACKTIK_ARG_QUERY   0    /* ?name=, name without "p_" */
+#define NGX_HTTP_TRACKTIK_ARG_ID      1    /* the id that ends the path */
+#define NGX_HTTP_TRACKTIK_ARG_RESUME  2    /* Last-Event-ID, or "" */
+#define NGX_HTTP_TRACKTIK_ARG_CURSOR  3    /* a stream's pages: "" first */
 
 
-typedef struct ngx_http_tracktik_portal_ctx_s
-    ngx_http_tracktik_portal_ctx_t;
+typedef struct ngx_http_tracktik_portal_route_s
+    ngx_http_tracktik_portal_route_t;
 
-/* rc: NGX_OK (ctx->status, body, next hold the answer) or an HTTP status */
-typedef void (*ngx_http_tracktik_portal_done_pt)(ngx_http_request_t *r,
-    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
+/* NGX_DONE once the route is under way, or a status to finalize with */
+typedef ngx_int_t (*ngx_http_tracktik_portal_start_pt)(
+    ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx,
+    ngx_http_tracktik_portal_route_t *route, ngx_str_t *id);
 
 
-struct ngx_http_tracktik_portal_ctx_s {
-    ngx_http_tracktik_ctx_t             vars;      /* must be first */
+typedef struct {
+    char                               *name;   /* the SQL parameter */
+    ngx_uint_t                          from;   /* NGX_HTTP_TRACKTIK_ARG_* */
+} ngx_http_tracktik_portal_arg_t;
 
-    ngx_http_request_t                 *r;
-    ngx_http_tracktik_pg_pool_t        *pool;
-    ngx_http_tracktik_pg_query_t        query;
+
+/* how a route starts, and what becomes of the function's answer */
+typedef struct {
+    ngx_http_tracktik_portal_start_pt   start;
     ngx_http_tracktik_portal_done_pt    done;
-    ngx_event_t                         deadline;
-    ngx_event_t                         tick;      /* event stream polls */
+} ngx_http_tracktik_portal_answer_t;
 
-    ngx_str_t                           token;     /* from the cookie */
 
-    /* a login: the password is wiped once the check has its copy */
-    ngx_str_t                           email;
-    ngx_str_t                           password;
-    ngx_str_t                           hash;
-    ngx_http_tracktik_password_t       *check;
-    const char                         *values[NGX_HTTP_TRACKTIK_MAX_PARAMS];
-    ngx_uint_t                          nvalues;
-
-    /* the answer of the last call */
-    ngx_uint_t                          status;
-    ngx_str_t                           body;
-    ngx_str_t                           next;
-    ngx_pool_t                         *body_pool; /* NULL: r->pool */
-
-    /* access phase */
-    ngx_int_t                           auth_rc;
-    unsigned                            auth_done:1;
-
-    unsigned                            pending:1;
-    unsigned                            streaming:1;
-    ngx_uint_t                          idle_ticks;
-    ngx_msec_t                          started;
+struct ngx_http_tracktik_portal_route_s {
+    ngx_uint_t                          method;   /* GET (and HEAD), POST */
+    ngx_str_t                           path;     /* "x/": an id follows */
+    char                               *function;
+    ngx_http_tracktik_portal_arg_t     *args;     /* after p_token */
+    ngx_http_tracktik_portal_answer_t  *answer;
 };
 
 
 ngx_int_t ngx_http_tracktik_portal_handler(ngx_http_request_t *r);
-ngx_http_tracktik_portal_ctx_t *ngx_http_tracktik_portal_ctx(
-    ngx_http_request_t *r);
-ngx_int_t ngx_http_tracktik_portal_call(ngx_http_request_t *r,
-    ngx_http_tracktik_portal_ctx_t *ctx, const char *sql,
-    ngx_http_tracktik_portal_done_pt done);
 
 
 #endif /* _NGX_HTTP_TRACKTIK_PORTAL_H_INCLUDED_ */

@@ -19,7 +19,7 @@
 
 #include "ngx_http_tracktik_module.h"
 #include "ngx_http_tracktik_hmac.h"
-#include "ngx_http_tracktik_portal.h"
+#include "ngx_http_tracktik_portal_call.h"
 #include "ngx_http_tracktik_session.h"
 #include "ngx_http_tracktik_webhook.h"
 
@@ -246,10 +246,8 @@ ngx_http_tracktik_session_access_handler(ngx_http_request_t *r)
     ctx->token = token;
     ctx->nvalues = 0;
 
-    rc = ngx_http_tracktik_portal_call(r, ctx,
-             "SELECT status, body, user_email, client_id, next "
-             "FROM portal_api_session($1)",
-             ngx_http_tracktik_session_checked);
+    rc = ngx_http_tracktik_portal_call(r, ctx, "portal_api_session",
+                                       ngx_http_tracktik_session_checked);
 
     if (rc != NGX_OK) {
         return rc;
