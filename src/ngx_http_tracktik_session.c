@@ -21,7 +21,6 @@
 #include "ngx_http_tracktik_hmac.h"
 #include "ngx_http_tracktik_portal_call.h"
 #include "ngx_http_tracktik_session.h"
-#include "ngx_http_tracktik_webhook.h"
 
 
 #define NGX_HTTP_TRACKTIK_TOKEN_LEN  64
