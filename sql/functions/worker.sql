@@ -198,11 +198,16 @@ BEGIN
 END
 $$;
 
+-- the worker's role (migrations/004_roles_grants.sql) may call it, and
+-- draw the ledger ids it uses; also when someone else (a superuser) made
+-- the role
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles
                 WHERE rolname = 'tracktik_worker_role') THEN
         GRANT EXECUTE ON FUNCTION tracktik_record_batch(jsonb)
+            TO tracktik_worker_role;
+        GRANT USAGE ON SEQUENCE incidents_ledger_id_seq
             TO tracktik_worker_role;
     END IF;
 END

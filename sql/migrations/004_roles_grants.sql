@@ -45,15 +45,3 @@ BEGIN
         TO tracktik_portal_role;
 END
 $$;
-
--- the batch recorder (sql/functions/worker.sql) draws ledger ids itself;
--- also when the role was made by someone else (a superuser)
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles
-                WHERE rolname = 'tracktik_worker_role') THEN
-        GRANT USAGE ON SEQUENCE incidents_ledger_id_seq
-            TO tracktik_worker_role;
-    END IF;
-END
-$$;

@@ -85,6 +85,8 @@ static int tt_migrate_compare(PGconn *conn, tt_sql_dir_t *mig,
     tt_migrate_status_t *st, FILE *out, char *err, size_t errlen);
 static int tt_migrate_run(PGconn *conn, const char *what, tt_sql_file_t *f,
     int nfiles, int record, char *err, size_t errlen);
+static int tt_migrate_record(PGconn *conn, tt_sql_file_t *f, char *err,
+    size_t errlen);
 static int tt_migrate_filter(const struct dirent *d);
 static int tt_migrate_sort(const struct dirent **a, const struct dirent **b);
 
@@ -172,11 +174,8 @@ tt_migrate_apply(PGconn *conn, const char *sql_dir, FILE *out, char *err,
 
     memset(&st, 0, sizeof(st));
 
+    /* edited or unknown applied migrations: refused, nothing applied */
     if (tt_migrate_compare(conn, &mig, &st, NULL, err, errlen) != 0) {
-        goto unlock;
-    }
-
-    if (st.modified || st.unknown) {
         goto unlock;
     }
 
@@ -212,7 +211,7 @@ tt_migrate_apply(PGconn *conn, const char *sql_dir, FILE *out, char *err,
         applied++;
     }
 
-    /* the others, around the one already applied */
+    /* triggers.sql ran before the migrations: the others now */
     if (pre >= 0) {
         fun.files[pre].text[0] = '\0';
     }
@@ -499,7 +498,6 @@ tt_migrate_upgrade(PGconn *conn, tt_sql_dir_t *mig, FILE *out, char *err,
     char         missing[1024];
     size_t       used;
     PGresult    *res;
-    const char  *params[2];
 
     res = PQexec(conn, "SELECT filename FROM tracktik_schema_migrations");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -564,24 +562,11 @@ tt_migrate_upgrade(PGconn *conn, tt_sql_dir_t *mig, FILE *out, char *err,
             break;
         }
 
-        if (tt_migrate_sum(conn, &mig->files[i], err, errlen) != 0) {
+        if (tt_migrate_sum(conn, &mig->files[i], err, errlen) != 0
+            || tt_migrate_record(conn, &mig->files[i], err, errlen) != 0)
+        {
             return -1;
         }
-
-        params[0] = mig->files[i].name;
-        params[1] = mig->files[i].sum;
-
-        res = PQexecParams(conn,
-                  "INSERT INTO tracktik_schema_migrations"
-                  " (filename, checksum) VALUES ($1, $2)",
-                  2, NULL, params, NULL, NULL, 0);
-
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            tt_db_error(conn, res, "recording the old layout", err, errlen);
-            PQclear(res);
-            return -1;
-        }
-        PQclear(res);
 
         if (out != NULL) {
             fprintf(out, "%s: already applied (old layout)\n",
@@ -730,7 +715,6 @@ tt_migrate_run(PGconn *conn, const char *what, tt_sql_file_t *f,
     int              i;
     char             msg[1024];
     PGresult        *res;
-    const char      *params[2];
     ExecStatusType   status;
 
     if (tt_db_exec(conn, "BEGIN", PGRES_COMMAND_OK, err, errlen) != 0) {
@@ -751,24 +735,9 @@ tt_migrate_run(PGconn *conn, const char *what, tt_sql_file_t *f,
         }
         PQclear(res);
 
-        if (!record) {
-            continue;
-        }
-
-        params[0] = f[i].name;
-        params[1] = f[i].sum;
-
-        res = PQexecParams(conn,
-                  "INSERT INTO tracktik_schema_migrations"
-                  " (filename, checksum) VALUES ($1, $2)",
-                  2, NULL, params, NULL, NULL, 0);
-
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            tt_db_error(conn, res, "recording the migration", err, errlen);
-            PQclear(res);
+        if (record && tt_migrate_record(conn, &f[i], err, errlen) != 0) {
             return -1;
         }
-        PQclear(res);
     }
 
     if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
@@ -778,6 +747,31 @@ tt_migrate_run(PGconn *conn, const char *what, tt_sql_file_t *f,
     }
 
     return tt_db_exec(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen);
+}
+
+
+static int
+tt_migrate_record(PGconn *conn, tt_sql_file_t *f, char *err, size_t errlen)
+{
+    PGresult    *res;
+    const char  *params[2];
+
+    params[0] = f->name;
+    params[1] = f->sum;
+
+    res = PQexecParams(conn,
+              "INSERT INTO tracktik_schema_migrations (filename, checksum)"
+              " VALUES ($1, $2)", 2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        tt_db_error(conn, res, "recording a migration", err, errlen);
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    return 0;
 }
 
 
