@@ -18,7 +18,7 @@
 # trust authentication on loopback, UTF8.  The schema comes from
 # `tracktik-worker migrate` (sql/README), run at every start: new
 # migrations and edited functions land while a cluster lives on (`make run`
-# keeps .run/pg).  The worker is built first when build/ lacks it.
+# keeps .run/pg).  make brings build/tracktik-worker up to date first.
 # Clusters of the old sql/*.sql layout listed what psql had run in
 # pg/applied: that list is handed to migrate, which upgrades them.
 # fsync stays on: the tests check durability.
@@ -179,10 +179,9 @@ record_old_list() {
 }
 
 migrate() {
-    if [ ! -x "$worker" ]; then
-        make -C "$repo" --no-print-directory worker >&2 \
-            || die "cannot build $worker, which applies the schema"
-    fi
+    # up to date first: an old binary would not know the sql/ layout
+    make -C "$repo" -s --no-print-directory worker >&2 \
+        || die "cannot build $worker, which applies the schema"
     record_old_list
     "$worker" migrate --dsn "$(dsn)" --sql-dir "$repo/sql" \
         | sed 's/^/pg.sh: migrate: /' \
