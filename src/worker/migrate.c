@@ -1,20 +1,12 @@
 /*
- * migrate: the one schema runner (layout and rules in migrate.h and
- * sql/README).
+ * migrate: the one schema runner (layout and rules: migrate.h, sql/README).
  *
- * What a database holds is read from tracktik_schema_migrations, never
- * guessed from errors: a migration is applied when it is recorded there
- * with the SHA-256 of its file (computed by PostgreSQL over the bytes that
- * ran).  Four starting points:
- *   fresh      no such table and no tracktik_jobs: the table is created;
- *   current    the table has a checksum column: compared file by file;
- *   old        the table of the sql/NNN_*.sql runner (no checksum): when
- *              it lists every file of that layout, those files made the
- *              schema migrations 001..008 make, so those are recorded as
- *              applied; otherwise refused, naming what is missing;
- *   unrecorded tracktik tables but no table: built with psql from the old
- *              sql/ files and nothing says which ran: refused (scripts/
- *              pg.sh records its own list first).
+ * What a database holds is read from tracktik_schema_migrations (file
+ * name and SHA-256, computed by PostgreSQL over the bytes that ran), never
+ * guessed from errors.  Before the first migrate it is fresh (no table,
+ * no tracktik_jobs), old (the sql/NNN_*.sql runner's table, no checksum:
+ * upgraded when it lists every old file, see tt_migrate_upgrade()) or
+ * unrecorded (tracktik tables made by psql, no record: refused).
  */
 
 #include <dirent.h>
@@ -72,6 +64,15 @@ static const char  tt_migrate_table[] =
     "    applied_at  timestamptz NOT NULL DEFAULT now())";
 
 
+static const char  tt_migrate_unrecorded[] =
+    "the database has tracktik tables but no tracktik_schema_migrations: "
+    "it was built by running the old sql/*.sql files with psql, and which "
+    "of them ran is not recorded.  Record them (CREATE TABLE "
+    "tracktik_schema_migrations (filename text PRIMARY KEY) and one row "
+    "per file name, as scripts/pg.sh does for its clusters), then migrate "
+    "again";
+
+
 static int tt_migrate_load(const char *sql_dir, const char *sub,
     tt_sql_dir_t *dir, char *err, size_t errlen);
 static void tt_migrate_free(tt_sql_dir_t *dir);
@@ -85,8 +86,11 @@ static int tt_migrate_compare(PGconn *conn, tt_sql_dir_t *mig,
     tt_migrate_status_t *st, FILE *out, char *err, size_t errlen);
 static int tt_migrate_run(PGconn *conn, const char *what, tt_sql_file_t *f,
     int nfiles, int record, char *err, size_t errlen);
+static PGresult *tt_migrate_records(PGconn *conn, const char *columns,
+    char *err, size_t errlen);
 static int tt_migrate_record(PGconn *conn, tt_sql_file_t *f, char *err,
     size_t errlen);
+static void tt_migrate_list(char *list, size_t size, const char *name);
 static int tt_migrate_filter(const struct dirent *d);
 static int tt_migrate_sort(const struct dirent **a, const struct dirent **b);
 
@@ -159,13 +163,7 @@ tt_migrate_apply(PGconn *conn, const char *sql_dir, FILE *out, char *err,
         break;
 
     case TT_LAYOUT_UNRECORDED:
-        snprintf(err, errlen, "the database has tracktik tables but no "
-                 "tracktik_schema_migrations: it was built by running the "
-                 "old sql/*.sql files with psql, and which of them ran is "
-                 "not recorded.  Record them (CREATE TABLE "
-                 "tracktik_schema_migrations (filename text PRIMARY KEY) "
-                 "and one row per file name, as scripts/pg.sh does for its "
-                 "clusters), then migrate again");
+        snprintf(err, errlen, "%s", tt_migrate_unrecorded);
         goto unlock;
 
     case TT_LAYOUT_CURRENT:
@@ -274,9 +272,7 @@ tt_migrate_status(PGconn *conn, const char *sql_dir, FILE *out,
     switch (layout) {
 
     case TT_LAYOUT_UNRECORDED:
-        snprintf(err, errlen, "the database has tracktik tables but no "
-                 "tracktik_schema_migrations (built with psql from the old "
-                 "sql/*.sql files?): `migrate` refuses it");
+        snprintf(err, errlen, "%s", tt_migrate_unrecorded);
         goto done;
 
     case TT_LAYOUT_OLD:
@@ -321,7 +317,7 @@ static int
 tt_migrate_load(const char *sql_dir, const char *sub, tt_sql_dir_t *dir,
     char *err, size_t errlen)
 {
-    int              i, n;
+    int              i, n, rc;
     long             size;
     FILE            *f;
     char             path[4096];
@@ -337,10 +333,12 @@ tt_migrate_load(const char *sql_dir, const char *sub, tt_sql_dir_t *dir,
         return -1;
     }
 
+    rc = -1;
+
     dir->files = calloc(n > 0 ? n : 1, sizeof(tt_sql_file_t));
     if (dir->files == NULL) {
         snprintf(err, errlen, "out of memory");
-        goto failed;
+        goto done;
     }
 
     for (i = 0; i < n; i++) {
@@ -351,14 +349,10 @@ tt_migrate_load(const char *sql_dir, const char *sub, tt_sql_dir_t *dir,
         snprintf(path, sizeof(path), "%s/%s/%s", sql_dir, sub,
                  names[i]->d_name);
 
-        f = fopen(path, "r");
-        if (f == NULL || file->name == NULL) {
+        if (file->name == NULL || (f = fopen(path, "r")) == NULL) {
             snprintf(err, errlen, "cannot open %s: %s", path,
                      strerror(errno));
-            if (f != NULL) {
-                fclose(f);
-            }
-            goto failed;
+            goto done;
         }
 
         size = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
@@ -370,7 +364,7 @@ tt_migrate_load(const char *sql_dir, const char *sub, tt_sql_dir_t *dir,
         {
             snprintf(err, errlen, "cannot read %s", path);
             fclose(f);
-            goto failed;
+            goto done;
         }
 
         fclose(f);
@@ -379,26 +373,24 @@ tt_migrate_load(const char *sql_dir, const char *sub, tt_sql_dir_t *dir,
 
         if (strlen(file->text) != file->len) {
             snprintf(err, errlen, "%s: a NUL byte in an SQL file", path);
-            goto failed;
+            goto done;
         }
     }
 
-    for (i = 0; i < n; i++) {
-        free(names[i]);
-    }
-    free(names);
+    rc = 0;
 
-    return 0;
-
-failed:
+done:
 
     for (i = 0; i < n; i++) {
         free(names[i]);
     }
     free(names);
-    tt_migrate_free(dir);
 
-    return -1;
+    if (rc != 0) {
+        tt_migrate_free(dir);
+    }
+
+    return rc;
 }
 
 
@@ -496,29 +488,23 @@ tt_migrate_upgrade(PGconn *conn, tt_sql_dir_t *mig, FILE *out, char *err,
 {
     int          i, j, rows, found, baseline;
     char         missing[1024];
-    size_t       used;
     PGresult    *res;
 
-    res = PQexec(conn, "SELECT filename FROM tracktik_schema_migrations");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "reading tracktik_schema_migrations", err,
-                    errlen);
-        PQclear(res);
+    res = tt_migrate_records(conn, "filename", err, errlen);
+    if (res == NULL) {
         return -1;
     }
 
     rows = PQntuples(res);
     missing[0] = '\0';
-    used = 0;
 
     for (i = 0; tt_old_layout[i] != NULL; i++) {
         for (j = 0, found = 0; j < rows && !found; j++) {
             found = strcmp(PQgetvalue(res, j, 0), tt_old_layout[i]) == 0;
         }
 
-        if (!found && used < sizeof(missing)) {
-            used += snprintf(missing + used, sizeof(missing) - used, "%s%s",
-                             used ? ", " : "", tt_old_layout[i]);
+        if (!found) {
+            tt_migrate_list(missing, sizeof(missing), tt_old_layout[i]);
         }
     }
 
@@ -597,16 +583,11 @@ tt_migrate_compare(PGconn *conn, tt_sql_dir_t *mig, tt_migrate_status_t *st,
 {
     int          i, j, rows, *seen;
     char         names[2][1024];
-    size_t       used[2];
     PGresult    *res;
     const char  *name, *sum;
 
-    res = PQexec(conn, "SELECT filename, checksum"
-                       "  FROM tracktik_schema_migrations ORDER BY 1");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "reading tracktik_schema_migrations", err,
-                    errlen);
-        PQclear(res);
+    res = tt_migrate_records(conn, "filename, checksum", err, errlen);
+    if (res == NULL) {
         return -1;
     }
 
@@ -619,7 +600,6 @@ tt_migrate_compare(PGconn *conn, tt_sql_dir_t *mig, tt_migrate_status_t *st,
     }
 
     names[0][0] = names[1][0] = '\0';
-    used[0] = used[1] = 0;
 
     for (i = 0; i < mig->n; i++) {
         if (tt_migrate_sum(conn, &mig->files[i], err, errlen) != 0) {
@@ -651,11 +631,7 @@ tt_migrate_compare(PGconn *conn, tt_sql_dir_t *mig, tt_migrate_status_t *st,
         } else {
             st->modified++;
             sum = "modified";
-            if (used[0] < sizeof(names[0])) {
-                used[0] += snprintf(names[0] + used[0],
-                                    sizeof(names[0]) - used[0], "%s%s",
-                                    used[0] ? ", " : "", name);
-            }
+            tt_migrate_list(names[0], sizeof(names[0]), name);
         }
 
         if (out != NULL) {
@@ -676,11 +652,7 @@ tt_migrate_compare(PGconn *conn, tt_sql_dir_t *mig, tt_migrate_status_t *st,
                     "directory)\n", name);
         }
 
-        if (used[1] < sizeof(names[1])) {
-            used[1] += snprintf(names[1] + used[1],
-                                sizeof(names[1]) - used[1], "%s%s",
-                                used[1] ? ", " : "", name);
-        }
+        tt_migrate_list(names[1], sizeof(names[1]), name);
     }
 
     free(seen);
@@ -750,6 +722,30 @@ tt_migrate_run(PGconn *conn, const char *what, tt_sql_file_t *f,
 }
 
 
+/* the columns of tracktik_schema_migrations, by file name; NULL with err */
+static PGresult *
+tt_migrate_records(PGconn *conn, const char *columns, char *err,
+    size_t errlen)
+{
+    char       sql[128];
+    PGresult  *res;
+
+    snprintf(sql, sizeof(sql), "SELECT %s FROM tracktik_schema_migrations"
+             " ORDER BY filename", columns);
+
+    res = PQexec(conn, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(conn, res, "reading tracktik_schema_migrations", err,
+                    errlen);
+        PQclear(res);
+        return NULL;
+    }
+
+    return res;
+}
+
+
 static int
 tt_migrate_record(PGconn *conn, tt_sql_file_t *f, char *err, size_t errlen)
 {
@@ -772,6 +768,20 @@ tt_migrate_record(PGconn *conn, tt_sql_file_t *f, char *err, size_t errlen)
     PQclear(res);
 
     return 0;
+}
+
+
+/* appends ", name" to the list */
+static void
+tt_migrate_list(char *list, size_t size, const char *name)
+{
+    size_t  len;
+
+    len = strlen(list);
+
+    if (len + 1 < size) {
+        snprintf(list + len, size - len, "%s%s", len ? ", " : "", name);
+    }
 }
 
 
