@@ -1,7 +1,7 @@
 -- Portal benchmark (bench/portal-bench.sh): the generated ledger rows
--- moved into a database whose schema was rebuilt from a changed sql/.
+-- moved into a database whose schema was rebuilt after a migration changed.
 -- The bench set the old table aside as portal_bench_keep.incidents_ledger
--- and applied sql/*.sql to a fresh public schema; this copies the rows
+-- and migrated a fresh public schema; this copies the rows
 -- into the new, empty incidents_ledger (ids kept), with its indexes and
 -- constraints dropped meanwhile and rebuilt after, as portal-data.sql
 -- does.  Fails, and the bench generates the data anew, when the ledger's

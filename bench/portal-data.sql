@@ -1,7 +1,7 @@
 -- Portal benchmark data (bench/portal-bench.sh): :rows incidents_ledger
 -- rows across :clients clients, in one set-based INSERT ... SELECT
 -- generate_series.  Run with psql -v rows=N -v clients=C in a database
--- that has sql/*.sql applied and an empty ledger.
+-- that `tracktik-worker migrate` made and an empty ledger.
 --
 -- Row i of the series is a version 1 report, except every 32nd row,
 -- which is version 2 of the report just before it (about 3% of reports

@@ -15,9 +15,12 @@
 # since initdb refuses root), sock/ (unix socket), server.log and the port
 # file.  The server listens on 127.0.0.1 only, on a free port chosen at
 # creation and kept afterwards.  Database `tracktik`, role `tracktik`,
-# trust authentication on loopback, UTF8.  When the database is created,
-# sql/*.sql are applied in lexical order with psql -v ON_ERROR_STOP=1;
-# files added later are applied at the next start (pg/applied lists them).
+# trust authentication on loopback, UTF8.  The schema comes from
+# `tracktik-worker migrate` (sql/README), run at every start: new
+# migrations and edited functions land while a cluster lives on (`make run`
+# keeps .run/pg).  make brings build/tracktik-worker up to date first.
+# Clusters of the old sql/*.sql layout listed what psql had run in
+# pg/applied: that list is handed to migrate, which upgrades them.
 # fsync stays on: the tests check durability.
 set -euo pipefail
 
@@ -32,6 +35,7 @@ sock=$pg_dir/sock
 log=$pg_dir/server.log
 port_file=$pg_dir/port
 applied=$pg_dir/applied
+worker=$repo/build/tracktik-worker
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 db=tracktik
 role=tracktik
@@ -105,26 +109,9 @@ CONF
     echo "$p" >"$port_file"
 }
 
-# A cluster made before pg/applied existed: run each file in one
-# transaction; one that fails (its objects exist) counts as applied.
-adopt() {
-    local p f
-    p=$(port)
-    : >"$applied"
-    for f in "$repo"/sql/*.sql; do
-        [ -e "$f" ] || continue
-        if "$bin/psql" -h 127.0.0.1 -p "$p" -U "$role" -d "$db" -1 \
-               -v ON_ERROR_STOP=1 -q -f "$f" >/dev/null 2>&1; then
-            echo "pg.sh: applied sql/$(basename "$f")"
-        fi
-        basename "$f" >>"$applied"
-    done
-}
-
 pg_start() {
     if is_running; then
-        [ -f "$applied" ] || adopt
-        apply_new
+        migrate
         return 0
     fi
     local created=
@@ -145,8 +132,7 @@ pg_start() {
     if [ -n "$created" ] || ! has_db; then
         create_db
     else
-        [ -f "$applied" ] || adopt
-        apply_new
+        migrate
     fi
     echo "pg.sh: PostgreSQL on 127.0.0.1:$p ($data)"
 }
@@ -164,26 +150,44 @@ create_db() {
               -v ON_ERROR_STOP=1 -q)
     "${su[@]}" -c "CREATE ROLE $role LOGIN"
     "${su[@]}" -c "CREATE DATABASE $db OWNER $role ENCODING 'UTF8'"
-: >"$applied"
-    apply_new
+    migrate
 }
 
-# Migrations land while a cluster lives on (`make run` keeps .run/pg):
-# $applied lists the sql/ files already run, new ones are applied on start.
-apply_new() {
-    local p f name
-    p=$(port)
-    for f in "$repo"/sql/*.sql; do
-        [ -e "$f" ] || continue
-        name=$(basename "$f")
-        grep -qxF "$name" "$applied" 2>/dev/null && continue
-        echo "pg.sh: applying sql/$name"
-        "$bin/psql" -h 127.0.0.1 -p "$p" -U "$role" -d "$db" \
-            -v ON_ERROR_STOP=1 -q -f "$f" >/dev/null \
-            || die "migration $name failed (a cluster older than the"\
-                   "migration list? scripts/pg.sh destroy, then start)"
-        echo "$name" >>"$applied"
-    done
+# psql as the tracktik role: q SQL
+q() {
+    "$bin/psql" -h 127.0.0.1 -p "$(port)" -U "$role" -d "$db" -X -q -At \
+        -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# pg/applied, the list of the old layout's files psql ran, becomes the
+# table the old runner kept (unless the database has one): migrate
+# upgrades the database from it, or names what is missing
+record_old_list() {
+    local name
+    [ -f "$applied" ] || return 0
+    [ "$(q "SELECT to_regclass('tracktik_schema_migrations') IS NULL")" = t ] \
+        || return 0
+    q "CREATE TABLE tracktik_schema_migrations (filename text PRIMARY KEY,
+           applied_at timestamptz NOT NULL DEFAULT now())"
+    while read -r name; do
+        case "$name" in
+            ''|*[!A-Za-z0-9_.-]*) die "$applied: not a file name: $name" ;;
+        esac
+        q "INSERT INTO tracktik_schema_migrations (filename)
+           VALUES ('$name') ON CONFLICT DO NOTHING"
+    done <"$applied"
+}
+
+migrate() {
+    # up to date first: an old binary would not know the sql/ layout
+    make -C "$repo" -s --no-print-directory worker >&2 \
+        || die "cannot build $worker, which applies the schema"
+    record_old_list
+    "$worker" migrate --dsn "$(dsn)" --sql-dir "$repo/sql" \
+        | sed 's/^/pg.sh: migrate: /' \
+        || die "migrate failed (a cluster older than pg/applied?"\
+               "scripts/pg.sh destroy, then start)"
+    rm -f "$applied"
 }
 
 pg_stop() {

@@ -16,6 +16,7 @@
 #include "billing_sync.h"
 #include "config.h"
 #include "contracts.h"
+#include "db.h"
 #include "jobs.h"
 #include "migrate.h"
 #include "oauth.h"
@@ -37,7 +38,10 @@ static const char  *tt_usage =
 "  contracts list        list the stored rule set versions\n"
 "  jobs list [--state queued|running|dead] [--limit N]\n"
 "  jobs retry ID | --dead                          replay dead jobs\n"
-"  migrate [--sql-dir DIR]                         apply sql/NNN_*.sql\n"
+"  migrate [--sql-dir DIR]                         apply sql/migrations/,\n"
+"                        then sql/functions/ (see sql/README)\n"
+"  migrate status [--sql-dir DIR]                  applied, pending and\n"
+"                        modified migrations (exit 3 unless all applied)\n"
 "  users add EMAIL (--client ID [--sites ID,...] | --operator)\n"
 "                        a portal user; the password is read from stdin\n"
 "  users passwd EMAIL    a new password from stdin; open sessions end\n"
@@ -170,6 +174,8 @@ static const struct option  tt_options[] = {
 static int tt_int_option(const char *name, const char *value, int min,
     int max, int *out);
 static const char *tt_default_sql_dir(const char *argv0);
+static int tt_migrate_command(const char *dsn, const char *sql_dir,
+    int status);
 
 
 int
@@ -225,7 +231,8 @@ main(int argc, char **argv)
 
     if ((strcmp(command, "contracts") == 0 || strcmp(command, "jobs") == 0
          || strcmp(command, "users") == 0 || strcmp(command, "auth") == 0
-         || strcmp(command, "billing") == 0)
+         || strcmp(command, "billing") == 0
+         || strcmp(command, "migrate") == 0)
         && argc > 2 && argv[2][0] != '-')
     {
         sub = argv[2];
@@ -396,14 +403,16 @@ main(int argc, char **argv)
         return tt_run(&cfg);
     }
 
-    if (strcmp(command, "migrate") == 0 && nargs == 0) {
+    if (strcmp(command, "migrate") == 0 && nargs == 0
+        && (sub == NULL || strcmp(sub, "status") == 0))
+    {
         if (cfg.sql_dir == NULL) {
             cfg.sql_dir = getenv("TRACKTIK_SQL_DIR");
         }
         if (cfg.sql_dir == NULL) {
             cfg.sql_dir = tt_default_sql_dir(argv[0]);
         }
-        return tt_migrate(&cfg);
+        return tt_migrate_command(cfg.dsn, cfg.sql_dir, sub != NULL);
     }
 
     if (strcmp(command, "contracts") == 0 && sub != NULL) {
@@ -513,4 +522,42 @@ tt_default_sql_dir(const char *argv0)
     }
 
     return "sql";
+}
+
+
+/* migrate: 0 done; status: 0 all applied, 3 something else; 1 errors */
+static int
+tt_migrate_command(const char *dsn, const char *sql_dir, int status)
+{
+    int                   rc;
+    char                  err[2048];
+    PGconn               *conn;
+    tt_migrate_status_t   st;
+
+    conn = tt_db_connect(dsn, err, sizeof(err));
+    if (conn == NULL) {
+        fprintf(stderr, "tracktik-worker: %s\n", err);
+        return 1;
+    }
+
+    if (!status) {
+        rc = tt_migrate_apply(conn, sql_dir, stdout, err, sizeof(err));
+
+    } else {
+        rc = tt_migrate_status(conn, sql_dir, stdout, &st, err, sizeof(err));
+        if (rc == 0 && (st.pending || st.modified || st.unknown
+                        || st.old_layout))
+        {
+            rc = 3;
+        }
+    }
+
+    PQfinish(conn);
+
+    if (rc == -1) {
+        fprintf(stderr, "tracktik-worker: %s\n", err);
+        return 1;
+    }
+
+    return rc;
 }

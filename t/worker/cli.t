@@ -1,7 +1,7 @@
 #!/usr/bin/perl
-# tracktik-worker: the command line: help, migrate, contracts, run as a
-# daemon (LISTEN wake-up, --poll-only, graceful SIGTERM), and secrets kept
-# out of its output.
+# tracktik-worker: the command line: help, contracts, run as a daemon
+# (LISTEN wake-up, --poll-only, graceful SIGTERM), and secrets kept out of
+# its output.  migrate has a suite of its own: migrate.t.
 
 use strict;
 use warnings;
@@ -53,41 +53,6 @@ subtest 'a password in the DSN never reaches the output' => sub {
 };
 
 my $t = TTWorker->new('cli');
-
-subtest 'migrate applies sql/ once and adopts a psql-built database' => sub {
-    my ($rc, $out) = $t->worker('migrate');
-    is $rc, 0, 'exit 0';
-    like $out, qr/^schema up to date \(\d+ migrations\)$/m, 'nothing to do the second time';
-    is $t->value("SELECT count(*) FROM tracktik_schema_migrations"),
-        scalar(my @f = glob("$repo/sql/*.sql")), 'every file recorded';
-
-    # a database made by psql, as scripts/pg.sh makes it
-    my $psql = TTWorker->new('adopt');
-    $psql->rows("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
-    for my $f (sort glob("$repo/sql/*.sql")) {
-        open my $fh, '<', $f or die;
-        local $/;
-        $psql->rows(scalar <$fh>);
-    }
-    ($rc, $out) = $psql->worker('migrate');
-    is $rc, 0, 'migrate on a psql-built database exits 0';
-    like $out, qr/001_jobs\.sql: already present, recorded as applied/, 'adopted';
-    ($rc, $out) = $psql->worker('migrate');
-    like $out, qr/schema up to date/, 'then up to date';
-
-    # a broken migration applies nothing and says where
-    mkdir "$t->{dir}/sql";
-    $t->file('sql/001_ok.sql', "CREATE TABLE test_one (a int);\n");
-    $t->file('sql/002_bad.sql', "CREATE TABLE test_two (a int);\nSELEC 1;\n");
-    my $err;
-    ($rc, $out, $err) = $t->worker('migrate', '--sql-dir', "$t->{dir}/sql");
-    is $rc, 1, 'a failing file: exit 1';
-    like $err, qr/migration failed, nothing of it applied: 002_bad\.sql: syntax error/,
-        'names the file and the error';
-    is $t->value("SELECT to_regclass('test_one') IS NOT NULL AND"
-               . " to_regclass('test_two') IS NULL"), 't',
-        'the good file applied, the bad one not at all';
-};
 
 subtest 'contracts: check, load, list, and errors that name the rule' => sub {
     my ($rc, $out) = $t->worker('contracts', 'check',

@@ -1,8 +1,8 @@
--- 005_worker_record_batch: record a whole batch of reports in one statement.
+-- worker.sql: what the worker's batch transaction calls.
 --
--- Replaces 004's per-report tracktik_record_report(): one executor start
--- per report made PostgreSQL the bottleneck (about 2,000 jobs/s).  The
--- rules are those of 004, applied set-wise to the reports of one batch:
+-- tracktik_record_batch() records a whole batch of reports in one
+-- statement (one executor start per report made PostgreSQL the
+-- bottleneck at about 2,000 jobs/s), applying these rules set-wise:
 --   * content already in the ledger (same event_id), or a second copy of
 --     it earlier in the batch                         -> 'duplicate'
 --   * updatedOn older than the newest stored version  -> 'stale'
@@ -22,11 +22,7 @@
 -- n), "lines" is the rule output
 -- [{rule_id, rule_set_version, bill_code, quantity, unit_price}].
 
-DROP FUNCTION tracktik_record_report(bigint, bigint, timestamptz, bigint,
-    bigint, text, text, bigint, text, bigint, text, text, timestamptz, jsonb,
-    date, jsonb);
-
-CREATE FUNCTION tracktik_record_batch(p_reports jsonb)
+CREATE OR REPLACE FUNCTION tracktik_record_batch(p_reports jsonb)
 RETURNS TABLE (ord bigint, outcome text, version integer,
                lines_charged integer, lines_credited integer)
 LANGUAGE plpgsql AS $$
@@ -202,6 +198,9 @@ BEGIN
 END
 $$;
 
+-- the worker's role (migrations/004_roles_grants.sql) may call it, and
+-- draw the ledger ids it uses; also when someone else (a superuser) made
+-- the role
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles
@@ -211,5 +210,67 @@ BEGIN
         GRANT USAGE ON SEQUENCE incidents_ledger_id_seq
             TO tracktik_worker_role;
     END IF;
+END
+$$;
+
+
+-- tracktik_photos_enqueue() runs inside the worker's batch transaction,
+-- right after tracktik_record_batch() (only when `run --attachment-dir`
+-- is set); see migrations/008_report_photos.sql.
+-- p_reports: the array tracktik_record_batch() was given (job_id,
+-- report_id, occurred_at, data_index); the entity is read from the job's
+-- payload the same way.  Returns the rows queued.
+CREATE OR REPLACE FUNCTION tracktik_photos_enqueue(p_reports jsonb)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_n  integer;
+BEGIN
+    WITH entities AS (
+        SELECT i.report_id, i.occurred_at,
+               CASE WHEN i.data_index = -2 THEN j.payload
+                    WHEN i.data_index = -1 THEN j.payload->'data'
+                    ELSE j.payload->'data'->i.data_index
+               END AS raw
+          FROM jsonb_to_recordset(p_reports) AS i(
+               job_id bigint, report_id bigint, occurred_at timestamptz,
+               data_index integer)
+          JOIN LATERAL (SELECT t.payload FROM tracktik_jobs t
+                         WHERE t.id = i.job_id
+                         LIMIT 1) j ON true
+    ), fields AS (
+        SELECT e.report_id, e.occurred_at, f,
+               substring(f->>'value'
+                         FROM '^https?://[^?#]*/([0-9]{1,18})'
+                              '(\.[A-Za-z0-9]{1,10})?([?#].*)?$') AS file_id
+          FROM entities e,
+               jsonb_array_elements(CASE
+                   WHEN jsonb_typeof(e.raw->'reportFields') = 'array'
+                   THEN e.raw->'reportFields' ELSE '[]' END) f
+         WHERE jsonb_typeof(f) = 'object'
+           AND jsonb_typeof(f->'value') = 'string'
+           AND f->>'value' ~ '^https?://'
+    )
+    INSERT INTO tracktik_photos (file_id, report_id, url, name, year,
+                                 template_field_id, field_type)
+    SELECT DISTINCT ON (file_id::bigint)
+           file_id::bigint, report_id, f->>'value',
+           left(coalesce(nullif(f->>'valueLabel', ''),
+                         substring(f->>'value' FROM '([^/?#]*)([?#].*)?$')),
+                200),
+           extract(year FROM occurred_at AT TIME ZONE 'UTC')::integer,
+           CASE WHEN jsonb_typeof(f->'templateField') = 'number'
+                THEN (f->>'templateField')::bigint
+                WHEN jsonb_typeof(f->'templateField'->'id') = 'number'
+                THEN (f->'templateField'->>'id')::bigint
+           END,
+           f->'templateField'->>'type'
+      FROM fields
+     WHERE file_id IS NOT NULL
+       AND coalesce(f->'templateField'->>'type', 'PICTURE') = 'PICTURE'
+     ORDER BY file_id::bigint, report_id
+    ON CONFLICT (file_id) DO NOTHING;
+
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
 END
 $$;

@@ -33,16 +33,8 @@ CREATE TABLE incidents_ledger (
 CREATE INDEX incidents_ledger_client_occurred
     ON incidents_ledger (client_id, occurred_at);
 
-CREATE FUNCTION incidents_ledger_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'incidents_ledger is append-only: % is not allowed',
-        TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'An updated report is recorded as a new version row.';
-END
-$$;
-
+-- UPDATE, DELETE and TRUNCATE refused (incidents_ledger_append_only():
+-- sql/functions/triggers.sql)
 CREATE TRIGGER incidents_ledger_no_update_delete
     BEFORE UPDATE OR DELETE ON incidents_ledger
     FOR EACH ROW EXECUTE FUNCTION incidents_ledger_append_only();

@@ -29,15 +29,8 @@ CREATE TABLE contract_rules (
     PRIMARY KEY (rule_set_version, rule_id)
 );
 
-CREATE FUNCTION contract_rules_immutable() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '% is immutable: % is not allowed', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Load a new rule set version instead.';
-END
-$$;
-
+-- rule sets are immutable (contract_rules_immutable():
+-- sql/functions/triggers.sql)
 CREATE TRIGGER contract_rule_sets_immutable
     BEFORE UPDATE OR DELETE ON contract_rule_sets
     FOR EACH ROW EXECUTE FUNCTION contract_rules_immutable();
@@ -86,36 +79,8 @@ CREATE INDEX billing_lines_report ON billing_lines (report_id);
 CREATE INDEX billing_lines_pending ON billing_lines (id)
     WHERE state = 'pending';
 
-CREATE FUNCTION billing_lines_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('DELETE', 'TRUNCATE') THEN
-        RAISE EXCEPTION 'billing_lines are never deleted: % is not allowed',
-            TG_OP
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Correct a line with a credit line and a new line.';
-    END IF;
-
-    IF (NEW.id, NEW.idempotency_key, NEW.kind, NEW.report_id, NEW.ledger_id,
-        NEW.ledger_version, NEW.rule_set_version, NEW.rule_id, NEW.bill_code,
-        NEW.quantity, NEW.unit_price, NEW.service_date, NEW.client_id,
-        NEW.site_id, NEW.credits_line_id, NEW.created_at)
-       IS DISTINCT FROM
-       (OLD.id, OLD.idempotency_key, OLD.kind, OLD.report_id, OLD.ledger_id,
-        OLD.ledger_version, OLD.rule_set_version, OLD.rule_id, OLD.bill_code,
-        OLD.quantity, OLD.unit_price, OLD.service_date, OLD.client_id,
-        OLD.site_id, OLD.credits_line_id, OLD.created_at)
-    THEN
-        RAISE EXCEPTION 'billing_lines are never edited: only state, '
-                        'posted_at, external_id and last_error may change'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Correct a line with a credit line and a new line.';
-    END IF;
-
-    RETURN NEW;
-END
-$$;
-
+-- lines are never deleted, and only their posting columns change
+-- (billing_lines_guard(): sql/functions/triggers.sql)
 CREATE TRIGGER billing_lines_guard
     BEFORE UPDATE OR DELETE ON billing_lines
     FOR EACH ROW EXECUTE FUNCTION billing_lines_guard();

@@ -39,16 +39,12 @@ CREATE UNIQUE INDEX tracktik_jobs_dedupe_key ON tracktik_jobs (dedupe_key);
 CREATE INDEX tracktik_jobs_runnable
     ON tracktik_jobs (run_after, id) WHERE state = 'queued';
 
--- one NOTIFY per inserting statement wakes LISTENing workers; NOTIFY is
--- delivered at commit, so a worker never wakes for an uncommitted job
-CREATE FUNCTION tracktik_jobs_notify() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('tracktik_jobs', '');
-    RETURN NULL;
-END
-$$;
+-- lease rescue scans running jobs by lease end
+CREATE INDEX tracktik_jobs_leases
+    ON tracktik_jobs (locked_until) WHERE state = 'running';
 
+-- one NOTIFY per inserting statement wakes LISTENing workers (the
+-- function: sql/functions/triggers.sql)
 CREATE TRIGGER tracktik_jobs_notify
     AFTER INSERT ON tracktik_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION tracktik_jobs_notify();

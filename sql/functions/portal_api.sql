@@ -1,0 +1,425 @@
+-- portal_api.sql: the portal API, one function per route (the nginx
+-- module calls them with the session token from the cookie).
+
+CREATE OR REPLACE FUNCTION portal_api_session(p_token text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u portal_users := portal_session_user(p_token);
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+    RETURN portal_reply(200, portal_me_json(u)::text, u.email, u.client_id, NULL);
+END
+$$;
+
+-- the sites a user may filter by: each (client, site) pair found by
+-- stepping through the index below from one pair to the next (a loose
+-- index scan), then the newest visible incident of each for its name.
+-- The DISTINCT ON over every visible row it replaces read all of a
+-- client's rows (120 ms to 1.5 s for 10,000 of them on 10 million) and,
+-- for an operator, the whole ledger (110 s).
+-- (the index: migrations/007_portal.sql)
+CREATE OR REPLACE FUNCTION portal_api_sites(p_token text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u      portal_users := portal_session_user(p_token);
+    v_lo   bigint;
+    v_hi   bigint;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    -- the user's client, or every client: one range, one cached plan
+    IF u.role = 'client' THEN
+        v_lo := u.client_id;
+        v_hi := u.client_id;
+    ELSE
+        v_lo := -9223372036854775808;
+        v_hi := 9223372036854775807;
+    END IF;
+
+    RETURN portal_reply(200,
+            json_build_object('items', coalesce((
+                SELECT json_agg(json_build_object('id', s.site_id,
+                                                  'name', v.name,
+                                                  'client_id', s.client_id)
+                                ORDER BY v.name, s.site_id)
+                  FROM (WITH RECURSIVE s (client_id, site_id) AS (
+                            (SELECT l.client_id, l.site_id
+                               FROM incidents_ledger l
+                              WHERE l.client_id BETWEEN v_lo AND v_hi
+                                AND l.site_id IS NOT NULL
+                              ORDER BY l.client_id, l.site_id
+                              LIMIT 1)
+                            UNION ALL
+                            SELECT n.client_id, n.site_id
+                              FROM s, LATERAL (
+                                   SELECT l.client_id, l.site_id
+                                     FROM incidents_ledger l
+                                    WHERE l.client_id BETWEEN v_lo AND v_hi
+                                      AND (l.client_id, l.site_id)
+                                          > (s.client_id, s.site_id)
+                                    ORDER BY l.client_id, l.site_id
+                                    LIMIT 1) n)
+                        SELECT * FROM s) s
+                 CROSS JOIN LATERAL (
+                       SELECT portal_site_name(l.raw, l.site_id) AS name
+                         FROM incidents_ledger l
+                        WHERE l.client_id = s.client_id
+                          AND l.site_id = s.site_id
+                          AND l.status = 'APPROVED'
+                          AND (u.site_ids IS NULL
+                               OR l.site_id = ANY (u.site_ids))
+                          AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                                           WHERE n.report_id = l.report_id
+                                             AND n.version > l.version)
+                        ORDER BY l.occurred_at DESC
+                        LIMIT 1) v),
+                '[]'::json))::text,
+            u.email, u.client_id, NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION portal_api_incidents(p_token text, p_site text,
+                                     p_severity text, p_category text,
+                                     p_from text, p_to text, p_q text,
+                                     p_cursor text, p_limit text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u        portal_users := portal_session_user(p_token);
+    v_limit  integer;
+    v_items  json;
+    v_next   text;
+    v_n      integer;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    v_limit := coalesce(nullif(p_limit, '')::integer, 50);
+    IF v_limit < 1 OR v_limit > 500 THEN
+        RAISE EXCEPTION 'bad limit' USING ERRCODE = '22023';
+    END IF;
+
+    SELECT json_agg(portal_incident_item(p, bl.billing, ph.photos)
+                    ORDER BY p.occurred_at DESC, p.report_id DESC),
+           count(*),
+           (array_agg(portal_cursor(p) ORDER BY p.occurred_at,
+                                                p.report_id))[1]
+      INTO v_items, v_n, v_next
+      FROM portal_incidents_page(u, p_site, p_severity, p_category, p_from,
+                                 p_to, p_q, p_cursor, v_limit) p
+     CROSS JOIN LATERAL (
+            SELECT coalesce(json_agg(json_build_object(
+                       'code', b.bill_code,
+                       'quantity', b.quantity,
+                       'unit_price', b.unit_price) ORDER BY b.id),
+                       '[]') AS billing
+              FROM portal_billing_open b
+             WHERE b.report_id = p.report_id) bl
+     CROSS JOIN LATERAL (
+            SELECT count(*) AS photos
+              FROM portal_attachments a
+             WHERE a.report_id = p.report_id) ph;
+
+    RETURN portal_reply(200,
+            json_build_object('items', coalesce(v_items, '[]'::json),
+                              'next', CASE WHEN v_n = v_limit
+                                           THEN v_next END)
+                ::text,
+            u.email, u.client_id, NULL);
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN portal_bad_filter(u, SQLERRM);
+END
+$$;
+
+-- one page of the CSV export; `next` continues it, NULL when done; the
+-- the billing column joined once per row rather than in a sub-select
+-- that kept portal_csv() from being inlined
+CREATE OR REPLACE FUNCTION portal_api_incidents_csv(
+    p_token text, p_site text, p_severity text, p_category text,
+    p_from text, p_to text, p_q text, p_cursor text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u        portal_users := portal_session_user(p_token);
+    v_page   constant integer := 1000;
+    v_body   text;
+    v_n      integer;
+    v_next   text;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    SELECT string_agg(
+               concat_ws(',',
+                   p.report_id::text,
+                   p.version::text,
+                   portal_csv(to_char(p.occurred_at AT TIME ZONE 'UTC',
+                                      'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
+                   portal_csv(p.site_id::text),
+                   portal_csv(portal_site_name(p.raw, p.site_id)),
+                   portal_csv(p.category),
+                   portal_csv(p.severity),
+                   portal_csv(p.report_template),
+                   portal_csv(bl.billing))
+               || E'\r\n', '' ORDER BY p.occurred_at DESC, p.report_id DESC),
+           count(*),
+           (array_agg(portal_cursor(p) ORDER BY p.occurred_at,
+                                                p.report_id))[1]
+      INTO v_body, v_n, v_next
+      FROM portal_incidents_page(u, p_site, p_severity, p_category, p_from,
+                                 p_to, p_q, p_cursor, v_page) p
+     CROSS JOIN LATERAL (
+            SELECT string_agg(b.bill_code || ' x ' || b.quantity, '; '
+                              ORDER BY b.id) AS billing
+              FROM portal_billing_open b
+             WHERE b.report_id = p.report_id) bl;
+
+    IF v_n < v_page THEN
+        v_next := NULL;
+    END IF;
+
+    IF coalesce(p_cursor, '') = '' THEN
+        v_body := 'id,version,occurred_at,site_id,site,category,severity,'
+                  || E'template,billing\r\n' || coalesce(v_body, '');
+    END IF;
+
+    RETURN portal_reply(200, coalesce(v_body, ''), u.email, u.client_id, v_next);
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN portal_bad_filter(u, SQLERRM);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION portal_api_incident(p_token text, p_id text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u       portal_users := portal_session_user(p_token);
+    l       incidents_ledger;
+    v_body  json;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    SELECT c.* INTO l
+      FROM incidents_ledger c
+     WHERE c.report_id = p_id::bigint
+       AND portal_current(c.report_id, c.version)
+       AND portal_visible(u, c.status, c.client_id, c.site_id);
+
+    IF l.id IS NULL THEN
+        RETURN portal_reply(404, '{"error":"no such incident"}', u.email, u.client_id,
+                NULL);
+    END IF;
+
+    SELECT (portal_incident_json(l)::jsonb || jsonb_build_object(
+        'status', l.status,
+        'fields', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'label', coalesce(f#>>'{templateField,label}',
+                                         f#>>'{field,label}', f->>'label',
+                                         f->>'name'),
+                       'type', coalesce(f#>>'{templateField,type}',
+                                        f#>>'{field,type}', f->>'type'),
+                       'value', coalesce(f->>'valueLabel', f->>'value'))
+                       ORDER BY n)
+              FROM jsonb_array_elements(
+                       CASE WHEN jsonb_typeof(l.raw->'reportFields') = 'array'
+                            THEN l.raw->'reportFields'
+                            ELSE '[]'::jsonb END)
+                   WITH ORDINALITY AS x(f, n)
+             WHERE jsonb_typeof(f) = 'object'
+               AND coalesce(f->>'confidential', '') <> 'true'
+               AND coalesce(f->>'adminOnly', '') <> 'true'
+               AND coalesce(f#>>'{templateField,confidential}', '') <> 'true'
+               AND coalesce(f#>>'{templateField,adminOnly}', '') <> 'true'
+               AND coalesce(f#>>'{field,confidential}', '') <> 'true'
+               AND coalesce(f#>>'{field,adminOnly}', '') <> 'true'
+               AND coalesce(f#>>'{templateField,type}', f#>>'{field,type}',
+                            f->>'type', '') <> 'PICTURE'),
+            '[]'::jsonb),
+        'versions', (
+            SELECT jsonb_agg(jsonb_build_object('version', v.version,
+                                                'recorded_at', v.recorded_at,
+                                                'updated_on', v.updated_on)
+                             ORDER BY v.version)
+              FROM incidents_ledger v
+             WHERE v.report_id = l.report_id
+               AND portal_visible(u, v.status, v.client_id, v.site_id)),
+        'attachments', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'id', a.id, 'name', a.name,
+                       'content_type', a.content_type,
+                       'url', '/portal/api/attachments/' || a.id)
+                       ORDER BY a.id)
+              FROM portal_attachments a
+             WHERE a.report_id = l.report_id),
+            '[]'::jsonb)))::json
+      INTO v_body;
+
+    RETURN portal_reply(200, v_body::text, u.email, u.client_id, NULL);
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN portal_reply(404, '{"error":"no such incident"}', u.email, u.client_id,
+                NULL);
+END
+$$;
+
+-- the charts' counts: the newest-version test as an anti-join rather than
+-- a function call per row, and each site's name read once, from its
+-- newest incident in the window, rather than from every row: a third less
+-- time (an operator's month on 10 million rows: 6.5 s -> 4.2 s; it reads
+-- every row of the month, a daily roll-up would be the next step)
+CREATE OR REPLACE FUNCTION portal_api_stats(p_token text, p_from text,
+                                            p_to text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u       portal_users := portal_session_user(p_token);
+    v_from  timestamptz;
+    v_to    timestamptz;
+    v_lo    bigint;
+    v_hi    bigint;
+    v_body  json;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    v_to := coalesce(nullif(p_to, '')::timestamptz, now());
+    v_from := coalesce(nullif(p_from, '')::timestamptz,
+                       v_to - interval '30 days');
+
+    -- the user's client, or every client: one range, one cached plan
+    IF u.role = 'client' THEN
+        v_lo := u.client_id;
+        v_hi := u.client_id;
+    ELSE
+        v_lo := -9223372036854775808;
+        v_hi := 9223372036854775807;
+    END IF;
+
+    WITH counts AS (
+        SELECT (l.occurred_at AT TIME ZONE l.time_zone)::date AS day,
+               l.severity, l.client_id, l.site_id, count(*) AS n
+          FROM incidents_ledger l
+         WHERE l.occurred_at >= v_from AND l.occurred_at < v_to
+           AND l.client_id BETWEEN v_lo AND v_hi
+           AND l.status = 'APPROVED'
+           AND (u.site_ids IS NULL OR l.site_id = ANY (u.site_ids))
+           AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                            WHERE n.report_id = l.report_id
+                              AND n.version > l.version)
+         GROUP BY 1, 2, 3, 4),
+    sites AS (
+        SELECT client_id, site_id, sum(n)::bigint AS n
+          FROM counts GROUP BY 1, 2)
+    SELECT json_build_object(
+        'from', v_from, 'to', v_to,
+        'per_day', coalesce((
+            SELECT json_agg(json_build_object('day', d.day,
+                                              'severity', d.severity,
+                                              'count', d.n)
+                            ORDER BY d.day, d.severity)
+              FROM (SELECT day, severity, sum(n)::bigint AS n
+                      FROM counts GROUP BY 1, 2) d), '[]'::json),
+        'per_site', coalesce((
+            SELECT json_agg(json_build_object(
+                       'site', json_build_object('id', s.site_id,
+                                                 'name', v.name),
+                       'count', s.n) ORDER BY s.n DESC, s.site_id)
+              FROM sites s
+             CROSS JOIN LATERAL (
+                   SELECT portal_site_name(l.raw, l.site_id) AS name
+                     FROM incidents_ledger l
+                    WHERE l.client_id = s.client_id
+                      AND l.site_id = s.site_id
+                      AND l.occurred_at >= v_from AND l.occurred_at < v_to
+                      AND l.status = 'APPROVED'
+                    ORDER BY l.occurred_at DESC
+                    LIMIT 1) v), '[]'::json))
+      INTO v_body;
+
+    RETURN portal_reply(200, v_body::text, u.email, u.client_id, NULL);
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN portal_bad_filter(u, SQLERRM);
+END
+$$;
+
+-- incidents recorded after a ledger row id, for live updates
+CREATE OR REPLACE FUNCTION portal_api_events(p_token text, p_after text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u        portal_users := portal_session_user(p_token);
+    v_after  bigint;
+    v_items  json;
+    v_last   bigint;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    IF coalesce(p_after, '') = '' THEN
+        SELECT coalesce(max(id), 0) INTO v_last FROM incidents_ledger;
+        RETURN portal_reply(200, '[]', u.email, u.client_id, v_last::text);
+    END IF;
+
+    v_after := p_after::bigint;
+
+    SELECT json_agg(portal_incident_json(l) ORDER BY l.id), max(l.id)
+      INTO v_items, v_last
+      FROM incidents_ledger l
+     WHERE l.id > v_after
+       AND portal_visible(u, l.status, l.client_id, l.site_id)
+       AND (u.role = 'operator' OR l.client_id = u.client_id)
+       AND portal_current(l.report_id, l.version);
+
+    RETURN portal_reply(200, coalesce(v_items, '[]'::json)::text, u.email, u.client_id,
+            greatest(coalesce(v_last, v_after),
+                     (SELECT coalesce(max(id), v_after)
+                        FROM incidents_ledger
+                       WHERE id > v_after))::text);
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN portal_reply(400, '{"error":"invalid event id"}', u.email, u.client_id,
+                NULL);
+END
+$$;
+
+-- the storage key of a photo the user may see, for nginx's internal
+-- redirect; the key never reaches the client
+CREATE OR REPLACE FUNCTION portal_api_attachment(p_token text, p_id text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u      portal_users := portal_session_user(p_token);
+    a      portal_attachments;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    SELECT x.* INTO a
+      FROM portal_attachments x
+     WHERE x.id = p_id::bigint
+       AND EXISTS (SELECT 1 FROM incidents_ledger c
+                    WHERE c.report_id = x.report_id
+                      AND portal_current(c.report_id, c.version)
+                      AND portal_visible(u, c.status, c.client_id, c.site_id));
+
+    IF a.id IS NULL THEN
+        RETURN portal_reply(404, '{"error":"no such attachment"}', u.email,
+                u.client_id, NULL);
+    END IF;
+
+    RETURN portal_reply(200, a.content_type, u.email, u.client_id, a.storage_key);
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN portal_reply(404, '{"error":"no such attachment"}', u.email,
+                u.client_id, NULL);
+END
+$$;
