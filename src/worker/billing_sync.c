@@ -13,9 +13,11 @@
 
 #include "api.h"
 #include "billing_sync.h"
+#include "channel.h"
 #include "db.h"
 #include "enrich.h"
 #include "log.h"
+#include "lookup.h"
 #include "oauth.h"
 
 
@@ -47,14 +49,14 @@ typedef enum {
 } tt_sync_rc_e;
 
 
-typedef struct {
-    tt_api_t    api;
-    PGconn     *conn;
-    char        err[1024];
-} tt_sync_t;
+typedef struct tt_billing_sync_s  tt_sync_t;
 
-
-static volatile sig_atomic_t  tt_sync_stop;
+struct tt_billing_sync_s {
+    tt_channel_t             ch;
+    tt_lookup_t              posts;
+    volatile sig_atomic_t   *stop;
+    char                     err[1024];
+};
 
 
 static tt_sync_rc_e tt_sync_line(tt_sync_t *s, long long id);
@@ -72,146 +74,133 @@ static int tt_sync_mark(tt_sync_t *s, long long id, const char *state,
 static int tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt);
 static tt_sync_rc_e tt_sync_api_rc(tt_sync_t *s, tt_api_rc_e rc);
 static int tt_sync_id(yajl_val item, const char *key, long long *out);
-static void tt_sync_signal(int signo);
 
 
-int
-tt_billing_sync(const tt_config_t *cfg, int once)
+tt_billing_sync_t *
+tt_billing_sync_open(const tt_config_t *cfg, volatile sig_atomic_t *stop,
+    char *err, size_t errlen)
 {
-    int                 n, i, posted, failed, later, busy, stopped;
-    char                last[32], q[1100];
-    long long           last_id;
-    PGresult           *res;
-    tt_sync_t           s;
-    const char         *params[1];
-    struct sigaction    sa;
+    tt_sync_t          *s;
     tt_api_settings_t   set;
-    tt_sync_rc_e        rc;
 
-    memset(&s, 0, sizeof(s));
-
-    s.conn = tt_db_connect(cfg->dsn, s.err, sizeof(s.err));
-    if (s.conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", s.err);
-        return 1;
+    s = calloc(1, sizeof(tt_sync_t));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
 
     tt_api_settings_from(cfg, &set);
 
-    if (tt_api_open(&s.api, s.conn, &set, s.err, sizeof(s.err))
-        != TT_API_OK)
-    {
-        fprintf(stderr, "tracktik-worker: %s\n", s.err);
-        tt_api_close(&s.api);
-        PQfinish(s.conn);
-        return 1;
+    if (tt_channel_open(&s->ch, cfg->dsn, &set, err, errlen) != 0) {
+        free(s);
+        return NULL;
     }
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = tt_sync_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    s.api.stop = (volatile int *) &tt_sync_stop;
+    /* no memory layer: an operator's change to the table counts at once */
+    tt_lookup_init(&s->posts, &tt_enrich_posts, &s->ch.api, TT_ENRICH_TTL,
+                   0);
 
-    tt_log(TT_LOG_INFO, "event=billing_sync_start tenant=%s once=%d",
-           tt_log_quote(s.api.base_url, q, sizeof(q)), once);
+    s->stop = stop;
+    s->ch.api.stop = (volatile int *) stop;
 
+    return s;
+}
+
+
+const char *
+tt_billing_sync_tenant(tt_billing_sync_t *s)
+{
+    return s->ch.api.base_url;
+}
+
+
+int
+tt_billing_sync_pass(tt_billing_sync_t *s, tt_billing_counts_t *counts,
+    char *err, size_t errlen)
+{
+    int            n, i, stopped;
+    char           last[32];
+    long long      last_id;
+    PGresult      *res;
+    const char    *params[1];
+
+    memset(counts, 0, sizeof(*counts));
+    last_id = 0;
     stopped = 0;
 
-    do {
-        posted = failed = later = busy = 0;
-        last_id = 0;
-
-        /* a session that needs a login stops the sync before any line */
-        if (tt_oauth_token(&s.api, s.err, sizeof(s.err)) == TT_API_LOGIN) {
-            stopped = 1;
-        }
-
-        while (!stopped) {
-            snprintf(last, sizeof(last), "%lld", last_id);
-            params[0] = last;
-
-            res = PQexecParams(s.conn,
-                      "SELECT id FROM billing_lines"
-                      " WHERE state = 'pending' AND id > $1"
-                      " ORDER BY id LIMIT 200", 1, NULL, params, NULL, NULL,
-                      0);
-
-            if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-                tt_db_error(s.conn, res, "listing pending billing lines",
-                            s.err, sizeof(s.err));
-                PQclear(res);
-                stopped = 1;
-                break;
-            }
-
-            n = PQntuples(res);
-
-            for (i = 0; i < n && !tt_sync_stop && !stopped; i++) {
-                last_id = atoll(PQgetvalue(res, i, 0));
-                rc = tt_sync_line(&s, last_id);
-
-                switch (rc) {
-                case TT_SYNC_POSTED: posted++; break;
-                case TT_SYNC_FAILED: failed++; break;
-                case TT_SYNC_LATER:  later++;  break;
-                case TT_SYNC_BUSY:   busy++;   break;
-                case TT_SYNC_STOP:   stopped = 1; break;
-                }
-            }
-
-            PQclear(res);
-
-            if (n == 0 || tt_sync_stop || stopped) {
-                break;
-            }
-        }
-
-        if (stopped) {
-            tt_log(TT_LOG_ERROR, "event=billing_sync_stopped error=%s",
-                   tt_log_quote(s.err, q, sizeof(q)));
-            fprintf(stderr, "tracktik-worker: billing sync stopped: %s\n",
-                    s.err);
-
-            if (once) {
-                break;
-            }
-
-            /* the daemon waits for the operator (auth login) or for the
-             * database, without asking TrackTik anything meanwhile */
-            tt_api_sleep(&s.api, cfg->poll_interval_ms < 10000
-                                 ? 10 : cfg->poll_interval_ms / 1000.0);
-            if (PQstatus(s.conn) != CONNECTION_OK) {
-                PQreset(s.conn);
-            }
-            stopped = 0;
-            continue;
-        }
-
-        if (once || posted + failed + later > 0) {
-            tt_log(TT_LOG_INFO, "event=billing_sync_pass posted=%d failed=%d "
-                   "pending=%d busy=%d", posted, failed, later, busy);
-        }
-
-        if (!once) {
-            tt_api_sleep(&s.api, cfg->poll_interval_ms / 1000.0);
-        }
-
-    } while (!once && !tt_sync_stop);
-
-    if (once && !stopped) {
-        printf("billing sync: %d posted, %d failed, %d still pending, "
-               "%d busy elsewhere\n", posted, failed, later, busy);
+    /* a session that needs a login stops the sync before any line */
+    if (tt_oauth_token(&s->ch.api, s->err, sizeof(s->err)) == TT_API_LOGIN) {
+        stopped = 1;
     }
 
-    tt_api_close(&s.api);
-    PQfinish(s.conn);
+    while (!stopped) {
+        snprintf(last, sizeof(last), "%lld", last_id);
+        params[0] = last;
+
+        res = PQexecParams(s->ch.conn,
+                  "SELECT id FROM billing_lines"
+                  " WHERE state = 'pending' AND id > $1"
+                  " ORDER BY id LIMIT 200", 1, NULL, params, NULL, NULL, 0);
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            tt_db_error(s->ch.conn, res, "listing pending billing lines",
+                        s->err, sizeof(s->err));
+            PQclear(res);
+            stopped = 1;
+            break;
+        }
+
+        n = PQntuples(res);
+
+        for (i = 0; i < n && !*s->stop && !stopped; i++) {
+            last_id = atoll(PQgetvalue(res, i, 0));
+
+            switch (tt_sync_line(s, last_id)) {
+            case TT_SYNC_POSTED: counts->posted++; break;
+            case TT_SYNC_FAILED: counts->failed++; break;
+            case TT_SYNC_LATER:  counts->later++;  break;
+            case TT_SYNC_BUSY:   counts->busy++;   break;
+            case TT_SYNC_STOP:   stopped = 1; break;
+            }
+        }
+
+        PQclear(res);
+
+        if (n == 0 || *s->stop) {
+            break;
+        }
+    }
 
     if (stopped) {
-        return 1;
+        snprintf(err, errlen, "%s", s->err);
+        return -1;
     }
 
-    return (once && (later > 0 || busy > 0)) ? 3 : 0;
+    return 0;
+}
+
+
+void
+tt_billing_sync_wait(tt_billing_sync_t *s, double seconds)
+{
+    tt_api_sleep(&s->ch.api, seconds);
+
+    if (PQstatus(s->ch.conn) != CONNECTION_OK) {
+        PQreset(s->ch.conn);
+    }
+}
+
+
+void
+tt_billing_sync_close(tt_billing_sync_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+
+    tt_lookup_free(&s->posts);
+    tt_channel_close(&s->ch);
+    free(s);
 }
 
 
@@ -227,12 +216,12 @@ tt_sync_line(tt_sync_t *s, long long id)
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
     params[0] = idbuf;
 
-    lock = PQexecParams(s->conn,
+    lock = PQexecParams(s->ch.conn,
                "SELECT pg_try_advisory_lock(1414808642, hashint8($1))", 1,
                NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(lock) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, lock, "locking a billing line", s->err,
+        tt_db_error(s->ch.conn, lock, "locking a billing line", s->err,
                     sizeof(s->err));
         PQclear(lock);
         return TT_SYNC_STOP;
@@ -246,7 +235,7 @@ tt_sync_line(tt_sync_t *s, long long id)
     PQclear(lock);
 
     /* re-read under the lock: another process may have posted it */
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "SELECT b.idempotency_key, b.bill_code, b.quantity::text,"
               "       b.unit_price::text, b.service_date::text,"
               "       b.site_id::text, b.report_id::text,"
@@ -262,7 +251,7 @@ tt_sync_line(tt_sync_t *s, long long id)
               1, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, res, "reading a billing line", s->err,
+        tt_db_error(s->ch.conn, res, "reading a billing line", s->err,
                     sizeof(s->err));
         rc = TT_SYNC_STOP;
 
@@ -298,7 +287,7 @@ tt_sync_line(tt_sync_t *s, long long id)
 
     PQclear(res);
 
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "SELECT pg_advisory_unlock(1414808642, hashint8($1))", 1, NULL,
               params, NULL, NULL, 0);
     PQclear(res);
@@ -386,16 +375,16 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
         }
         in_doubt = 1;
 
-        arc = tt_api_request(&s->api, "POST", "/rest/v1/billing-adhoc-items",
+        arc = tt_api_request(&s->ch.api, "POST", "/rest/v1/billing-adhoc-items",
                              body, &answer, s->err, sizeof(s->err));
 
         if (arc == TT_API_UNKNOWN) {
             tt_sync_mark(s, l->id, "pending", NULL, s->err);
 
-            if (tries < s->api.set.max_retries && !*s->api.stop) {
+            if (tries < s->ch.api.set.max_retries && !*s->ch.api.stop) {
                 tt_log(TT_LOG_WARN, "event=billing_post_unknown line=%lld "
                        "attempt=%d", l->id, tries + 1);
-                tt_api_sleep(&s->api, tt_api_backoff(&s->api.set, tries));
+                tt_api_sleep(&s->ch.api, tt_api_backoff(&s->ch.api.set, tries));
                 continue;
             }
             free(body);
@@ -477,7 +466,7 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
              "?description:startswith=%s&limit=10",
              tt_api_escape(tag, esc, sizeof(esc)));
 
-    arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
+    arc = tt_api_request(&s->ch.api, "GET", path, NULL, &answer, s->err,
                          sizeof(s->err));
     if (arc != TT_API_OK) {
         return tt_sync_api_rc(s, arc);
@@ -542,13 +531,13 @@ tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l, char *bill_item,
     tt_http_answer_t  answer;
 
     params[0] = l->bill_code;
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "SELECT bill_item_id::text, default_price::text"
               "  FROM tracktik_bill_items WHERE bill_code = $1", 1, NULL,
               params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, res, "reading tracktik_bill_items", s->err,
+        tt_db_error(s->ch.conn, res, "reading tracktik_bill_items", s->err,
                     sizeof(s->err));
         PQclear(res);
         return TT_SYNC_STOP;
@@ -577,7 +566,7 @@ tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l, char *bill_item,
     snprintf(path, sizeof(path), "/rest/v1/bill-items?customId=%s&limit=2",
              tt_api_escape(l->bill_code, esc, sizeof(esc)));
 
-    arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
+    arc = tt_api_request(&s->ch.api, "GET", path, NULL, &answer, s->err,
                          sizeof(s->err));
     if (arc != TT_API_OK) {
         return tt_sync_api_rc(s, arc);
@@ -615,14 +604,14 @@ tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l, char *bill_item,
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
     params[0] = l->bill_code;
     params[1] = idbuf;
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "INSERT INTO tracktik_bill_items (bill_code, bill_item_id,"
               "                                 source)"
               " VALUES ($1, $2, 'api') ON CONFLICT (bill_code) DO NOTHING",
               2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(s->conn, res, "storing a bill item mapping", s->err,
+        tt_db_error(s->ch.conn, res, "storing a bill item mapping", s->err,
                     sizeof(s->err));
         PQclear(res);
         return TT_SYNC_STOP;
@@ -639,65 +628,39 @@ static tt_sync_rc_e
 tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l, char *contract,
     size_t size)
 {
-    long          status;
-    PGresult     *res;
-    long long     id;
-    tt_api_rc_e   arc;
-    const char   *params[1];
+    int                rc;
+    PGresult          *res;
+    const char        *params[1];
+    tt_enrich_post_t   post;
 
     if (l->position_id != NULL) {
-        params[0] = l->position_id;
-        res = PQexecParams(s->conn,
-                  "SELECT contract_id::text FROM tracktik_positions"
-                  " WHERE position_id = $1"
-                  "   AND fetched_at > now() - interval '1 hour'", 1, NULL,
-                  params, NULL, NULL, 0);
+        rc = tt_lookup_get(&s->posts, s->ch.conn, atoll(l->position_id),
+                           &post, s->err, sizeof(s->err));
 
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            tt_db_error(s->conn, res, "reading tracktik_positions", s->err,
-                        sizeof(s->err));
-            PQclear(res);
+        switch (rc) {
+        case 0:
+            break;
+        case TT_ENRICH_REFUSED:
+            return post.status == 404 ? TT_SYNC_FAILED : TT_SYNC_LATER;
+        case TT_ENRICH_FAILED:
+            return tt_sync_api_rc(s, post.api_rc);
+        default:
             return TT_SYNC_STOP;
         }
 
-        if (PQntuples(res) == 1) {
-            if (!PQgetisnull(res, 0, 0)) {
-                snprintf(contract, size, "%s", PQgetvalue(res, 0, 0));
-                PQclear(res);
-                return TT_SYNC_POSTED;
-            }
-            PQclear(res);
-            goto site_default;
-        }
-
-        PQclear(res);
-
-        arc = tt_enrich_fetch_post(&s->api, s->conn,
-                                   atoll(l->position_id), &id, &status,
-                                   s->err, sizeof(s->err));
-        if (arc != TT_API_OK) {
-            return tt_sync_api_rc(s, arc);
-        }
-
-        if (status != 200) {
-            return status == 404 ? TT_SYNC_FAILED : TT_SYNC_LATER;
-        }
-
-        if (id != 0) {
-            snprintf(contract, size, "%lld", id);
+        if (post.contract != 0) {
+            snprintf(contract, size, "%lld", post.contract);
             return TT_SYNC_POSTED;
         }
     }
 
-site_default:
-
     params[0] = l->site_id;
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "SELECT contract_id::text FROM tracktik_site_contracts"
               " WHERE site_id = $1", 1, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, res, "reading tracktik_site_contracts", s->err,
+        tt_db_error(s->ch.conn, res, "reading tracktik_site_contracts", s->err,
                     sizeof(s->err));
         PQclear(res);
         return TT_SYNC_STOP;
@@ -779,7 +742,7 @@ tt_sync_mark(tt_sync_t *s, long long id, const char *state,
     params[2] = remote;
     params[3] = error;
 
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "WITH l AS ("
               "  UPDATE billing_lines"
               "     SET state = $2, last_error = $4,"
@@ -792,7 +755,7 @@ tt_sync_mark(tt_sync_t *s, long long id, const char *state,
               4, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(s->conn, res, "updating a billing line", s->err,
+        tt_db_error(s->ch.conn, res, "updating a billing line", s->err,
                     sizeof(s->err));
         PQclear(res);
         return -1;
@@ -815,7 +778,7 @@ tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt)
     params[0] = idbuf;
     params[1] = in_doubt ? "t" : "f";
 
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "INSERT INTO tracktik_billing_attempts AS a"
               "    (line_id, attempts, in_doubt)"
               " VALUES ($1, CASE WHEN $2::boolean THEN 1 ELSE 0 END, $2)"
@@ -826,7 +789,7 @@ tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt)
               2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(s->conn, res, "recording a billing attempt", s->err,
+        tt_db_error(s->ch.conn, res, "recording a billing attempt", s->err,
                     sizeof(s->err));
         PQclear(res);
         return -1;
@@ -884,12 +847,4 @@ tt_sync_id(yajl_val item, const char *key, long long *out)
     }
 
     return -1;
-}
-
-
-static void
-tt_sync_signal(int signo)
-{
-    (void) signo;
-    tt_sync_stop = 1;
 }

@@ -1,7 +1,8 @@
 /*
- * config: the worker's settings, filled from the command line by main.c
- * and passed down read-only.  The only process-wide state besides it is
- * the log's worker name and the time zone cache.
+ * config: the worker's settings, filled from the command line by
+ * cmd_line.c (the option tables of cmd_*.c) and passed down read-only.
+ * The only process-wide state besides it is the log's worker name and
+ * level, and the time zone cache.
  */
 
 #ifndef TT_CONFIG_H

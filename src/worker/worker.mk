@@ -23,12 +23,16 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/users.c \
                   src/worker/api.c src/worker/oauth.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
+                  src/worker/channel.c src/worker/lookup.c \
                   src/worker/enrich.c src/worker/photos.c
+# the command layer: main.c and one cmd_*.c per command (the only code
+# that prints to stdout or reads stdin); not linked into the unit tests
+WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
 WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
 
 WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\
                    $(WORKER_COMMON) $(WORKER_STAGES))
-WORKER_MAIN_OBJ := $(WORKER_OBJDIR)/worker/main.o
+WORKER_MAIN_OBJ := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,$(WORKER_CMDS))
 
 WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
