@@ -173,8 +173,13 @@ void tt_cmd_error(const char *fmt, ...)
 /* connects to cfg->dsn; NULL after printing why */
 PGconn *tt_cmd_connect(const tt_config_t *cfg);
 
-/* a listing: the header line, then one tab-separated line per row */
-void tt_cmd_print_rows(const char *header, PGresult *res);
+/*
+ * A listing (res from a library call, NULL after err): the header line
+ * and one tab-separated line per row, or the error.  Frees res, closes
+ * conn; the exit status.
+ */
+int tt_cmd_listing(PGconn *conn, PGresult *res, const char *header,
+    const char *err);
 
 /*
  * One line of stdin without its line ending ("password", "refresh

@@ -129,28 +129,17 @@ done:
 int
 tt_cmd_contracts_list(tt_cmd_args_t *args)
 {
-    char       err[1024];
-    PGconn    *conn;
-    PGresult  *res;
+    char     err[1024];
+    PGconn  *conn;
 
     conn = tt_cmd_connect(&args->cfg);
     if (conn == NULL) {
         return 1;
     }
 
-    res = tt_contracts_list(conn, err, sizeof(err));
-    if (res == NULL) {
-        tt_cmd_error("%s", err);
-        PQfinish(conn);
-        return 1;
-    }
-
-    tt_cmd_print_rows("version\teffective_from\trules\tfile\tname", res);
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return 0;
+    return tt_cmd_listing(conn, tt_contracts_list(conn, err, sizeof(err)),
+                          "version\teffective_from\trules\tfile\tname",
+                          err);
 }
 
 

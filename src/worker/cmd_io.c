@@ -47,10 +47,17 @@ tt_cmd_connect(const tt_config_t *cfg)
 }
 
 
-void
-tt_cmd_print_rows(const char *header, PGresult *res)
+int
+tt_cmd_listing(PGconn *conn, PGresult *res, const char *header,
+    const char *err)
 {
     int  i, j;
+
+    if (res == NULL) {
+        tt_cmd_error("%s", err);
+        PQfinish(conn);
+        return 1;
+    }
 
     printf("%s\n", header);
 
@@ -61,6 +68,11 @@ tt_cmd_print_rows(const char *header, PGresult *res)
 
         putchar('\n');
     }
+
+    PQclear(res);
+    PQfinish(conn);
+
+    return 0;
 }
 
 

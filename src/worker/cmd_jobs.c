@@ -35,7 +35,6 @@ tt_cmd_jobs_list(tt_cmd_args_t *args)
 {
     char                  err[1024];
     PGconn               *conn;
-    PGresult             *res;
     tt_jobs_list_opts_t  *o;
 
     o = args->opts;
@@ -51,20 +50,10 @@ tt_cmd_jobs_list(tt_cmd_args_t *args)
         return 1;
     }
 
-    res = tt_jobs_list(conn, o->state, o->limit, err, sizeof(err));
-    if (res == NULL) {
-        tt_cmd_error("%s", err);
-        PQfinish(conn);
-        return 1;
-    }
-
-    tt_cmd_print_rows("id\tstate\tattempts\treceived_at\trun_after\t"
-                      "locked_by\tlast_error", res);
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return 0;
+    return tt_cmd_listing(conn, tt_jobs_list(conn, o->state, o->limit, err,
+                                             sizeof(err)),
+                          "id\tstate\tattempts\treceived_at\trun_after\t"
+                          "locked_by\tlast_error", err);
 }
 
 

@@ -91,28 +91,16 @@ tt_cmd_users_disable(tt_cmd_args_t *args)
 int
 tt_cmd_users_list(tt_cmd_args_t *args)
 {
-    char       err[1024];
-    PGconn    *conn;
-    PGresult  *res;
+    char     err[1024];
+    PGconn  *conn;
 
     conn = tt_cmd_connect(&args->cfg);
     if (conn == NULL) {
         return 1;
     }
 
-    res = tt_users_list(conn, err, sizeof(err));
-    if (res == NULL) {
-        tt_cmd_error("%s", err);
-        PQfinish(conn);
-        return 1;
-    }
-
-    tt_cmd_print_rows("email\trole\tclient\tsites\tstate", res);
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return 0;
+    return tt_cmd_listing(conn, tt_users_list(conn, err, sizeof(err)),
+                          "email\trole\tclient\tsites\tstate", err);
 }
 
 

@@ -166,23 +166,14 @@ failed:
 PGresult *
 tt_contracts_list(PGconn *conn, char *err, size_t errlen)
 {
-    PGresult  *res;
-
-    res = PQexec(conn,
+    return tt_db_query(conn, "listing rule sets",
               "SELECT s.version, to_char(s.effective_from AT TIME ZONE 'UTC',"
               "       'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
               "       (SELECT count(*) FROM contract_rules r"
               "         WHERE r.rule_set_version = s.version),"
               "       s.source_file, s.name"
-              "  FROM contract_rule_sets s ORDER BY s.version");
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "listing rule sets", err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-
-    return res;
+              "  FROM contract_rule_sets s ORDER BY s.version",
+              0, NULL, err, errlen);
 }
 
 

@@ -171,6 +171,24 @@ tt_db_exec(PGconn *conn, const char *sql, ExecStatusType status, char *err,
 }
 
 
+PGresult *
+tt_db_query(PGconn *conn, const char *what, const char *sql, int nparams,
+    const char *const *params, char *err, size_t errlen)
+{
+    PGresult  *res;
+
+    res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(conn, res, what, err, errlen);
+        PQclear(res);
+        return NULL;
+    }
+
+    return res;
+}
+
+
 void
 tt_db_error(PGconn *conn, PGresult *res, const char *what, char *err,
     size_t errlen)

@@ -20,6 +20,13 @@ int tt_db_prepare(PGconn *conn, char *err, size_t errlen);
 int tt_db_exec(PGconn *conn, const char *sql, ExecStatusType status,
     char *err, size_t errlen);
 
+/*
+ * A query that returns rows (params may be NULL): the result, or NULL
+ * with err = "what: the database's message".
+ */
+PGresult *tt_db_query(PGconn *conn, const char *what, const char *sql,
+    int nparams, const char *const *params, char *err, size_t errlen);
+
 /* err = "what: primary message (SQLSTATE)" from a result or the conn */
 void tt_db_error(PGconn *conn, PGresult *res, const char *what, char *err,
     size_t errlen);

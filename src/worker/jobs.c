@@ -24,14 +24,13 @@ tt_jobs_list(PGconn *conn, const char *state, int limit, char *err,
     size_t errlen)
 {
     char         lim[16];
-    PGresult    *res;
     const char  *params[2];
 
     snprintf(lim, sizeof(lim), "%d", limit);
     params[0] = state;
     params[1] = lim;
 
-    res = PQexecParams(conn,
+    return tt_db_query(conn, "listing jobs",
               "SELECT id, state, attempts,"
               "       to_char(received_at AT TIME ZONE 'UTC',"
               "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
@@ -43,15 +42,7 @@ tt_jobs_list(PGconn *conn, const char *state, int limit, char *err,
               "  FROM tracktik_jobs"
               " WHERE $1::text IS NULL OR state = $1"
               " ORDER BY id LIMIT $2",
-              2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "listing jobs", err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-
-    return res;
+              2, params, err, errlen);
 }
 
 
@@ -59,24 +50,21 @@ int
 tt_jobs_retry(PGconn *conn, const char *id, int *requeued, char *err,
     size_t errlen)
 {
-    int          rc;
     PGresult    *res;
     const char  *params[1];
 
     params[0] = id;
 
-    res = PQexecParams(conn,
+    res = tt_db_query(conn, "retrying jobs",
               "UPDATE tracktik_jobs"
               "   SET state = 'queued', attempts = 0, run_after = now(),"
               "       locked_by = NULL, locked_until = NULL"
               " WHERE ($1::bigint IS NULL AND state = 'dead')"
               "    OR (id = $1 AND state IN ('dead', 'queued'))"
               " RETURNING id",
-              1, NULL, params, NULL, NULL, 0);
+              1, params, err, errlen);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "retrying jobs", err, errlen);
-        PQclear(res);
+    if (res == NULL) {
         return -1;
     }
 
@@ -100,8 +88,7 @@ tt_jobs_retry(PGconn *conn, const char *id, int *requeued, char *err,
                  "queue)", id);
     }
 
-    rc = -1;
     PQclear(res);
 
-    return rc;
+    return -1;
 }

@@ -12,7 +12,8 @@
 
 
 static int tt_users_call(PGconn *conn, const char *sql, int nparams,
-    const char **params, const char *what, char *err, size_t errlen);
+    const char *const *params, const char *what, char *err,
+    size_t errlen);
 
 
 int
@@ -123,37 +124,25 @@ tt_users_disable(PGconn *conn, const char *email, char *err, size_t errlen)
 PGresult *
 tt_users_list(PGconn *conn, char *err, size_t errlen)
 {
-    PGresult  *res;
-
-    res = PQexec(conn,
+    return tt_db_query(conn, "listing users",
               "SELECT email, role, coalesce(client_id::text, '-'),"
               "       coalesce(array_to_string(site_ids, ','), '-'),"
               "       CASE WHEN disabled THEN 'disabled' ELSE 'active' END"
-              "  FROM portal_users ORDER BY lower(email)");
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "listing users", err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-
-    return res;
+              "  FROM portal_users ORDER BY lower(email)",
+              0, NULL, err, errlen);
 }
 
 
 static int
 tt_users_call(PGconn *conn, const char *sql, int nparams,
-    const char **params, const char *what, char *err, size_t errlen)
+    const char *const *params, const char *what, char *err, size_t errlen)
 {
     PGresult  *res;
 
-    res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        /* the message names the problem (duplicate email, short
-         * password); the password itself is never part of it */
-        tt_db_error(conn, res, what, err, errlen);
-        PQclear(res);
+    /* the error names the problem (duplicate email, short password);
+     * the password itself is never part of it */
+    res = tt_db_query(conn, what, sql, nparams, params, err, errlen);
+    if (res == NULL) {
         return -1;
     }
 

@@ -36,7 +36,7 @@ WORKER_MAIN_OBJ := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,$(WORKER_CMDS))
 
 WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
-                  build/tests/worker_api
+                  build/tests/worker_api build/tests/worker_cmd_line
 
 .PHONY: worker worker-tests
 
@@ -57,3 +57,15 @@ build/tests/worker_%: src/worker/tests/test_%.c $(WORKER_LIB_OBJS) \
 	@mkdir -p $(dir $@)
 	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_LIB_OBJS) \
 	    $(WORKER_LIBS) -lcmocka
+
+# the command line parser: the library and the two files it needs of the
+# command layer
+WORKER_CMD_LINE_OBJS := $(WORKER_OBJDIR)/worker/cmd_line.o \
+                        $(WORKER_OBJDIR)/worker/cmd_io.o
+
+build/tests/worker_cmd_line: src/worker/tests/test_cmd_line.c \
+                             $(WORKER_LIB_OBJS) $(WORKER_CMD_LINE_OBJS) \
+                             $(WORKER_HEADERS)
+	@mkdir -p $(dir $@)
+	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_CMD_LINE_OBJS) \
+	    $(WORKER_LIB_OBJS) $(WORKER_LIBS) -lcmocka
