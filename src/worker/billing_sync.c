@@ -12,6 +12,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "api.h"
+#include "billing_refs.h"
 #include "billing_sync.h"
 #include "channel.h"
 #include "db.h"
@@ -40,15 +41,6 @@ typedef struct {
 } tt_sync_line_t;
 
 
-typedef enum {
-    TT_SYNC_POSTED = 0,
-    TT_SYNC_FAILED,             /* bad data: state failed */
-    TT_SYNC_LATER,              /* transient: stays pending */
-    TT_SYNC_BUSY,               /* another process has it */
-    TT_SYNC_STOP                /* login needed or database gone */
-} tt_sync_rc_e;
-
-
 typedef struct tt_billing_sync_s  tt_sync_t;
 
 struct tt_billing_sync_s {
@@ -59,21 +51,15 @@ struct tt_billing_sync_s {
 };
 
 
-static tt_sync_rc_e tt_sync_line(tt_sync_t *s, long long id);
-static tt_sync_rc_e tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l);
-static tt_sync_rc_e tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l,
-    char *bill_item, char *price, size_t size);
-static tt_sync_rc_e tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l,
-    char *contract, size_t size);
-static tt_sync_rc_e tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l,
+static tt_billing_rc_e tt_sync_line(tt_sync_t *s, long long id);
+static tt_billing_rc_e tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l);
+static tt_billing_rc_e tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l,
     char *remote, size_t size);
 static char *tt_sync_body(const tt_sync_line_t *l, const char *price,
     const char *contract, const char *bill_item, const char *description);
 static int tt_sync_mark(tt_sync_t *s, long long id, const char *state,
     const char *remote, const char *error);
 static int tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt);
-static tt_sync_rc_e tt_sync_api_rc(tt_sync_t *s, tt_api_rc_e rc);
-static int tt_sync_id(yajl_val item, const char *key, long long *out);
 
 
 tt_billing_sync_t *
@@ -156,11 +142,11 @@ tt_billing_sync_pass(tt_billing_sync_t *s, tt_billing_counts_t *counts,
             last_id = atoll(PQgetvalue(res, i, 0));
 
             switch (tt_sync_line(s, last_id)) {
-            case TT_SYNC_POSTED: counts->posted++; break;
-            case TT_SYNC_FAILED: counts->failed++; break;
-            case TT_SYNC_LATER:  counts->later++;  break;
-            case TT_SYNC_BUSY:   counts->busy++;   break;
-            case TT_SYNC_STOP:   stopped = 1; break;
+            case TT_BILLING_OK: counts->posted++; break;
+            case TT_BILLING_FAILED: counts->failed++; break;
+            case TT_BILLING_LATER:  counts->later++;  break;
+            case TT_BILLING_BUSY:   counts->busy++;   break;
+            case TT_BILLING_STOP:   stopped = 1; break;
             }
         }
 
@@ -204,14 +190,14 @@ tt_billing_sync_close(tt_billing_sync_t *s)
 }
 
 
-static tt_sync_rc_e
+static tt_billing_rc_e
 tt_sync_line(tt_sync_t *s, long long id)
 {
     char            idbuf[32], q[1100];
     PGresult       *res, *lock;
     const char     *params[1];
     tt_sync_line_t  l;
-    tt_sync_rc_e    rc;
+    tt_billing_rc_e    rc;
 
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
     params[0] = idbuf;
@@ -224,12 +210,12 @@ tt_sync_line(tt_sync_t *s, long long id)
         tt_db_error(s->ch.conn, lock, "locking a billing line", s->err,
                     sizeof(s->err));
         PQclear(lock);
-        return TT_SYNC_STOP;
+        return TT_BILLING_STOP;
     }
 
     if (strcmp(PQgetvalue(lock, 0, 0), "t") != 0) {
         PQclear(lock);
-        return TT_SYNC_BUSY;
+        return TT_BILLING_BUSY;
     }
 
     PQclear(lock);
@@ -253,10 +239,10 @@ tt_sync_line(tt_sync_t *s, long long id)
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         tt_db_error(s->ch.conn, res, "reading a billing line", s->err,
                     sizeof(s->err));
-        rc = TT_SYNC_STOP;
+        rc = TT_BILLING_STOP;
 
     } else if (PQntuples(res) == 0) {
-        rc = TT_SYNC_BUSY;      /* done by someone else meanwhile */
+        rc = TT_BILLING_BUSY;      /* done by someone else meanwhile */
 
     } else {
 #define TT_COL(c)  (PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c))
@@ -276,10 +262,10 @@ tt_sync_line(tt_sync_t *s, long long id)
 
         rc = tt_sync_post(s, &l);
 
-        if (rc == TT_SYNC_FAILED) {
+        if (rc == TT_BILLING_FAILED) {
             tt_log(TT_LOG_WARN, "event=billing_line_failed line=%lld "
                    "error=%s", id, tt_log_quote(s->err, q, sizeof(q)));
-        } else if (rc == TT_SYNC_LATER) {
+        } else if (rc == TT_BILLING_LATER) {
             tt_log(TT_LOG_WARN, "event=billing_line_later line=%lld "
                    "error=%s", id, tt_log_quote(s->err, q, sizeof(q)));
         }
@@ -296,7 +282,7 @@ tt_sync_line(tt_sync_t *s, long long id)
 }
 
 
-static tt_sync_rc_e
+static tt_billing_rc_e
 tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
 {
     int               tries, in_doubt;
@@ -305,7 +291,7 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
     yajl_val          tree, item;
     long long         rid;
     tt_api_rc_e       arc;
-    tt_sync_rc_e      rc;
+    tt_billing_rc_e      rc;
     tt_http_answer_t  answer;
 
     if (l->credited_state != NULL && strcmp(l->credited_state, "posted")) {
@@ -313,26 +299,30 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
             snprintf(s->err, sizeof(s->err), "this credit line undoes a "
                      "charge that was never posted (it failed)");
             tt_sync_mark(s, l->id, "failed", NULL, s->err);
-            return TT_SYNC_FAILED;
+            return TT_BILLING_FAILED;
         }
         snprintf(s->err, sizeof(s->err), "waiting for the charge it credits "
                  "to be posted");
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     if (l->site_id == NULL) {
         snprintf(s->err, sizeof(s->err), "the line has no site (account): "
                  "the report named none");
         tt_sync_mark(s, l->id, "failed", NULL, s->err);
-        return TT_SYNC_FAILED;
+        return TT_BILLING_FAILED;
     }
 
-    rc = tt_sync_bill_item(s, l, bill_item, price, sizeof(price));
-    if (rc == TT_SYNC_POSTED) {
-        rc = tt_sync_contract(s, l, contract, sizeof(contract));
+    rc = tt_billing_bill_item(&s->ch.api, l->bill_code, l->unit_price,
+                              bill_item, sizeof(bill_item), price,
+                              sizeof(price), s->err, sizeof(s->err));
+    if (rc == TT_BILLING_OK) {
+        rc = tt_billing_contract(&s->ch.api, &s->posts, l->position_id,
+                                 l->site_id, contract, sizeof(contract),
+                                 s->err, sizeof(s->err));
     }
-    if (rc != TT_SYNC_POSTED) {
-        if (rc == TT_SYNC_FAILED) {
+    if (rc != TT_BILLING_OK) {
+        if (rc == TT_BILLING_FAILED) {
             tt_sync_mark(s, l->id, "failed", NULL, s->err);
         }
         return rc;
@@ -344,7 +334,7 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
     body = tt_sync_body(l, price, contract, bill_item, description);
     if (body == NULL) {
         snprintf(s->err, sizeof(s->err), "out of memory");
-        return TT_SYNC_STOP;
+        return TT_BILLING_STOP;
     }
 
     in_doubt = l->in_doubt;
@@ -354,16 +344,16 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
             /* a previous POST may have been stored: never post twice */
             rc = tt_sync_lookup(s, l, remote, sizeof(remote));
 
-            if (rc == TT_SYNC_POSTED) {
+            if (rc == TT_BILLING_OK) {
                 free(body);
                 if (tt_sync_mark(s, l->id, "posted", remote, NULL) != 0) {
-                    return TT_SYNC_STOP;
+                    return TT_BILLING_STOP;
                 }
                 tt_log(TT_LOG_INFO, "event=billing_line_found line=%lld "
                        "remote=%s", l->id, remote);
-                return TT_SYNC_POSTED;
+                return TT_BILLING_OK;
             }
-            if (rc != TT_SYNC_FAILED) {     /* FAILED here: not found */
+            if (rc != TT_BILLING_FAILED) {     /* FAILED here: not found */
                 free(body);
                 return rc;
             }
@@ -371,7 +361,7 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
 
         if (tt_sync_attempt(s, l->id, 1) != 0) {
             free(body);
-            return TT_SYNC_STOP;
+            return TT_BILLING_STOP;
         }
         in_doubt = 1;
 
@@ -388,12 +378,12 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
                 continue;
             }
             free(body);
-            return TT_SYNC_LATER;
+            return TT_BILLING_LATER;
         }
 
         if (arc != TT_API_OK) {
             free(body);
-            return tt_sync_api_rc(s, arc);
+            return tt_billing_api_rc(arc);
         }
 
         break;
@@ -404,7 +394,9 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
     if (answer.status == 200 || answer.status == 201) {
         item = tt_api_item(&answer, &tree);
 
-        if (item == NULL || tt_sync_id(item, "id", &rid) != 0) {
+        rid = item ? tt_api_id(item, "id") : 0;
+
+        if (rid == 0) {
             /* stored, but no id to show: the lookup will find it */
             snprintf(s->err, sizeof(s->err), "TrackTik answered HTTP %ld "
                      "without an item id", answer.status);
@@ -413,7 +405,7 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
             }
             tt_http_answer_free(&answer);
             tt_sync_mark(s, l->id, "pending", NULL, s->err);
-            return TT_SYNC_LATER;
+            return TT_BILLING_LATER;
         }
 
         if (tree != NULL) {
@@ -423,11 +415,11 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
 
         snprintf(remote, sizeof(remote), "%lld", rid);
         if (tt_sync_mark(s, l->id, "posted", remote, NULL) != 0) {
-            return TT_SYNC_STOP;
+            return TT_BILLING_STOP;
         }
         tt_log(TT_LOG_INFO, "event=billing_line_posted line=%lld remote=%s",
                l->id, remote);
-        return TT_SYNC_POSTED;
+        return TT_BILLING_OK;
     }
 
     /* a refusal: TrackTik stored nothing */
@@ -440,17 +432,17 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
         snprintf(s->err, sizeof(s->err), "TrackTik refused the ad-hoc item: "
                  "%s", reason);
         tt_sync_mark(s, l->id, "failed", NULL, s->err);
-        return TT_SYNC_FAILED;
+        return TT_BILLING_FAILED;
     }
 
     snprintf(s->err, sizeof(s->err), "TrackTik answered %s", reason);
     tt_sync_mark(s, l->id, "pending", NULL, s->err);
-    return TT_SYNC_LATER;
+    return TT_BILLING_LATER;
 }
 
 
-/* TT_SYNC_POSTED: found (remote set); TT_SYNC_FAILED: certainly absent */
-static tt_sync_rc_e
+/* TT_BILLING_OK: found (remote set); TT_BILLING_FAILED: certainly absent */
+static tt_billing_rc_e
 tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
     size_t size)
 {
@@ -469,7 +461,7 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
     arc = tt_api_request(&s->ch.api, "GET", path, NULL, &answer, s->err,
                          sizeof(s->err));
     if (arc != TT_API_OK) {
-        return tt_sync_api_rc(s, arc);
+        return tt_billing_api_rc(arc);
     }
 
     if (answer.status != 200) {
@@ -477,7 +469,7 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
         snprintf(s->err, sizeof(s->err), "looking up an earlier attempt: "
                  "TrackTik answered %s", tag);
         tt_http_answer_free(&answer);
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     tree = yajl_tree_parse(answer.body, NULL, 0);
@@ -491,12 +483,12 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
         if (tree != NULL) {
             yajl_tree_free(tree);
         }
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     if (YAJL_GET_ARRAY(data)->len == 0) {
         yajl_tree_free(tree);
-        return TT_SYNC_FAILED;
+        return TT_BILLING_FAILED;
     }
 
     if (YAJL_GET_ARRAY(data)->len > 1) {
@@ -505,183 +497,18 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
     }
 
     item = YAJL_GET_ARRAY(data)->values[0];
-    if (tt_sync_id(item, "id", &rid) != 0) {
+    rid = tt_api_id(item, "id");
+
+    if (rid == 0) {
         yajl_tree_free(tree);
         snprintf(s->err, sizeof(s->err), "looking up an earlier attempt: "
                  "an item without an id");
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     snprintf(remote, size, "%lld", rid);
     yajl_tree_free(tree);
-    return TT_SYNC_POSTED;
-}
-
-
-static tt_sync_rc_e
-tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l, char *bill_item,
-    char *price, size_t size)
-{
-    char              esc[300], path[400], reason[300], idbuf[32];
-    yajl_val          tree, data;
-    long long         id;
-    PGresult         *res;
-    tt_api_rc_e       arc;
-    const char       *params[2], *dpath[] = { "data", NULL };
-    tt_http_answer_t  answer;
-
-    params[0] = l->bill_code;
-    res = PQexecParams(s->ch.conn,
-              "SELECT bill_item_id::text, default_price::text"
-              "  FROM tracktik_bill_items WHERE bill_code = $1", 1, NULL,
-              params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->ch.conn, res, "reading tracktik_bill_items", s->err,
-                    sizeof(s->err));
-        PQclear(res);
-        return TT_SYNC_STOP;
-    }
-
-    if (PQntuples(res) == 1) {
-        snprintf(bill_item, 32, "%s", PQgetvalue(res, 0, 0));
-        if (l->unit_price != NULL) {
-            snprintf(price, size, "%s", l->unit_price);
-        } else if (!PQgetisnull(res, 0, 1)) {
-            snprintf(price, size, "%s", PQgetvalue(res, 0, 1));
-        } else {
-            snprintf(s->err, sizeof(s->err), "no price: the rule gives no "
-                     "unit_price and tracktik_bill_items has no "
-                     "default_price for bill code %s", l->bill_code);
-            PQclear(res);
-            return TT_SYNC_FAILED;
-        }
-        PQclear(res);
-        return TT_SYNC_POSTED;
-    }
-
-    PQclear(res);
-
-    /* not mapped yet: the bill item whose customId is the code */
-    snprintf(path, sizeof(path), "/rest/v1/bill-items?customId=%s&limit=2",
-             tt_api_escape(l->bill_code, esc, sizeof(esc)));
-
-    arc = tt_api_request(&s->ch.api, "GET", path, NULL, &answer, s->err,
-                         sizeof(s->err));
-    if (arc != TT_API_OK) {
-        return tt_sync_api_rc(s, arc);
-    }
-
-    if (answer.status != 200) {
-        snprintf(s->err, sizeof(s->err), "looking up bill code %s: TrackTik "
-                 "answered %s", l->bill_code,
-                 tt_api_error_text(&answer, reason, sizeof(reason)));
-        tt_http_answer_free(&answer);
-        return TT_SYNC_LATER;
-    }
-
-    tree = yajl_tree_parse(answer.body, NULL, 0);
-    tt_http_answer_free(&answer);
-    data = tree ? yajl_tree_get(tree, dpath, yajl_t_array) : NULL;
-
-    if (data == NULL || YAJL_GET_ARRAY(data)->len != 1
-        || tt_sync_id(YAJL_GET_ARRAY(data)->values[0], "id", &id) != 0)
-    {
-        snprintf(s->err, sizeof(s->err), "bill code %s: %s TrackTik bill "
-                 "item has it as customId; map it with INSERT INTO "
-                 "tracktik_bill_items (bill_code, bill_item_id, "
-                 "default_price) VALUES (...)", l->bill_code,
-                 data != NULL && YAJL_GET_ARRAY(data)->len > 1
-                 ? "more than one" : "no");
-        if (tree != NULL) {
-            yajl_tree_free(tree);
-        }
-        return TT_SYNC_FAILED;
-    }
-
-    yajl_tree_free(tree);
-
-    snprintf(idbuf, sizeof(idbuf), "%lld", id);
-    params[0] = l->bill_code;
-    params[1] = idbuf;
-    res = PQexecParams(s->ch.conn,
-              "INSERT INTO tracktik_bill_items (bill_code, bill_item_id,"
-              "                                 source)"
-              " VALUES ($1, $2, 'api') ON CONFLICT (bill_code) DO NOTHING",
-              2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(s->ch.conn, res, "storing a bill item mapping", s->err,
-                    sizeof(s->err));
-        PQclear(res);
-        return TT_SYNC_STOP;
-    }
-
-    PQclear(res);
-
-    /* again from the table: an operator's row wins, and has the price */
-    return tt_sync_bill_item(s, l, bill_item, price, size);
-}
-
-
-static tt_sync_rc_e
-tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l, char *contract,
-    size_t size)
-{
-    int                rc;
-    PGresult          *res;
-    const char        *params[1];
-    tt_enrich_post_t   post;
-
-    if (l->position_id != NULL) {
-        rc = tt_lookup_get(&s->posts, s->ch.conn, atoll(l->position_id),
-                           &post, s->err, sizeof(s->err));
-
-        switch (rc) {
-        case 0:
-            break;
-        case TT_ENRICH_REFUSED:
-            return post.status == 404 ? TT_SYNC_FAILED : TT_SYNC_LATER;
-        case TT_ENRICH_FAILED:
-            return tt_sync_api_rc(s, post.api_rc);
-        default:
-            return TT_SYNC_STOP;
-        }
-
-        if (post.contract != 0) {
-            snprintf(contract, size, "%lld", post.contract);
-            return TT_SYNC_POSTED;
-        }
-    }
-
-    params[0] = l->site_id;
-    res = PQexecParams(s->ch.conn,
-              "SELECT contract_id::text FROM tracktik_site_contracts"
-              " WHERE site_id = $1", 1, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->ch.conn, res, "reading tracktik_site_contracts", s->err,
-                    sizeof(s->err));
-        PQclear(res);
-        return TT_SYNC_STOP;
-    }
-
-    if (PQntuples(res) == 1) {
-        snprintf(contract, size, "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return TT_SYNC_POSTED;
-    }
-
-    PQclear(res);
-
-    snprintf(s->err, sizeof(s->err), "no contract: %s%s%s and site %s has "
-             "no row in tracktik_site_contracts (INSERT INTO "
-             "tracktik_site_contracts (site_id, contract_id) VALUES ...)",
-             l->position_id ? "post " : "the report names no post",
-             l->position_id ? l->position_id : "",
-             l->position_id ? " has no contract (non billable)" : "",
-             l->site_id);
-    return TT_SYNC_FAILED;
+    return TT_BILLING_OK;
 }
 
 
@@ -797,54 +624,4 @@ tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt)
 
     PQclear(res);
     return 0;
-}
-
-
-static tt_sync_rc_e
-tt_sync_api_rc(tt_sync_t *s, tt_api_rc_e rc)
-{
-    (void) s;
-
-    switch (rc) {
-    case TT_API_OK:
-        return TT_SYNC_POSTED;
-    case TT_API_LOGIN:
-    case TT_API_ERROR:
-        return TT_SYNC_STOP;
-    default:
-        return TT_SYNC_LATER;
-    }
-}
-
-
-/* key: an integer id, a numeric string, or an object with an "id" */
-static int
-tt_sync_id(yajl_val item, const char *key, long long *out)
-{
-    char        *end;
-    yajl_val     v, id;
-    const char  *path[] = { key, NULL }, *idpath[] = { "id", NULL };
-
-    v = yajl_tree_get(item, path, yajl_t_any);
-
-    if (v != NULL && YAJL_IS_OBJECT(v)) {
-        id = yajl_tree_get(v, idpath, yajl_t_any);
-        v = id;
-    }
-
-    if (v == NULL) {
-        return -1;
-    }
-
-    if (YAJL_IS_INTEGER(v)) {
-        *out = YAJL_GET_INTEGER(v);
-        return *out > 0 ? 0 : -1;
-    }
-
-    if (YAJL_IS_STRING(v)) {
-        *out = strtoll(v->u.string, &end, 10);
-        return (*end == '\0' && *out > 0) ? 0 : -1;
-    }
-
-    return -1;
 }

@@ -48,7 +48,6 @@ static tt_api_rc_e tt_enrich_fetch_post(tt_api_t *api, PGconn *conn,
     size_t errlen);
 static const char *tt_enrich_zone(tt_enrich_t *e, const char *zone);
 static const char *tt_enrich_string(yajl_val item, const char *key);
-static long long tt_enrich_id(yajl_val item, const char *key);
 
 
 static const tt_lookup_kind_t  tt_enrich_accounts = {
@@ -272,7 +271,7 @@ tt_enrich_account_fetch(void *ctx, long long id, void *value, char *err,
 
     type = item ? tt_enrich_string(item, "type") : NULL;
     zone = item ? tt_enrich_string(item, "timeZone") : NULL;
-    a->parent = item ? tt_enrich_id(item, "parentClient") : 0;
+    a->parent = item ? tt_api_id(item, "parentClient") : 0;
     a->is_client = type != NULL && (strcmp(type, "CLIENT") == 0
                    || strcmp(type, "MULTI_LOCATION_CLIENT") == 0);
     a->time_zone = zone ? tt_enrich_zone(e, zone) : NULL;
@@ -387,10 +386,10 @@ tt_enrich_fetch_post(tt_api_t *api, PGconn *conn, long long id,
         return TT_API_RETRY;
     }
 
-    *contract = tt_enrich_id(item, "contract");
+    *contract = tt_api_id(item, "contract");
 
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
-    snprintf(site, sizeof(site), "%lld", tt_enrich_id(item, "account"));
+    snprintf(site, sizeof(site), "%lld", tt_api_id(item, "account"));
     snprintf(cbuf, sizeof(cbuf), "%lld", *contract);
     nb = yajl_tree_get(item, nbpath, yajl_t_true);
 
@@ -454,25 +453,4 @@ tt_enrich_string(yajl_val item, const char *key)
     v = yajl_tree_get(item, path, yajl_t_string);
 
     return v ? v->u.string : NULL;
-}
-
-
-/* an integer id, or an included object's id; 0 when absent */
-static long long
-tt_enrich_id(yajl_val item, const char *key)
-{
-    yajl_val     v;
-    const char  *path[] = { key, NULL }, *idpath[] = { "id", NULL };
-
-    v = yajl_tree_get(item, path, yajl_t_any);
-
-    if (v != NULL && YAJL_IS_OBJECT(v)) {
-        v = yajl_tree_get(v, idpath, yajl_t_any);
-    }
-
-    if (v != NULL && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0) {
-        return YAJL_GET_INTEGER(v);
-    }
-
-    return 0;
 }

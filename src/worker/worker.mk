@@ -23,6 +23,7 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/users.c \
                   src/worker/api.c src/worker/oauth.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
+                  src/worker/billing_refs.c \
                   src/worker/channel.c src/worker/lookup.c \
                   src/worker/enrich.c src/worker/photos.c
 # the command layer: main.c and one cmd_*.c per command (the only code
