@@ -80,6 +80,11 @@ static const tt_option_t  tt_cmd_api_options[] = {
 };
 
 
+static int tt_cmd_words(const tt_command_t *table, int argc, char **argv,
+    char **words, int *help, int *version);
+static int tt_cmd_options(const tt_command_t *table,
+    const tt_command_t *cmd, int nwords, int argc, char **argv,
+    tt_cmd_args_t *args);
 static const tt_command_t *tt_cmd_find(const tt_command_t *table,
     char **words, int nwords, int *used);
 static const tt_option_t *tt_cmd_option(const tt_command_t *cmd,
@@ -105,46 +110,12 @@ int
 tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
     const tt_command_t **cmdp, tt_cmd_args_t *args)
 {
-    int                  i, nwords, used, dashdash, skip, help, version;
-    char                *words[TT_CMD_WORDS], *a, *eq;
-    size_t               len;
-    const char          *value;
-    tt_cmd_global_t      g;
-    const tt_option_t   *o;
-    const tt_command_t  *cmd, *owner;
+    int                  rc, nwords, used, help, version;
+    char                *words[TT_CMD_WORDS];
+    const tt_command_t  *cmd;
 
-    /* pass 1: the command words; options and their values skipped */
-    nwords = 0;
-    help = 0;
-    version = 0;
-    dashdash = 0;
-
-    for (i = 1; i < argc; i++) {
-        a = argv[i];
-
-        if (!dashdash && strcmp(a, "--") == 0) {
-            dashdash = 1;
-            continue;
-        }
-
-        if (!dashdash && a[0] == '-' && a[1] != '\0') {
-            help |= strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
-            version |= strcmp(a, "--version") == 0;
-
-            if (a[1] == '-' && strchr(a, '=') == NULL) {
-                o = tt_cmd_option_anywhere(table, a + 2, strlen(a + 2),
-                                           &owner);
-                if (o != NULL && o->arg != NULL) {
-                    i++;
-                }
-            }
-            continue;
-        }
-
-        if (nwords < TT_CMD_WORDS) {
-            words[nwords++] = a;
-        }
-    }
+    /* pass 1: which command */
+    nwords = tt_cmd_words(table, argc, argv, words, &help, &version);
 
     if (version) {
         printf("tracktik-worker %s\n", TT_VERSION);
@@ -175,7 +146,83 @@ tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
         return 0;
     }
 
-    /* pass 2: the options this command takes, and its operands */
+    /* pass 2: its options and operands */
+    rc = tt_cmd_options(table, cmd, used, argc, argv, args);
+    if (rc >= 0) {
+        return rc;
+    }
+
+    *cmdp = cmd;
+    return -1;
+}
+
+
+/*
+ * The first TT_CMD_WORDS words that are neither options nor their values
+ * (into words; how many); *help and *version: whether those were asked.
+ */
+static int
+tt_cmd_words(const tt_command_t *table, int argc, char **argv, char **words,
+    int *help, int *version)
+{
+    int                  i, n, dashdash;
+    char                *a;
+    const tt_option_t   *o;
+    const tt_command_t  *owner;
+
+    n = 0;
+    *help = 0;
+    *version = 0;
+    dashdash = 0;
+
+    for (i = 1; i < argc; i++) {
+        a = argv[i];
+
+        if (!dashdash && strcmp(a, "--") == 0) {
+            dashdash = 1;
+            continue;
+        }
+
+        if (!dashdash && a[0] == '-' && a[1] != '\0') {
+            *help |= strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+            *version |= strcmp(a, "--version") == 0;
+
+            if (a[1] == '-' && strchr(a, '=') == NULL) {
+                o = tt_cmd_option_anywhere(table, a + 2, strlen(a + 2),
+                                           &owner);
+                if (o != NULL && o->arg != NULL) {
+                    i++;
+                }
+            }
+            continue;
+        }
+
+        if (n < TT_CMD_WORDS) {
+            words[n++] = a;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Fills args: defaults, then the options cmd takes, the operands after
+ * its nwords command words, then what the global options mean.  -1 when
+ * the command can run, else the exit status (after saying why).
+ */
+static int
+tt_cmd_options(const tt_command_t *table, const tt_command_t *cmd,
+    int nwords, int argc, char **argv, tt_cmd_args_t *args)
+{
+    int                  i, dashdash;
+    char                *a, *eq;
+    size_t               len;
+    const char          *value;
+    tt_cmd_global_t      g;
+    const tt_option_t   *o;
+    const tt_command_t  *owner;
+
     memset(args, 0, sizeof(*args));
     memset(&g, 0, sizeof(g));
 
@@ -191,7 +238,6 @@ tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
     }
 
     dashdash = 0;
-    skip = used;
 
     for (i = 1; i < argc; i++) {
         a = argv[i];
@@ -202,8 +248,8 @@ tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
         }
 
         if (dashdash || a[0] != '-' || a[1] == '\0') {
-            if (skip > 0) {
-                skip--;                 /* the command words */
+            if (nwords > 0) {
+                nwords--;               /* the command words */
             } else {
                 args->argv[args->argc++] = a;
             }
@@ -271,7 +317,6 @@ tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
         return TT_EXIT_USAGE;
     }
 
-    *cmdp = cmd;
     return -1;
 }
 
