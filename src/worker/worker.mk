@@ -16,6 +16,7 @@ WORKER_OBJDIR  := build/worker
 WORKER_COMMON  := src/common/tt_time.c
 WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/parse.c src/worker/rules.c \
+                  src/worker/rules_parse.c \
                   src/worker/claim.c src/worker/ledger.c \
                   src/worker/billing.c src/worker/process.c \
                   src/worker/run.c src/worker/contracts.c \
