@@ -452,7 +452,8 @@ tt_cmd_set(const tt_option_t *o, const char *value, const char *source,
         return 0;
 
     default:
-        if (o->check != NULL && value[0] != '\0'
+        if (o->check != NULL
+            && !(o->type == TT_OPT_TEXT_OR_OFF && value[0] == '\0')
             && o->check(value, err, sizeof(err)) != 0)
         {
             tt_cmd_error("--%s%s%s: %s", o->name, source ? " from " : "",

@@ -27,7 +27,7 @@ sub cli {
     delete $ENV{$_} for qw(TRACKTIK_DSN TRACKTIK_ATTACHMENT_DIR
                            TRACKTIK_SQL_DIR);
     $ENV{$_} = $env->{$_} for keys %$env;
-    run([ $bin, @args ], \undef, \$out, \$err, timeout(60));
+    run([ $bin, @args ], \undef, \$out, \$err, timeout(180));
     return ($? >> 8, $out, $err);
 }
 
@@ -116,6 +116,7 @@ subtest 'every value is checked at start' => sub {
         [ [ 'billing', 'sync', '--api-timeout-ms', '30000' ], qr/--api-timeout-ms: "30000" is not a number in 100\.\.29000/ ],
         [ [ 'run', '--default-time-zone', 'Mars/Olympus' ], qr/--default-time-zone: "Mars\/Olympus" is not a time zone/ ],
         [ [ 'run', '--default-time-zone', '../../etc/passwd' ], qr/is not a time zone/ ],
+        [ [ 'run', '--default-time-zone', '' ], qr/"" is not a time zone/ ],
         [ [ 'contracts', 'load', 'x.json', '--effective-from', 'soon' ], qr/--effective-from: "soon" is not a date/ ],
         [ [ 'run', '--log-level', 'loud' ], qr/--log-level: "loud" is not a log level/ ],
         [ [ 'jobs', 'list', '--limit' ], qr/--limit needs a value/ ],

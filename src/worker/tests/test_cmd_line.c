@@ -170,6 +170,8 @@ test_usage_errors_exit_2(void **state)
                            "--dsn", "d", NULL), TT_EXIT_USAGE);
     assert_int_equal(parse(&a, &cmd, "run", "--zone", "Mars/Olympus",
                            "--dsn", "d", NULL), TT_EXIT_USAGE);
+    assert_int_equal(parse(&a, &cmd, "run", "--zone", "", "--dsn", "d",
+                           NULL), TT_EXIT_USAGE);
     assert_int_equal(parse(&a, &cmd, "run", "--flag=1", "--dsn", "d", NULL),
                      TT_EXIT_USAGE);
     assert_int_equal(parse(&a, &cmd, "things", "add", "x", "--name", NULL),
