@@ -85,6 +85,7 @@ static int tt_cmd_words(const tt_command_t *table, int argc, char **argv,
 static int tt_cmd_options(const tt_command_t *table,
     const tt_command_t *cmd, int nwords, int argc, char **argv,
     tt_cmd_args_t *args);
+static int tt_cmd_kind(const char *a, int *dashdash);
 static const tt_command_t *tt_cmd_find(const tt_command_t *table,
     char **words, int nwords, int *used);
 static const tt_option_t *tt_cmd_option(const tt_command_t *cmd,
@@ -165,7 +166,7 @@ static int
 tt_cmd_words(const tt_command_t *table, int argc, char **argv, char **words,
     int *help, int *version)
 {
-    int                  i, n, dashdash;
+    int                  i, n, dashdash, kind;
     char                *a;
     const tt_option_t   *o;
     const tt_command_t  *owner;
@@ -177,13 +178,13 @@ tt_cmd_words(const tt_command_t *table, int argc, char **argv, char **words,
 
     for (i = 1; i < argc; i++) {
         a = argv[i];
+        kind = tt_cmd_kind(a, &dashdash);
 
-        if (!dashdash && strcmp(a, "--") == 0) {
-            dashdash = 1;
+        if (kind < 0) {
             continue;
         }
 
-        if (!dashdash && a[0] == '-' && a[1] != '\0') {
+        if (kind > 0) {
             *help |= strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
             *version |= strcmp(a, "--version") == 0;
 
@@ -215,7 +216,7 @@ static int
 tt_cmd_options(const tt_command_t *table, const tt_command_t *cmd,
     int nwords, int argc, char **argv, tt_cmd_args_t *args)
 {
-    int                  i, dashdash;
+    int                  i, dashdash, kind;
     char                *a, *eq;
     size_t               len;
     const char          *value;
@@ -241,13 +242,13 @@ tt_cmd_options(const tt_command_t *table, const tt_command_t *cmd,
 
     for (i = 1; i < argc; i++) {
         a = argv[i];
+        kind = tt_cmd_kind(a, &dashdash);
 
-        if (!dashdash && strcmp(a, "--") == 0) {
-            dashdash = 1;
+        if (kind < 0) {
             continue;
         }
 
-        if (dashdash || a[0] != '-' || a[1] == '\0') {
+        if (kind == 0) {
             if (nwords > 0) {
                 nwords--;               /* the command words */
             } else {
@@ -318,6 +319,23 @@ tt_cmd_options(const tt_command_t *table, const tt_command_t *cmd,
     }
 
     return -1;
+}
+
+
+/* 1: a is an option, 0: a word, -1: the "--" after which all are words */
+static int
+tt_cmd_kind(const char *a, int *dashdash)
+{
+    if (*dashdash) {
+        return 0;
+    }
+
+    if (strcmp(a, "--") == 0) {
+        *dashdash = 1;
+        return -1;
+    }
+
+    return a[0] == '-' && a[1] != '\0';
 }
 
 
