@@ -633,6 +633,34 @@ tt_api_item(const tt_http_answer_t *answer, yajl_val *tree)
 }
 
 
+long long
+tt_api_id(yajl_val item, const char *key)
+{
+    char        *end;
+    yajl_val     v;
+    long long    id;
+    const char  *path[] = { key, NULL }, *idpath[] = { "id", NULL };
+
+    v = yajl_tree_get(item, path, yajl_t_any);
+
+    if (v != NULL && YAJL_IS_OBJECT(v)) {
+        v = yajl_tree_get(v, idpath, yajl_t_any);
+    }
+
+    if (v != NULL && YAJL_IS_INTEGER(v)) {
+        id = YAJL_GET_INTEGER(v);
+        return id > 0 ? id : 0;
+    }
+
+    if (v != NULL && YAJL_IS_STRING(v)) {
+        id = strtoll(v->u.string, &end, 10);
+        return (*end == '\0' && id > 0) ? id : 0;
+    }
+
+    return 0;
+}
+
+
 const char *
 tt_api_error_text(const tt_http_answer_t *answer, char *buf, size_t size)
 {

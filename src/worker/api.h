@@ -124,6 +124,10 @@ double tt_api_now(void);
  * JSON (*tree is what to yajl_tree_free) */
 yajl_val tt_api_item(const tt_http_answer_t *answer, yajl_val *tree);
 
+/* key's id in item: an integer, a numeric string, or an object with an
+ * "id" (an included relation); 0 when absent or not positive */
+long long tt_api_id(yajl_val item, const char *key);
+
 /* a human-readable reason from an error body, into buf */
 const char *tt_api_error_text(const tt_http_answer_t *answer, char *buf,
     size_t size);

@@ -12,10 +12,13 @@
 #include <yajl/yajl_tree.h>
 
 #include "api.h"
+#include "billing_refs.h"
 #include "billing_sync.h"
+#include "channel.h"
 #include "db.h"
 #include "enrich.h"
 #include "log.h"
+#include "lookup.h"
 #include "oauth.h"
 
 
@@ -38,215 +41,187 @@ typedef struct {
 } tt_sync_line_t;
 
 
-typedef enum {
-    TT_SYNC_POSTED = 0,
-    TT_SYNC_FAILED,             /* bad data: state failed */
-    TT_SYNC_LATER,              /* transient: stays pending */
-    TT_SYNC_BUSY,               /* another process has it */
-    TT_SYNC_STOP                /* login needed or database gone */
-} tt_sync_rc_e;
+typedef struct tt_billing_sync_s  tt_sync_t;
+
+struct tt_billing_sync_s {
+    tt_channel_t             ch;
+    tt_lookup_t              posts;
+    volatile sig_atomic_t   *stop;
+    char                     err[1024];
+};
 
 
-typedef struct {
-    tt_api_t    api;
-    PGconn     *conn;
-    char        err[1024];
-} tt_sync_t;
-
-
-static volatile sig_atomic_t  tt_sync_stop;
-
-
-static tt_sync_rc_e tt_sync_line(tt_sync_t *s, long long id);
-static tt_sync_rc_e tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l);
-static tt_sync_rc_e tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l,
-    char *bill_item, char *price, size_t size);
-static tt_sync_rc_e tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l,
-    char *contract, size_t size);
-static tt_sync_rc_e tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l,
+static tt_billing_rc_e tt_sync_line(tt_sync_t *s, long long id);
+static tt_billing_rc_e tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l);
+static tt_billing_rc_e tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l,
     char *remote, size_t size);
 static char *tt_sync_body(const tt_sync_line_t *l, const char *price,
     const char *contract, const char *bill_item, const char *description);
 static int tt_sync_mark(tt_sync_t *s, long long id, const char *state,
     const char *remote, const char *error);
 static int tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt);
-static tt_sync_rc_e tt_sync_api_rc(tt_sync_t *s, tt_api_rc_e rc);
-static int tt_sync_id(yajl_val item, const char *key, long long *out);
-static void tt_sync_signal(int signo);
 
 
-int
-tt_billing_sync(const tt_config_t *cfg, int once)
+tt_billing_sync_t *
+tt_billing_sync_open(const tt_config_t *cfg, volatile sig_atomic_t *stop,
+    char *err, size_t errlen)
 {
-    int                 n, i, posted, failed, later, busy, stopped;
-    char                last[32], q[1100];
-    long long           last_id;
-    PGresult           *res;
-    tt_sync_t           s;
-    const char         *params[1];
-    struct sigaction    sa;
+    tt_sync_t          *s;
     tt_api_settings_t   set;
-    tt_sync_rc_e        rc;
 
-    memset(&s, 0, sizeof(s));
-
-    s.conn = tt_db_connect(cfg->dsn, s.err, sizeof(s.err));
-    if (s.conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", s.err);
-        return 1;
+    s = calloc(1, sizeof(tt_sync_t));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
 
     tt_api_settings_from(cfg, &set);
 
-    if (tt_api_open(&s.api, s.conn, &set, s.err, sizeof(s.err))
-        != TT_API_OK)
-    {
-        fprintf(stderr, "tracktik-worker: %s\n", s.err);
-        tt_api_close(&s.api);
-        PQfinish(s.conn);
-        return 1;
+    if (tt_channel_open(&s->ch, cfg->dsn, &set, err, errlen) != 0) {
+        free(s);
+        return NULL;
     }
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = tt_sync_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    s.api.stop = (volatile int *) &tt_sync_stop;
+    /* no memory layer: an operator's change to the table counts at once */
+    tt_lookup_init(&s->posts, &tt_enrich_posts, &s->ch.api, TT_ENRICH_TTL,
+                   0);
 
-    tt_log(TT_LOG_INFO, "event=billing_sync_start tenant=%s once=%d",
-           tt_log_quote(s.api.base_url, q, sizeof(q)), once);
+    s->stop = stop;
+    s->ch.api.stop = (volatile int *) stop;
 
-    stopped = 0;
-
-    do {
-        posted = failed = later = busy = 0;
-        last_id = 0;
-
-        /* a session that needs a login stops the sync before any line */
-        if (tt_oauth_token(&s.api, s.err, sizeof(s.err)) == TT_API_LOGIN) {
-            stopped = 1;
-        }
-
-        while (!stopped) {
-            snprintf(last, sizeof(last), "%lld", last_id);
-            params[0] = last;
-
-            res = PQexecParams(s.conn,
-                      "SELECT id FROM billing_lines"
-                      " WHERE state = 'pending' AND id > $1"
-                      " ORDER BY id LIMIT 200", 1, NULL, params, NULL, NULL,
-                      0);
-
-            if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-                tt_db_error(s.conn, res, "listing pending billing lines",
-                            s.err, sizeof(s.err));
-                PQclear(res);
-                stopped = 1;
-                break;
-            }
-
-            n = PQntuples(res);
-
-            for (i = 0; i < n && !tt_sync_stop && !stopped; i++) {
-                last_id = atoll(PQgetvalue(res, i, 0));
-                rc = tt_sync_line(&s, last_id);
-
-                switch (rc) {
-                case TT_SYNC_POSTED: posted++; break;
-                case TT_SYNC_FAILED: failed++; break;
-                case TT_SYNC_LATER:  later++;  break;
-                case TT_SYNC_BUSY:   busy++;   break;
-                case TT_SYNC_STOP:   stopped = 1; break;
-                }
-            }
-
-            PQclear(res);
-
-            if (n == 0 || tt_sync_stop || stopped) {
-                break;
-            }
-        }
-
-        if (stopped) {
-            tt_log(TT_LOG_ERROR, "event=billing_sync_stopped error=%s",
-                   tt_log_quote(s.err, q, sizeof(q)));
-            fprintf(stderr, "tracktik-worker: billing sync stopped: %s\n",
-                    s.err);
-
-            if (once) {
-                break;
-            }
-
-            /* the daemon waits for the operator (auth login) or for the
-             * database, without asking TrackTik anything meanwhile */
-            tt_api_sleep(&s.api, cfg->poll_interval_ms < 10000
-                                 ? 10 : cfg->poll_interval_ms / 1000.0);
-            if (PQstatus(s.conn) != CONNECTION_OK) {
-                PQreset(s.conn);
-            }
-            stopped = 0;
-            continue;
-        }
-
-        if (once || posted + failed + later > 0) {
-            tt_log(TT_LOG_INFO, "event=billing_sync_pass posted=%d failed=%d "
-                   "pending=%d busy=%d", posted, failed, later, busy);
-        }
-
-        if (!once) {
-            tt_api_sleep(&s.api, cfg->poll_interval_ms / 1000.0);
-        }
-
-    } while (!once && !tt_sync_stop);
-
-    if (once && !stopped) {
-        printf("billing sync: %d posted, %d failed, %d still pending, "
-               "%d busy elsewhere\n", posted, failed, later, busy);
-    }
-
-    tt_api_close(&s.api);
-    PQfinish(s.conn);
-
-    if (stopped) {
-        return 1;
-    }
-
-    return (once && (later > 0 || busy > 0)) ? 3 : 0;
+    return s;
 }
 
 
-static tt_sync_rc_e
+const char *
+tt_billing_sync_tenant(tt_billing_sync_t *s)
+{
+    return s->ch.api.base_url;
+}
+
+
+int
+tt_billing_sync_pass(tt_billing_sync_t *s, tt_billing_counts_t *counts,
+    char *err, size_t errlen)
+{
+    int            n, i, stopped;
+    char           last[32];
+    long long      last_id;
+    PGresult      *res;
+    const char    *params[1];
+
+    memset(counts, 0, sizeof(*counts));
+    last_id = 0;
+    stopped = 0;
+
+    /* a session that needs a login stops the sync before any line */
+    if (tt_oauth_token(&s->ch.api, s->err, sizeof(s->err)) == TT_API_LOGIN) {
+        stopped = 1;
+    }
+
+    while (!stopped) {
+        snprintf(last, sizeof(last), "%lld", last_id);
+        params[0] = last;
+
+        res = PQexecParams(s->ch.conn,
+                  "SELECT id FROM billing_lines"
+                  " WHERE state = 'pending' AND id > $1"
+                  " ORDER BY id LIMIT 200", 1, NULL, params, NULL, NULL, 0);
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            tt_db_error(s->ch.conn, res, "listing pending billing lines",
+                        s->err, sizeof(s->err));
+            PQclear(res);
+            stopped = 1;
+            break;
+        }
+
+        n = PQntuples(res);
+
+        for (i = 0; i < n && !*s->stop && !stopped; i++) {
+            last_id = atoll(PQgetvalue(res, i, 0));
+
+            switch (tt_sync_line(s, last_id)) {
+            case TT_BILLING_OK: counts->posted++; break;
+            case TT_BILLING_FAILED: counts->failed++; break;
+            case TT_BILLING_LATER:  counts->later++;  break;
+            case TT_BILLING_BUSY:   counts->busy++;   break;
+            case TT_BILLING_STOP:   stopped = 1; break;
+            }
+        }
+
+        PQclear(res);
+
+        if (n == 0 || *s->stop) {
+            break;
+        }
+    }
+
+    if (stopped) {
+        snprintf(err, errlen, "%s", s->err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+tt_billing_sync_wait(tt_billing_sync_t *s, double seconds)
+{
+    tt_api_sleep(&s->ch.api, seconds);
+
+    if (PQstatus(s->ch.conn) != CONNECTION_OK) {
+        PQreset(s->ch.conn);
+    }
+}
+
+
+void
+tt_billing_sync_close(tt_billing_sync_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+
+    tt_lookup_free(&s->posts);
+    tt_channel_close(&s->ch);
+    free(s);
+}
+
+
+static tt_billing_rc_e
 tt_sync_line(tt_sync_t *s, long long id)
 {
     char            idbuf[32], q[1100];
     PGresult       *res, *lock;
     const char     *params[1];
     tt_sync_line_t  l;
-    tt_sync_rc_e    rc;
+    tt_billing_rc_e    rc;
 
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
     params[0] = idbuf;
 
-    lock = PQexecParams(s->conn,
+    lock = PQexecParams(s->ch.conn,
                "SELECT pg_try_advisory_lock(1414808642, hashint8($1))", 1,
                NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(lock) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, lock, "locking a billing line", s->err,
+        tt_db_error(s->ch.conn, lock, "locking a billing line", s->err,
                     sizeof(s->err));
         PQclear(lock);
-        return TT_SYNC_STOP;
+        return TT_BILLING_STOP;
     }
 
     if (strcmp(PQgetvalue(lock, 0, 0), "t") != 0) {
         PQclear(lock);
-        return TT_SYNC_BUSY;
+        return TT_BILLING_BUSY;
     }
 
     PQclear(lock);
 
     /* re-read under the lock: another process may have posted it */
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "SELECT b.idempotency_key, b.bill_code, b.quantity::text,"
               "       b.unit_price::text, b.service_date::text,"
               "       b.site_id::text, b.report_id::text,"
@@ -262,12 +237,12 @@ tt_sync_line(tt_sync_t *s, long long id)
               1, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, res, "reading a billing line", s->err,
+        tt_db_error(s->ch.conn, res, "reading a billing line", s->err,
                     sizeof(s->err));
-        rc = TT_SYNC_STOP;
+        rc = TT_BILLING_STOP;
 
     } else if (PQntuples(res) == 0) {
-        rc = TT_SYNC_BUSY;      /* done by someone else meanwhile */
+        rc = TT_BILLING_BUSY;      /* done by someone else meanwhile */
 
     } else {
 #define TT_COL(c)  (PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c))
@@ -287,10 +262,10 @@ tt_sync_line(tt_sync_t *s, long long id)
 
         rc = tt_sync_post(s, &l);
 
-        if (rc == TT_SYNC_FAILED) {
+        if (rc == TT_BILLING_FAILED) {
             tt_log(TT_LOG_WARN, "event=billing_line_failed line=%lld "
                    "error=%s", id, tt_log_quote(s->err, q, sizeof(q)));
-        } else if (rc == TT_SYNC_LATER) {
+        } else if (rc == TT_BILLING_LATER) {
             tt_log(TT_LOG_WARN, "event=billing_line_later line=%lld "
                    "error=%s", id, tt_log_quote(s->err, q, sizeof(q)));
         }
@@ -298,7 +273,7 @@ tt_sync_line(tt_sync_t *s, long long id)
 
     PQclear(res);
 
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "SELECT pg_advisory_unlock(1414808642, hashint8($1))", 1, NULL,
               params, NULL, NULL, 0);
     PQclear(res);
@@ -307,7 +282,7 @@ tt_sync_line(tt_sync_t *s, long long id)
 }
 
 
-static tt_sync_rc_e
+static tt_billing_rc_e
 tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
 {
     int               tries, in_doubt;
@@ -316,7 +291,7 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
     yajl_val          tree, item;
     long long         rid;
     tt_api_rc_e       arc;
-    tt_sync_rc_e      rc;
+    tt_billing_rc_e      rc;
     tt_http_answer_t  answer;
 
     if (l->credited_state != NULL && strcmp(l->credited_state, "posted")) {
@@ -324,26 +299,30 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
             snprintf(s->err, sizeof(s->err), "this credit line undoes a "
                      "charge that was never posted (it failed)");
             tt_sync_mark(s, l->id, "failed", NULL, s->err);
-            return TT_SYNC_FAILED;
+            return TT_BILLING_FAILED;
         }
         snprintf(s->err, sizeof(s->err), "waiting for the charge it credits "
                  "to be posted");
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     if (l->site_id == NULL) {
         snprintf(s->err, sizeof(s->err), "the line has no site (account): "
                  "the report named none");
         tt_sync_mark(s, l->id, "failed", NULL, s->err);
-        return TT_SYNC_FAILED;
+        return TT_BILLING_FAILED;
     }
 
-    rc = tt_sync_bill_item(s, l, bill_item, price, sizeof(price));
-    if (rc == TT_SYNC_POSTED) {
-        rc = tt_sync_contract(s, l, contract, sizeof(contract));
+    rc = tt_billing_bill_item(&s->ch.api, l->bill_code, l->unit_price,
+                              bill_item, sizeof(bill_item), price,
+                              sizeof(price), s->err, sizeof(s->err));
+    if (rc == TT_BILLING_OK) {
+        rc = tt_billing_contract(&s->ch.api, &s->posts, l->position_id,
+                                 l->site_id, contract, sizeof(contract),
+                                 s->err, sizeof(s->err));
     }
-    if (rc != TT_SYNC_POSTED) {
-        if (rc == TT_SYNC_FAILED) {
+    if (rc != TT_BILLING_OK) {
+        if (rc == TT_BILLING_FAILED) {
             tt_sync_mark(s, l->id, "failed", NULL, s->err);
         }
         return rc;
@@ -355,7 +334,7 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
     body = tt_sync_body(l, price, contract, bill_item, description);
     if (body == NULL) {
         snprintf(s->err, sizeof(s->err), "out of memory");
-        return TT_SYNC_STOP;
+        return TT_BILLING_STOP;
     }
 
     in_doubt = l->in_doubt;
@@ -365,16 +344,16 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
             /* a previous POST may have been stored: never post twice */
             rc = tt_sync_lookup(s, l, remote, sizeof(remote));
 
-            if (rc == TT_SYNC_POSTED) {
+            if (rc == TT_BILLING_OK) {
                 free(body);
                 if (tt_sync_mark(s, l->id, "posted", remote, NULL) != 0) {
-                    return TT_SYNC_STOP;
+                    return TT_BILLING_STOP;
                 }
                 tt_log(TT_LOG_INFO, "event=billing_line_found line=%lld "
                        "remote=%s", l->id, remote);
-                return TT_SYNC_POSTED;
+                return TT_BILLING_OK;
             }
-            if (rc != TT_SYNC_FAILED) {     /* FAILED here: not found */
+            if (rc != TT_BILLING_FAILED) {     /* FAILED here: not found */
                 free(body);
                 return rc;
             }
@@ -382,29 +361,29 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
 
         if (tt_sync_attempt(s, l->id, 1) != 0) {
             free(body);
-            return TT_SYNC_STOP;
+            return TT_BILLING_STOP;
         }
         in_doubt = 1;
 
-        arc = tt_api_request(&s->api, "POST", "/rest/v1/billing-adhoc-items",
+        arc = tt_api_request(&s->ch.api, "POST", "/rest/v1/billing-adhoc-items",
                              body, &answer, s->err, sizeof(s->err));
 
         if (arc == TT_API_UNKNOWN) {
             tt_sync_mark(s, l->id, "pending", NULL, s->err);
 
-            if (tries < s->api.set.max_retries && !*s->api.stop) {
+            if (tries < s->ch.api.set.max_retries && !*s->ch.api.stop) {
                 tt_log(TT_LOG_WARN, "event=billing_post_unknown line=%lld "
                        "attempt=%d", l->id, tries + 1);
-                tt_api_sleep(&s->api, tt_api_backoff(&s->api.set, tries));
+                tt_api_sleep(&s->ch.api, tt_api_backoff(&s->ch.api.set, tries));
                 continue;
             }
             free(body);
-            return TT_SYNC_LATER;
+            return TT_BILLING_LATER;
         }
 
         if (arc != TT_API_OK) {
             free(body);
-            return tt_sync_api_rc(s, arc);
+            return tt_billing_api_rc(arc);
         }
 
         break;
@@ -415,7 +394,9 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
     if (answer.status == 200 || answer.status == 201) {
         item = tt_api_item(&answer, &tree);
 
-        if (item == NULL || tt_sync_id(item, "id", &rid) != 0) {
+        rid = item ? tt_api_id(item, "id") : 0;
+
+        if (rid == 0) {
             /* stored, but no id to show: the lookup will find it */
             snprintf(s->err, sizeof(s->err), "TrackTik answered HTTP %ld "
                      "without an item id", answer.status);
@@ -424,7 +405,7 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
             }
             tt_http_answer_free(&answer);
             tt_sync_mark(s, l->id, "pending", NULL, s->err);
-            return TT_SYNC_LATER;
+            return TT_BILLING_LATER;
         }
 
         if (tree != NULL) {
@@ -434,11 +415,11 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
 
         snprintf(remote, sizeof(remote), "%lld", rid);
         if (tt_sync_mark(s, l->id, "posted", remote, NULL) != 0) {
-            return TT_SYNC_STOP;
+            return TT_BILLING_STOP;
         }
         tt_log(TT_LOG_INFO, "event=billing_line_posted line=%lld remote=%s",
                l->id, remote);
-        return TT_SYNC_POSTED;
+        return TT_BILLING_OK;
     }
 
     /* a refusal: TrackTik stored nothing */
@@ -451,17 +432,17 @@ tt_sync_post(tt_sync_t *s, const tt_sync_line_t *l)
         snprintf(s->err, sizeof(s->err), "TrackTik refused the ad-hoc item: "
                  "%s", reason);
         tt_sync_mark(s, l->id, "failed", NULL, s->err);
-        return TT_SYNC_FAILED;
+        return TT_BILLING_FAILED;
     }
 
     snprintf(s->err, sizeof(s->err), "TrackTik answered %s", reason);
     tt_sync_mark(s, l->id, "pending", NULL, s->err);
-    return TT_SYNC_LATER;
+    return TT_BILLING_LATER;
 }
 
 
-/* TT_SYNC_POSTED: found (remote set); TT_SYNC_FAILED: certainly absent */
-static tt_sync_rc_e
+/* TT_BILLING_OK: found (remote set); TT_BILLING_FAILED: certainly absent */
+static tt_billing_rc_e
 tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
     size_t size)
 {
@@ -477,10 +458,10 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
              "?description:startswith=%s&limit=10",
              tt_api_escape(tag, esc, sizeof(esc)));
 
-    arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
+    arc = tt_api_request(&s->ch.api, "GET", path, NULL, &answer, s->err,
                          sizeof(s->err));
     if (arc != TT_API_OK) {
-        return tt_sync_api_rc(s, arc);
+        return tt_billing_api_rc(arc);
     }
 
     if (answer.status != 200) {
@@ -488,7 +469,7 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
         snprintf(s->err, sizeof(s->err), "looking up an earlier attempt: "
                  "TrackTik answered %s", tag);
         tt_http_answer_free(&answer);
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     tree = yajl_tree_parse(answer.body, NULL, 0);
@@ -502,12 +483,12 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
         if (tree != NULL) {
             yajl_tree_free(tree);
         }
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     if (YAJL_GET_ARRAY(data)->len == 0) {
         yajl_tree_free(tree);
-        return TT_SYNC_FAILED;
+        return TT_BILLING_FAILED;
     }
 
     if (YAJL_GET_ARRAY(data)->len > 1) {
@@ -516,209 +497,18 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
     }
 
     item = YAJL_GET_ARRAY(data)->values[0];
-    if (tt_sync_id(item, "id", &rid) != 0) {
+    rid = tt_api_id(item, "id");
+
+    if (rid == 0) {
         yajl_tree_free(tree);
         snprintf(s->err, sizeof(s->err), "looking up an earlier attempt: "
                  "an item without an id");
-        return TT_SYNC_LATER;
+        return TT_BILLING_LATER;
     }
 
     snprintf(remote, size, "%lld", rid);
     yajl_tree_free(tree);
-    return TT_SYNC_POSTED;
-}
-
-
-static tt_sync_rc_e
-tt_sync_bill_item(tt_sync_t *s, const tt_sync_line_t *l, char *bill_item,
-    char *price, size_t size)
-{
-    char              esc[300], path[400], reason[300], idbuf[32];
-    yajl_val          tree, data;
-    long long         id;
-    PGresult         *res;
-    tt_api_rc_e       arc;
-    const char       *params[2], *dpath[] = { "data", NULL };
-    tt_http_answer_t  answer;
-
-    params[0] = l->bill_code;
-    res = PQexecParams(s->conn,
-              "SELECT bill_item_id::text, default_price::text"
-              "  FROM tracktik_bill_items WHERE bill_code = $1", 1, NULL,
-              params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, res, "reading tracktik_bill_items", s->err,
-                    sizeof(s->err));
-        PQclear(res);
-        return TT_SYNC_STOP;
-    }
-
-    if (PQntuples(res) == 1) {
-        snprintf(bill_item, 32, "%s", PQgetvalue(res, 0, 0));
-        if (l->unit_price != NULL) {
-            snprintf(price, size, "%s", l->unit_price);
-        } else if (!PQgetisnull(res, 0, 1)) {
-            snprintf(price, size, "%s", PQgetvalue(res, 0, 1));
-        } else {
-            snprintf(s->err, sizeof(s->err), "no price: the rule gives no "
-                     "unit_price and tracktik_bill_items has no "
-                     "default_price for bill code %s", l->bill_code);
-            PQclear(res);
-            return TT_SYNC_FAILED;
-        }
-        PQclear(res);
-        return TT_SYNC_POSTED;
-    }
-
-    PQclear(res);
-
-    /* not mapped yet: the bill item whose customId is the code */
-    snprintf(path, sizeof(path), "/rest/v1/bill-items?customId=%s&limit=2",
-             tt_api_escape(l->bill_code, esc, sizeof(esc)));
-
-    arc = tt_api_request(&s->api, "GET", path, NULL, &answer, s->err,
-                         sizeof(s->err));
-    if (arc != TT_API_OK) {
-        return tt_sync_api_rc(s, arc);
-    }
-
-    if (answer.status != 200) {
-        snprintf(s->err, sizeof(s->err), "looking up bill code %s: TrackTik "
-                 "answered %s", l->bill_code,
-                 tt_api_error_text(&answer, reason, sizeof(reason)));
-        tt_http_answer_free(&answer);
-        return TT_SYNC_LATER;
-    }
-
-    tree = yajl_tree_parse(answer.body, NULL, 0);
-    tt_http_answer_free(&answer);
-    data = tree ? yajl_tree_get(tree, dpath, yajl_t_array) : NULL;
-
-    if (data == NULL || YAJL_GET_ARRAY(data)->len != 1
-        || tt_sync_id(YAJL_GET_ARRAY(data)->values[0], "id", &id) != 0)
-    {
-        snprintf(s->err, sizeof(s->err), "bill code %s: %s TrackTik bill "
-                 "item has it as customId; map it with INSERT INTO "
-                 "tracktik_bill_items (bill_code, bill_item_id, "
-                 "default_price) VALUES (...)", l->bill_code,
-                 data != NULL && YAJL_GET_ARRAY(data)->len > 1
-                 ? "more than one" : "no");
-        if (tree != NULL) {
-            yajl_tree_free(tree);
-        }
-        return TT_SYNC_FAILED;
-    }
-
-    yajl_tree_free(tree);
-
-    snprintf(idbuf, sizeof(idbuf), "%lld", id);
-    params[0] = l->bill_code;
-    params[1] = idbuf;
-    res = PQexecParams(s->conn,
-              "INSERT INTO tracktik_bill_items (bill_code, bill_item_id,"
-              "                                 source)"
-              " VALUES ($1, $2, 'api') ON CONFLICT (bill_code) DO NOTHING",
-              2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(s->conn, res, "storing a bill item mapping", s->err,
-                    sizeof(s->err));
-        PQclear(res);
-        return TT_SYNC_STOP;
-    }
-
-    PQclear(res);
-
-    /* again from the table: an operator's row wins, and has the price */
-    return tt_sync_bill_item(s, l, bill_item, price, size);
-}
-
-
-static tt_sync_rc_e
-tt_sync_contract(tt_sync_t *s, const tt_sync_line_t *l, char *contract,
-    size_t size)
-{
-    long          status;
-    PGresult     *res;
-    long long     id;
-    tt_api_rc_e   arc;
-    const char   *params[1];
-
-    if (l->position_id != NULL) {
-        params[0] = l->position_id;
-        res = PQexecParams(s->conn,
-                  "SELECT contract_id::text FROM tracktik_positions"
-                  " WHERE position_id = $1"
-                  "   AND fetched_at > now() - interval '1 hour'", 1, NULL,
-                  params, NULL, NULL, 0);
-
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            tt_db_error(s->conn, res, "reading tracktik_positions", s->err,
-                        sizeof(s->err));
-            PQclear(res);
-            return TT_SYNC_STOP;
-        }
-
-        if (PQntuples(res) == 1) {
-            if (!PQgetisnull(res, 0, 0)) {
-                snprintf(contract, size, "%s", PQgetvalue(res, 0, 0));
-                PQclear(res);
-                return TT_SYNC_POSTED;
-            }
-            PQclear(res);
-            goto site_default;
-        }
-
-        PQclear(res);
-
-        arc = tt_enrich_fetch_post(&s->api, s->conn,
-                                   atoll(l->position_id), &id, &status,
-                                   s->err, sizeof(s->err));
-        if (arc != TT_API_OK) {
-            return tt_sync_api_rc(s, arc);
-        }
-
-        if (status != 200) {
-            return status == 404 ? TT_SYNC_FAILED : TT_SYNC_LATER;
-        }
-
-        if (id != 0) {
-            snprintf(contract, size, "%lld", id);
-            return TT_SYNC_POSTED;
-        }
-    }
-
-site_default:
-
-    params[0] = l->site_id;
-    res = PQexecParams(s->conn,
-              "SELECT contract_id::text FROM tracktik_site_contracts"
-              " WHERE site_id = $1", 1, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(s->conn, res, "reading tracktik_site_contracts", s->err,
-                    sizeof(s->err));
-        PQclear(res);
-        return TT_SYNC_STOP;
-    }
-
-    if (PQntuples(res) == 1) {
-        snprintf(contract, size, "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return TT_SYNC_POSTED;
-    }
-
-    PQclear(res);
-
-    snprintf(s->err, sizeof(s->err), "no contract: %s%s%s and site %s has "
-             "no row in tracktik_site_contracts (INSERT INTO "
-             "tracktik_site_contracts (site_id, contract_id) VALUES ...)",
-             l->position_id ? "post " : "the report names no post",
-             l->position_id ? l->position_id : "",
-             l->position_id ? " has no contract (non billable)" : "",
-             l->site_id);
-    return TT_SYNC_FAILED;
+    return TT_BILLING_OK;
 }
 
 
@@ -779,7 +569,7 @@ tt_sync_mark(tt_sync_t *s, long long id, const char *state,
     params[2] = remote;
     params[3] = error;
 
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "WITH l AS ("
               "  UPDATE billing_lines"
               "     SET state = $2, last_error = $4,"
@@ -792,7 +582,7 @@ tt_sync_mark(tt_sync_t *s, long long id, const char *state,
               4, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(s->conn, res, "updating a billing line", s->err,
+        tt_db_error(s->ch.conn, res, "updating a billing line", s->err,
                     sizeof(s->err));
         PQclear(res);
         return -1;
@@ -815,7 +605,7 @@ tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt)
     params[0] = idbuf;
     params[1] = in_doubt ? "t" : "f";
 
-    res = PQexecParams(s->conn,
+    res = PQexecParams(s->ch.conn,
               "INSERT INTO tracktik_billing_attempts AS a"
               "    (line_id, attempts, in_doubt)"
               " VALUES ($1, CASE WHEN $2::boolean THEN 1 ELSE 0 END, $2)"
@@ -826,7 +616,7 @@ tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt)
               2, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(s->conn, res, "recording a billing attempt", s->err,
+        tt_db_error(s->ch.conn, res, "recording a billing attempt", s->err,
                     sizeof(s->err));
         PQclear(res);
         return -1;
@@ -834,62 +624,4 @@ tt_sync_attempt(tt_sync_t *s, long long id, int in_doubt)
 
     PQclear(res);
     return 0;
-}
-
-
-static tt_sync_rc_e
-tt_sync_api_rc(tt_sync_t *s, tt_api_rc_e rc)
-{
-    (void) s;
-
-    switch (rc) {
-    case TT_API_OK:
-        return TT_SYNC_POSTED;
-    case TT_API_LOGIN:
-    case TT_API_ERROR:
-        return TT_SYNC_STOP;
-    default:
-        return TT_SYNC_LATER;
-    }
-}
-
-
-/* key: an integer id, a numeric string, or an object with an "id" */
-static int
-tt_sync_id(yajl_val item, const char *key, long long *out)
-{
-    char        *end;
-    yajl_val     v, id;
-    const char  *path[] = { key, NULL }, *idpath[] = { "id", NULL };
-
-    v = yajl_tree_get(item, path, yajl_t_any);
-
-    if (v != NULL && YAJL_IS_OBJECT(v)) {
-        id = yajl_tree_get(v, idpath, yajl_t_any);
-        v = id;
-    }
-
-    if (v == NULL) {
-        return -1;
-    }
-
-    if (YAJL_IS_INTEGER(v)) {
-        *out = YAJL_GET_INTEGER(v);
-        return *out > 0 ? 0 : -1;
-    }
-
-    if (YAJL_IS_STRING(v)) {
-        *out = strtoll(v->u.string, &end, 10);
-        return (*end == '\0' && *out > 0) ? 0 : -1;
-    }
-
-    return -1;
-}
-
-
-static void
-tt_sync_signal(int signo)
-{
-    (void) signo;
-    tt_sync_stop = 1;
 }

@@ -23,10 +23,41 @@
 #ifndef TT_BILLING_SYNC_H
 #define TT_BILLING_SYNC_H
 
+#include <signal.h>
+#include <stddef.h>
+
 #include "config.h"
 
 
-/* `billing sync [--once]`: exit code */
-int tt_billing_sync(const tt_config_t *cfg, int once);
+typedef struct tt_billing_sync_s  tt_billing_sync_t;
+
+typedef struct {
+    int  posted;
+    int  failed;                /* bad data: state failed */
+    int  later;                 /* transient: still pending */
+    int  busy;                  /* another process has the line */
+} tt_billing_counts_t;
+
+
+/* connects and opens the API (cfg->api_url, else the only tenant); stop
+ * (set by a signal) cuts waits short.  NULL with err. */
+tt_billing_sync_t *tt_billing_sync_open(const tt_config_t *cfg,
+    volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* the tenant's base URL */
+const char *tt_billing_sync_tenant(tt_billing_sync_t *s);
+
+/*
+ * One pass over the pending lines: 0 with counts, or -1 with err when
+ * the pass stopped (a login is needed, or the database is gone).
+ */
+int tt_billing_sync_pass(tt_billing_sync_t *s, tt_billing_counts_t *counts,
+    char *err, size_t errlen);
+
+/* sleeps until seconds pass or stop is set; then reconnects a lost
+ * database connection */
+void tt_billing_sync_wait(tt_billing_sync_t *s, double seconds);
+
+void tt_billing_sync_close(tt_billing_sync_t *s);
 
 #endif /* TT_BILLING_SYNC_H */

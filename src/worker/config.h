@@ -1,7 +1,8 @@
 /*
- * config: the worker's settings, filled from the command line by main.c
- * and passed down read-only.  The only process-wide state besides it is
- * the log's worker name and the time zone cache.
+ * config: the worker's settings, filled from the command line by
+ * cmd_line.c (the option tables of cmd_*.c) and passed down read-only.
+ * The only process-wide state besides it is the log's worker name and
+ * level, and the time zone cache.
  */
 
 #ifndef TT_CONFIG_H
@@ -11,7 +12,7 @@ typedef struct {
     const char  *dsn;               /* libpq conninfo; never logged */
     const char  *worker_id;         /* locked_by value, "host:pid" */
     const char  *default_time_zone; /* when neither report nor site has one */
-    const char  *sql_dir;           /* migrate: the migrations directory */
+    const char  *sql_dir;           /* migrate: holds migrations/, functions/ */
 
     int          drain;             /* run: exit once the queue is empty */
     int          poll_only;         /* run: no LISTEN (PgBouncer) */

@@ -17,109 +17,69 @@
 #include "db.h"
 
 
-static char *tt_contracts_read(const char *file, size_t *len);
+static char *tt_contracts_slurp(const char *file, size_t *len, char *err,
+    size_t errlen);
 
 
 int
-tt_contracts_check(const char *file)
+tt_contracts_read(const char *file, char **text, size_t *len,
+    tt_rule_set_t *set, char *err, size_t errlen)
 {
-    char           *text, err[1024];
-    size_t          len;
-    tt_rule_set_t   set;
+    char  why[900];
 
-    text = tt_contracts_read(file, &len);
-    if (text == NULL) {
-        return 1;
+    memset(set, 0, sizeof(*set));
+
+    *text = tt_contracts_slurp(file, len, err, errlen);
+    if (*text == NULL) {
+        return -1;
     }
 
-    if (tt_rule_set_parse(text, len, &set, err, sizeof(err)) != 0) {
-        fprintf(stderr, "tracktik-worker: %s: %s\n", file, err);
-        tt_rule_set_free(&set);
-        free(text);
-        return 1;
+    if (tt_rule_set_parse(*text, *len, set, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", file, why);
+        return -1;
     }
-
-    printf("%s: %zu rules, valid%s\n", file, set.nrules,
-           set.has_effective_from ? "" : " (no effective_from: pass "
-           "--effective-from when loading)");
-
-    tt_rule_set_free(&set);
-    free(text);
 
     return 0;
 }
 
 
 int
-tt_contracts_load(const tt_config_t *cfg, const char *file,
-    const char *effective_from, int if_changed)
+tt_contracts_date(const char *text, long long *out)
 {
-    int             rc;
-    char           *text, err[1024], from[40], version[16];
-    size_t          len;
-    PGconn         *conn;
-    PGresult       *res;
-    const char     *params[4], *same[2], *base;
-    tt_rule_set_t   set;
-    tt_datetime_t   dt;
+    tt_datetime_t  dt;
 
-    text = tt_contracts_read(file, &len);
-    if (text == NULL) {
-        return 1;
+    if (tt_time_parse(text, strlen(text), &dt) != 0) {
+        return -1;
     }
 
-    if (tt_rule_set_parse(text, len, &set, err, sizeof(err)) != 0) {
-        fprintf(stderr, "tracktik-worker: %s: %s\n", file, err);
-        tt_rule_set_free(&set);
-        free(text);
-        return 1;
-    }
+    *out = tt_time_civil_to_epoch(dt.year, dt.month, dt.day, dt.hour,
+                                  dt.minute, dt.second) - dt.offset;
+    return 0;
+}
 
-    if (effective_from != NULL) {
-        if (tt_time_parse(effective_from, strlen(effective_from), &dt)
-            != 0)
-        {
-            fprintf(stderr, "tracktik-worker: --effective-from: \"%s\" is "
-                    "not a date YYYY-MM-DD or an ISO 8601 date-time\n",
-                    effective_from);
-            tt_rule_set_free(&set);
-            free(text);
-            return 1;
-        }
-        set.effective_from = tt_time_civil_to_epoch(dt.year, dt.month,
-                                 dt.day, dt.hour, dt.minute, dt.second)
-                             - dt.offset;
 
-    } else if (!set.has_effective_from) {
-        fprintf(stderr, "tracktik-worker: %s: effective_from: missing; add "
-                "it to the file or pass --effective-from DATE\n", file);
-        tt_rule_set_free(&set);
-        free(text);
-        return 1;
-    }
+int
+tt_contracts_store(PGconn *conn, const char *file, const char *text,
+    const tt_rule_set_t *set, int if_changed, char *version,
+    size_t versionlen, int *unchanged, char *err, size_t errlen)
+{
+    char         from[40], why[900];
+    PGresult    *res;
+    const char  *params[4], *same[2], *base;
 
-    tt_time_format_utc(set.effective_from, from, sizeof(from));
-
-    conn = tt_db_connect(cfg->dsn, err, sizeof(err));
-    if (conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        tt_rule_set_free(&set);
-        free(text);
-        return 1;
-    }
+    *unchanged = 0;
+    tt_time_format_utc(set->effective_from, from, sizeof(from));
 
     base = strrchr(file, '/');
     base = base ? base + 1 : file;
 
-    rc = 1;
-
-    if (tt_db_exec(conn, "BEGIN", PGRES_COMMAND_OK, err, sizeof(err)) != 0)
+    if (tt_db_exec(conn, "BEGIN", PGRES_COMMAND_OK, why, sizeof(why)) != 0)
     {
         goto failed;
     }
 
     params[0] = from;
-    params[1] = set.name ? set.name : "";
+    params[1] = set->name ? set->name : "";
     params[2] = base;
     params[3] = text;
 
@@ -138,18 +98,17 @@ tt_contracts_load(const tt_config_t *cfg, const char *file,
 
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             tt_db_error(conn, res, "comparing with the stored rule set",
-                        err, sizeof(err));
+                        why, sizeof(why));
             PQclear(res);
             goto failed;
         }
 
         if (PQntuples(res) == 1) {
-            printf("%s is unchanged: rule set version %s stays in force\n",
-                   file, PQgetvalue(res, 0, 0));
+            snprintf(version, versionlen, "%s", PQgetvalue(res, 0, 0));
+            *unchanged = 1;
             PQclear(res);
-            tt_db_exec(conn, "ROLLBACK", PGRES_COMMAND_OK, err, sizeof(err));
-            rc = 0;
-            goto failed;
+            tt_db_exec(conn, "ROLLBACK", PGRES_COMMAND_OK, why, sizeof(why));
+            return 0;
         }
 
         PQclear(res);
@@ -162,12 +121,12 @@ tt_contracts_load(const tt_config_t *cfg, const char *file,
               4, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "storing the rule set", err, sizeof(err));
+        tt_db_error(conn, res, "storing the rule set", why, sizeof(why));
         PQclear(res);
         goto failed;
     }
 
-    snprintf(version, sizeof(version), "%s", PQgetvalue(res, 0, 0));
+    snprintf(version, versionlen, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
 
     params[0] = version;
@@ -185,48 +144,36 @@ tt_contracts_load(const tt_config_t *cfg, const char *file,
               1, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(conn, res, "storing the rules", err, sizeof(err));
+        tt_db_error(conn, res, "storing the rules", why, sizeof(why));
         PQclear(res);
         goto failed;
     }
 
     PQclear(res);
 
-    if (tt_db_exec(conn, "COMMIT", PGRES_COMMAND_OK, err, sizeof(err)) != 0)
+    if (tt_db_exec(conn, "COMMIT", PGRES_COMMAND_OK, why, sizeof(why)) == 0)
     {
-        goto failed;
+        return 0;
     }
-
-    printf("loaded %s as rule set version %s: %zu rules, effective from "
-           "%s\n", file, version, set.nrules, from);
-    rc = 0;
 
 failed:
 
-    if (rc != 0) {
-        fprintf(stderr, "tracktik-worker: %s: %s\n", file, err);
-    }
-
-    PQfinish(conn);
-    tt_rule_set_free(&set);
-    free(text);
-
-    return rc;
+    snprintf(err, errlen, "%s: %s", file, why);
+    return -1;
 }
 
 
-int
-tt_contracts_list(const tt_config_t *cfg)
+PGresult *
+tt_contracts_list(PGconn *conn, char *err, size_t errlen)
 {
-    return tt_db_print_table(cfg->dsn, "listing rule sets",
-               "version\teffective_from\trules\tfile\tname",
-               "SELECT s.version, to_char(s.effective_from AT TIME ZONE 'UTC',"
-               "       'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-               "       (SELECT count(*) FROM contract_rules r"
-               "         WHERE r.rule_set_version = s.version),"
-               "       s.source_file, s.name"
-               "  FROM contract_rule_sets s ORDER BY s.version",
-               0, NULL);
+    return tt_db_query(conn, "listing rule sets",
+              "SELECT s.version, to_char(s.effective_from AT TIME ZONE 'UTC',"
+              "       'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       (SELECT count(*) FROM contract_rules r"
+              "         WHERE r.rule_set_version = s.version),"
+              "       s.source_file, s.name"
+              "  FROM contract_rule_sets s ORDER BY s.version",
+              0, NULL, err, errlen);
 }
 
 
@@ -295,7 +242,7 @@ tt_rulebook_load(PGconn *conn, tt_rulebook_t *rb, char *err, size_t errlen)
 
 
 static char *
-tt_contracts_read(const char *file, size_t *len)
+tt_contracts_slurp(const char *file, size_t *len, char *err, size_t errlen)
 {
     FILE    *f;
     char    *text;
@@ -303,29 +250,27 @@ tt_contracts_read(const char *file, size_t *len)
 
     f = fopen(file, "r");
     if (f == NULL) {
-        fprintf(stderr, "tracktik-worker: cannot open %s: %s\n", file,
-                strerror(errno));
+        snprintf(err, errlen, "cannot open %s: %s", file, strerror(errno));
         return NULL;
     }
 
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
         || fseek(f, 0, SEEK_SET) != 0)
     {
-        fprintf(stderr, "tracktik-worker: cannot read %s: %s\n", file,
-                strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", file, strerror(errno));
         fclose(f);
         return NULL;
     }
 
     if (size > 16 * 1024 * 1024) {
-        fprintf(stderr, "tracktik-worker: %s: larger than 16 MB\n", file);
+        snprintf(err, errlen, "%s: larger than 16 MB", file);
         fclose(f);
         return NULL;
     }
 
     text = malloc(size + 1);
     if (text == NULL || fread(text, 1, size, f) != (size_t) size) {
-        fprintf(stderr, "tracktik-worker: cannot read %s\n", file);
+        snprintf(err, errlen, "cannot read %s", file);
         free(text);
         fclose(f);
         return NULL;

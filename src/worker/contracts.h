@@ -1,30 +1,42 @@
 /*
- * contracts: the `contracts` subcommands (load, check, list) and reading
- * every stored rule set into a rulebook for the run loop.
+ * contracts: rule set files validated and stored as versions (the
+ * `contracts` commands), and every stored rule set read into a rulebook
+ * for the run loop.
  */
 
 #ifndef TT_CONTRACTS_H
 #define TT_CONTRACTS_H
 
+#include <stddef.h>
 #include <libpq-fe.h>
 
-#include "config.h"
 #include "rules.h"
 
 
 /*
- * the exit status of `contracts load FILE [--effective-from DATE]
- * [--if-changed]`; with if_changed, a file identical to the newest stored
- * rule set (and as of the same date) loads nothing
+ * Reads and validates a rule set file.  0 with *text (malloc()ed, the
+ * file's bytes) and *set filled; -1 with err ("FILE: what is wrong").
+ * The caller frees both either way (tt_rule_set_free, free).
  */
-int tt_contracts_load(const tt_config_t *cfg, const char *file,
-    const char *effective_from, int if_changed);
+int tt_contracts_read(const char *file, char **text, size_t *len,
+    tt_rule_set_t *set, char *err, size_t errlen);
 
-/* `contracts check FILE`: validation only, no database */
-int tt_contracts_check(const char *file);
+/* a date YYYY-MM-DD or an ISO 8601 date-time as an instant; -1: not one */
+int tt_contracts_date(const char *text, long long *out);
 
-/* `contracts list` */
-int tt_contracts_list(const tt_config_t *cfg);
+/*
+ * Stores a validated rule set as a new version (name from set, file's
+ * base name as source_file); version gets its number.  With if_changed,
+ * a document equal to the newest version's (and as of the same date)
+ * stores nothing: *unchanged = 1 and version is that newest one.  -1 with
+ * err.
+ */
+int tt_contracts_store(PGconn *conn, const char *file, const char *text,
+    const tt_rule_set_t *set, int if_changed, char *version,
+    size_t versionlen, int *unchanged, char *err, size_t errlen);
+
+/* version, effective_from, rules, file, name; NULL with err */
+PGresult *tt_contracts_list(PGconn *conn, char *err, size_t errlen);
 
 /* replaces *rb with every stored rule set; -1 with err */
 int tt_rulebook_load(PGconn *conn, tt_rulebook_t *rb, char *err,

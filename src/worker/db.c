@@ -171,45 +171,21 @@ tt_db_exec(PGconn *conn, const char *sql, ExecStatusType status, char *err,
 }
 
 
-int
-tt_db_print_table(const char *dsn, const char *what, const char *header,
-    const char *sql, int nparams, const char *const *params)
+PGresult *
+tt_db_query(PGconn *conn, const char *what, const char *sql, int nparams,
+    const char *const *params, char *err, size_t errlen)
 {
-    int        i, j;
-    char       err[1024];
-    PGconn    *conn;
     PGresult  *res;
-
-    conn = tt_db_connect(dsn, err, sizeof(err));
-    if (conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        return 1;
-    }
 
     res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, what, err, sizeof(err));
-        fprintf(stderr, "tracktik-worker: %s\n", err);
+        tt_db_error(conn, res, what, err, errlen);
         PQclear(res);
-        PQfinish(conn);
-        return 1;
+        return NULL;
     }
 
-    printf("%s\n", header);
-
-    for (i = 0; i < PQntuples(res); i++) {
-        for (j = 0; j < PQnfields(res); j++) {
-            printf("%s%s", j ? "\t" : "", PQgetvalue(res, i, j));
-        }
-
-        putchar('\n');
-    }
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return 0;
+    return res;
 }
 
 

@@ -9,8 +9,6 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
-#include "config.h"
-
 
 /* connects; on failure returns NULL with the reason in err */
 PGconn *tt_db_connect(const char *dsn, char *err, size_t errlen);
@@ -23,12 +21,11 @@ int tt_db_exec(PGconn *conn, const char *sql, ExecStatusType status,
     char *err, size_t errlen);
 
 /*
- * The operator's listings: connects, runs sql with params and prints the
- * header line and one tab-separated line per row.  0, or 1 with the
- * reason on stderr.
+ * A query that returns rows (params may be NULL): the result, or NULL
+ * with err = "what: the database's message".
  */
-int tt_db_print_table(const char *dsn, const char *what, const char *header,
-    const char *sql, int nparams, const char *const *params);
+PGresult *tt_db_query(PGconn *conn, const char *what, const char *sql,
+    int nparams, const char *const *params, char *err, size_t errlen);
 
 /* err = "what: primary message (SQLSTATE)" from a result or the conn */
 void tt_db_error(PGconn *conn, PGresult *res, const char *what, char *err,

@@ -11,6 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "api.h"
+#include "channel.h"
 #include "db.h"
 #include "enrich.h"
 #include "log.h"
@@ -18,64 +19,93 @@
 
 #define TT_ENRICH_SLOTS    509
 #define TT_ENRICH_ZONES    256
-#define TT_ENRICH_RECHECK  60.0     /* seconds between session checks */
 
 
 typedef struct {
-    long long    id;                /* 0: empty slot */
     long long    parent;            /* parent client, 0: none */
     int          is_client;         /* CLIENT or MULTI_LOCATION_CLIENT */
     const char  *time_zone;         /* interned; NULL: unknown */
-    double       expires;           /* monotonic */
 } tt_enrich_account_t;
 
 
-typedef struct {
-    long long    id;
-    double       expires;
-} tt_enrich_post_t;
-
-
 struct tt_enrich_s {
-    const tt_config_t    *cfg;
-    PGconn               *conn;
-    tt_api_t              api;
-    int                   api_open;
-    int                   active;
-    double                checked_at;
-    long long             calls;
-    long long             hits;
+    tt_channel_t          ch;
+    tt_lookup_t           accounts;
+    tt_lookup_t           posts;
     size_t                nzones;
     char                 *zones[TT_ENRICH_ZONES];
-    tt_enrich_account_t   accounts[TT_ENRICH_SLOTS];
-    tt_enrich_post_t      posts[TT_ENRICH_SLOTS];
 };
 
 
-static int tt_enrich_check(tt_enrich_t *e);
-static int tt_enrich_account(tt_enrich_t *e, long long id,
-    tt_enrich_account_t *out, char *err, size_t errlen);
-static int tt_enrich_account_fetch(tt_enrich_t *e, long long id,
-    tt_enrich_account_t *a, char *err, size_t errlen);
-static int tt_enrich_post(tt_enrich_t *e, long long id, char *err,
+static void tt_enrich_account_row(void *ctx, PGresult *res, void *value);
+static int tt_enrich_account_fetch(void *ctx, long long id, void *value,
+    char *err, size_t errlen);
+static void tt_enrich_post_row(void *ctx, PGresult *res, void *value);
+static int tt_enrich_post_fetch(void *ctx, long long id, void *value,
+    char *err, size_t errlen);
+static tt_api_rc_e tt_enrich_fetch_post(tt_api_t *api, PGconn *conn,
+    long long id, long long *contract, long *status, char *err,
     size_t errlen);
 static const char *tt_enrich_zone(tt_enrich_t *e, const char *zone);
 static const char *tt_enrich_string(yajl_val item, const char *key);
-static long long tt_enrich_id(yajl_val item, const char *key);
+
+
+static const tt_lookup_kind_t  tt_enrich_accounts = {
+    "tracktik_accounts",
+    "SELECT type, parent_client_id, time_zone,"
+    "       extract(epoch FROM fetched_at"
+    "               + make_interval(secs => $2) - now())"
+    "  FROM tracktik_accounts"
+    " WHERE account_id = $1"
+    "   AND fetched_at > now() - make_interval(secs => $2)",
+    sizeof(tt_enrich_account_t),
+    tt_enrich_account_row,
+    tt_enrich_account_fetch
+};
+
+
+const tt_lookup_kind_t  tt_enrich_posts = {
+    "tracktik_positions",
+    "SELECT contract_id,"
+    "       extract(epoch FROM fetched_at"
+    "               + make_interval(secs => $2) - now())"
+    "  FROM tracktik_positions WHERE position_id = $1"
+    "   AND fetched_at > now() - make_interval(secs => $2)",
+    sizeof(tt_enrich_post_t),
+    tt_enrich_post_row,
+    tt_enrich_post_fetch
+};
 
 
 tt_enrich_t *
 tt_enrich_new(const tt_config_t *cfg)
 {
-    tt_enrich_t  *e;
+    tt_enrich_t        *e;
+    tt_api_settings_t   set;
 
     e = calloc(1, sizeof(tt_enrich_t));
     if (e == NULL) {
         return NULL;
     }
 
-    e->cfg = cfg;
-    e->checked_at = -TT_ENRICH_RECHECK;
+    tt_api_settings_from(cfg, &set);
+
+    /* short: a job's lease must outlive a TrackTik outage */
+    set.timeout_ms = set.timeout_ms < 5000 ? set.timeout_ms : 5000;
+    set.max_retries = 2;
+    set.backoff_cap_ms = 2000;
+    set.max_rate_limited = 3;
+
+    tt_channel_init(&e->ch, "enrich", cfg->dsn, &set);
+
+    if (tt_lookup_init(&e->accounts, &tt_enrich_accounts, e, TT_ENRICH_TTL,
+                       TT_ENRICH_SLOTS) != 0
+        || tt_lookup_init(&e->posts, &tt_enrich_posts, &e->ch.api,
+                          TT_ENRICH_TTL, TT_ENRICH_SLOTS) != 0)
+    {
+        tt_enrich_free(e);
+        return NULL;
+    }
 
     return e;
 }
@@ -90,12 +120,10 @@ tt_enrich_free(tt_enrich_t *e)
         return;
     }
 
-    if (e->api_open) {
-        tt_api_close(&e->api);
-    }
-    if (e->conn != NULL) {
-        PQfinish(e->conn);
-    }
+    tt_channel_close(&e->ch);
+    tt_lookup_free(&e->accounts);
+    tt_lookup_free(&e->posts);
+
     for (i = 0; i < e->nzones; i++) {
         free(e->zones[i]);
     }
@@ -107,8 +135,8 @@ tt_enrich_free(tt_enrich_t *e)
 void
 tt_enrich_counts(const tt_enrich_t *e, long long *calls, long long *hits)
 {
-    *calls = e ? e->calls : 0;
-    *hits = e ? e->hits : 0;
+    *calls = e ? e->accounts.fetches + e->posts.fetches : 0;
+    *hits = e ? e->accounts.hits + e->posts.hits : 0;
 }
 
 
@@ -120,9 +148,10 @@ tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
     char                  why[512], q[600];
     size_t                i;
     tt_report_t          *r;
+    tt_enrich_post_t      post;
     tt_enrich_account_t   site, parent;
 
-    if (e == NULL || !tt_enrich_check(e)) {
+    if (e == NULL || !tt_channel_ready(&e->ch)) {
         return 0;
     }
 
@@ -130,7 +159,8 @@ tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
         r = &p->reports[i];
 
         if (r->position.has_id
-            && tt_enrich_post(e, r->position.id, why, sizeof(why)) != 0)
+            && tt_lookup_get(&e->posts, e->ch.conn, r->position.id, &post,
+                             why, sizeof(why)) != 0)
         {
             /* names and contracts only: the report does not wait */
             tt_log(TT_LOG_WARN, "event=enrich_failed post=%lld error=%s",
@@ -146,7 +176,8 @@ tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
         need_client = !r->client.present || !r->client.has_id
                       || r->client.id == r->site.id;
 
-        if (tt_enrich_account(e, r->site.id, &site, why, sizeof(why)) != 0)
+        if (tt_lookup_get(&e->accounts, e->ch.conn, r->site.id, &site, why,
+                          sizeof(why)) != 0)
         {
             if (need_client) {
                 snprintf(err, errlen, "report %lld: the client of site %lld "
@@ -171,8 +202,8 @@ tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
         }
 
         if (site.parent != 0
-            && tt_enrich_account(e, site.parent, &parent, why, sizeof(why))
-               != 0)
+            && tt_lookup_get(&e->accounts, e->ch.conn, site.parent, &parent,
+                             why, sizeof(why)) != 0)
         {
             tt_log(TT_LOG_WARN, "event=enrich_failed client=%lld error=%s",
                    site.parent, tt_log_quote(why, q, sizeof(q)));
@@ -183,166 +214,45 @@ tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
 }
 
 
-/* is there a session to use?  (re-checked every minute) */
-static int
-tt_enrich_check(tt_enrich_t *e)
+static void
+tt_enrich_account_row(void *ctx, PGresult *res, void *value)
 {
-    char               err[1024], q[1100];
-    double             now;
-    PGresult          *res;
-    tt_api_settings_t  set;
+    const char           *type;
+    tt_enrich_account_t  *a;
 
-    now = tt_api_now();
-
-    if (e->active && e->conn != NULL && PQstatus(e->conn) == CONNECTION_OK) {
-        return 1;
-    }
-
-    if (now - e->checked_at < TT_ENRICH_RECHECK) {
-        return 0;
-    }
-
-    e->checked_at = now;
-    e->active = 0;
-
-    if (e->conn != NULL && PQstatus(e->conn) != CONNECTION_OK) {
-        PQreset(e->conn);
-    }
-
-    if (e->conn == NULL) {
-        e->conn = tt_db_connect(e->cfg->dsn, err, sizeof(err));
-        if (e->conn == NULL) {
-            tt_log(TT_LOG_WARN, "event=enrich_off error=%s",
-                   tt_log_quote(err, q, sizeof(q)));
-            return 0;
-        }
-    }
-
-    res = PQexec(e->conn, "SELECT count(*) FROM tracktik_oauth");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK
-        || strcmp(PQgetvalue(res, 0, 0), "0") == 0)
-    {
-        /* no session (or no schema for it): the worker runs without */
-        PQclear(res);
-        return 0;
-    }
-    PQclear(res);
-
-    if (!e->api_open) {
-        tt_api_settings_from(e->cfg, &set);
-
-        /* short: a job's lease must outlive a TrackTik outage */
-        set.timeout_ms = set.timeout_ms < 5000 ? set.timeout_ms : 5000;
-        set.max_retries = 2;
-        set.backoff_cap_ms = 2000;
-        set.max_rate_limited = 3;
-
-        if (tt_api_open(&e->api, e->conn, &set, err, sizeof(err))
-            != TT_API_OK)
-        {
-            tt_api_close(&e->api);
-            tt_log(TT_LOG_WARN, "event=enrich_off error=%s",
-                   tt_log_quote(err, q, sizeof(q)));
-            return 0;
-        }
-        e->api_open = 1;
-        tt_log(TT_LOG_INFO, "event=enrich_on tenant=%s",
-               tt_log_quote(e->api.base_url, q, sizeof(q)));
-    }
-
-    e->active = 1;
-    return 1;
+    a = value;
+    type = PQgetvalue(res, 0, 0);
+    a->is_client = strcmp(type, "CLIENT") == 0
+                   || strcmp(type, "MULTI_LOCATION_CLIENT") == 0;
+    a->parent = PQgetisnull(res, 0, 1) ? 0 : atoll(PQgetvalue(res, 0, 1));
+    a->time_zone = PQgetisnull(res, 0, 2)
+                   ? NULL : tt_enrich_zone(ctx, PQgetvalue(res, 0, 2));
 }
 
 
 static int
-tt_enrich_account(tt_enrich_t *e, long long id, tt_enrich_account_t *out,
-    char *err, size_t errlen)
+tt_enrich_account_fetch(void *ctx, long long id, void *value, char *err,
+    size_t errlen)
 {
-    char                  idbuf[32], ttl[16];
-    double                now;
+    char                  path[96], reason[300], idbuf[32], parent[32];
+    yajl_val              tree, item;
     PGresult             *res;
-    const char           *params[2], *type;
-    tt_enrich_account_t  *slot;
+    tt_enrich_t          *e;
+    tt_api_rc_e           rc;
+    const char           *params[6], *type, *zone;
+    tt_http_answer_t      answer;
+    tt_enrich_account_t  *a;
 
-    now = tt_api_now();
-    slot = &e->accounts[(unsigned long long) id % TT_ENRICH_SLOTS];
-
-    if (slot->id == id && slot->expires > now) {
-        e->hits++;
-        *out = *slot;
-        return 0;
-    }
-
-    snprintf(idbuf, sizeof(idbuf), "%lld", id);
-    snprintf(ttl, sizeof(ttl), "%d", TT_ENRICH_TTL);
-    params[0] = idbuf;
-    params[1] = ttl;
-
-    res = PQexecParams(e->conn,
-              "SELECT type, parent_client_id, time_zone,"
-              "       extract(epoch FROM fetched_at"
-              "               + make_interval(secs => $2) - now())"
-              "  FROM tracktik_accounts"
-              " WHERE account_id = $1"
-              "   AND fetched_at > now() - make_interval(secs => $2)",
-              2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(e->conn, res, "reading tracktik_accounts", err, errlen);
-        PQclear(res);
-        return -1;
-    }
-
-    memset(out, 0, sizeof(*out));
-    out->id = id;
-
-    if (PQntuples(res) == 1) {
-        type = PQgetvalue(res, 0, 0);
-        out->is_client = strcmp(type, "CLIENT") == 0
-                         || strcmp(type, "MULTI_LOCATION_CLIENT") == 0;
-        out->parent = PQgetisnull(res, 0, 1) ? 0
-                                             : atoll(PQgetvalue(res, 0, 1));
-        out->time_zone = PQgetisnull(res, 0, 2)
-                         ? NULL : tt_enrich_zone(e, PQgetvalue(res, 0, 2));
-        out->expires = now + atof(PQgetvalue(res, 0, 3));
-        PQclear(res);
-        e->hits++;
-        *slot = *out;
-        return 0;
-    }
-
-    PQclear(res);
-
-    if (tt_enrich_account_fetch(e, id, out, err, errlen) != 0) {
-        return -1;
-    }
-
-    out->expires = now + TT_ENRICH_TTL;
-    *slot = *out;
-    return 0;
-}
-
-
-static int
-tt_enrich_account_fetch(tt_enrich_t *e, long long id, tt_enrich_account_t *a,
-    char *err, size_t errlen)
-{
-    char              path[96], reason[300], idbuf[32], parent[32];
-    yajl_val          tree, item;
-    PGresult         *res;
-    tt_api_rc_e       rc;
-    const char       *params[6], *type, *zone;
-    tt_http_answer_t  answer;
+    e = ctx;
+    a = value;
 
     snprintf(path, sizeof(path), "/rest/v1/clients/%lld"
              "?include=name,timeZone", id);
 
-    rc = tt_api_request(&e->api, "GET", path, NULL, &answer, err, errlen);
+    rc = tt_api_request(&e->ch.api, "GET", path, NULL, &answer, err, errlen);
     if (rc != TT_API_OK) {
-        return -1;
+        return 1;
     }
-    e->calls++;
 
     tree = NULL;
     item = NULL;
@@ -353,7 +263,7 @@ tt_enrich_account_fetch(tt_enrich_t *e, long long id, tt_enrich_account_t *a,
         snprintf(err, errlen, "GET /rest/v1/clients/%lld: %s", id,
                  tt_api_error_text(&answer, reason, sizeof(reason)));
         tt_http_answer_free(&answer);
-        return -1;
+        return 1;
     }
 
     /* 404: an account that is not a client or site; remembered as such */
@@ -361,7 +271,7 @@ tt_enrich_account_fetch(tt_enrich_t *e, long long id, tt_enrich_account_t *a,
 
     type = item ? tt_enrich_string(item, "type") : NULL;
     zone = item ? tt_enrich_string(item, "timeZone") : NULL;
-    a->parent = item ? tt_enrich_id(item, "parentClient") : 0;
+    a->parent = item ? tt_api_id(item, "parentClient") : 0;
     a->is_client = type != NULL && (strcmp(type, "CLIENT") == 0
                    || strcmp(type, "MULTI_LOCATION_CLIENT") == 0);
     a->time_zone = zone ? tt_enrich_zone(e, zone) : NULL;
@@ -375,7 +285,7 @@ tt_enrich_account_fetch(tt_enrich_t *e, long long id, tt_enrich_account_t *a,
     params[4] = zone;
     params[5] = item ? tt_enrich_string(item, "status") : NULL;
 
-    res = PQexecParams(e->conn,
+    res = PQexecParams(e->ch.conn,
               "INSERT INTO tracktik_accounts (account_id, name, type,"
               "    parent_client_id, time_zone, status, fetched_at)"
               " VALUES ($1, $2, $3, $4, $5, $6, now())"
@@ -391,9 +301,9 @@ tt_enrich_account_fetch(tt_enrich_t *e, long long id, tt_enrich_account_t *a,
     }
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(e->conn, res, "storing tracktik_accounts", err, errlen);
+        tt_db_error(e->ch.conn, res, "storing tracktik_accounts", err, errlen);
         PQclear(res);
-        return -1;
+        return 1;
     }
 
     PQclear(res);
@@ -401,68 +311,41 @@ tt_enrich_account_fetch(tt_enrich_t *e, long long id, tt_enrich_account_t *a,
 }
 
 
-static int
-tt_enrich_post(tt_enrich_t *e, long long id, char *err, size_t errlen)
+static void
+tt_enrich_post_row(void *ctx, PGresult *res, void *value)
 {
-    char               idbuf[32], ttl[16];
-    long               status;
-    double             now;
-    PGresult          *res;
-    long long          contract;
-    tt_api_rc_e        rc;
-    tt_enrich_post_t  *slot;
-    const char        *params[2];
+    tt_enrich_post_t  *p;
 
-    now = tt_api_now();
-    slot = &e->posts[(unsigned long long) id % TT_ENRICH_SLOTS];
+    (void) ctx;
 
-    if (slot->id == id && slot->expires > now) {
-        e->hits++;
-        return 0;
-    }
-
-    snprintf(idbuf, sizeof(idbuf), "%lld", id);
-    snprintf(ttl, sizeof(ttl), "%d", TT_ENRICH_TTL);
-    params[0] = idbuf;
-    params[1] = ttl;
-
-    res = PQexecParams(e->conn,
-              "SELECT extract(epoch FROM fetched_at"
-              "               + make_interval(secs => $2) - now())"
-              "  FROM tracktik_positions WHERE position_id = $1"
-              "   AND fetched_at > now() - make_interval(secs => $2)",
-              2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(e->conn, res, "reading tracktik_positions", err, errlen);
-        PQclear(res);
-        return -1;
-    }
-
-    if (PQntuples(res) == 1) {
-        slot->id = id;
-        slot->expires = now + atof(PQgetvalue(res, 0, 0));
-        PQclear(res);
-        e->hits++;
-        return 0;
-    }
-
-    PQclear(res);
-
-    rc = tt_enrich_fetch_post(&e->api, e->conn, id, &contract, &status, err,
-                              errlen);
-    if (rc != TT_API_OK || status != 200) {
-        return -1;
-    }
-
-    e->calls++;
-    slot->id = id;
-    slot->expires = now + TT_ENRICH_TTL;
-    return 0;
+    p = value;
+    p->contract = PQgetisnull(res, 0, 0) ? 0 : atoll(PQgetvalue(res, 0, 0));
 }
 
 
-tt_api_rc_e
+/* GET /rest/v1/positions/{id} into tracktik_positions */
+static int
+tt_enrich_post_fetch(void *ctx, long long id, void *value, char *err,
+    size_t errlen)
+{
+    tt_api_t          *api;
+    tt_enrich_post_t  *p;
+
+    api = ctx;
+    p = value;
+
+    p->api_rc = tt_enrich_fetch_post(api, api->conn, id, &p->contract,
+                                     &p->status, err, errlen);
+
+    if (p->api_rc != TT_API_OK) {
+        return TT_ENRICH_FAILED;
+    }
+
+    return p->status == 200 ? 0 : TT_ENRICH_REFUSED;
+}
+
+
+static tt_api_rc_e
 tt_enrich_fetch_post(tt_api_t *api, PGconn *conn, long long id,
     long long *contract, long *status, char *err, size_t errlen)
 {
@@ -503,10 +386,10 @@ tt_enrich_fetch_post(tt_api_t *api, PGconn *conn, long long id,
         return TT_API_RETRY;
     }
 
-    *contract = tt_enrich_id(item, "contract");
+    *contract = tt_api_id(item, "contract");
 
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
-    snprintf(site, sizeof(site), "%lld", tt_enrich_id(item, "account"));
+    snprintf(site, sizeof(site), "%lld", tt_api_id(item, "account"));
     snprintf(cbuf, sizeof(cbuf), "%lld", *contract);
     nb = yajl_tree_get(item, nbpath, yajl_t_true);
 
@@ -570,25 +453,4 @@ tt_enrich_string(yajl_val item, const char *key)
     v = yajl_tree_get(item, path, yajl_t_string);
 
     return v ? v->u.string : NULL;
-}
-
-
-/* an integer id, or an included object's id; 0 when absent */
-static long long
-tt_enrich_id(yajl_val item, const char *key)
-{
-    yajl_val     v;
-    const char  *path[] = { key, NULL }, *idpath[] = { "id", NULL };
-
-    v = yajl_tree_get(item, path, yajl_t_any);
-
-    if (v != NULL && YAJL_IS_OBJECT(v)) {
-        v = yajl_tree_get(v, idpath, yajl_t_any);
-    }
-
-    if (v != NULL && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0) {
-        return YAJL_GET_INTEGER(v);
-    }
-
-    return 0;
 }

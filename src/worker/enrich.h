@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "lookup.h"
 #include "parse.h"
 
 
@@ -43,14 +44,22 @@ void tt_enrich_free(tt_enrich_t *e);
 int tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
     const char *default_time_zone, char *err, size_t errlen);
 
+/* a post (position) as billing needs it */
+typedef struct {
+    long long    contract;          /* 0: none (non billable) */
+    long         status;            /* TT_ENRICH_REFUSED: TrackTik's */
+    tt_api_rc_e  api_rc;            /* TT_ENRICH_FAILED: the client's */
+} tt_enrich_post_t;
+
+#define TT_ENRICH_REFUSED  1        /* TrackTik answered status */
+#define TT_ENRICH_FAILED   2        /* the API or the database failed */
+
 /*
- * GET /rest/v1/positions/{id} into tracktik_positions (the billing sync
- * uses it too).  TT_API_OK with *status 200: stored, *contract = the
- * post's contract or 0; TT_API_OK with another *status: TrackTik's
- * refusal in err; otherwise the API's or the database's failure.
+ * Posts for tt_lookup_get() (lookup.h; its ctx is the tt_api_t whose
+ * connection stores them): tracktik_positions, else GET
+ * /rest/v1/positions/{id} stored there.  Billing sync uses it too.
  */
-tt_api_rc_e tt_enrich_fetch_post(tt_api_t *api, PGconn *conn, long long id,
-    long long *contract, long *status, char *err, size_t errlen);
+extern const tt_lookup_kind_t  tt_enrich_posts;
 
 /* API calls made and cache hits, for the log */
 void tt_enrich_counts(const tt_enrich_t *e, long long *calls,

@@ -12,108 +12,83 @@
 
 
 int
-tt_jobs_list(const tt_config_t *cfg, const char *state, int limit)
+tt_jobs_state_valid(const char *state)
+{
+    return strcmp(state, "queued") == 0 || strcmp(state, "running") == 0
+           || strcmp(state, "dead") == 0;
+}
+
+
+PGresult *
+tt_jobs_list(PGconn *conn, const char *state, int limit, char *err,
+    size_t errlen)
 {
     char         lim[16];
     const char  *params[2];
-
-    if (state != NULL && strcmp(state, "queued") != 0
-        && strcmp(state, "running") != 0 && strcmp(state, "dead") != 0)
-    {
-        fprintf(stderr, "tracktik-worker: --state: \"%s\" is not a job "
-                "state (queued, running, dead)\n", state);
-        return 1;
-    }
 
     snprintf(lim, sizeof(lim), "%d", limit);
     params[0] = state;
     params[1] = lim;
 
-    return tt_db_print_table(cfg->dsn, "listing jobs",
-               "id\tstate\tattempts\treceived_at\trun_after\tlocked_by\t"
-               "last_error",
-               "SELECT id, state, attempts,"
-               "       to_char(received_at AT TIME ZONE 'UTC',"
-               "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-               "       to_char(run_after AT TIME ZONE 'UTC',"
-               "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-               "       coalesce(locked_by, '-'),"
-               "       coalesce(replace(left(last_error, 200), E'\\n', ' '),"
-               "                '-')"
-               "  FROM tracktik_jobs"
-               " WHERE $1::text IS NULL OR state = $1"
-               " ORDER BY id LIMIT $2",
-               2, params);
+    return tt_db_query(conn, "listing jobs",
+              "SELECT id, state, attempts,"
+              "       to_char(received_at AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       to_char(run_after AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       coalesce(locked_by, '-'),"
+              "       coalesce(replace(left(last_error, 200), E'\\n', ' '),"
+              "                '-')"
+              "  FROM tracktik_jobs"
+              " WHERE $1::text IS NULL OR state = $1"
+              " ORDER BY id LIMIT $2",
+              2, params, err, errlen);
 }
 
 
 int
-tt_jobs_retry(const tt_config_t *cfg, const char *id)
+tt_jobs_retry(PGconn *conn, const char *id, int *requeued, char *err,
+    size_t errlen)
 {
-    int          rc;
-    char         err[1024], *end;
-    PGconn      *conn;
     PGresult    *res;
     const char  *params[1];
 
-    if (id != NULL && (strtoll(id, &end, 10) <= 0 || *end != '\0')) {
-        fprintf(stderr, "tracktik-worker: jobs retry: \"%s\" is not a job "
-                "id\n", id);
-        return 1;
-    }
-
-    conn = tt_db_connect(cfg->dsn, err, sizeof(err));
-    if (conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        return 1;
-    }
-
     params[0] = id;
 
-    res = PQexecParams(conn,
+    res = tt_db_query(conn, "retrying jobs",
               "UPDATE tracktik_jobs"
               "   SET state = 'queued', attempts = 0, run_after = now(),"
               "       locked_by = NULL, locked_until = NULL"
               " WHERE ($1::bigint IS NULL AND state = 'dead')"
               "    OR (id = $1 AND state IN ('dead', 'queued'))"
               " RETURNING id",
-              1, NULL, params, NULL, NULL, 0);
+              1, params, err, errlen);
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "retrying jobs", err, sizeof(err));
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        PQclear(res);
-        PQfinish(conn);
-        return 1;
+    if (res == NULL) {
+        return -1;
     }
 
-    rc = 0;
+    *requeued = PQntuples(res);
+    PQclear(res);
 
-    if (id == NULL) {
-        printf("requeued %d dead jobs\n", PQntuples(res));
+    if (id == NULL || *requeued == 1) {
+        return 0;
+    }
 
-    } else if (PQntuples(res) == 1) {
-        printf("requeued job %s\n", id);
+    res = PQexecParams(conn,
+              "SELECT state, coalesce(locked_by, '?')"
+              "  FROM tracktik_jobs WHERE id = $1",
+              1, NULL, params, NULL, NULL, 0);
 
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        snprintf(err, errlen, "job %s is running (leased by %s); not "
+                 "retried", id, PQgetvalue(res, 0, 1));
     } else {
-        PQclear(res);
-        res = PQexecParams(conn,
-                  "SELECT state, coalesce(locked_by, '?')"
-                  "  FROM tracktik_jobs WHERE id = $1",
-                  1, NULL, params, NULL, NULL, 0);
-
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            fprintf(stderr, "tracktik-worker: job %s is running (leased "
-                    "by %s); not retried\n", id, PQgetvalue(res, 0, 1));
-        } else {
-            fprintf(stderr, "tracktik-worker: job %s not found (finished "
-                    "jobs leave the queue)\n", id);
-        }
-        rc = 1;
+        snprintf(err, errlen, "job %s not found (finished jobs leave the "
+                 "queue)", id);
     }
 
     PQclear(res);
-    PQfinish(conn);
 
-    return rc;
+    return -1;
 }

@@ -15,6 +15,29 @@
 
 static const char  *tt_log_levels[] = { "debug", "info", "warn", "error" };
 static char         tt_log_worker[128];
+static int          tt_log_min = TT_LOG_DEBUG;
+
+
+void
+tt_log_set_level(tt_log_level_e level)
+{
+    tt_log_min = level;
+}
+
+
+int
+tt_log_level_parse(const char *name)
+{
+    int  i;
+
+    for (i = TT_LOG_DEBUG; i <= TT_LOG_ERROR; i++) {
+        if (strcmp(name, tt_log_levels[i]) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
+}
 
 
 void
@@ -36,6 +59,10 @@ tt_log(tt_log_level_e level, const char *fmt, ...)
     size_t          n;
     va_list         ap;
     struct timeval  tv;
+
+    if ((int) level < tt_log_min) {
+        return;
+    }
 
     gettimeofday(&tv, NULL);
     tt_time_format_utc(tv.tv_sec, ts, sizeof(ts));

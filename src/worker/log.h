@@ -17,6 +17,12 @@ typedef enum {
 } tt_log_level_e;
 
 
+/* lines below level are dropped (default: every line) */
+void tt_log_set_level(tt_log_level_e level);
+
+/* "debug", "info", "warn", "error": the level, or -1 */
+int tt_log_level_parse(const char *name);
+
 /* the worker identity stamped on every line (NULL: none) */
 void tt_log_set_worker(const char *worker);
 

@@ -36,10 +36,6 @@ static int tt_oauth_store(tt_api_t *api, const char *client_id,
 static char *tt_oauth_form(const char *const *kv);
 static void tt_oauth_wipe_free(char *s);
 static void tt_pair_free(tt_token_pair_t *pair);
-static char *tt_read_line(FILE *f, const char *what, char *err,
-    size_t errlen);
-static int tt_auth_open(const tt_config_t *cfg, const char *url,
-    PGconn **conn, tt_api_t *api);
 
 
 tt_api_rc_e
@@ -464,285 +460,174 @@ tt_oauth_store(tt_api_t *api, const char *client_id,
 
 
 int
-tt_auth_login(const tt_config_t *cfg, const tt_auth_login_t *login)
+tt_oauth_stored_client(tt_api_t *api, char **client_id,
+    char **client_secret, char *err, size_t errlen)
+{
+    PGresult    *res;
+    const char  *params[1];
+
+    *client_id = NULL;
+    *client_secret = NULL;
+
+    params[0] = api->base_url;
+    res = PQexecParams(api->conn, "SELECT client_id, client_secret"
+                                  "  FROM tracktik_oauth WHERE base_url = $1",
+                       1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        *client_id = strdup(PQgetvalue(res, 0, 0));
+        *client_secret = strdup(PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+
+    if (*client_id == NULL || *client_secret == NULL) {
+        free(*client_id);
+        tt_oauth_wipe_free(*client_secret);
+        *client_id = NULL;
+        *client_secret = NULL;
+        snprintf(err, errlen, "no OAuth client stored for %s: pass "
+                 "--client-id ID --client-secret-file FILE", api->base_url);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+tt_oauth_login(tt_api_t *api, const tt_oauth_login_t *login,
+    double *expires_in, char *err, size_t errlen)
 {
     int              rc;
-    char             err[1024], reason[512];
-    char            *client_id, *client_secret, *stdin_line, *form;
-    FILE            *f;
-    PGconn          *conn;
-    PGresult        *res;
-    tt_api_t         api;
-    const char      *kv[13], *params[1];
+    char            *form, reason[512], why[1024];
+    const char      *kv[13];
     tt_token_pair_t  pair;
 
-    if (login->url == NULL) {
-        fprintf(stderr, "tracktik-worker: auth login needs --url "
-                "https://TENANT (the tenant's base URL)\n");
-        return 2;
-    }
-    if (login->password_stdin == login->refresh_token_stdin) {
-        fprintf(stderr, "tracktik-worker: auth login needs exactly one of "
-                "--username USER --password-stdin or --refresh-token-stdin\n");
-        return 2;
-    }
-    if (login->password_stdin && login->username == NULL) {
-        fprintf(stderr, "tracktik-worker: --password-stdin needs "
-                "--username USER\n");
-        return 2;
-    }
-    if ((login->client_id == NULL) != (login->client_secret_file == NULL)) {
-        fprintf(stderr, "tracktik-worker: pass --client-id and "
-                "--client-secret-file together\n");
-        return 2;
-    }
-
-    if (tt_auth_open(cfg, login->url, &conn, &api) != 0) {
-        return 1;
-    }
-
-    client_id = NULL;
-    client_secret = NULL;
-
-    if (login->client_id != NULL) {
-        client_id = strdup(login->client_id);
-        f = fopen(login->client_secret_file, "r");
-        if (f == NULL) {
-            fprintf(stderr, "tracktik-worker: cannot read the client secret "
-                    "file %s: %m\n", login->client_secret_file);
-            goto failed;
-        }
-        client_secret = tt_read_line(f, "the client secret file", err,
-                                     sizeof(err));
-        fclose(f);
-        if (client_secret == NULL) {
-            fprintf(stderr, "tracktik-worker: %s: %s\n",
-                    login->client_secret_file, err);
-            goto failed;
-        }
-
-    } else {
-        params[0] = api.base_url;
-        res = PQexecParams(conn, "SELECT client_id, client_secret"
-                                 "  FROM tracktik_oauth WHERE base_url = $1",
-                           1, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            client_id = strdup(PQgetvalue(res, 0, 0));
-            client_secret = strdup(PQgetvalue(res, 0, 1));
-        }
-        PQclear(res);
-
-        if (client_id == NULL || client_secret == NULL) {
-            fprintf(stderr, "tracktik-worker: no OAuth client stored for %s:"
-                    " pass --client-id ID --client-secret-file FILE\n",
-                    api.base_url);
-            goto failed;
-        }
-    }
-
-    stdin_line = tt_read_line(stdin, login->password_stdin
-                                     ? "the password on stdin"
-                                     : "the refresh token on stdin",
-                              err, sizeof(err));
-    if (stdin_line == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        goto failed;
-    }
-
-    if (login->password_stdin) {
+    if (login->refresh_token == NULL) {
         kv[0] = "grant_type"; kv[1] = "password";
         kv[2] = "username";   kv[3] = login->username;
-        kv[4] = "password";   kv[5] = stdin_line;
-        kv[6] = "client_id";  kv[7] = client_id;
-        kv[8] = "client_secret"; kv[9] = client_secret;
+        kv[4] = "password";   kv[5] = login->password;
+        kv[6] = "client_id";  kv[7] = login->client_id;
+        kv[8] = "client_secret"; kv[9] = login->client_secret;
         kv[10] = NULL;
     } else {
         kv[0] = "grant_type";    kv[1] = "refresh_token";
-        kv[2] = "refresh_token"; kv[3] = stdin_line;
-        kv[4] = "client_id";     kv[5] = client_id;
-        kv[6] = "client_secret"; kv[7] = client_secret;
+        kv[2] = "refresh_token"; kv[3] = login->refresh_token;
+        kv[4] = "client_id";     kv[5] = login->client_id;
+        kv[6] = "client_secret"; kv[7] = login->client_secret;
         kv[8] = NULL;
     }
 
     form = tt_oauth_form(kv);
-    tt_oauth_wipe_free(stdin_line);
     if (form == NULL) {
-        fprintf(stderr, "tracktik-worker: out of memory\n");
-        goto failed;
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
 
-    if (tt_ratelimit_take(&api, err, sizeof(err)) != TT_API_OK) {
+    if (tt_ratelimit_take(api, err, errlen) != TT_API_OK) {
         tt_oauth_wipe_free(form);
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        goto failed;
+        return -1;
     }
 
     memset(&pair, 0, sizeof(pair));
-    rc = tt_oauth_grant(&api, form, &pair, reason, sizeof(reason));
+    rc = tt_oauth_grant(api, form, &pair, reason, sizeof(reason));
     tt_oauth_wipe_free(form);
 
     if (rc != TT_API_OK) {
-        fprintf(stderr, "tracktik-worker: login to %s failed: %s%s\n",
-                api.base_url, reason,
-                rc == TT_API_LOGIN
-                ? " (check the user, password or refresh token and the "
-                  "OAuth client id and secret)" : "");
-        goto failed;
+        snprintf(err, errlen, "login to %s failed: %s%s", api->base_url,
+                 reason, rc == TT_API_LOGIN
+                 ? " (check the user, password or refresh token and the "
+                   "OAuth client id and secret)" : "");
+        return -1;
     }
 
     /* the new pair is stored before anything uses it */
-    if (tt_oauth_store(&api, client_id, client_secret, &pair, 1, err,
-                       sizeof(err)) != 0)
+    if (tt_oauth_store(api, login->client_id, login->client_secret, &pair, 1,
+                       why, sizeof(why)) != 0)
     {
         tt_pair_free(&pair);
-        fprintf(stderr, "tracktik-worker: logged in, but %s; run auth login "
-                "again once the database is writable\n", err);
-        goto failed;
+        snprintf(err, errlen, "logged in, but %s; run auth login again once "
+                 "the database is writable", why);
+        return -1;
     }
 
-    printf("logged in to %s as OAuth client %s; access token valid for "
-           "%.0f s, refreshed automatically\n", api.base_url, client_id,
-           pair.expires_in);
-
+    *expires_in = pair.expires_in;
     tt_pair_free(&pair);
-    free(client_id);
-    tt_oauth_wipe_free(client_secret);
-    tt_api_close(&api);
-    PQfinish(conn);
+
     return 0;
+}
 
-failed:
 
-    free(client_id);
-    tt_oauth_wipe_free(client_secret);
-    tt_api_close(&api);
-    PQfinish(conn);
+int
+tt_oauth_status(tt_api_t *api, tt_oauth_status_t *st, char *err,
+    size_t errlen)
+{
+    PGresult    *res;
+    const char  *params[1];
+
+    memset(st, 0, sizeof(*st));
+
+    params[0] = api->base_url;
+    res = PQexecParams(api->conn,
+              "SELECT base_url, client_id, logged_in_at, refreshed_at,"
+              "       refresh_count,"
+              "       greatest(0, extract(epoch FROM access_expires_at"
+              "                                  - clock_timestamp()))::int,"
+              "       needs_login_since IS NOT NULL, coalesce(last_error, '')"
+              "  FROM tracktik_oauth WHERE base_url = $1",
+              1, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tt_db_error(api->conn, res, "reading tracktik_oauth", err, errlen);
+        PQclear(res);
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+
+#define TT_COPY(field, col)                                                 \
+    snprintf(st->field, sizeof(st->field), "%s", PQgetvalue(res, 0, col))
+
+    TT_COPY(tenant, 0);
+    TT_COPY(client_id, 1);
+    TT_COPY(logged_in_at, 2);
+    TT_COPY(refreshed_at, 3);
+    TT_COPY(refreshes, 4);
+    TT_COPY(expires_in, 5);
+    TT_COPY(last_error, 7);
+
+#undef TT_COPY
+
+    st->needs_login = strcmp(PQgetvalue(res, 0, 6), "t") == 0;
+
+    PQclear(res);
     return 1;
 }
 
 
 int
-tt_auth_status(const tt_config_t *cfg, const char *url)
+tt_oauth_check(tt_api_t *api, char *err, size_t errlen)
 {
-    int          rc;
-    PGconn      *conn;
-    PGresult    *res;
-    tt_api_t     api;
-    const char  *params[1];
-    char         err[512];
-
-    if (tt_auth_open(cfg, url, &conn, &api) != 0) {
-        return 1;
-    }
-
-    params[0] = api.base_url;
-    res = PQexecParams(conn,
-              "SELECT base_url, client_id, logged_in_at, refreshed_at,"
-              "       refresh_count,"
-              "       greatest(0, extract(epoch FROM access_expires_at"
-              "                                  - clock_timestamp()))::int,"
-              "       needs_login_since, coalesce(last_error, '')"
-              "  FROM tracktik_oauth WHERE base_url = $1",
-              1, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, "reading tracktik_oauth", err, sizeof(err));
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        rc = 1;
-
-    } else if (PQntuples(res) == 0) {
-        fprintf(stderr, "tracktik-worker: no TrackTik session for %s\n",
-                api.base_url);
-        rc = 1;
-
-    } else {
-        printf("tenant          %s\n"
-               "oauth client    %s\n"
-               "logged in at    %s\n"
-               "refreshed at    %s\n"
-               "refreshes       %s\n"
-               "access token    %s s left\n"
-               "state           %s%s%s\n",
-               PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-               PQgetvalue(res, 0, 2),
-               PQgetisnull(res, 0, 3) ? "never" : PQgetvalue(res, 0, 3),
-               PQgetvalue(res, 0, 4),
-               PQgetisnull(res, 0, 5) ? "0" : PQgetvalue(res, 0, 5),
-               PQgetisnull(res, 0, 6)
-                   ? "ok" : "NEEDS LOGIN (run tracktik-worker auth login)",
-               PQgetisnull(res, 0, 6) ? "" : ": ",
-               PQgetisnull(res, 0, 6) ? "" : PQgetvalue(res, 0, 7));
-        rc = PQgetisnull(res, 0, 6) ? 0 : 1;
-    }
-
-    PQclear(res);
-    tt_api_close(&api);
-    PQfinish(conn);
-    return rc;
-}
-
-
-int
-tt_auth_check(const tt_config_t *cfg, const char *url)
-{
-    int               rc;
-    char              err[1024], reason[512];
-    PGconn           *conn;
-    tt_api_t          api;
+    char              reason[512];
     tt_http_answer_t  answer;
 
-    if (tt_auth_open(cfg, url, &conn, &api) != 0) {
-        return 1;
-    }
-
-    rc = tt_api_request(&api, "GET", "/rest/v1/accounts?limit=1", NULL,
-                        &answer, err, sizeof(err));
-
-    if (rc != TT_API_OK) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        rc = 1;
-
-    } else if (answer.status != 200) {
-        fprintf(stderr, "tracktik-worker: TrackTik answered %s\n",
-                tt_api_error_text(&answer, reason, sizeof(reason)));
-        tt_http_answer_free(&answer);
-        rc = 1;
-
-    } else {
-        printf("ok: %s answered HTTP 200\n", api.base_url);
-        tt_http_answer_free(&answer);
-        rc = 0;
-    }
-
-    tt_api_close(&api);
-    PQfinish(conn);
-    return rc;
-}
-
-
-static int
-tt_auth_open(const tt_config_t *cfg, const char *url, PGconn **conn,
-    tt_api_t *api)
-{
-    char               err[1024];
-    tt_api_settings_t  set;
-
-    *conn = tt_db_connect(cfg->dsn, err, sizeof(err));
-    if (*conn == NULL) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
+    if (tt_api_request(api, "GET", "/rest/v1/accounts?limit=1", NULL,
+                       &answer, err, errlen) != TT_API_OK)
+    {
         return -1;
     }
 
-    tt_api_settings_from(cfg, &set);
-    set.base_url = url;
-
-    if (tt_api_open(api, *conn, &set, err, sizeof(err)) != TT_API_OK) {
-        fprintf(stderr, "tracktik-worker: %s\n", err);
-        tt_api_close(api);
-        PQfinish(*conn);
+    if (answer.status != 200) {
+        snprintf(err, errlen, "TrackTik answered %s",
+                 tt_api_error_text(&answer, reason, sizeof(reason)));
+        tt_http_answer_free(&answer);
         return -1;
     }
 
+    tt_http_answer_free(&answer);
     return 0;
 }
 
@@ -796,30 +681,4 @@ tt_pair_free(tt_token_pair_t *pair)
     tt_oauth_wipe_free(pair->refresh_token);
     pair->access_token = NULL;
     pair->refresh_token = NULL;
-}
-
-
-/* the first line of f without its line ending; NULL with err if empty */
-static char *
-tt_read_line(FILE *f, const char *what, char *err, size_t errlen)
-{
-    char    *line;
-    size_t   cap;
-    ssize_t  n;
-
-    line = NULL;
-    cap = 0;
-    n = getline(&line, &cap, f);
-
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-        line[--n] = '\0';
-    }
-
-    if (n <= 0) {
-        free(line);
-        snprintf(err, errlen, "%s is empty", what);
-        return NULL;
-    }
-
-    return line;
 }

@@ -27,14 +27,27 @@
 #include "config.h"
 
 
+/* a login: one grant, password or refresh_token */
 typedef struct {
-    const char  *url;
-    const char  *client_id;           /* NULL: the stored one */
-    const char  *client_secret_file;  /* NULL: the stored one */
-    const char  *username;            /* password grant */
-    int          password_stdin;
-    int          refresh_token_stdin; /* refresh_token grant */
-} tt_auth_login_t;
+    const char  *client_id;
+    const char  *client_secret;
+    const char  *username;          /* the password grant, with password */
+    const char  *password;
+    const char  *refresh_token;     /* else the refresh_token grant */
+} tt_oauth_login_t;
+
+
+/* what `auth status` shows; "" when never */
+typedef struct {
+    char         tenant[512];
+    char         client_id[256];
+    char         logged_in_at[64];
+    char         refreshed_at[64];
+    char         refreshes[32];
+    char         expires_in[32];    /* seconds the access token has left */
+    int          needs_login;
+    char         last_error[1024];
+} tt_oauth_status_t;
 
 
 /* api->access_token valid for a while: cached, stored, or refreshed */
@@ -43,9 +56,26 @@ tt_api_rc_e tt_oauth_token(tt_api_t *api, char *err, size_t errlen);
 /* the API answered 401 to api->access_token */
 void tt_oauth_rejected(tt_api_t *api);
 
-/* `auth login`, `auth status`, `auth check`: exit codes */
-int tt_auth_login(const tt_config_t *cfg, const tt_auth_login_t *login);
-int tt_auth_status(const tt_config_t *cfg, const char *url);
-int tt_auth_check(const tt_config_t *cfg, const char *url);
+/*
+ * The OAuth client stored for api's tenant, malloc()ed (the secret to be
+ * wiped); -1 with err when there is none.
+ */
+int tt_oauth_stored_client(tt_api_t *api, char **client_id,
+    char **client_secret, char *err, size_t errlen);
+
+/*
+ * Logs in: the grant, then the new session stored (replacing any), before
+ * anything uses it.  *expires_in: the access token's lifetime.  -1 with
+ * err.
+ */
+int tt_oauth_login(tt_api_t *api, const tt_oauth_login_t *login,
+    double *expires_in, char *err, size_t errlen);
+
+/* the stored session: 1, 0 when there is none, -1 with err */
+int tt_oauth_status(tt_api_t *api, tt_oauth_status_t *st, char *err,
+    size_t errlen);
+
+/* one API call with the session: 0, or -1 with err */
+int tt_oauth_check(tt_api_t *api, char *err, size_t errlen);
 
 #endif /* TT_OAUTH_H */

@@ -16,12 +16,12 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "channel.h"
 #include "db.h"
 #include "log.h"
 #include "photos.h"
 
 
-#define TT_PHOTOS_RECHECK   60.0    /* seconds between session checks */
 #define TT_PHOTOS_BATCH     "20"    /* rows read per query */
 #define TT_PHOTOS_PASS_S    5.0     /* a pass yields to jobs after this */
 #define TT_PHOTOS_LOCK      "7301001"
@@ -55,18 +55,12 @@ typedef struct {
 
 
 struct tt_photos_s {
-    const tt_config_t   *cfg;
     char                *dir;
-    PGconn              *conn;
-    tt_api_t             api;
-    int                  api_open;
-    int                  active;
-    double               checked_at;
+    tt_channel_t         ch;
     tt_photos_field_t    fields[TT_PHOTOS_FIELDS];
 };
 
 
-static int tt_photos_check(tt_photos_t *ph);
 static tt_photo_rc_e tt_photos_fetch(tt_photos_t *ph, const tt_photo_t *p,
     char *key, size_t keylen, const char **ctype, size_t *bytes, char *err,
     size_t errlen, tt_http_answer_t *answer);
@@ -83,9 +77,10 @@ static int tt_photos_settle(tt_photos_t *ph, const tt_photo_t *p,
 tt_photos_t *
 tt_photos_new(const tt_config_t *cfg, char *err, size_t errlen)
 {
-    size_t        len;
-    struct stat   st;
-    tt_photos_t  *ph;
+    size_t              len;
+    struct stat         st;
+    tt_photos_t        *ph;
+    tt_api_settings_t   set;
 
     if (mkdir(cfg->attachment_dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "--attachment-dir %s: %s", cfg->attachment_dir,
@@ -119,8 +114,14 @@ tt_photos_new(const tt_config_t *cfg, char *err, size_t errlen)
         ph->dir[--len] = '\0';
     }
 
-    ph->cfg = cfg;
-    ph->checked_at = -TT_PHOTOS_RECHECK;
+    tt_api_settings_from(cfg, &set);
+
+    /* the pass retries later by itself: no long waits in one call */
+    set.max_retries = 2;
+    set.backoff_cap_ms = 2000;
+    set.max_rate_limited = 3;
+
+    tt_channel_init(&ph->ch, "photos", cfg->dsn, &set);
 
     return ph;
 }
@@ -133,13 +134,7 @@ tt_photos_free(tt_photos_t *ph)
         return;
     }
 
-    if (ph->api_open) {
-        tt_api_close(&ph->api);
-    }
-    if (ph->conn != NULL) {
-        PQfinish(ph->conn);
-    }
-
+    tt_channel_close(&ph->ch);
     free(ph->dir);
     free(ph);
 }
@@ -158,18 +153,18 @@ tt_photos_pass(tt_photos_t *ph, volatile sig_atomic_t *stop)
     const char        *ctype;
     tt_http_answer_t   answer;
 
-    if (ph == NULL || !tt_photos_check(ph)) {
+    if (ph == NULL || !tt_channel_ready(&ph->ch)) {
         return 0;
     }
 
     /* one process at a time fetches; the others have jobs to do */
-    lock = PQexec(ph->conn, "SELECT pg_try_advisory_lock(" TT_PHOTOS_LOCK
+    lock = PQexec(ph->ch.conn, "SELECT pg_try_advisory_lock(" TT_PHOTOS_LOCK
                             ")");
     if (PQresultStatus(lock) != PGRES_TUPLES_OK) {
-        tt_db_error(ph->conn, lock, "locking the photo queue", err,
+        tt_db_error(ph->ch.conn, lock, "locking the photo queue", err,
                     sizeof(err));
         PQclear(lock);
-        ph->active = 0;
+        tt_channel_lost(&ph->ch);
         tt_log(TT_LOG_ERROR, "event=photos_failed error=%s",
                tt_log_quote(err, q, sizeof(q)));
         return -1;
@@ -187,7 +182,7 @@ tt_photos_pass(tt_photos_t *ph, volatile sig_atomic_t *stop)
 
     while (due && !*stop && tt_api_now() - start < TT_PHOTOS_PASS_S) {
 
-        res = PQexec(ph->conn,
+        res = PQexec(ph->ch.conn,
                   "SELECT file_id, report_id, url, name, year,"
                   "       coalesce(template_field_id, 0), field_type,"
                   "       attempts"
@@ -196,7 +191,7 @@ tt_photos_pass(tt_photos_t *ph, volatile sig_atomic_t *stop)
                   " ORDER BY run_after, file_id LIMIT " TT_PHOTOS_BATCH);
 
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            tt_db_error(ph->conn, res, "reading tracktik_photos", err,
+            tt_db_error(ph->ch.conn, res, "reading tracktik_photos", err,
                         sizeof(err));
             PQclear(res);
             settled = -1;
@@ -266,87 +261,15 @@ tt_photos_pass(tt_photos_t *ph, volatile sig_atomic_t *stop)
                tt_log_quote(err, q, sizeof(q)));
     }
 
-    if (PQstatus(ph->conn) == CONNECTION_OK) {
-        res = PQexec(ph->conn, "SELECT pg_advisory_unlock(" TT_PHOTOS_LOCK
+    if (PQstatus(ph->ch.conn) == CONNECTION_OK) {
+        res = PQexec(ph->ch.conn, "SELECT pg_advisory_unlock(" TT_PHOTOS_LOCK
                                ")");
         PQclear(res);
     } else {
-        ph->active = 0;
+        tt_channel_lost(&ph->ch);
     }
 
     return settled;
-}
-
-
-/* is there a session to fetch with?  (re-checked every minute) */
-static int
-tt_photos_check(tt_photos_t *ph)
-{
-    char               err[1024], q[1100];
-    double             now;
-    PGresult          *res;
-    tt_api_settings_t  set;
-
-    now = tt_api_now();
-
-    if (ph->active && ph->conn != NULL
-        && PQstatus(ph->conn) == CONNECTION_OK)
-    {
-        return 1;
-    }
-
-    if (now - ph->checked_at < TT_PHOTOS_RECHECK) {
-        return 0;
-    }
-
-    ph->checked_at = now;
-    ph->active = 0;
-
-    if (ph->conn != NULL && PQstatus(ph->conn) != CONNECTION_OK) {
-        PQreset(ph->conn);
-    }
-
-    if (ph->conn == NULL) {
-        ph->conn = tt_db_connect(ph->cfg->dsn, err, sizeof(err));
-        if (ph->conn == NULL) {
-            tt_log(TT_LOG_WARN, "event=photos_off error=%s",
-                   tt_log_quote(err, q, sizeof(q)));
-            return 0;
-        }
-    }
-
-    res = PQexec(ph->conn, "SELECT count(*) FROM tracktik_oauth");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK
-        || strcmp(PQgetvalue(res, 0, 0), "0") == 0)
-    {
-        PQclear(res);
-        return 0;
-    }
-    PQclear(res);
-
-    if (!ph->api_open) {
-        tt_api_settings_from(ph->cfg, &set);
-
-        /* the pass retries later by itself: no long waits in one call */
-        set.max_retries = 2;
-        set.backoff_cap_ms = 2000;
-        set.max_rate_limited = 3;
-
-        if (tt_api_open(&ph->api, ph->conn, &set, err, sizeof(err))
-            != TT_API_OK)
-        {
-            tt_api_close(&ph->api);
-            tt_log(TT_LOG_WARN, "event=photos_off error=%s",
-                   tt_log_quote(err, q, sizeof(q)));
-            return 0;
-        }
-        ph->api_open = 1;
-        tt_log(TT_LOG_INFO, "event=photos_on dir=%s",
-               tt_log_quote(ph->dir, q, sizeof(q)));
-    }
-
-    ph->active = 1;
-    return 1;
 }
 
 
@@ -376,7 +299,7 @@ tt_photos_fetch(tt_photos_t *ph, const tt_photo_t *p, char *key,
         return TT_PHOTO_SKIP;
     }
 
-    rc = tt_api_get_bytes(&ph->api, p->url, TT_PHOTOS_MAX_BYTES, answer,
+    rc = tt_api_get_bytes(&ph->ch.api, p->url, TT_PHOTOS_MAX_BYTES, answer,
                           err, errlen);
 
     switch (rc) {
@@ -496,7 +419,7 @@ tt_photos_is_picture(tt_photos_t *ph, long long id, char *err,
     if (slot->id != id) {
         snprintf(path, sizeof(path), "/rest/v1/report-template-fields/%lld",
                  id);
-        rc = tt_api_request(&ph->api, "GET", path, NULL, &answer, err,
+        rc = tt_api_request(&ph->ch.api, "GET", path, NULL, &answer, err,
                             errlen);
         if (rc == TT_API_LOGIN) {
             return TT_PHOTO_STOP;
@@ -638,7 +561,7 @@ tt_photos_settle(tt_photos_t *ph, const tt_photo_t *p, tt_photo_rc_e rc,
         params[3] = ctype;
         params[4] = key;
 
-        res = PQexecParams(ph->conn,
+        res = PQexecParams(ph->ch.conn,
                   "WITH a AS ("
                   "  INSERT INTO portal_attachments (id, report_id, name,"
                   "      content_type, storage_key)"
@@ -665,7 +588,7 @@ tt_photos_settle(tt_photos_t *ph, const tt_photo_t *p, tt_photo_rc_e rc,
         params[2] = why;
         params[3] = delay;
 
-        res = PQexecParams(ph->conn,
+        res = PQexecParams(ph->ch.conn,
                   "UPDATE tracktik_photos"
                   "   SET state = $2, attempts = attempts + 1,"
                   "       last_error = $3,"
@@ -689,7 +612,7 @@ tt_photos_settle(tt_photos_t *ph, const tt_photo_t *p, tt_photo_rc_e rc,
     }
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tt_db_error(ph->conn, res, "storing a photo's outcome", err, errlen);
+        tt_db_error(ph->ch.conn, res, "storing a photo's outcome", err, errlen);
         PQclear(res);
         return -1;
     }

@@ -12,7 +12,8 @@
  * (photos.c); --drain fetches the due ones before it exits.
  *
  * SIGTERM/SIGINT: the batch in hand is finished (unstarted jobs are
- * released), then the process exits 0.
+ * released), then the process exits 0.  SIGHUP is ignored: a newly
+ * loaded rule set is picked up by itself (within TT_RULES_EVERY).
  */
 
 #define _GNU_SOURCE                     /* ppoll() */
@@ -74,7 +75,7 @@ tt_run(const tt_config_t *cfg)
 
     children = calloc(cfg->concurrency, sizeof(pid_t));
     if (children == NULL) {
-        fprintf(stderr, "tracktik-worker: out of memory\n");
+        tt_log(TT_LOG_ERROR, "event=start_failed error=\"out of memory\"");
         return 1;
     }
 
@@ -508,4 +509,5 @@ tt_run_signals(void)
     sigaction(SIGINT, &sa, NULL);
 
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
 }

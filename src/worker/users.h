@@ -1,26 +1,41 @@
 /*
- * users: the portal's users, managed from the command line.  Passwords are
- * read from standard input (never from arguments, which other users of the
- * machine can see) and hashed by PostgreSQL (sql/020_portal.sql).
+ * users: the portal's users, through the SQL functions of
+ * sql/020_portal.sql, so the rules (password length, one client per
+ * client user, revoking sessions) live in one place.  Passwords are
+ * hashed by PostgreSQL and never logged.
  */
 
 #ifndef TT_USERS_H
 #define TT_USERS_H
 
-#include "config.h"
+#include <stddef.h>
+#include <libpq-fe.h>
 
 
-/* `users add EMAIL (--client ID [--sites ID,...] | --operator)` */
-int tt_users_add(const tt_config_t *cfg, const char *email,
-    const char *client, int operator, const char *sites);
+typedef struct {
+    const char  *email;
+    const char  *client;        /* a client user's TrackTik client id */
+    const char  *sites;         /* "1042,1043": only these sites; NULL */
+    int          operator;      /* sees every client instead */
+} tt_user_t;
 
-/* `users passwd EMAIL`: a new password; open sessions end */
-int tt_users_passwd(const tt_config_t *cfg, const char *email);
 
-/* `users disable EMAIL`: no more logins; open sessions end */
-int tt_users_disable(const tt_config_t *cfg, const char *email);
+/* the user's fields before anything is asked: -1 with err */
+int tt_users_check(const tt_user_t *u, char *err, size_t errlen);
 
-/* `users list` */
-int tt_users_list(const tt_config_t *cfg);
+/* 0, or -1 with err (a duplicate email, a short password, ...) */
+int tt_users_add(PGconn *conn, const tt_user_t *u, const char *password,
+    char *err, size_t errlen);
+
+/* a new password; open sessions end */
+int tt_users_passwd(PGconn *conn, const char *email, const char *password,
+    char *err, size_t errlen);
+
+/* no more logins; open sessions end */
+int tt_users_disable(PGconn *conn, const char *email, char *err,
+    size_t errlen);
+
+/* email, role, client, sites, state; NULL with err */
+PGresult *tt_users_list(PGconn *conn, char *err, size_t errlen);
 
 #endif /* TT_USERS_H */

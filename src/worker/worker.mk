@@ -16,6 +16,7 @@ WORKER_OBJDIR  := build/worker
 WORKER_COMMON  := src/common/tt_time.c
 WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/parse.c src/worker/rules.c \
+                  src/worker/rules_parse.c \
                   src/worker/claim.c src/worker/ledger.c \
                   src/worker/billing.c src/worker/process.c \
                   src/worker/run.c src/worker/contracts.c \
@@ -23,16 +24,21 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/users.c \
                   src/worker/api.c src/worker/oauth.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
+                  src/worker/billing_refs.c \
+                  src/worker/channel.c src/worker/lookup.c \
                   src/worker/enrich.c src/worker/photos.c
+# the command layer: main.c and one cmd_*.c per command (the only code
+# that prints to stdout or reads stdin); not linked into the unit tests
+WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
 WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
 
 WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\
                    $(WORKER_COMMON) $(WORKER_STAGES))
-WORKER_MAIN_OBJ := $(WORKER_OBJDIR)/worker/main.o
+WORKER_MAIN_OBJ := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,$(WORKER_CMDS))
 
 WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
-                  build/tests/worker_api
+                  build/tests/worker_api build/tests/worker_cmd_line
 
 .PHONY: worker worker-tests
 
@@ -53,3 +59,15 @@ build/tests/worker_%: src/worker/tests/test_%.c $(WORKER_LIB_OBJS) \
 	@mkdir -p $(dir $@)
 	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_LIB_OBJS) \
 	    $(WORKER_LIBS) -lcmocka
+
+# the command line parser: the library and the two files it needs of the
+# command layer
+WORKER_CMD_LINE_OBJS := $(WORKER_OBJDIR)/worker/cmd_line.o \
+                        $(WORKER_OBJDIR)/worker/cmd_io.o
+
+build/tests/worker_cmd_line: src/worker/tests/test_cmd_line.c \
+                             $(WORKER_LIB_OBJS) $(WORKER_CMD_LINE_OBJS) \
+                             $(WORKER_HEADERS)
+	@mkdir -p $(dir $@)
+	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_CMD_LINE_OBJS) \
+	    $(WORKER_LIB_OBJS) $(WORKER_LIBS) -lcmocka

@@ -152,4 +152,30 @@ subtest 'SIGTERM mid-batch: finished jobs commit, the rest is released' => sub {
         'a later drain finishes the rest';
 };
 
+subtest 'run: SIGHUP neither stops nor disturbs the worker' => sub {
+    my $w = $t->spawn('--poll-interval', '100');
+    ok wait_until(sub { $t->log_of($w) =~ /event=connected/ }), 'connected';
+    kill 'HUP', $w->{pid};
+    $t->enqueue([ 'hup-single-1', report_json(id => 900) ]);
+    ok wait_until(sub {
+        $t->value("SELECT count(*) FROM incidents_ledger WHERE report_id = 900") == 1
+    }, 60), 'a job after SIGHUP is processed';
+    ok kill(0, $w->{pid}), 'still running';
+    kill 'TERM', $w->{pid};
+    is $t->reap($w), 0, 'SIGTERM: exit 0';
+};
+
+subtest 'global options before the command; the command checked first' => sub {
+    my ($rc, $out) = $t->worker('--dsn', $t->dsn, 'contracts', 'list');
+    is $rc, 0, '--dsn X contracts list: exit 0';
+    like $out, qr/^version\teffective_from/, 'listed';
+    my $err;
+    ($rc, undef, $err) = cli('bogus');
+    is $rc, 2, 'an unknown command without a database: exit 2';
+    like $err, qr/unknown command or wrong arguments: bogus/, 'names it';
+    ($rc, $out) = cli('--version');
+    is $rc, 0, '--version: exit 0';
+    like $out, qr/^tracktik-worker \d+\.\d+\.\d+$/, 'prints the version';
+};
+
 done_testing;

@@ -1,0 +1,198 @@
+/*
+ * cmd: the command line.  Every command is one row of tt_commands[] in
+ * main.c, {name, synopsis, summary, operands, options, main}, and one
+ * function in its own src/worker/cmd_<name>.c beside its option table.
+ *
+ * The command layer (main.c, cmd_*.c) is the only code that prints to
+ * stdout or reads stdin; the library files below it return their results
+ * and put their errors in a buffer.
+ *
+ * Options belong to a command (its own table), to a group several
+ * commands share on purpose (TT_GROUP_API: the TrackTik client
+ * settings), or are global (--dsn, --dsn-file, --log-level, --help,
+ * --version), which go anywhere on the line.  An option of another
+ * command is a usage error naming both; every value is checked before the
+ * database is touched.  Usage errors exit 2.
+ */
+
+#ifndef TT_CMD_H
+#define TT_CMD_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+
+
+#define TT_EXIT_USAGE  2
+
+
+typedef enum {
+    TT_OPT_FLAG = 0,            /* no value: the int becomes 1 */
+    TT_OPT_INT,                 /* an int in min..max */
+    TT_OPT_TEXT,                /* a const char *, passed the check */
+    TT_OPT_TEXT_OR_OFF          /* as TEXT; "" stores NULL */
+} tt_opt_type_e;
+
+
+typedef enum {
+    TT_IN_CONFIG = 0,           /* offset into tt_config_t */
+    TT_IN_COMMAND,              /* offset into the command's options */
+    TT_IN_GLOBAL                /* offset into the parser's own state */
+} tt_opt_place_e;
+
+
+/* extra check of a TEXT value: 0, or -1 with the reason in err */
+typedef int (*tt_opt_check_pt)(const char *value, char *err, size_t errlen);
+
+
+typedef struct {
+    const char        *name;    /* without the "--"; NULL ends a table */
+    const char        *arg;     /* value placeholder; NULL for a flag */
+    tt_opt_type_e      type;
+    tt_opt_place_e     place;
+    size_t             offset;
+    int                min;     /* TT_OPT_INT */
+    int                max;
+    tt_opt_check_pt    check;   /* TT_OPT_TEXT, may be NULL */
+    const char        *env;     /* the default from the environment */
+    const char        *def;     /* else this default */
+    const char        *help;    /* wrapped to 80 columns by usage */
+} tt_option_t;
+
+
+#define TT_GROUP_API   0x01     /* the TrackTik API client options */
+
+#define TT_CMD_NO_DB   0x01     /* runs without --dsn */
+
+
+/* the parsed command line a command's main gets */
+typedef struct {
+    tt_config_t        cfg;     /* settings passed down to the library */
+    void              *opts;    /* the command's own options struct */
+    int                argc;    /* operands, after the command words */
+    char             **argv;
+} tt_cmd_args_t;
+
+
+typedef struct {
+    const char         *name;      /* "run", "jobs list" */
+    const char         *synopsis;  /* operands and options, for usage */
+    const char         *summary;   /* for usage; lines separated by \n */
+    int                 min_args;  /* operands */
+    int                 max_args;
+    const tt_option_t  *options;   /* its own; NULL: none */
+    size_t              opts_size; /* sizeof its options struct */
+    unsigned            groups;    /* TT_GROUP_* it accepts too */
+    unsigned            flags;     /* TT_CMD_* */
+    int               (*main)(tt_cmd_args_t *args);
+} tt_command_t;
+
+
+/*
+ * Parses argv against the table (ended by a NULL name).  Returns -1 with
+ * *cmd and *args filled when the command should run, else the exit
+ * status (0 after --help or --version, 2 after a usage error, both
+ * already printed).
+ */
+int tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
+    const tt_command_t **cmd, tt_cmd_args_t *args);
+
+
+/* the commands: one function each, and the options only they take */
+
+typedef struct {
+    const char  *effective_from;
+    int          if_changed;
+} tt_contracts_load_opts_t;
+
+typedef struct {
+    const char  *state;
+    int          limit;
+} tt_jobs_list_opts_t;
+
+typedef struct {
+    int          dead;
+} tt_jobs_retry_opts_t;
+
+typedef struct {
+    const char  *client;
+    const char  *sites;
+    int          operator;
+} tt_users_add_opts_t;
+
+typedef struct {
+    const char  *client_id;
+    const char  *client_secret_file;
+    const char  *username;
+    int          password_stdin;
+    int          refresh_token_stdin;
+} tt_auth_login_opts_t;
+
+typedef struct {
+    int          once;
+} tt_billing_sync_opts_t;
+
+
+int tt_cmd_run(tt_cmd_args_t *args);
+int tt_cmd_migrate(tt_cmd_args_t *args);
+int tt_cmd_migrate_status(tt_cmd_args_t *args);
+int tt_cmd_contracts_load(tt_cmd_args_t *args);
+int tt_cmd_contracts_check(tt_cmd_args_t *args);
+int tt_cmd_contracts_list(tt_cmd_args_t *args);
+int tt_cmd_jobs_list(tt_cmd_args_t *args);
+int tt_cmd_jobs_retry(tt_cmd_args_t *args);
+int tt_cmd_users_add(tt_cmd_args_t *args);
+int tt_cmd_users_passwd(tt_cmd_args_t *args);
+int tt_cmd_users_disable(tt_cmd_args_t *args);
+int tt_cmd_users_list(tt_cmd_args_t *args);
+int tt_cmd_auth_login(tt_cmd_args_t *args);
+int tt_cmd_auth_status(tt_cmd_args_t *args);
+int tt_cmd_auth_check(tt_cmd_args_t *args);
+int tt_cmd_billing_sync(tt_cmd_args_t *args);
+
+extern const tt_option_t  tt_cmd_run_options[];
+extern const tt_option_t  tt_cmd_migrate_options[];
+extern const tt_option_t  tt_cmd_contracts_load_options[];
+extern const tt_option_t  tt_cmd_jobs_list_options[];
+extern const tt_option_t  tt_cmd_jobs_retry_options[];
+extern const tt_option_t  tt_cmd_users_add_options[];
+extern const tt_option_t  tt_cmd_auth_login_options[];
+extern const tt_option_t  tt_cmd_billing_sync_options[];
+
+
+/* TT_OPT_TEXT checks (cmd_line.c) */
+int tt_cmd_check_zone(const char *value, char *err, size_t errlen);
+
+
+/* helpers the commands share (cmd_io.c) */
+
+/* "tracktik-worker: <message>" on stderr */
+void tt_cmd_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* connects to cfg->dsn; NULL after printing why */
+PGconn *tt_cmd_connect(const tt_config_t *cfg);
+
+/*
+ * A listing (res from a library call, NULL after err): the header line
+ * and one tab-separated line per row, or the error.  Frees res, closes
+ * conn; the exit status.
+ */
+int tt_cmd_listing(PGconn *conn, PGresult *res, const char *header,
+    const char *err);
+
+/*
+ * One line of stdin without its line ending ("password", "refresh
+ * token"), malloc()ed: the caller wipes it with tt_cmd_wipe_free().  Echo
+ * is off while a terminal is read.  NULL after printing why (none, or
+ * max bytes or longer).
+ */
+char *tt_cmd_read_secret(const char *what, size_t max);
+
+/* the first line of file, as tt_cmd_read_secret(); NULL after printing */
+char *tt_cmd_read_file_line(const char *file, const char *what);
+
+void tt_cmd_wipe_free(char *s);
+
+#endif /* TT_CMD_H */

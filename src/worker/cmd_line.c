@@ -1,0 +1,730 @@
+/*
+ * cmd_line: the command line against the command table: which command,
+ * which of its options, every value checked, and the usage text, all
+ * generated from the tables (see cmd.h).
+ *
+ * Two passes: the first finds the command words (skipping options and
+ * their values, so `--dsn X run` works), the second reads the options the
+ * command accepts, in any order, and collects its operands.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tt_version.h"
+#include "cmd.h"
+#include "log.h"
+#include "tz.h"
+
+
+#define TT_CMD_WORDS  2         /* "jobs list" */
+#define TT_CMD_COL    24        /* where help text starts */
+#define TT_CMD_WIDTH  79
+
+
+typedef struct {
+    int          help;
+    int          version;
+    const char  *dsn_file;
+    const char  *log_level;
+} tt_cmd_global_t;
+
+
+static int tt_cmd_check_level(const char *value, char *err, size_t errlen);
+
+static const tt_option_t  tt_cmd_global_options[] = {
+    { "dsn", "CONNINFO", TT_OPT_TEXT, TT_IN_CONFIG,
+      offsetof(tt_config_t, dsn), 0, 0, NULL, "TRACKTIK_DSN", NULL,
+      "libpq connection string" },
+    { "dsn-file", "FILE", TT_OPT_TEXT, TT_IN_GLOBAL,
+      offsetof(tt_cmd_global_t, dsn_file), 0, 0, NULL, NULL, NULL,
+      "the connection string from the first line of FILE, so that no "
+      "password shows in ps (or use a passfile, ~/.pgpass)" },
+    { "log-level", "LEVEL", TT_OPT_TEXT, TT_IN_GLOBAL,
+      offsetof(tt_cmd_global_t, log_level), 0, 0, tt_cmd_check_level,
+      NULL, "debug", "the least important log lines written: debug, "
+      "info, warn or error" },
+    { "help", NULL, TT_OPT_FLAG, TT_IN_GLOBAL,
+      offsetof(tt_cmd_global_t, help), 0, 0, NULL, NULL, NULL,
+      "this text; after a command, that command's" },
+    { "version", NULL, TT_OPT_FLAG, TT_IN_GLOBAL,
+      offsetof(tt_cmd_global_t, version), 0, 0, NULL, NULL, NULL,
+      "print \"tracktik-worker " TT_VERSION "\"" },
+    { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
+};
+
+
+/* TT_GROUP_API: the TrackTik client of run (enrichment, photos), auth
+ * and billing sync */
+static const tt_option_t  tt_cmd_api_options[] = {
+    { "url", "BASE", TT_OPT_TEXT, TT_IN_CONFIG,
+      offsetof(tt_config_t, api_url), 0, 0, NULL, NULL, NULL,
+      "the tenant's base URL (default: the only tenant logged in)" },
+    { "api-rate", "N", TT_OPT_INT, TT_IN_CONFIG,
+      offsetof(tt_config_t, api_per_minute), 1, 100000, NULL, NULL, NULL,
+      "requests a minute, shared by all workers (600)" },
+    { "api-timeout-ms", "N", TT_OPT_INT, TT_IN_CONFIG,
+      offsetof(tt_config_t, api_timeout_ms), 100, 29000, NULL, NULL, NULL,
+      "per request, below the 30 s gateway (20000)" },
+    { "api-backoff-cap-ms", "N", TT_OPT_INT, TT_IN_CONFIG,
+      offsetof(tt_config_t, api_backoff_cap_ms), 1, 3600000, NULL, NULL,
+      NULL, "longest retry delay (30000)" },
+    { "api-refresh-hold-ms", "N", TT_OPT_INT, TT_IN_CONFIG,
+      offsetof(tt_config_t, api_refresh_hold_ms), 0, 600000, NULL, NULL,
+      NULL, "pause between receiving a refreshed token pair and storing "
+      "it (fault-injection tests only)" },
+    { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
+};
+
+
+static int tt_cmd_words(const tt_command_t *table, int argc, char **argv,
+    char **words, int *help, int *version);
+static int tt_cmd_options(const tt_command_t *table,
+    const tt_command_t *cmd, int nwords, int argc, char **argv,
+    tt_cmd_args_t *args);
+static int tt_cmd_kind(const char *a, int *dashdash);
+static const tt_command_t *tt_cmd_find(const tt_command_t *table,
+    char **words, int nwords, int *used);
+static const tt_option_t *tt_cmd_option(const tt_command_t *cmd,
+    const char *name, size_t len);
+static const tt_option_t *tt_cmd_option_anywhere(const tt_command_t *table,
+    const char *name, size_t len, const tt_command_t **owner);
+static const tt_option_t *tt_cmd_option_in(const tt_option_t *opts,
+    const char *name, size_t len);
+static int tt_cmd_set(const tt_option_t *o, const char *value,
+    const char *source, tt_cmd_args_t *args, tt_cmd_global_t *g);
+static int tt_cmd_defaults(const tt_command_t *cmd, tt_cmd_args_t *args,
+    tt_cmd_global_t *g);
+static int tt_cmd_globals(const tt_command_t *cmd, tt_cmd_args_t *args,
+    tt_cmd_global_t *g);
+static void tt_cmd_usage(FILE *f, const tt_command_t *table);
+static void tt_cmd_usage_of(FILE *f, const tt_command_t *cmd);
+static void tt_cmd_usage_line(FILE *f, int indent, const tt_command_t *cmd);
+static void tt_cmd_usage_options(FILE *f, const tt_option_t *opts);
+static void tt_cmd_wrap(FILE *f, int col, const char *text);
+
+
+int
+tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
+    const tt_command_t **cmdp, tt_cmd_args_t *args)
+{
+    int                  rc, nwords, used, help, version;
+    char                *words[TT_CMD_WORDS];
+    const tt_command_t  *cmd;
+
+    /* pass 1: which command */
+    nwords = tt_cmd_words(table, argc, argv, words, &help, &version);
+
+    if (version) {
+        printf("tracktik-worker %s\n", TT_VERSION);
+        return 0;
+    }
+
+    if (nwords == 0 || strcmp(words[0], "help") == 0) {
+        if (nwords == 0 && !help) {
+            tt_cmd_usage(stderr, table);
+            return TT_EXIT_USAGE;
+        }
+        tt_cmd_usage(stdout, table);
+        return 0;
+    }
+
+    cmd = tt_cmd_find(table, words, nwords, &used);
+
+    if (cmd == NULL) {
+        tt_cmd_error("unknown command or wrong arguments: %s%s%s (see "
+                     "tracktik-worker --help)", words[0],
+                     used == TT_CMD_WORDS && nwords > 1 ? " " : "",
+                     used == TT_CMD_WORDS && nwords > 1 ? words[1] : "");
+        return TT_EXIT_USAGE;
+    }
+
+    if (help) {
+        tt_cmd_usage_of(stdout, cmd);
+        return 0;
+    }
+
+    /* pass 2: its options and operands */
+    rc = tt_cmd_options(table, cmd, used, argc, argv, args);
+    if (rc >= 0) {
+        return rc;
+    }
+
+    *cmdp = cmd;
+    return -1;
+}
+
+
+/*
+ * The first TT_CMD_WORDS words that are neither options nor their values
+ * (into words; how many); *help and *version: whether those were asked.
+ */
+static int
+tt_cmd_words(const tt_command_t *table, int argc, char **argv, char **words,
+    int *help, int *version)
+{
+    int                  i, n, dashdash, kind;
+    char                *a;
+    const tt_option_t   *o;
+    const tt_command_t  *owner;
+
+    n = 0;
+    *help = 0;
+    *version = 0;
+    dashdash = 0;
+
+    for (i = 1; i < argc; i++) {
+        a = argv[i];
+        kind = tt_cmd_kind(a, &dashdash);
+
+        if (kind < 0) {
+            continue;
+        }
+
+        if (kind > 0) {
+            *help |= strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+            *version |= strcmp(a, "--version") == 0;
+
+            if (a[1] == '-' && strchr(a, '=') == NULL) {
+                o = tt_cmd_option_anywhere(table, a + 2, strlen(a + 2),
+                                           &owner);
+                if (o != NULL && o->arg != NULL) {
+                    i++;
+                }
+            }
+            continue;
+        }
+
+        if (n < TT_CMD_WORDS) {
+            words[n++] = a;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Fills args: defaults, then the options cmd takes, the operands after
+ * its nwords command words, then what the global options mean.  -1 when
+ * the command can run, else the exit status (after saying why).
+ */
+static int
+tt_cmd_options(const tt_command_t *table, const tt_command_t *cmd,
+    int nwords, int argc, char **argv, tt_cmd_args_t *args)
+{
+    int                  i, dashdash, kind;
+    char                *a, *eq;
+    size_t               len;
+    const char          *value;
+    tt_cmd_global_t      g;
+    const tt_option_t   *o;
+    const tt_command_t  *owner;
+
+    memset(args, 0, sizeof(*args));
+    memset(&g, 0, sizeof(g));
+
+    args->opts = calloc(1, cmd->opts_size ? cmd->opts_size : 1);
+    args->argv = calloc(argc, sizeof(char *));
+    if (args->opts == NULL || args->argv == NULL) {
+        tt_cmd_error("out of memory");
+        return 1;
+    }
+
+    if (tt_cmd_defaults(cmd, args, &g) != 0) {
+        return TT_EXIT_USAGE;
+    }
+
+    dashdash = 0;
+
+    for (i = 1; i < argc; i++) {
+        a = argv[i];
+        kind = tt_cmd_kind(a, &dashdash);
+
+        if (kind < 0) {
+            continue;
+        }
+
+        if (kind == 0) {
+            if (nwords > 0) {
+                nwords--;               /* the command words */
+            } else {
+                args->argv[args->argc++] = a;
+            }
+            continue;
+        }
+
+        if (a[1] != '-') {
+            tt_cmd_error("%s: unknown option (options are spelt --name; "
+                         "see tracktik-worker %s --help)", a, cmd->name);
+            return TT_EXIT_USAGE;
+        }
+
+        eq = strchr(a + 2, '=');
+        len = eq ? (size_t) (eq - (a + 2)) : strlen(a + 2);
+
+        o = tt_cmd_option(cmd, a + 2, len);
+
+        if (o == NULL) {
+            if (tt_cmd_option_anywhere(table, a + 2, len, &owner) != NULL) {
+                tt_cmd_error("--%.*s is not an option of %s (%s%s%ssee "
+                             "tracktik-worker %s --help)", (int) len, a + 2,
+                             cmd->name, owner ? "it belongs to " : "",
+                             owner ? owner->name : "", owner ? "; " : "",
+                             cmd->name);
+            } else {
+                tt_cmd_error("--%.*s: unknown option (see tracktik-worker "
+                             "%s --help)", (int) len, a + 2, cmd->name);
+            }
+            return TT_EXIT_USAGE;
+        }
+
+        if (o->arg == NULL) {
+            if (eq != NULL) {
+                tt_cmd_error("--%s takes no value", o->name);
+                return TT_EXIT_USAGE;
+            }
+            value = "";
+
+        } else if (eq != NULL) {
+            value = eq + 1;
+
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+
+        } else {
+            tt_cmd_error("--%s needs a value: --%s %s", o->name, o->name,
+                         o->arg);
+            return TT_EXIT_USAGE;
+        }
+
+        if (tt_cmd_set(o, value, NULL, args, &g) != 0) {
+            return TT_EXIT_USAGE;
+        }
+    }
+
+    if (args->argc < cmd->min_args || args->argc > cmd->max_args) {
+        tt_cmd_error("%s: usage: tracktik-worker %s %s",
+                     args->argc > cmd->max_args ? "too many arguments"
+                                                : "missing arguments",
+                     cmd->name, cmd->synopsis);
+        return TT_EXIT_USAGE;
+    }
+
+    if (tt_cmd_globals(cmd, args, &g) != 0) {
+        return TT_EXIT_USAGE;
+    }
+
+    return -1;
+}
+
+
+/* 1: a is an option, 0: a word, -1: the "--" after which all are words */
+static int
+tt_cmd_kind(const char *a, int *dashdash)
+{
+    if (*dashdash) {
+        return 0;
+    }
+
+    if (strcmp(a, "--") == 0) {
+        *dashdash = 1;
+        return -1;
+    }
+
+    return a[0] == '-' && a[1] != '\0';
+}
+
+
+/* the row named by one or two words; *used: the words it took (2 with no
+ * row: the first word names a group of commands) */
+static const tt_command_t *
+tt_cmd_find(const tt_command_t *table, char **words, int nwords, int *used)
+{
+    size_t               len;
+    const tt_command_t  *c;
+
+    *used = 1;
+    len = strlen(words[0]);
+
+    for (c = table; c->name != NULL; c++) {
+        if (strcmp(c->name, words[0]) == 0) {
+            return c;
+        }
+
+        if (strncmp(c->name, words[0], len) == 0 && c->name[len] == ' ') {
+            *used = TT_CMD_WORDS;
+
+            if (nwords > 1 && strcmp(c->name + len + 1, words[1]) == 0) {
+                return c;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+static const tt_option_t *
+tt_cmd_option(const tt_command_t *cmd, const char *name, size_t len)
+{
+    const tt_option_t  *o;
+
+    o = tt_cmd_option_in(tt_cmd_global_options, name, len);
+
+    if (o == NULL && cmd->options != NULL) {
+        o = tt_cmd_option_in(cmd->options, name, len);
+    }
+
+    if (o == NULL && (cmd->groups & TT_GROUP_API)) {
+        o = tt_cmd_option_in(tt_cmd_api_options, name, len);
+    }
+
+    return o;
+}
+
+
+/* an option of any command (*owner: the first command with it in its
+ * own table; NULL for a global or group option) */
+static const tt_option_t *
+tt_cmd_option_anywhere(const tt_command_t *table, const char *name,
+    size_t len, const tt_command_t **owner)
+{
+    const tt_option_t   *o;
+    const tt_command_t  *c;
+
+    *owner = NULL;
+
+    o = tt_cmd_option_in(tt_cmd_global_options, name, len);
+    if (o == NULL) {
+        o = tt_cmd_option_in(tt_cmd_api_options, name, len);
+    }
+
+    for (c = table; o == NULL && c->name != NULL; c++) {
+        if (c->options != NULL) {
+            o = tt_cmd_option_in(c->options, name, len);
+            *owner = c;
+        }
+    }
+
+    return o;
+}
+
+
+static const tt_option_t *
+tt_cmd_option_in(const tt_option_t *opts, const char *name, size_t len)
+{
+    for ( /* void */ ; opts->name != NULL; opts++) {
+        if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
+        {
+            return opts;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* source: where the value came from when not the command line */
+static int
+tt_cmd_set(const tt_option_t *o, const char *value, const char *source,
+    tt_cmd_args_t *args, tt_cmd_global_t *g)
+{
+    long    n;
+    char   *base, *end, err[512];
+
+    switch (o->place) {
+    case TT_IN_CONFIG:
+        base = (char *) &args->cfg;
+        break;
+    case TT_IN_COMMAND:
+        base = args->opts;
+        break;
+    default:
+        base = (char *) g;
+    }
+
+    switch (o->type) {
+
+    case TT_OPT_FLAG:
+        *(int *) (base + o->offset) = 1;
+        return 0;
+
+    case TT_OPT_INT:
+        errno = 0;
+        n = strtol(value, &end, 10);
+
+        if (*value == '\0' || *end != '\0' || errno != 0 || n < o->min
+            || n > o->max)
+        {
+            tt_cmd_error("--%s%s%s: \"%s\" is not a number in %d..%d",
+                         o->name, source ? " from " : "",
+                         source ? source : "", value, o->min, o->max);
+            return -1;
+        }
+
+        *(int *) (base + o->offset) = (int) n;
+        return 0;
+
+    default:
+        if (o->check != NULL
+            && !(o->type == TT_OPT_TEXT_OR_OFF && value[0] == '\0')
+            && o->check(value, err, sizeof(err)) != 0)
+        {
+            tt_cmd_error("--%s%s%s: %s", o->name, source ? " from " : "",
+                         source ? source : "", err);
+            return -1;
+        }
+
+        *(const char **) (base + o->offset) =
+            (o->type == TT_OPT_TEXT_OR_OFF && value[0] == '\0') ? NULL
+                                                                : value;
+        return 0;
+    }
+}
+
+
+/* the environment's and the tables' defaults, before the command line */
+static int
+tt_cmd_defaults(const tt_command_t *cmd, tt_cmd_args_t *args,
+    tt_cmd_global_t *g)
+{
+    int                 i;
+    const char         *env;
+    const tt_option_t  *o, *tables[3];
+
+    tables[0] = tt_cmd_global_options;
+    tables[1] = cmd->options;
+    tables[2] = (cmd->groups & TT_GROUP_API) ? tt_cmd_api_options : NULL;
+
+    for (i = 0; i < 3; i++) {
+        for (o = tables[i]; o != NULL && o->name != NULL; o++) {
+            env = o->env ? getenv(o->env) : NULL;
+
+            if (env != NULL
+                && (env[0] != '\0' || o->type == TT_OPT_TEXT_OR_OFF))
+            {
+                if (tt_cmd_set(o, env, o->env, args, g) != 0) {
+                    return -1;
+                }
+
+            } else if (o->def != NULL) {
+                if (tt_cmd_set(o, o->def, "the default", args, g) != 0) {
+                    return -1;
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* what the global options mean once all are read */
+static int
+tt_cmd_globals(const tt_command_t *cmd, tt_cmd_args_t *args,
+    tt_cmd_global_t *g)
+{
+    char  *line;
+
+    tt_log_set_level(tt_log_level_parse(g->log_level));
+
+    if (g->dsn_file != NULL) {
+        line = tt_cmd_read_file_line(g->dsn_file, "--dsn-file");
+        if (line == NULL) {
+            return -1;
+        }
+        args->cfg.dsn = line;           /* lives as long as the process */
+    }
+
+    if (!(cmd->flags & TT_CMD_NO_DB)
+        && (args->cfg.dsn == NULL || args->cfg.dsn[0] == '\0'))
+    {
+        tt_cmd_error("no database: pass --dsn CONNINFO or set TRACKTIK_DSN "
+                     "(or --dsn-file FILE)");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+tt_cmd_check_level(const char *value, char *err, size_t errlen)
+{
+    if (tt_log_level_parse(value) < 0) {
+        snprintf(err, errlen, "\"%s\" is not a log level (debug, info, "
+                 "warn, error)", value);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* for --default-time-zone (cmd_run.c) */
+int
+tt_cmd_check_zone(const char *value, char *err, size_t errlen)
+{
+    if (!tt_tz_valid(value)) {
+        snprintf(err, errlen, "\"%s\" is not a time zone the zone database "
+                 "knows (like UTC or Europe/Paris)", value);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+tt_cmd_usage(FILE *f, const tt_command_t *table)
+{
+    const tt_command_t  *c;
+
+    fputs("usage: tracktik-worker COMMAND [OPTIONS] [ARGUMENTS]\n"
+          "       tracktik-worker COMMAND --help    that command alone\n"
+          "\ncommands:\n", f);
+
+    for (c = table; c->name != NULL; c++) {
+        tt_cmd_usage_line(f, 2, c);
+    }
+
+    fputs("\nglobal options (before or after the command):\n", f);
+    tt_cmd_usage_options(f, tt_cmd_global_options);
+
+    for (c = table; c->name != NULL; c++) {
+        if (c->options != NULL) {
+            fprintf(f, "\n%s options:\n", c->name);
+            tt_cmd_usage_options(f, c->options);
+        }
+    }
+
+    fputs("\nTrackTik API options (", f);
+    for (c = table; c->name != NULL; c++) {
+        if (c->groups & TT_GROUP_API) {
+            fprintf(f, "%s%s", c == table ? "" : ", ", c->name);
+        }
+    }
+    fputs("):\n", f);
+    tt_cmd_usage_options(f, tt_cmd_api_options);
+}
+
+
+static void
+tt_cmd_usage_of(FILE *f, const tt_command_t *cmd)
+{
+    fputs("usage: tracktik-worker", f);
+    tt_cmd_usage_line(f, 1, cmd);
+
+    if (cmd->options != NULL) {
+        fputs("\noptions:\n", f);
+        tt_cmd_usage_options(f, cmd->options);
+    }
+
+    if (cmd->groups & TT_GROUP_API) {
+        fputs("\nTrackTik API options:\n", f);
+        tt_cmd_usage_options(f, tt_cmd_api_options);
+    }
+
+    fputs("\nglobal options:\n", f);
+    tt_cmd_usage_options(f, tt_cmd_global_options);
+}
+
+
+/* "  jobs list [--state S] [--limit N]" and the summary below it */
+static void
+tt_cmd_usage_line(FILE *f, int indent, const tt_command_t *cmd)
+{
+    int  n;
+
+    n = fprintf(f, "%*s%s", indent, "", cmd->name);
+
+    if (n + 1 + (int) strlen(cmd->synopsis) < TT_CMD_COL - 1) {
+        n += fprintf(f, "%s%s", cmd->synopsis[0] ? " " : "", cmd->synopsis);
+        fprintf(f, "%*s", TT_CMD_COL - n, "");
+
+    } else {
+        fputc(' ', f);
+        tt_cmd_wrap(f, n + 1, cmd->synopsis);
+        fprintf(f, "%*s", TT_CMD_COL, "");
+    }
+
+    tt_cmd_wrap(f, TT_CMD_COL, cmd->summary);
+}
+
+
+static void
+tt_cmd_usage_options(FILE *f, const tt_option_t *o)
+{
+    int   n;
+    char  help[1024];
+
+    for ( /* void */ ; o->name != NULL; o++) {
+        n = fprintf(f, "  --%s%s%s", o->name, o->arg ? " " : "",
+                    o->arg ? o->arg : "");
+
+        if (n >= TT_CMD_COL - 1) {
+            fputc('\n', f);
+            n = 0;
+        }
+
+        snprintf(help, sizeof(help), "$%s", o->env ? o->env : "");
+
+        if (o->env != NULL && strstr(o->help, help) == NULL) {
+            snprintf(help, sizeof(help), "%s (default: $%s)", o->help,
+                     o->env);
+        } else if (o->def != NULL) {
+            snprintf(help, sizeof(help), "%s (default %s)", o->help,
+                     o->def[0] ? o->def : "none");
+        } else {
+            snprintf(help, sizeof(help), "%s", o->help);
+        }
+
+        fprintf(f, "%*s", TT_CMD_COL - n, "");
+        tt_cmd_wrap(f, TT_CMD_COL, help);
+    }
+}
+
+
+/* text from column col (where the cursor is) to TT_CMD_WIDTH, then on
+ * lines indented to col */
+static void
+tt_cmd_wrap(FILE *f, int col, const char *text)
+{
+    int          at;
+    size_t       len;
+    const char  *p;
+
+    at = col;
+    p = text;
+
+    while (*p != '\0') {
+        while (*p == ' ') {
+            p++;
+        }
+        len = strcspn(p, " ");
+
+        if (len == 0) {
+            break;
+        }
+
+        if (at > col && at + 1 + (int) len > TT_CMD_WIDTH) {
+            fprintf(f, "\n%*s", col, "");
+            at = col;
+        }
+
+        if (at > col) {
+            fputc(' ', f);
+            at++;
+        }
+
+        fwrite(p, 1, len, f);
+        at += (int) len;
+        p += len;
+    }
+
+    fputc('\n', f);
+}

@@ -1,0 +1,640 @@
+/*
+ * rules_parse: a contract rule set document (JSON) checked and turned into
+ * a tt_rule_set_t; every error names the rule and the field.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tt_time.h"
+#include "rules.h"
+
+
+/* the text of a value already known to be a string */
+#define TT_STR(v)  ((const char *) (v)->u.string)
+
+
+static int tt_rule_parse(yajl_val v, int position, tt_rule_t *rule,
+    char *err, size_t errlen);
+static int tt_rule_match_list(yajl_val rule, const char *key, int ids,
+    tt_match_t *m, const char *where, char *err, size_t errlen);
+static int tt_rule_window(yajl_val w, tt_rule_t *rule, const char *where,
+    char *err, size_t errlen);
+static int tt_rule_weekdays(yajl_val w, tt_rule_t *rule, const char *where,
+    char *err, size_t errlen);
+static int tt_rule_number(yajl_val v, const char *key, const char **out,
+    const char *where, char *err, size_t errlen);
+static int tt_rule_date(yajl_val v, const char *key, const char **out,
+    const char *where, char *err, size_t errlen);
+static int tt_rule_hhmm(const char *s, int *minutes);
+static int tt_rule_cmp(const void *a, const void *b);
+static yajl_val tt_rule_get(yajl_val obj, const char *key);
+
+
+static const char  *tt_rule_keys[] = {
+    "id", "priority", "description", "match", "bill_code", "quantity",
+    "quantity_field", "unit_price", "continue", "effective_from",
+    "effective_until", NULL
+};
+
+static const char  *tt_rule_match_keys[] = {
+    "client", "site", "report_template", "category", "severity", "status",
+    "time_of_day", "weekdays", NULL
+};
+
+static const char  *tt_rule_days[] = {
+    "sun", "mon", "tue", "wed", "thu", "fri", "sat"
+};
+
+
+int
+tt_rule_set_parse(const char *json, size_t len, tt_rule_set_t *set,
+    char *err, size_t errlen)
+{
+    char           ebuf[512], *nl;
+    size_t         i, j, n;
+    yajl_val       v, rules;
+    const char    *s;
+    tt_datetime_t  dt;
+
+    (void) len;
+
+    memset(set, 0, sizeof(*set));
+
+    set->tree = yajl_tree_parse(json, ebuf, sizeof(ebuf));
+
+    if (set->tree == NULL) {
+        nl = strchr(ebuf, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+        snprintf(err, errlen, "not valid JSON: %s", ebuf);
+        return -1;
+    }
+
+    if (!YAJL_IS_OBJECT(set->tree)) {
+        snprintf(err, errlen, "expected a JSON object with \"rules\"");
+        return -1;
+    }
+
+    for (i = 0; i < set->tree->u.object.len; i++) {
+        s = set->tree->u.object.keys[i];
+        if (strcmp(s, "name") != 0 && strcmp(s, "effective_from") != 0
+            && strcmp(s, "description") != 0 && strcmp(s, "rules") != 0)
+        {
+            snprintf(err, errlen, "unknown key \"%.40s\" (expected name, "
+                     "description, effective_from, rules)", s);
+            return -1;
+        }
+    }
+
+    v = tt_rule_get(set->tree, "name");
+    if (v != NULL) {
+        if (!YAJL_IS_STRING(v)) {
+            snprintf(err, errlen, "name: expected a string");
+            return -1;
+        }
+        set->name = TT_STR(v);
+    }
+
+    v = tt_rule_get(set->tree, "effective_from");
+    if (v != NULL) {
+        s = YAJL_IS_STRING(v) ? TT_STR(v) : NULL;
+        if (s == NULL || tt_time_parse(s, strlen(s), &dt) != 0) {
+            snprintf(err, errlen, "effective_from: expected a date "
+                     "\"YYYY-MM-DD\" or an ISO 8601 date-time");
+            return -1;
+        }
+        set->has_effective_from = 1;
+        set->effective_from = tt_time_civil_to_epoch(dt.year, dt.month,
+                                  dt.day, dt.hour, dt.minute, dt.second)
+                              - dt.offset;
+    }
+
+    rules = tt_rule_get(set->tree, "rules");
+    if (rules == NULL || !YAJL_IS_ARRAY(rules)) {
+        snprintf(err, errlen, "rules: expected an array of rules");
+        return -1;
+    }
+
+    n = rules->u.array.len;
+    if (n == 0) {
+        snprintf(err, errlen, "rules: empty; a rule set needs a rule");
+        return -1;
+    }
+
+    set->rules = calloc(n, sizeof(tt_rule_t));
+    if (set->rules == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        /* counted first: a half-parsed rule is freed with the set */
+        set->nrules++;
+
+        if (tt_rule_parse(rules->u.array.values[i], (int) i, &set->rules[i],
+                          err, errlen) != 0)
+        {
+            return -1;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (strcmp(set->rules[j].id, set->rules[i].id) == 0) {
+                snprintf(err, errlen, "rule \"%.64s\" (rules[%zu]): id: "
+                         "also used by rules[%zu]", set->rules[i].id, i, j);
+                return -1;
+            }
+        }
+    }
+
+    qsort(set->rules, set->nrules, sizeof(tt_rule_t), tt_rule_cmp);
+
+    return 0;
+}
+
+
+void
+tt_rule_set_free(tt_rule_set_t *set)
+{
+    size_t  i;
+
+    for (i = 0; i < set->nrules; i++) {
+        free(set->rules[i].clients.items);
+        free(set->rules[i].sites.items);
+        free(set->rules[i].templates.items);
+        free(set->rules[i].categories.items);
+        free(set->rules[i].severities.items);
+        free(set->rules[i].statuses.items);
+    }
+
+    free(set->rules);
+
+    if (set->tree != NULL) {
+        yajl_tree_free(set->tree);
+    }
+
+    memset(set, 0, sizeof(*set));
+}
+
+
+static int
+tt_rule_parse(yajl_val v, int position, tt_rule_t *rule, char *err,
+    size_t errlen)
+{
+    char         where[128];
+    size_t       i, k;
+    yajl_val     x, match;
+    const char  *s, *p;
+
+    rule->position = position;
+
+    if (!YAJL_IS_OBJECT(v)) {
+        snprintf(err, errlen, "rules[%d]: expected a rule object", position);
+        return -1;
+    }
+
+    x = tt_rule_get(v, "id");
+    if (x == NULL || !YAJL_IS_STRING(x) || TT_STR(x)[0] == '\0') {
+        snprintf(err, errlen, "rules[%d]: id: missing (every rule needs a "
+                 "string id)", position);
+        return -1;
+    }
+    rule->id = TT_STR(x);
+
+    snprintf(where, sizeof(where), "rule \"%.64s\" (rules[%d])", rule->id,
+             position);
+
+    if (strlen(rule->id) > 64) {
+        snprintf(err, errlen, "%s: id: longer than 64 characters", where);
+        return -1;
+    }
+
+    for (p = rule->id; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+              || *p == '.'))
+        {
+            snprintf(err, errlen, "%s: id: only letters, digits, \"-\", "
+                     "\"_\" and \".\" are allowed", where);
+            return -1;
+        }
+    }
+
+    for (i = 0; i < v->u.object.len; i++) {
+        s = v->u.object.keys[i];
+        for (k = 0; tt_rule_keys[k] != NULL; k++) {
+            if (strcmp(s, tt_rule_keys[k]) == 0) {
+                break;
+            }
+        }
+        if (tt_rule_keys[k] == NULL) {
+            snprintf(err, errlen, "%s: unknown key \"%.40s\"", where, s);
+            return -1;
+        }
+    }
+
+    x = tt_rule_get(v, "priority");
+    if (x != NULL) {
+        if (!YAJL_IS_INTEGER(x) || YAJL_GET_INTEGER(x) < 0
+            || YAJL_GET_INTEGER(x) > 1000000)
+        {
+            snprintf(err, errlen, "%s: priority: expected an integer "
+                     "0..1000000", where);
+            return -1;
+        }
+        rule->priority = (int) YAJL_GET_INTEGER(x);
+
+    } else {
+        rule->priority = 100;
+    }
+
+    x = tt_rule_get(v, "continue");
+    if (x != NULL) {
+        if (!YAJL_IS_TRUE(x) && !YAJL_IS_FALSE(x)) {
+            snprintf(err, errlen, "%s: continue: expected true or false",
+                     where);
+            return -1;
+        }
+        rule->cont = YAJL_IS_TRUE(x);
+    }
+
+    x = tt_rule_get(v, "bill_code");
+    if (x == NULL || !YAJL_IS_STRING(x) || TT_STR(x)[0] == '\0'
+        || strlen(TT_STR(x)) > 64)
+    {
+        snprintf(err, errlen, "%s: bill_code: missing (a string of 1 to 64 "
+                 "characters)", where);
+        return -1;
+    }
+    rule->bill_code = TT_STR(x);
+
+    if (tt_rule_number(v, "quantity", &rule->quantity, where, err, errlen)
+        || tt_rule_number(v, "unit_price", &rule->unit_price, where, err,
+                          errlen))
+    {
+        return -1;
+    }
+
+    x = tt_rule_get(v, "quantity_field");
+    if (x != NULL) {
+        if (!YAJL_IS_STRING(x) || TT_STR(x)[0] == '\0') {
+            snprintf(err, errlen, "%s: quantity_field: expected the "
+                     "fieldTag of a numeric report field", where);
+            return -1;
+        }
+        rule->quantity_field = TT_STR(x);
+    }
+
+    if ((rule->quantity == NULL) == (rule->quantity_field == NULL)) {
+        snprintf(err, errlen, "%s: give exactly one of quantity (a number) "
+                 "and quantity_field (a report field tag)", where);
+        return -1;
+    }
+
+    if (tt_rule_date(v, "effective_from", &rule->effective_from, where, err,
+                     errlen)
+        || tt_rule_date(v, "effective_until", &rule->effective_until, where,
+                        err, errlen))
+    {
+        return -1;
+    }
+
+    match = tt_rule_get(v, "match");
+
+    if (match != NULL && !YAJL_IS_OBJECT(match)) {
+        snprintf(err, errlen, "%s: match: expected an object", where);
+        return -1;
+    }
+
+    if (match != NULL) {
+        for (i = 0; i < match->u.object.len; i++) {
+            s = match->u.object.keys[i];
+            for (k = 0; tt_rule_match_keys[k] != NULL; k++) {
+                if (strcmp(s, tt_rule_match_keys[k]) == 0) {
+                    break;
+                }
+            }
+            if (tt_rule_match_keys[k] == NULL) {
+                snprintf(err, errlen, "%s: match: unknown key \"%.40s\" "
+                         "(expected client, site, report_template, "
+                         "category, severity, status, time_of_day, "
+                         "weekdays)", where, s);
+                return -1;
+            }
+        }
+    }
+
+    if (tt_rule_match_list(match, "client", 1, &rule->clients, where, err,
+                           errlen)
+        || tt_rule_match_list(match, "site", 1, &rule->sites, where, err,
+                              errlen)
+        || tt_rule_match_list(match, "report_template", 0, &rule->templates,
+                              where, err, errlen)
+        || tt_rule_match_list(match, "category", 0, &rule->categories,
+                              where, err, errlen)
+        || tt_rule_match_list(match, "severity", -1, &rule->severities,
+                              where, err, errlen)
+        || tt_rule_match_list(match, "status", -1, &rule->statuses, where,
+                              err, errlen))
+    {
+        return -1;
+    }
+
+    /* by default only approved reports bill */
+    x = tt_rule_get(match, "status");
+    if (x == NULL) {
+        static struct yajl_val_s  approved;
+
+        approved.type = yajl_t_string;
+        approved.u.string = "APPROVED";
+
+        rule->statuses.any = 0;
+        rule->statuses.n = 1;
+        rule->statuses.items = malloc(sizeof(yajl_val));
+        if (rule->statuses.items == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        rule->statuses.items[0] = &approved;
+
+    } else if (YAJL_IS_STRING(x) && strcasecmp(TT_STR(x), "any")
+                                    == 0)
+    {
+        rule->statuses.any = 1;
+    }
+
+    if (tt_rule_window(tt_rule_get(match, "time_of_day"), rule, where, err,
+                       errlen)
+        || tt_rule_weekdays(tt_rule_get(match, "weekdays"), rule, where, err,
+                            errlen))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * ids:  1 = only integer ids, 0 = ids or names, -1 = only names (enums).
+ * A single value stands for a one-element list.
+ */
+static int
+tt_rule_match_list(yajl_val match, const char *key, int ids, tt_match_t *m,
+    const char *where, char *err, size_t errlen)
+{
+    size_t    i, n;
+    yajl_val  v, item;
+
+    m->any = 1;
+
+    v = tt_rule_get(match, key);
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (strcmp(key, "status") == 0 && YAJL_IS_STRING(v)
+        && strcasecmp(TT_STR(v), "any") == 0)
+    {
+        return 0;
+    }
+
+    n = YAJL_IS_ARRAY(v) ? v->u.array.len : 1;
+
+    if (n == 0) {
+        snprintf(err, errlen, "%s: match.%s: empty list matches nothing; "
+                 "leave the key out to match any", where, key);
+        return -1;
+    }
+
+    m->items = calloc(n, sizeof(yajl_val));
+    if (m->items == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        item = YAJL_IS_ARRAY(v) ? v->u.array.values[i] : v;
+
+        if ((ids >= 0 && YAJL_IS_INTEGER(item))
+            || (ids <= 0 && YAJL_IS_STRING(item)))
+        {
+            m->items[m->n++] = item;
+            continue;
+        }
+
+        snprintf(err, errlen, "%s: match.%s: expected %s", where, key,
+                 ids > 0 ? "integer ids"
+                 : ids == 0 ? "integer ids or names" : "names (strings)");
+        return -1;
+    }
+
+    m->any = 0;
+    return 0;
+}
+
+
+static int
+tt_rule_window(yajl_val w, tt_rule_t *rule, const char *where, char *err,
+    size_t errlen)
+{
+    yajl_val  from, to;
+
+    if (w == NULL) {
+        return 0;
+    }
+
+    from = tt_rule_get(w, "from");
+    to = tt_rule_get(w, "to");
+
+    if (!YAJL_IS_OBJECT(w) || from == NULL || to == NULL
+        || !YAJL_IS_STRING(from) || !YAJL_IS_STRING(to))
+    {
+        snprintf(err, errlen, "%s: match.time_of_day: expected {\"from\": "
+                 "\"HH:MM\", \"to\": \"HH:MM\"}", where);
+        return -1;
+    }
+
+    if (tt_rule_hhmm(TT_STR(from), &rule->window_from) != 0
+        || tt_rule_hhmm(TT_STR(to), &rule->window_to) != 0)
+    {
+        snprintf(err, errlen, "%s: match.time_of_day: \"from\" and \"to\" "
+                 "must be 24-hour times \"HH:MM\" (00:00..24:00)", where);
+        return -1;
+    }
+
+    if (rule->window_from == rule->window_to
+        || (rule->window_from == 0 && rule->window_to == 1440))
+    {
+        snprintf(err, errlen, "%s: match.time_of_day: an empty or all-day "
+                 "window; leave time_of_day out to match any time", where);
+        return -1;
+    }
+
+    if (rule->window_from == 1440) {
+        rule->window_from = 0;
+    }
+
+    rule->has_window = 1;
+    return 0;
+}
+
+
+static int
+tt_rule_weekdays(yajl_val w, tt_rule_t *rule, const char *where, char *err,
+    size_t errlen)
+{
+    int          d;
+    size_t       i, n;
+    yajl_val     item;
+    const char  *s;
+
+    if (w == NULL) {
+        return 0;
+    }
+
+    n = YAJL_IS_ARRAY(w) ? w->u.array.len : 0;
+
+    if (n == 0) {
+        snprintf(err, errlen, "%s: match.weekdays: expected a non-empty "
+                 "list such as [\"mon\", \"tue\"]", where);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        item = w->u.array.values[i];
+        s = YAJL_IS_STRING(item) ? TT_STR(item) : "";
+
+        for (d = 0; d < 7; d++) {
+            if (strlen(s) >= 3 && strncasecmp(s, tt_rule_days[d], 3) == 0) {
+                break;
+            }
+        }
+
+        if (d == 7) {
+            snprintf(err, errlen, "%s: match.weekdays: \"%.20s\" is not a "
+                     "day (mon, tue, wed, thu, fri, sat, sun)", where, s);
+            return -1;
+        }
+
+        rule->weekdays |= 1u << d;
+    }
+
+    return 0;
+}
+
+
+static int
+tt_rule_number(yajl_val v, const char *key, const char **out,
+    const char *where, char *err, size_t errlen)
+{
+    char      *end;
+    double     d;
+    yajl_val   x;
+
+    *out = NULL;
+
+    x = tt_rule_get(v, key);
+    if (x == NULL) {
+        return 0;
+    }
+
+    if (YAJL_IS_NUMBER(x)) {
+        d = strtod(YAJL_GET_NUMBER(x), &end);
+        if (*end == '\0' && d >= 0 && d < 1e12) {
+            *out = YAJL_GET_NUMBER(x);
+            return 0;
+        }
+    }
+
+    snprintf(err, errlen, "%s: %s: expected a non-negative number", where,
+             key);
+    return -1;
+}
+
+
+static int
+tt_rule_date(yajl_val v, const char *key, const char **out,
+    const char *where, char *err, size_t errlen)
+{
+    yajl_val       x;
+    const char    *s;
+    tt_datetime_t  dt;
+
+    *out = NULL;
+
+    x = tt_rule_get(v, key);
+    if (x == NULL) {
+        return 0;
+    }
+
+    s = YAJL_IS_STRING(x) ? TT_STR(x) : "";
+
+    if (strlen(s) != 10 || tt_time_parse(s, 10, &dt) != 0) {
+        snprintf(err, errlen, "%s: %s: expected a date \"YYYY-MM-DD\"",
+                 where, key);
+        return -1;
+    }
+
+    *out = s;
+    return 0;
+}
+
+
+static int
+tt_rule_hhmm(const char *s, int *minutes)
+{
+    int  h, m;
+
+    if (strlen(s) != 5 || s[2] != ':'
+        || s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9'
+        || s[3] < '0' || s[3] > '9' || s[4] < '0' || s[4] > '9')
+    {
+        return -1;
+    }
+
+    h = (s[0] - '0') * 10 + (s[1] - '0');
+    m = (s[3] - '0') * 10 + (s[4] - '0');
+
+    if (m > 59 || h > 24 || (h == 24 && m != 0)) {
+        return -1;
+    }
+
+    *minutes = h * 60 + m;
+    return 0;
+}
+
+
+static int
+tt_rule_cmp(const void *a, const void *b)
+{
+    const tt_rule_t  *ra = a, *rb = b;
+
+    if (ra->priority != rb->priority) {
+        return ra->priority < rb->priority ? -1 : 1;
+    }
+
+    return ra->position - rb->position;
+}
+
+
+static yajl_val
+tt_rule_get(yajl_val obj, const char *key)
+{
+    size_t  i;
+
+    if (obj == NULL || !YAJL_IS_OBJECT(obj)) {
+        return NULL;
+    }
+
+    for (i = 0; i < obj->u.object.len; i++) {
+        if (strcmp(obj->u.object.keys[i], key) == 0) {
+            return obj->u.object.values[i];
+        }
+    }
+
+    return NULL;
+}
