@@ -345,26 +345,37 @@ static const tt_command_t *
 tt_cmd_find(const tt_command_t *table, char **words, int nwords, int *used)
 {
     size_t               len;
-    const tt_command_t  *c;
+    const tt_command_t  *c, *one;
 
+    /* "migrate status" before "migrate": two words win over one */
+
+    one = NULL;
     *used = 1;
     len = strlen(words[0]);
 
     for (c = table; c->name != NULL; c++) {
         if (strcmp(c->name, words[0]) == 0) {
-            return c;
+            one = c;
+            continue;
         }
 
         if (strncmp(c->name, words[0], len) == 0 && c->name[len] == ' ') {
-            *used = TT_CMD_WORDS;
-
             if (nwords > 1 && strcmp(c->name + len + 1, words[1]) == 0) {
+                *used = TT_CMD_WORDS;
                 return c;
+            }
+
+            if (one == NULL) {
+                *used = TT_CMD_WORDS;
             }
         }
     }
 
-    return NULL;
+    if (one != NULL) {
+        *used = 1;
+    }
+
+    return one;
 }
 
 
