@@ -68,7 +68,8 @@ CONFIG_CHOICES = {"item_envelope": ("data", "bare"),
 
 MAX_BODY = 8 * 1024 * 1024
 
-FAULT_KINDS = ("status", "drop", "drop_after", "delay", "timeout")
+FAULT_KINDS = ("status", "drop", "drop_after", "delay", "timeout",
+               "mislabel")
 
 REPORT_REQUIRED_FILTERS = {"reportDateTime", "submittedOn", "position",
                            "approvedOn", "id"}
@@ -1223,6 +1224,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault["kind"] == "status":
             return self._api(fault["status"], {"status": fault["status"],
                                                "error": "Simulated failure"})
+        if fault and fault["kind"] == "mislabel":
+            # a page that says it is a PNG, as a misconfigured or hostile
+            # file server would send it
+            return self._send(200, b"<html><script>alert(1)</script></html>",
+                              "image/png", {})
         if not m or st.tenant.get("files", int(m.group(1))) is None:
             return self._api(404, {"status": 404, "error": "Not Found"})
         self._send(200, make_png(int(m.group(1))), "image/png",

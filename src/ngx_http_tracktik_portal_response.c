@@ -79,8 +79,14 @@ ngx_http_tracktik_portal_attachment(ngx_http_request_t *r,
                    tlcf->attachment_store.len);
     ngx_memcpy(p, ctx->next.data, ctx->next.len);
 
+    /* the store's location answers with these: a browser never sniffs a
+     * photo into a page of the portal's origin */
+
     if (ngx_http_tracktik_portal_header(r, "Cache-Control", "private")
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_tracktik_portal_header(r, "X-Content-Type-Options",
+                                           "nosniff")
+           != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

@@ -552,3 +552,12 @@ qr/${\ ::without($::SiteA3)}(?=.*\{"id" : $::SiteA1, "name" : "Site $::SiteA1, "
 --- error_code: 200
 --- response_body_like eval
 qr/${\ ::without("$::SiteA1|$::SiteB")}.*"per_site" : \[\{"site" : \{"id" : $::SiteA2, "name" : "Site $::SiteA2, "\}, "count" : 1\}\]/s
+
+
+
+=== TEST 35: a photo is served with nosniff: a browser never reads it as a page
+--- request eval: ::get("attachments/$::PhotoA")
+--- more_headers eval: ::as('alice')
+--- error_code: 200
+--- response_headers
+X-Content-Type-Options: nosniff

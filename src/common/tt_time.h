@@ -1,6 +1,6 @@
 /*
  * tt_time: ISO 8601 / TrackTik date-time text, parsed without locale or
- * time zone state.  Shared by the module and the worker.
+ * time zone state.  Used by the worker and its unit tests.
  */
 
 #ifndef TT_TIME_H

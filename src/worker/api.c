@@ -17,6 +17,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "ratelimit.h"
+#include "tt_json.h"
 
 
 static tt_api_rc_e tt_api_send(tt_api_t *api, const char *method,
@@ -118,12 +119,15 @@ tt_api_open(tt_api_t *api, PGconn *conn, const tt_api_settings_t *set,
                  PQgetvalue(res, 0, 0));
         PQclear(res);
 
-    } else {
-        if (strncmp(url, "http://", 7) != 0
-            && strncmp(url, "https://", 8) != 0)
+        if (tt_api_url_check(api->base_url, "the stored session's URL", err,
+                             errlen)
+            != 0)
         {
-            snprintf(err, errlen, "--url \"%s\": expected the tenant's base "
-                     "URL, e.g. https://yourcompany.trackTik.com", url);
+            return TT_API_ERROR;
+        }
+
+    } else {
+        if (tt_api_url_check(url, "--url", err, errlen) != 0) {
             return TT_API_ERROR;
         }
 
@@ -622,7 +626,7 @@ tt_api_item(const tt_http_answer_t *answer, yajl_val *tree)
         return NULL;
     }
 
-    *tree = yajl_tree_parse(answer->body, NULL, 0);
+    *tree = tt_json_tree(answer->body, TT_JSON_MAX_DEPTH, NULL, 0);
     if (*tree == NULL || !YAJL_IS_OBJECT(*tree)) {
         return NULL;
     }
@@ -674,7 +678,9 @@ tt_api_error_text(const tt_http_answer_t *answer, char *buf, size_t size)
     message = NULL;
     hint = NULL;
 
-    tree = answer->body ? yajl_tree_parse(answer->body, NULL, 0) : NULL;
+    tree = answer->body ? tt_json_tree(answer->body, TT_JSON_MAX_DEPTH,
+                                       NULL, 0)
+                        : NULL;
 
     if (tree != NULL && YAJL_IS_OBJECT(tree)) {
         v = yajl_tree_get(tree, keys[0], yajl_t_string);
@@ -740,4 +746,42 @@ tt_api_log_path(const char *path, char *buf, size_t size)
 
     n = strcspn(path, "?");
     snprintf(buf, size, "%.*s", (int) n, path);
+}
+
+
+int
+tt_api_url_check(const char *url, const char *what, char *err, size_t errlen)
+{
+    size_t       n;
+    const char  *host;
+
+    if (strncmp(url, "https://", 8) == 0 && url[8] != '\0') {
+        return 0;
+    }
+
+    if (strncmp(url, "http://", 7) != 0) {
+        snprintf(err, errlen, "%s \"%s\": expected the tenant's base URL, "
+                 "e.g. https://yourcompany.trackTik.com", what, url);
+        return -1;
+    }
+
+    host = url + 7;
+    n = strcspn(host, ":/?#");
+
+    if (host[0] == '[') {
+        n = strcspn(host, "]") + 1;
+    }
+
+    if ((n == 9 && strncmp(host, "localhost", 9) == 0)
+        || (n == 5 && strncmp(host, "[::1]", 5) == 0)
+        || (n >= 9 && strncmp(host, "127.", 4) == 0
+            && strspn(host, "0123456789.") == n))
+    {
+        return 0;
+    }
+
+    snprintf(err, errlen, "%s \"%s\": http:// would send the tenant's "
+             "tokens in clear text; use https:// (http:// is only for this "
+             "machine, e.g. a simulator on 127.0.0.1)", what, url);
+    return -1;
 }

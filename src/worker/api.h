@@ -79,6 +79,14 @@ void tt_api_settings_default(tt_api_settings_t *set);
 void tt_api_settings_from(const tt_config_t *cfg, tt_api_settings_t *set);
 
 /* base_url NULL: the only tenant stored in tracktik_oauth */
+/*
+ * A tenant URL the bearer token may travel to: https://, or http:// only
+ * to this machine (127.0.0.0/8, localhost, [::1]: a simulator or a local
+ * proxy).  0, or -1 with a message naming what ("--url") in err.
+ */
+int tt_api_url_check(const char *url, const char *what, char *err,
+    size_t errlen);
+
 tt_api_rc_e tt_api_open(tt_api_t *api, PGconn *conn,
     const tt_api_settings_t *set, char *err, size_t errlen);
 void tt_api_close(tt_api_t *api);

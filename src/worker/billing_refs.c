@@ -13,6 +13,7 @@
 #include "billing_refs.h"
 #include "db.h"
 #include "enrich.h"
+#include "tt_json.h"
 
 
 tt_billing_rc_e
@@ -73,7 +74,7 @@ tt_billing_bill_item(tt_api_t *api, const char *bill_code,
         return TT_BILLING_LATER;
     }
 
-    tree = yajl_tree_parse(answer.body, NULL, 0);
+    tree = tt_json_tree(answer.body, TT_JSON_MAX_DEPTH, NULL, 0);
     tt_http_answer_free(&answer);
     data = tree ? yajl_tree_get(tree, dpath, yajl_t_array) : NULL;
 

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "oauth.h"
+#include "tt_json.h"
 
 
 /* pg_try_advisory_lock(TT_SYNC_LOCK, hashint8(line id)) */
@@ -472,7 +473,7 @@ tt_sync_lookup(tt_sync_t *s, const tt_sync_line_t *l, char *remote,
         return TT_BILLING_LATER;
     }
 
-    tree = yajl_tree_parse(answer.body, NULL, 0);
+    tree = tt_json_tree(answer.body, TT_JSON_MAX_DEPTH, NULL, 0);
     tt_http_answer_free(&answer);
 
     data = tree ? yajl_tree_get(tree, dpath, yajl_t_array) : NULL;

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "ratelimit.h"
+#include "tt_json.h"
 
 
 #define TT_OAUTH_PATH  "/rest/oauth2/access_token"
@@ -338,7 +339,7 @@ tt_oauth_grant(tt_api_t *api, const char *form, tt_token_pair_t *pair,
     }
 
     if (answer.status == 200) {
-        tree = yajl_tree_parse(answer.body, NULL, 0);
+        tree = tt_json_tree(answer.body, TT_JSON_MAX_DEPTH, NULL, 0);
         v = tree ? yajl_tree_get(tree, at, yajl_t_string) : NULL;
         pair->access_token = v ? strdup(v->u.string) : NULL;
         v = tree ? yajl_tree_get(tree, rt, yajl_t_string) : NULL;
@@ -376,7 +377,7 @@ tt_oauth_grant(tt_api_t *api, const char *form, tt_token_pair_t *pair,
     rc = TT_API_RETRY;
 
     if (answer.status == 400 || answer.status == 401) {
-        tree = yajl_tree_parse(answer.body, NULL, 0);
+        tree = tt_json_tree(answer.body, TT_JSON_MAX_DEPTH, NULL, 0);
         v = tree ? yajl_tree_get(tree, er, yajl_t_string) : NULL;
         if (v != NULL && (strcmp(v->u.string, "invalid_grant") == 0
                           || strcmp(v->u.string, "invalid_client") == 0))

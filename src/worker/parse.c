@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "tt_json.h"
 #include "tz.h"
 
 
@@ -33,7 +34,7 @@ int
 tt_payload_parse(const char *json, size_t len, const char *default_time_zone,
     tt_payload_t *p, char *err, size_t errlen)
 {
-    char      ebuf[512], path[32], *nl;
+    char      ebuf[512], path[32];
     size_t    i, n;
     yajl_val  data;
 
@@ -41,13 +42,9 @@ tt_payload_parse(const char *json, size_t len, const char *default_time_zone,
 
     memset(p, 0, sizeof(*p));
 
-    p->tree = yajl_tree_parse(json, ebuf, sizeof(ebuf));
+    p->tree = tt_json_tree(json, TT_JSON_MAX_DEPTH, ebuf, sizeof(ebuf));
 
     if (p->tree == NULL) {
-        nl = strchr(ebuf, '\n');
-        if (nl != NULL) {
-            *nl = '\0';
-        }
         snprintf(err, errlen, "payload is not valid JSON: %s", ebuf);
         return -1;
     }

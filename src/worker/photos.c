@@ -337,6 +337,16 @@ tt_photos_fetch(tt_photos_t *ph, const tt_photo_t *p, char *key,
         return TT_PHOTO_LATER;
     }
 
+    /* the bytes must be what the server says: a page labelled image/png
+     * is not stored, whatever the portal would later say it is */
+    if (!tt_photos_looks_like(ext, (const unsigned char *) answer->body,
+                              answer->len))
+    {
+        snprintf(err, errlen, "content type \"%s\" but the bytes are not "
+                 "such an image", type);
+        return TT_PHOTO_SKIP;
+    }
+
     /* digits and a fixed extension: never '..', never absolute */
     snprintf(key, keylen, "%04d/%lld.%s", p->year, p->file_id, ext);
 
@@ -384,6 +394,45 @@ tt_photos_extension(const char *content_type)
     }
 
     return NULL;
+}
+
+
+/* the file signature of each extension (its first bytes) */
+int
+tt_photos_looks_like(const char *ext, const unsigned char *b, size_t len)
+{
+    if (strcmp(ext, "jpg") == 0) {
+        return len >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
+    }
+
+    if (strcmp(ext, "png") == 0) {
+        return len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0;
+    }
+
+    if (strcmp(ext, "gif") == 0) {
+        return len >= 6 && (memcmp(b, "GIF87a", 6) == 0
+                            || memcmp(b, "GIF89a", 6) == 0);
+    }
+
+    if (strcmp(ext, "webp") == 0) {
+        return len >= 12 && memcmp(b, "RIFF", 4) == 0
+               && memcmp(b + 8, "WEBP", 4) == 0;
+    }
+
+    if (strcmp(ext, "heic") == 0) {
+        return len >= 12 && memcmp(b + 4, "ftyp", 4) == 0;
+    }
+
+    if (strcmp(ext, "bmp") == 0) {
+        return len >= 2 && b[0] == 'B' && b[1] == 'M';
+    }
+
+    if (strcmp(ext, "tif") == 0) {
+        return len >= 4 && (memcmp(b, "II*\0", 4) == 0
+                            || memcmp(b, "MM\0*", 4) == 0);
+    }
+
+    return 0;
 }
 
 

@@ -47,4 +47,8 @@ int tt_photos_pass(tt_photos_t *ph, volatile sig_atomic_t *stop);
 /* the file name extension for an image content type; NULL: refused */
 const char *tt_photos_extension(const char *content_type);
 
+/* 1 when the first bytes are the file signature of that extension */
+int tt_photos_looks_like(const char *ext, const unsigned char *b,
+    size_t len);
+
 #endif /* TT_PHOTOS_H */

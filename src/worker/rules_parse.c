@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tt_json.h"
 #include "tt_time.h"
 #include "rules.h"
 
@@ -53,7 +54,7 @@ int
 tt_rule_set_parse(const char *json, size_t len, tt_rule_set_t *set,
     char *err, size_t errlen)
 {
-    char           ebuf[512], *nl;
+    char           ebuf[512];
     size_t         i, j, n;
     yajl_val       v, rules;
     const char    *s;
@@ -63,13 +64,9 @@ tt_rule_set_parse(const char *json, size_t len, tt_rule_set_t *set,
 
     memset(set, 0, sizeof(*set));
 
-    set->tree = yajl_tree_parse(json, ebuf, sizeof(ebuf));
+    set->tree = tt_json_tree(json, TT_JSON_MAX_DEPTH, ebuf, sizeof(ebuf));
 
     if (set->tree == NULL) {
-        nl = strchr(ebuf, '\n');
-        if (nl != NULL) {
-            *nl = '\0';
-        }
         snprintf(err, errlen, "not valid JSON: %s", ebuf);
         return -1;
     }

@@ -13,7 +13,7 @@ WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
 WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lcurl -lm
 WORKER_OBJDIR  := build/worker
 
-WORKER_COMMON  := src/common/tt_time.c
+WORKER_COMMON  := src/common/tt_time.c src/common/tt_json.c
 WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/parse.c src/worker/rules.c \
                   src/worker/rules_parse.c \
@@ -38,7 +38,8 @@ WORKER_MAIN_OBJ := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,$(WORKER_CMDS))
 
 WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
-                  build/tests/worker_api build/tests/worker_cmd_line
+                  build/tests/worker_api build/tests/worker_cmd_line \
+                  build/tests/worker_json
 
 .PHONY: worker worker-tests
 

@@ -222,6 +222,27 @@ subtest 'what is not a photo of this tenant is never stored' => sub {
     is photo_calls(), $calls, 'no photo link was asked for';
 };
 
+subtest 'a page served as image/png is not stored' => sub {
+    my $report = report_json(id => 95201, account => { id => 102,
+        parentClient => 101, timeZone => 'America/Toronto' });
+    $report->{reportFields} = [
+        { fieldTag => 'photo', templateField => 72,
+          value => "$url/uploads/report-photos/95211.png" },
+    ];
+    $sim->faults([ { kind => 'mislabel', path => '/uploads/' } ]);
+    $t->enqueue([ 'mislabelled', $report ]);
+    drain();
+    $sim->faults([]);
+
+    is $t->value("SELECT state FROM tracktik_photos WHERE file_id = 95211"),
+        'skipped', 'skipped, not stored';
+    like $t->value("SELECT last_error FROM tracktik_photos"
+                   . " WHERE file_id = 95211"),
+        qr/bytes are not such an image/, 'says why';
+    is $t->value("SELECT count(*) FROM portal_attachments WHERE id = 95211"),
+        0, 'no attachment';
+};
+
 subtest 'storage keys: relative, no "..", as the table requires' => sub {
     my @keys = map { $_->[0] } $t->rows('SELECT storage_key FROM portal_attachments');
     ok @keys > 0, 'there are keys';

@@ -158,6 +158,41 @@ test_item_envelope(void **state)
 }
 
 
+/* the bearer token never travels in clear text to another machine */
+static void
+test_url_check(void **state)
+{
+    char  err[256];
+
+    (void) state;
+
+    assert_int_equal(tt_api_url_check("https://acme.tracktik.com", "--url",
+                                      err, sizeof(err)), 0);
+    assert_int_equal(tt_api_url_check("http://127.0.0.1:8090", "--url",
+                                      err, sizeof(err)), 0);
+    assert_int_equal(tt_api_url_check("http://localhost/", "--url",
+                                      err, sizeof(err)), 0);
+    assert_int_equal(tt_api_url_check("http://[::1]:80", "--url",
+                                      err, sizeof(err)), 0);
+
+    assert_int_equal(tt_api_url_check("http://acme.tracktik.com", "--url",
+                                      err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "clear text"));
+    assert_non_null(strstr(err, "--url \"http://acme.tracktik.com\""));
+
+    /* names that only begin like loopback */
+    assert_int_equal(tt_api_url_check("http://127.0.0.1.evil.example",
+                                      "--url", err, sizeof(err)), -1);
+    assert_int_equal(tt_api_url_check("http://localhost.evil.example",
+                                      "--url", err, sizeof(err)), -1);
+    assert_int_equal(tt_api_url_check("ftp://x", "--url", err,
+                                      sizeof(err)), -1);
+    assert_non_null(strstr(err, "expected the tenant's base URL"));
+    assert_int_equal(tt_api_url_check("https://", "--url", err,
+                                      sizeof(err)), -1);
+}
+
+
 int
 main(void)
 {
@@ -167,6 +202,7 @@ main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_error_text),
         cmocka_unit_test(test_item_envelope),
+        cmocka_unit_test(test_url_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
