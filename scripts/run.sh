@@ -178,7 +178,12 @@ fi
 
 # a realistic sample delivery to try the endpoint with
 sample=$run/sample-report.json
-perl -I t/helper -MTrackTikTest -e 'print tt_sample_report()' >"$sample"
+# (approved, at the simulator's site 102 of client 101: the demo client
+# user sees it in the portal once the worker has recorded it)
+perl -I t/helper -MTrackTikTest -e 'print tt_sample_report(
+    status => "APPROVED",
+    account => { id => 102, name => "Site 102", type => "CLIENT" })' \
+    >"$sample"
 
 url="http://127.0.0.1:$http_port/webhooks/tracktik"
 rel_sample=${sample#"$repo"/}
