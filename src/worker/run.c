@@ -341,22 +341,37 @@ tt_run_connect(tt_worker_t *w, const tt_config_t *cfg)
         || tt_db_prepare(w->conn, err, sizeof(err)) != 0
         || (!cfg->poll_only
             && tt_db_exec(w->conn, "LISTEN tracktik_jobs", PGRES_COMMAND_OK,
-                          err, sizeof(err)) != 0)
-        || tt_rulebook_load(w->conn, &w->rules, err, sizeof(err)) != 0)
+                          err, sizeof(err)) != 0))
     {
         tt_log(TT_LOG_ERROR, "event=connect_failed error=%s",
                tt_log_quote(err, msg, sizeof(msg)));
-        if (w->conn != NULL) {
-            PQfinish(w->conn);
-            w->conn = NULL;
-        }
-        return -1;
+        goto failed;
+    }
+
+    /* connected, but the stored contract rules cannot be used: that is
+     * what the operator must fix, not the connection */
+
+    if (tt_rulebook_load(w->conn, &w->rules, err, sizeof(err)) != 0) {
+        tt_log(TT_LOG_ERROR, "event=rule_set_unusable error=%s hint=%s",
+               tt_log_quote(err, msg, sizeof(msg)),
+               "\"store a valid rule set: tracktik-worker contracts load "
+               "FILE\"");
+        goto failed;
     }
 
     tt_log(TT_LOG_INFO, "event=connected rule_sets=%zu rule_set_version=%d",
            w->rules.nsets, w->rules.max_version);
 
     return tt_run_housekeeping(w, cfg, 1);
+
+failed:
+
+    if (w->conn != NULL) {
+        PQfinish(w->conn);
+        w->conn = NULL;
+    }
+
+    return -1;
 }
 
 

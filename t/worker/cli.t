@@ -178,4 +178,20 @@ subtest 'global options before the command; the command checked first' => sub {
     like $out, qr/^tracktik-worker \d+\.\d+\.\d+$/, 'prints the version';
 };
 
+subtest 'a stored rule set the worker cannot use is reported as that' => sub {
+    my $u = TTWorker->new('cli_rules');
+    $u->rows("INSERT INTO contract_rule_sets (effective_from, document)"
+             . " VALUES (now(), '{\"rules\": {}}')");
+    my $w = $u->spawn('--poll-interval', 100);
+    my $log = TTWorker::wait_until(sub {
+        my $l = $u->log_of($w);
+        return $l =~ /event=rule_set_unusable/ ? $l : '';
+    }, 30);
+    kill 'TERM', $w->{pid};
+    $u->reap($w);
+    like $log, qr/event=rule_set_unusable error="[^"]*expected an array of rules[^"]*" hint="store a valid rule set: tracktik-worker contracts load FILE"/,
+        'names the rule set and what to do';
+    unlike $log, qr/event=connect_failed/, 'not called a connection failure';
+};
+
 done_testing;
