@@ -60,9 +60,10 @@ chmod 1777 "$logs"
 # halt_on_error and -fno-sanitize-recover make every report the last one.
 common=abort_on_error=1:halt_on_error=1:disable_coredump=1
 common=$common:detect_stack_use_after_return=1:strict_string_checks=1
-export ASAN_OPTIONS=$common:detect_leaks=1:log_path=$logs/asan
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan
-export LSAN_OPTIONS=log_path=$logs/lsan
+# (clang's runtime holds ASan and UBSan together: one log_path for both)
+ubsan=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=$common:detect_leaks=1:log_path=$logs/sanitizer
+export UBSAN_OPTIONS=$ubsan:log_path=$logs/sanitizer
 if command -v llvm-symbolizer >/dev/null 2>&1; then
     ASAN_SYMBOLIZER_PATH=$(command -v llvm-symbolizer)
     export ASAN_SYMBOLIZER_PATH
@@ -73,8 +74,8 @@ cat >"$asan/nginx" <<EOF
 # Written by scripts/test-asan.sh: Debian's nginx with the sanitizer
 # runtime preloaded, leak detection off (nginx frees its pools at exit).
 LD_PRELOAD=$runtime\${LD_PRELOAD:+:\$LD_PRELOAD}
-ASAN_OPTIONS=$common:detect_leaks=0:log_path=$logs/nginx-asan
-UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logs/nginx-ubsan
+ASAN_OPTIONS=$common:detect_leaks=0:log_path=$logs/nginx
+UBSAN_OPTIONS=$ubsan:log_path=$logs/nginx
 export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
 exec /usr/sbin/nginx "\$@"
 EOF
@@ -113,7 +114,8 @@ for t in ${TT_TESTS:-t/}; do
 done
 
 TT_BUILD=$asan TT_MAKE_TARGETS="all asan" TT_TESTS="${targets[*]}" \
-TEST_NGINX_BINARY=$asan/nginx TEST_NGINX_LOAD_MODULES=$asan/ngx_http_tracktik_module.so \
+TEST_NGINX_BINARY=$asan/nginx \
+TEST_NGINX_LOAD_MODULES=$asan/ngx_http_tracktik_module.so \
     scripts/test.sh
 rc=$?
 

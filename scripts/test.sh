@@ -30,7 +30,10 @@ scripts/deps.sh || exit 1
 
 step "build"
 # shellcheck disable=SC2086
-make --no-print-directory ${TT_MAKE_TARGETS:-all} || { echo "test: build failed" >&2; exit 1; }
+make --no-print-directory ${TT_MAKE_TARGETS:-all} || {
+    echo "test: build failed" >&2
+    exit 1
+}
 
 pg_started=
 stop_pg() {
@@ -50,7 +53,8 @@ eval "$(scripts/pg.sh env)"
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 if [ -f "$build/ngx_http_tracktik_module.so" ]; then
-    export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$(cd "$build" && pwd)/ngx_http_tracktik_module.so}
+    so=$(cd "$build" && pwd)/ngx_http_tracktik_module.so
+    export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$so}
 fi
 # per run directory, so two checkouts or engineers never share one
 export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$TT_RUN_DIR/servroot}
