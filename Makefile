@@ -44,8 +44,9 @@ ASAN_BUILD   := $(BUILD)/asan
 ASAN_CC      ?= clang
 ASAN_FLAGS   ?= -fsanitize=address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined
-ASAN_RUNTIME := $(dir $(shell $(ASAN_CC) \
+ASAN_RUNTIME  = $(dir $(shell $(ASAN_CC) \
                   -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null))
+ASAN_SO_FLAGS = $(ASAN_FLAGS) -shared-libasan -Wl,-rpath,$(ASAN_RUNTIME)
 
 all: module worker worker-tests
 
@@ -73,9 +74,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 asan:
 	@TT_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) TT_CC=$(ASAN_CC) \
-	 TT_EXTRA_CFLAGS="$(ASAN_FLAGS)" \
-	 TT_EXTRA_LDFLAGS="$(ASAN_FLAGS) -shared-libasan \
-	                   -Wl,-rpath,$(ASAN_RUNTIME)" scripts/build-module.sh
+	 TT_EXTRA_CFLAGS="$(ASAN_FLAGS)" TT_EXTRA_LDFLAGS="$(ASAN_SO_FLAGS)" \
+	 scripts/build-module.sh
 	@$(MAKE) --no-print-directory WORKER_BUILD=$(ASAN_BUILD) \
 	    WORKER_CC=$(ASAN_CC) \
 	    WORKER_EXTRA_CFLAGS="$(ASAN_FLAGS)" \

@@ -20,7 +20,8 @@
 #   - the worker suites find the worker as <their tree>/build/tracktik-worker
 #     (t/worker/lib/TTWorker.pm), so they run from build/asan/tree: a tree
 #     of symbolic links to this checkout whose build/ holds the sanitizer
-#     binaries.  The Test::Nginx suites take TEST_NGINX_LOAD_MODULES.
+#     binaries.  TT_WORKER_BINARY names it too, for a TTWorker that reads
+#     it.  The Test::Nginx suites take TEST_NGINX_LOAD_MODULES.
 #
 # Variables: those of scripts/test.sh (TT_RUN_DIR, TEST_NGINX_PORT,
 # PROVE_ARGS, TT_TESTS: paths relative to the checkout), and
@@ -114,7 +115,7 @@ for t in ${TT_TESTS:-t/}; do
 done
 
 TT_BUILD=$asan TT_MAKE_TARGETS="all asan" TT_TESTS="${targets[*]}" \
-TEST_NGINX_BINARY=$asan/nginx \
+TT_WORKER_BINARY=$asan/tracktik-worker TEST_NGINX_BINARY=$asan/nginx \
 TEST_NGINX_LOAD_MODULES=$asan/ngx_http_tracktik_module.so \
     scripts/test.sh
 rc=$?
