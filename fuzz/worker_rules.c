@@ -22,16 +22,13 @@
 
 
 static const char  fuzz_sample[] =
-    "{\"id\": 4711, \"reportDateTime\": \"2026-03-02T23:30:00-05:00\","
-    " \"status\": \"APPROVED\","
-    " \"reportTemplate\": {\"id\": 12, \"name\": \"Alarm Response\"},"
-    " \"account\": {\"id\": 55, \"name\": \"Main St\","
-    "   \"parentClient\": {\"id\": 3}, \"timeZone\": \"America/New_York\"},"
-    " \"position\": 900,"
-    " \"reportFlag\": {\"id\": 9, \"name\": \"After hours dispatch\","
-    "   \"severityLevel\": \"HIGH\"},"
-    " \"reportFields\": [{\"id\": 1, \"fieldTag\": \"hours\","
-    "   \"value\": \"2.5\"}]}";
+    "{\"id\": 1, \"reportDateTime\": \"2026-01-03T22:15:00Z\","
+    " \"status\": \"APPROVED\", \"reportTemplate\": 4, \"position\": 8,"
+    " \"account\": {\"id\": 7, \"parentClient\": 2,"
+    " \"timeZone\": \"Europe/Paris\"},"
+    " \"reportFlag\": {\"id\": 5, \"name\": \"Theft\","
+    " \"severityLevel\": \"LOW\"},"
+    " \"reportFields\": [{\"fieldTag\": \"hours\", \"value\": \"1.75\"}]}";
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
