@@ -8,6 +8,13 @@
 #   make sim        the TrackTik simulator in the foreground
 #   make clean      remove build output and test server roots
 #
+#   make asan       module, worker and unit tests built with AddressSanitizer
+#                   and UndefinedBehaviorSanitizer into build/asan/
+#   make test-asan  every suite against that build (scripts/test-asan.sh);
+#                   fails on any sanitizer report
+#   make fuzz-smoke each libFuzzer harness (fuzz/) for FUZZ_SMOKE_SECONDS
+#   make fuzz       each harness for FUZZ_SECONDS (see fuzz/README)
+#
 # Makefile fragments: src/worker/worker.mk must define the targets `worker`
 # and `worker-tests`; any fragment may append targets to TT_ALL.  They can
 # rely on BUILD, CC, CFLAGS, PKG_CONFIG below.
@@ -23,11 +30,28 @@ TT_ALL     :=
 export JOBS
 
 .PHONY: all module test run stop bench sim clean distclean deps pg-start \
-        pg-stop
+        pg-stop asan test-asan
+
+# The sanitizer build: the same sources, the same configuration, these
+# flags on top (the module's objects and .so, the worker, its unit tests).
+# clang, because its runtime holds ASan and UBSan together: preloaded into
+# nginx it reads its options before nginx rewrites its environment, so
+# UBSan's reports go to log_path too (gcc's separate libubsan reads them
+# only at the first report, when they are gone, and writes to stderr).
+# The module links the shared runtime (the one scripts/test-asan.sh
+# preloads), found through its rpath.
+ASAN_BUILD   := $(BUILD)/asan
+ASAN_CC      ?= clang
+ASAN_FLAGS   ?= -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+ASAN_RUNTIME  = $(dir $(shell $(ASAN_CC) \
+                  -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null))
+ASAN_SO_FLAGS = $(ASAN_FLAGS) -shared-libasan -Wl,-rpath,$(ASAN_RUNTIME)
 
 all: module worker worker-tests
 
 -include src/worker/worker.mk
+-include fuzz/fuzz.mk
 
 ifeq ($(wildcard src/worker/worker.mk),)
 .PHONY: worker worker-tests
@@ -47,6 +71,18 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 	     npm ci --no-audit --no-fund --ignore-scripts && touch $@; \
 	 else echo "make: npm not installed: browser test packages skipped"; fi
+
+asan:
+	@TT_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) TT_CC=$(ASAN_CC) \
+	 TT_EXTRA_CFLAGS="$(ASAN_FLAGS)" TT_EXTRA_LDFLAGS="$(ASAN_SO_FLAGS)" \
+	 scripts/build-module.sh
+	@$(MAKE) --no-print-directory WORKER_BUILD=$(ASAN_BUILD) \
+	    WORKER_CC=$(ASAN_CC) \
+	    WORKER_EXTRA_CFLAGS="$(ASAN_FLAGS)" \
+	    WORKER_EXTRA_LDFLAGS="$(ASAN_FLAGS)" worker worker-tests
+
+test-asan:
+	@scripts/test-asan.sh
 
 deps:
 	@scripts/deps.sh

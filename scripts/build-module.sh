@@ -9,12 +9,26 @@
 # -Wall -Wextra and any warning in them fails the build.
 #
 # Usage: scripts/build-module.sh [MODULE_DIR [BUILD_DIR]]
-#   MODULE_DIR defaults to the repository, BUILD_DIR to MODULE_DIR/build.
+#   MODULE_DIR defaults to the repository, BUILD_DIR to $TT_BUILD_DIR or
+#   MODULE_DIR/build.
+#
+# Another build of the module (the sanitizer build, `make asan`) goes to a
+# BUILD_DIR of its own, with a copy of the tree configured exactly as the
+# default one (so the .so stays binary compatible with Debian's nginx),
+# and extra flags for the module's objects and its link:
+#   TT_CC              compiler for those objects and the link (default:
+#                      the one configure found)
+#   TT_EXTRA_CFLAGS    appended to nginx's CFLAGS (our files, the glue)
+#   TT_EXTRA_LDFLAGS   appended to the .so's link command
+# Objects compiled with other extra flags are compiled again.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "${1:-$here/..}" && pwd)
-build=${2:-$repo/build}
+build=${2:-${TT_BUILD_DIR:-$repo/build}}
+extra_cc=${TT_CC:-}
+extra_cflags=${TT_EXTRA_CFLAGS:-}
+extra_ldflags=${TT_EXTRA_LDFLAGS:-}
 ngx_src=${NGX_SRC:-/usr/share/nginx/src}
 tree=$build/nginx-src
 jobs=${JOBS:-2}
@@ -57,10 +71,42 @@ then
     echo "$want" >"$stamp"
 fi
 
+# Extra flags: nginx's own CFLAGS with ours after them, the link through
+# the compiler driver with ours (e.g. -fsanitize=address pulls in libasan).
+make_vars=()
+if [ -n "$extra_cc" ]; then
+    make_vars+=("CC=$extra_cc")
+fi
+if [ -n "$extra_cflags$extra_ldflags" ]; then
+    base=$(sed -n 's/^CFLAGS *= *//p' "$tree/objs/Makefile")
+    make_vars+=("CFLAGS=$base $extra_cflags" "LINK=\$(CC) $extra_ldflags")
+fi
+flags="cc=$extra_cc cflags=$extra_cflags ldflags=$extra_ldflags"
+flags_stamp=$tree/.tracktik-flags
+if [ "$(cat "$flags_stamp" 2>/dev/null || echo 'cc= cflags= ldflags=')" \
+     != "$flags" ]
+then
+    find "$tree/objs/addon" -name '*.o' -delete 2>/dev/null || true
+    rm -f "$tree/objs/${name}_modules.o" "$tree/objs/$name.so"
+fi
+echo "$flags" >"$flags_stamp"
+
 log=$build/module-build.log
 set +e
-make -j"$jobs" -C "$tree" -f objs/Makefile modules >"$log" 2>&1
-rc=$?
+# The generated glue (objs/<name>_modules.c) defines ngx_modules[], a name
+# the nginx binary exports too: instrumented, AddressSanitizer would put
+# the .so's 16-byte size on nginx's own array and report nginx reading it
+# at every reload.  So it is compiled with nginx's flags alone, first.
+rc=0
+if [ -n "$extra_cflags" ]; then
+    make -C "$tree" -f objs/Makefile "objs/${name}_modules.o" >"$log" 2>&1
+    rc=$?
+fi
+if [ $rc -eq 0 ]; then
+    make -j"$jobs" -C "$tree" -f objs/Makefile \
+        ${make_vars[@]+"${make_vars[@]}"} modules >>"$log" 2>&1
+    rc=$?
+fi
 set -e
 
 # Warnings in files of ours fail the build (nginx's own headers may warn,

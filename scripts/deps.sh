@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages the build, the tests and `make run` need.
+# clang, its sanitizer runtimes (libclang-rt-14-dev) and llvm (for
+# llvm-symbolizer) are for `make test-asan` and the fuzzers (fuzz/).
 #
 # Fast and offline-friendly: asks dpkg what is already there and only runs
 # apt-get (update + install) when something is missing.  Services that the
@@ -18,6 +20,7 @@ PACKAGES=(
     libpq-dev postgresql-15 postgresql-client-15
     libssl-dev libyajl-dev libcrypt-dev libcurl4-openssl-dev libcmocka-dev
     libcsv-dev
+    clang libclang-rt-14-dev llvm
     wrk
     libtest-base-perl libipc-run-perl libtext-diff-perl
     libtest-longstring-perl liblist-moreutils-perl libwww-perl

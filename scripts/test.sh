@@ -10,7 +10,10 @@
 # a cluster of its own, so the suites never touch what `make run` keeps),
 # TEST_NGINX_PORT (default 1984, or a free port when 1984 is taken),
 # TEST_NGINX_SERVROOT (default $TT_RUN_DIR/servroot),
-# PROVE_ARGS (extra prove arguments), TT_TESTS (files or dirs instead of t/).
+# PROVE_ARGS (extra prove arguments), TT_TESTS (files or dirs instead of t/),
+# TT_BUILD (where the module .so and the unit tests are: default build,
+# build/asan for scripts/test-asan.sh), TT_MAKE_TARGETS (what the build step
+# makes: default all).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +21,7 @@ repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
 export TT_RUN_DIR=${TT_RUN_DIR:-$repo/.run/test}
+build=${TT_BUILD:-build}
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -25,7 +29,11 @@ step "dependencies"
 scripts/deps.sh || exit 1
 
 step "build"
-make --no-print-directory all || { echo "test: build failed" >&2; exit 1; }
+# shellcheck disable=SC2086
+make --no-print-directory ${TT_MAKE_TARGETS:-all} || {
+    echo "test: build failed" >&2
+    exit 1
+}
 
 pg_started=
 stop_pg() {
@@ -44,8 +52,9 @@ scripts/pg.sh start || exit 1
 eval "$(scripts/pg.sh env)"
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
-if [ -f build/ngx_http_tracktik_module.so ]; then
-    export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$repo/build/ngx_http_tracktik_module.so}
+if [ -f "$build/ngx_http_tracktik_module.so" ]; then
+    so=$(cd "$build" && pwd)/ngx_http_tracktik_module.so
+    export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$so}
 fi
 # per run directory, so two checkouts or engineers never share one
 export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$TT_RUN_DIR/servroot}
@@ -81,10 +90,10 @@ if ! prove -r "${inc[@]}" ${PROVE_ARGS:-} "${targets[@]}"; then
     failed+=("prove ${targets[*]}")
 fi
 
-step "unit tests (build/tests/*)"
+step "unit tests ($build/tests/*)"
 n_unit=0
-if [ -d build/tests ]; then
-    for t in build/tests/*; do
+if [ -d "$build/tests" ]; then
+    for t in "$build"/tests/*; do
         [ -f "$t" ] && [ -x "$t" ] || continue
         n_unit=$((n_unit + 1))
         echo "--- $t"

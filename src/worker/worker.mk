@@ -6,12 +6,20 @@
 # Standalone: make -f src/worker/worker.mk worker worker-tests
 # Every variable here is WORKER_ prefixed so the fragment cannot clash with
 # the module's build.
+#
+# Another build of the same sources (the sanitizer build, `make asan`):
+#   WORKER_BUILD=build/asan            where objects and binaries go
+#   WORKER_EXTRA_CFLAGS, WORKER_EXTRA_LDFLAGS   added to compile and link
+
+WORKER_BUILD         ?= build
+WORKER_EXTRA_CFLAGS  ?=
+WORKER_EXTRA_LDFLAGS ?=
 
 WORKER_CC      ?= cc
 WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
                   -I$(shell pg_config --includedir) -Isrc/common -Isrc/worker
 WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lcurl -lm
-WORKER_OBJDIR  := build/worker
+WORKER_OBJDIR  := $(WORKER_BUILD)/worker
 
 WORKER_COMMON  := src/common/tt_time.c src/common/tt_json.c
 WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
@@ -32,6 +40,9 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
 WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
 
+WORKER_CFLAGS  += $(WORKER_EXTRA_CFLAGS)
+WORKER_LIBS    += $(WORKER_EXTRA_LDFLAGS)
+
 WORKER_LIB_OBJS := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,\
                    $(WORKER_COMMON) $(WORKER_STAGES))
 WORKER_MAIN_OBJ := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,$(WORKER_CMDS))
@@ -41,9 +52,13 @@ WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_api build/tests/worker_cmd_line \
                   build/tests/worker_json
 
+# the list above names the default build/; the same binaries under
+# $(WORKER_BUILD)
+WORKER_TESTS   := $(patsubst build/%,$(WORKER_BUILD)/%,$(WORKER_TESTS))
+
 .PHONY: worker worker-tests
 
-worker: build/tracktik-worker
+worker: $(WORKER_BUILD)/tracktik-worker
 
 worker-tests: $(WORKER_TESTS)
 
@@ -51,11 +66,11 @@ $(WORKER_OBJDIR)/%.o: src/%.c $(WORKER_HEADERS) src/worker/worker.mk
 	@mkdir -p $(dir $@)
 	$(WORKER_CC) $(WORKER_CFLAGS) -c -o $@ $<
 
-build/tracktik-worker: $(WORKER_LIB_OBJS) $(WORKER_MAIN_OBJ)
+$(WORKER_BUILD)/tracktik-worker: $(WORKER_LIB_OBJS) $(WORKER_MAIN_OBJ)
 	@mkdir -p $(dir $@)
 	$(WORKER_CC) -o $@ $^ $(WORKER_LIBS)
 
-build/tests/worker_%: src/worker/tests/test_%.c $(WORKER_LIB_OBJS) \
+$(WORKER_BUILD)/tests/worker_%: src/worker/tests/test_%.c $(WORKER_LIB_OBJS) \
                       $(WORKER_HEADERS)
 	@mkdir -p $(dir $@)
 	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_LIB_OBJS) \
