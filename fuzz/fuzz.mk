@@ -61,10 +61,10 @@ tt_fuzz_ngx = $(call tt_fuzz_rule,$(1),$(2) fuzz/ngx_stubs.c,\
 # --- the harnesses: one line each ------------------------------------------
 
 FUZZ_TIME  := src/common/tt_time.c src/worker/tz.c
-FUZZ_PARSE := src/worker/parse.c $(FUZZ_TIME)
+FUZZ_PARSE := src/worker/parse.c src/common/tt_json.c $(FUZZ_TIME)
 
 $(eval $(call tt_fuzz,worker_parse,$(FUZZ_PARSE),-lyajl))
-$(eval $(call tt_fuzz,worker_rules,src/worker/rules.c $(FUZZ_PARSE),-lyajl))
+$(eval $(call tt_fuzz,worker_rules,src/worker/rules.c src/worker/rules_parse.c $(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,tt_time,$(FUZZ_TIME)))
 $(eval $(call tt_fuzz_ngx,module_hmac,src/ngx_http_tracktik_hmac.c,-lcrypto))
 

@@ -32,7 +32,7 @@ my @live;                       # databases to drop at the end
 sub repo { $repo }
 
 sub binary {
-    my $bin = "$repo/build/tracktik-worker";
+    my $bin = $ENV{TT_WORKER_BINARY} || "$repo/build/tracktik-worker";
     BAIL_OUT("$bin is missing: run make first") unless -x $bin;
     return $bin;
 }
