@@ -18,6 +18,7 @@ use lib 't/helper';
 use lib 't/worker/lib';
 use File::Temp ();
 use IPC::Run ();
+use POSIX ();
 use Test::More;
 use TrackTikTest;
 use TTWorker;
@@ -248,6 +249,59 @@ like access_log(), qr/^202 stored job=-?$/m,
 
 unlike $ngx->error_log, qr/\[(?:error|alert|crit|emerg)\]/,
     'nginx logged no error';
+
+# What the module's check lets through and PostgreSQL still refuses (a
+# data error, SQLSTATE class 22) takes the same way: its group is split,
+# the others are queued, and it goes to tracktik_dead_letter_store().
+# Stand-in for such a body: a trigger refusing marked payloads inside
+# tracktik_ingest() only; the store function then finds that jsonb takes
+# the body and queues it: 202 "queued".
+{
+    $t->rows(<<'SQL');
+CREATE FUNCTION tt_refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.payload->>'comment' LIKE 'refuse-me%'
+       AND current_query() LIKE '%tracktik_ingest(%' THEN
+        RAISE EXCEPTION 'refused for the test'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER tt_refuse_marked BEFORE INSERT ON tracktik_jobs
+    FOR EACH ROW EXECUTE FUNCTION tt_refuse_marked();
+SQL
+    my $jobs = count("SELECT count(*) FROM tracktik_jobs");
+    my @bodies = map { json_encode(report_json(id => $report_id + 40 + $_,
+                           comment => ($_ == 3 ? 'refuse-me' : 'fine'))) }
+                 1 .. 6;
+
+    # together, so that they may share a group
+    for my $i (0 .. $#bodies) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my ($status, $content) = deliver($bodies[$i]);
+            # no END blocks nor destructors in the child (they would drop
+            # the database and stop nginx)
+            POSIX::_exit($status == 202 && $content =~ /"status":"queued"/
+                         ? 0 : 1);
+        }
+    }
+    my $ok = 0;
+    while ((my $pid = wait) > 0) {
+        $ok++ if $? == 0;
+    }
+    is $ok, 6, 'all six deliveries: 202 queued';
+    is count("SELECT count(*) FROM tracktik_jobs"), $jobs + 6,
+        'six jobs, the refused one among them';
+    is count("SELECT count(*) FROM tracktik_jobs"
+             . " WHERE payload->>'comment' = 'refuse-me'"), 1,
+        'queued by tracktik_dead_letter_store()';
+    like $ngx->error_log, qr/refused for the test/,
+        'after PostgreSQL refused it in tracktik_ingest()';
+
+    $t->rows("DROP TRIGGER tt_refuse_marked ON tracktik_jobs;"
+             . " DROP FUNCTION tt_refuse_marked()");
+}
 
 $ngx->stop;
 done_testing();
