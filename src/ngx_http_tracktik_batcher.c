@@ -79,7 +79,8 @@ static u_char *ngx_http_tracktik_batch_sql(ngx_pool_t *pool,
     ngx_uint_t rows);
 static void ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q,
     PGresult *res, ngx_int_t rc);
-static void ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch);
+static void ngx_http_tracktik_batch_failed(ngx_http_tracktik_batch_t *batch,
+    ngx_uint_t data_error);
 static ngx_int_t ngx_http_tracktik_dead_letter_prepare(
     ngx_http_tracktik_pg_query_t *q);
 static void ngx_http_tracktik_dead_letter_done(
@@ -95,10 +96,6 @@ ngx_http_tracktik_batcher_add(ngx_http_tracktik_main_conf_t *tmcf,
 {
     ngx_http_tracktik_batch_t    *batch;
     ngx_http_tracktik_batcher_t  *batcher;
-
-    if (ngx_http_tracktik_pool(tmcf) == NULL) {
-        return NGX_ERROR;
-    }
 
     batcher = ngx_http_tracktik_batcher(tmcf);
     if (batcher == NULL) {
@@ -169,10 +166,6 @@ ngx_http_tracktik_batcher_dead_letter(ngx_http_tracktik_main_conf_t *tmcf,
 {
     ngx_http_tracktik_batcher_t  *batcher;
 
-    if (ngx_http_tracktik_pool(tmcf) == NULL) {
-        return NGX_ERROR;
-    }
-
     batcher = ngx_http_tracktik_batcher(tmcf);
     if (batcher == NULL) {
         return NGX_ERROR;
@@ -182,10 +175,16 @@ ngx_http_tracktik_batcher_dead_letter(ngx_http_tracktik_main_conf_t *tmcf,
 }
 
 
+/* the worker's batcher, made on first use; NULL without a pool */
+
 static ngx_http_tracktik_batcher_t *
 ngx_http_tracktik_batcher(ngx_http_tracktik_main_conf_t *tmcf)
 {
     ngx_http_tracktik_batcher_t  *batcher;
+
+    if (ngx_http_tracktik_pool(tmcf) == NULL) {
+        return NULL;
+    }
 
     if (tmcf->batcher) {
         return tmcf->batcher;
@@ -550,11 +549,10 @@ ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q, PGresult *res,
 {
     ngx_http_tracktik_batch_t *batch = q->data;
 
-    char                          *state, *result;
-    ngx_str_t                      job;
-    ngx_uint_t                     i, n, status, data_error;
-    ngx_http_tracktik_item_t      *items, *it;
-    ngx_http_tracktik_delivery_t  *d;
+    char                      *state, *result;
+    ngx_str_t                  job;
+    ngx_uint_t                 i, n, status, data_error;
+    ngx_http_tracktik_item_t  *items, *it;
 
     items = batch->items.elts;
 
@@ -572,42 +570,7 @@ ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q, PGresult *res,
         state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         data_error = state && state[0] == '2' && state[1] == '2';
 
-        if (data_error && batch->rows > 1) {
-
-            /* one payload PostgreSQL refuses must not fail the others */
-
-            ngx_http_tracktik_batch_split(batch);
-            return;
-        }
-
-        for (i = 0; i < batch->items.nelts; i++) {
-            it = &items[i];
-            d = it->delivery;
-
-            if (d == NULL) {
-                continue;
-            }
-
-            /* what PostgreSQL refuses alone is stored as bytes */
-
-            if (data_error
-                && ngx_http_tracktik_batch_single(batch->batcher, d, &it->key,
-                                                  &it->body, 1)
-                   == NGX_OK)
-            {
-                it->delivery = NULL;
-                continue;
-            }
-
-            d->batch = batch;
-            d->slot = i;
-
-            ngx_http_tracktik_batch_answer(it,
-                NGX_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
-                "the job could not be committed");
-        }
-
-        ngx_http_tracktik_batch_destroy(batch);
+        ngx_http_tracktik_batch_failed(batch, data_error);
         return;
     }
 
@@ -640,18 +603,29 @@ ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q, PGresult *res,
 }
 
 
+/*
+ * The group's statement failed.  A data error (SQLSTATE class 22) is a
+ * payload PostgreSQL refuses, which must not fail the others: a group is
+ * split into groups of one, and a group of one is stored as bytes (a
+ * dead letter).  Any other error: 503 for each delivery.
+ */
+
 static void
-ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch)
+ngx_http_tracktik_batch_failed(ngx_http_tracktik_batch_t *batch,
+    ngx_uint_t data_error)
 {
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, dead_letter;
     ngx_http_tracktik_item_t      *items, *it;
     ngx_http_tracktik_delivery_t  *d;
 
     items = batch->items.elts;
+    dead_letter = (batch->rows == 1);
 
-    ngx_log_error(NGX_LOG_WARN, batch->query.log, 0,
-                  "tracktik webhook: PostgreSQL refused a payload in a "
-                  "group of %ui, retrying them one by one", batch->rows);
+    if (data_error && !dead_letter) {
+        ngx_log_error(NGX_LOG_WARN, batch->query.log, 0,
+                      "tracktik webhook: PostgreSQL refused a payload in a "
+                      "group of %ui, retrying them one by one", batch->rows);
+    }
 
     for (i = 0; i < batch->items.nelts; i++) {
         it = &items[i];
@@ -661,9 +635,10 @@ ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch)
             continue;
         }
 
-        if (ngx_http_tracktik_batch_single(batch->batcher, d, &it->key,
-                                           &it->body, 0)
-            == NGX_OK)
+        if (data_error
+            && ngx_http_tracktik_batch_single(batch->batcher, d, &it->key,
+                                              &it->body, dead_letter)
+               == NGX_OK)
         {
             it->delivery = NULL;
             continue;

@@ -7,8 +7,7 @@
 # the worker processes.  A wrong signature still gets 401 and stores
 # nothing; malformed JSON still gets 400.
 #
-# nginx connects as a login role of tracktik_ingest_role's (created here
-# as the cluster's superuser, like t/pg_prepared.t's role), so the grants
+# nginx connects as a login role of tracktik_ingest_role's, so the grants
 # of sql/functions/ingest.sql are what the deliveries run with.
 
 use strict;
@@ -17,7 +16,6 @@ use warnings;
 use lib 't/helper';
 use lib 't/worker/lib';
 use File::Temp ();
-use IPC::Run ();
 use POSIX ();
 use Test::More;
 use TrackTikTest;
@@ -25,33 +23,22 @@ use TTWorker;
 
 my $role = 'tt_dead_letter_test';
 
-my $superuser = tt_sql("SELECT rolname FROM pg_roles WHERE rolsuper "
-                       . "ORDER BY oid LIMIT 1");
+# a database of this test's; then the role, as the cluster's superuser
+# (the tracktik role may not create roles), and the grants beside the
+# functions given to it by migrating again
+my $t = TTWorker->new('deadletter');
+$t->load_contracts;
 
-sub su_sql {
-    my ($sql) = @_;
-    my ($out, $err) = ('', '');
-    (my $dsn = tt_dsn()) =~ s/\buser=\S+/user=$superuser/;
-    IPC::Run::run(['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1',
-                   '-d', $dsn, '-c', $sql],
-                  \undef, \$out, \$err)
-        or die "psql as $superuser failed: $err";
-    $out =~ s/\s+\z//;
-    return $out;
-}
-
-su_sql("DO \$\$ BEGIN
+$t->_admin("DO \$\$ BEGIN
           IF NOT EXISTS (SELECT 1 FROM pg_roles
                           WHERE rolname = 'tracktik_ingest_role')
           THEN CREATE ROLE tracktik_ingest_role NOLOGIN; END IF;
           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role')
           THEN CREATE ROLE $role LOGIN IN ROLE tracktik_ingest_role; END IF;
-        END \$\$");
+        END \$\$") or BAIL_OUT("cannot create the role $role");
 
-# a database of this test's, migrated after the role exists: the grants
-# beside the functions are given to it
-my $t = TTWorker->new('deadletter');
-$t->load_contracts;
+my ($rc, $out, $err) = $t->worker('migrate');
+is $rc, 0, 'migrated again, granting tracktik_ingest_role' or diag $err;
 
 (my $dsn = $t->dsn) =~ s/\buser=\S+/user=$role/;
 

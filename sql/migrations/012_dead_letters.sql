@@ -44,17 +44,12 @@ REVOKE ALL ON tracktik_dead_letters FROM PUBLIC;
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles
-                    WHERE rolname = current_user
-                      AND (rolsuper OR rolcreaterole))
-    THEN
-        RAISE NOTICE 'tracktik_ingest_role not created: % may not create roles',
-            current_user;
-        RETURN;
-    END IF;
-
-    IF NOT EXISTS (SELECT 1 FROM pg_roles
                     WHERE rolname = 'tracktik_ingest_role') THEN
         CREATE ROLE tracktik_ingest_role NOLOGIN;
     END IF;
+EXCEPTION
+    WHEN insufficient_privilege THEN
+        RAISE NOTICE 'tracktik_ingest_role not created: % may not create roles',
+            current_user;
 END
 $$;
