@@ -428,7 +428,8 @@ ngx_http_tracktik_webhook_answer(ngx_http_tracktik_delivery_t *d,
                       "tracktik webhook: PostgreSQL's jsonb refuses a "
                       "signed delivery (%s), stored as dead letter %V, "
                       "key \"%V\"",
-                      ctx->refused ? ctx->refused : "refused in its group",
+                      ctx->refused ? ctx->refused
+                                   : "a data error in tracktik_ingest()",
                       id, &ctx->key);
     }
 
