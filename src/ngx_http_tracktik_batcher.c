@@ -6,6 +6,10 @@
  * INSERT is in flight gather in the next group, which goes as one
  * statement once a connection is free; each delivery is answered only
  * after its group's transaction has committed.
+ *
+ * A body PostgreSQL's jsonb refuses is stored as bytes instead, on its
+ * own (a dead letter): when the webhook's check finds it so, or when
+ * PostgreSQL refuses it in a group (the group is split to find it).
  */
 
 
@@ -66,13 +70,21 @@ static ngx_http_tracktik_batch_t *ngx_http_tracktik_batch_create(
     ngx_http_tracktik_batcher_t *batcher, ngx_log_t *log);
 static ngx_int_t ngx_http_tracktik_batch_add(ngx_http_tracktik_batch_t *batch,
     ngx_http_tracktik_delivery_t *d, ngx_str_t *key, ngx_str_t *body);
+static ngx_int_t ngx_http_tracktik_batch_single(
+    ngx_http_tracktik_batcher_t *batcher, ngx_http_tracktik_delivery_t *d,
+    ngx_str_t *key, ngx_str_t *body, ngx_uint_t dead_letter);
 static ngx_int_t ngx_http_tracktik_batch_prepare(
     ngx_http_tracktik_pg_query_t *q);
 static u_char *ngx_http_tracktik_batch_sql(ngx_pool_t *pool,
     ngx_uint_t rows);
 static void ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q,
     PGresult *res, ngx_int_t rc);
-static void ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch);
+static void ngx_http_tracktik_batch_failed(ngx_http_tracktik_batch_t *batch,
+    ngx_uint_t data_error);
+static ngx_int_t ngx_http_tracktik_dead_letter_prepare(
+    ngx_http_tracktik_pg_query_t *q);
+static void ngx_http_tracktik_dead_letter_done(
+    ngx_http_tracktik_pg_query_t *q, PGresult *res, ngx_int_t rc);
 static void ngx_http_tracktik_batch_answer(ngx_http_tracktik_item_t *it,
     ngx_uint_t status, char *result, ngx_str_t *job, const char *error);
 static void ngx_http_tracktik_batch_destroy(ngx_http_tracktik_batch_t *batch);
@@ -84,10 +96,6 @@ ngx_http_tracktik_batcher_add(ngx_http_tracktik_main_conf_t *tmcf,
 {
     ngx_http_tracktik_batch_t    *batch;
     ngx_http_tracktik_batcher_t  *batcher;
-
-    if (ngx_http_tracktik_pool(tmcf) == NULL) {
-        return NGX_ERROR;
-    }
 
     batcher = ngx_http_tracktik_batcher(tmcf);
     if (batcher == NULL) {
@@ -150,10 +158,33 @@ ngx_http_tracktik_batcher_forget(ngx_http_tracktik_delivery_t *d)
 }
 
 
+/* a body jsonb refuses: stored on its own, as bytes; codes as for add() */
+
+ngx_int_t
+ngx_http_tracktik_batcher_dead_letter(ngx_http_tracktik_main_conf_t *tmcf,
+    ngx_http_tracktik_delivery_t *d, ngx_str_t *key, ngx_str_t *body)
+{
+    ngx_http_tracktik_batcher_t  *batcher;
+
+    batcher = ngx_http_tracktik_batcher(tmcf);
+    if (batcher == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_tracktik_batch_single(batcher, d, key, body, 1);
+}
+
+
+/* the worker's batcher, made on first use; NULL without a pool */
+
 static ngx_http_tracktik_batcher_t *
 ngx_http_tracktik_batcher(ngx_http_tracktik_main_conf_t *tmcf)
 {
     ngx_http_tracktik_batcher_t  *batcher;
+
+    if (ngx_http_tracktik_pool(tmcf) == NULL) {
+        return NULL;
+    }
 
     if (tmcf->batcher) {
         return tmcf->batcher;
@@ -335,6 +366,47 @@ ngx_http_tracktik_batch_add(ngx_http_tracktik_batch_t *batch,
 
 
 /*
+ * A group of one delivery, submitted at once (never in the waiting list:
+ * nobody joins it).  NGX_OK, or the delivery is in no group and the
+ * caller answers it.
+ */
+
+static ngx_int_t
+ngx_http_tracktik_batch_single(ngx_http_tracktik_batcher_t *batcher,
+    ngx_http_tracktik_delivery_t *d, ngx_str_t *key, ngx_str_t *body,
+    ngx_uint_t dead_letter)
+{
+    ngx_int_t                   rc;
+    ngx_http_tracktik_batch_t  *single;
+
+    single = ngx_http_tracktik_batch_create(batcher, ngx_cycle->log);
+    if (single == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (dead_letter) {
+        single->query.prepare = ngx_http_tracktik_dead_letter_prepare;
+        single->query.handler = ngx_http_tracktik_dead_letter_done;
+    }
+
+    if (ngx_http_tracktik_batch_add(single, d, key, body) != NGX_OK) {
+        ngx_http_tracktik_batch_destroy(single);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_tracktik_pg_submit(ngx_http_tracktik_pool(batcher->tmcf),
+                                     &single->query);
+
+    if (rc != NGX_OK) {
+        d->batch = NULL;
+        ngx_http_tracktik_batch_destroy(single);
+    }
+
+    return rc;
+}
+
+
+/*
  * Runs when a connection is free: seals the batch and writes one statement
  * for every delivery still waiting.  Deliveries with the same key share
  * one row.
@@ -430,9 +502,10 @@ ngx_http_tracktik_batch_prepare(ngx_http_tracktik_pg_query_t *q)
 
 
 /*
- * The statement for a group of rows: parameters $1, $2 are the first
- * row's dedupe key and payload, and so on.  It answers one row (n, job id)
- * per input row, the job id NULL for a key already delivered.
+ * The statement for a group of rows: a call of tracktik_ingest()
+ * (sql/functions/ingest.sql) with the keys $1, $3, ... and the payloads
+ * $2, $4, ...  It answers one row (n from 1, job id) per input row, the
+ * job id NULL for a key already delivered.
  */
 
 static u_char *
@@ -440,26 +513,14 @@ ngx_http_tracktik_batch_sql(ngx_pool_t *pool, ngx_uint_t rows)
 {
     u_char      *sql, *p;
     size_t       len;
-    ngx_uint_t   n;
+    ngx_uint_t   n, i;
 
-    static u_char  head[] = "WITH input (n, dedupe_key, payload) AS (VALUES ";
-    static u_char  tail[] =
-        "), fresh AS ("
-            "INSERT INTO tracktik_deliveries (dedupe_key) "
-            "SELECT dedupe_key FROM input ORDER BY dedupe_key "
-            "ON CONFLICT DO NOTHING RETURNING dedupe_key"
-        "), job AS ("
-            "INSERT INTO tracktik_jobs (dedupe_key, payload) "
-            "SELECT i.dedupe_key, i.payload::jsonb "
-            "FROM input i JOIN fresh f USING (dedupe_key) ORDER BY i.n "
-            "ON CONFLICT DO NOTHING RETURNING id, dedupe_key"
-        ") "
-        "SELECT i.n, j.id FROM input i LEFT JOIN job j USING (dedupe_key) "
-        "ORDER BY i.n";
+    static u_char  head[] = "SELECT n, job_id FROM tracktik_ingest(ARRAY[";
+    static u_char  middle[] = "]::text[], ARRAY[";
+    static u_char  tail[] = "]::text[])";
 
-    len = sizeof(head) - 1
-          + rows * sizeof("(100000, $20000::text, $20000::text), ") - 1
-          + sizeof(tail);
+    len = sizeof(head) - 1 + sizeof(middle) - 1 + sizeof(tail)
+          + 2 * rows * sizeof("$20000, ") - 1;
 
     sql = ngx_pnalloc(pool, len);
     if (sql == NULL) {
@@ -468,12 +529,15 @@ ngx_http_tracktik_batch_sql(ngx_pool_t *pool, ngx_uint_t rows)
 
     p = ngx_cpymem(sql, head, sizeof(head) - 1);
 
-    for (n = 0; n < rows; n++) {
-        p = ngx_sprintf(p, "%s(%ui, $%ui::text, $%ui::text)",
-                        n ? ", " : "", n, 2 * n + 1, 2 * n + 2);
-    }
+    for (i = 1; i <= 2; i++) {
 
-    ngx_memcpy(p, tail, sizeof(tail));
+        for (n = 0; n < rows; n++) {
+            p = ngx_sprintf(p, "%s$%ui", n ? ", " : "", 2 * n + i);
+        }
+
+        p = (i == 1) ? ngx_cpymem(p, middle, sizeof(middle) - 1)
+                     : ngx_cpymem(p, tail, sizeof(tail));
+    }
 
     return sql;
 }
@@ -506,34 +570,7 @@ ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q, PGresult *res,
         state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         data_error = state && state[0] == '2' && state[1] == '2';
 
-        if (data_error && batch->rows > 1) {
-
-            /* one payload PostgreSQL refuses must not fail the others */
-
-            ngx_http_tracktik_batch_split(batch);
-            return;
-        }
-
-        for (i = 0; i < batch->items.nelts; i++) {
-            it = &items[i];
-
-            if (it->delivery == NULL) {
-                continue;
-            }
-
-            if (data_error) {
-                ngx_http_tracktik_batch_answer(it, NGX_HTTP_BAD_REQUEST,
-                    "rejected", NULL,
-                    "the payload was rejected by PostgreSQL");
-
-            } else {
-                ngx_http_tracktik_batch_answer(it,
-                    NGX_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
-                    "the job could not be committed");
-            }
-        }
-
-        ngx_http_tracktik_batch_destroy(batch);
+        ngx_http_tracktik_batch_failed(batch, data_error);
         return;
     }
 
@@ -566,21 +603,29 @@ ngx_http_tracktik_batch_done(ngx_http_tracktik_pg_query_t *q, PGresult *res,
 }
 
 
+/*
+ * The group's statement failed.  A data error (SQLSTATE class 22) is a
+ * payload PostgreSQL refuses, which must not fail the others: a group is
+ * split into groups of one, and a group of one is stored as bytes (a
+ * dead letter).  Any other error: 503 for each delivery.
+ */
+
 static void
-ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch)
+ngx_http_tracktik_batch_failed(ngx_http_tracktik_batch_t *batch,
+    ngx_uint_t data_error)
 {
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, dead_letter;
     ngx_http_tracktik_item_t      *items, *it;
-    ngx_http_tracktik_batch_t     *single;
-    ngx_http_tracktik_pg_pool_t   *pool;
     ngx_http_tracktik_delivery_t  *d;
 
-    pool = ngx_http_tracktik_pool(batch->batcher->tmcf);
     items = batch->items.elts;
+    dead_letter = (batch->rows == 1);
 
-    ngx_log_error(NGX_LOG_WARN, batch->query.log, 0,
-                  "tracktik webhook: PostgreSQL refused a payload in a "
-                  "group of %ui, retrying them one by one", batch->rows);
+    if (data_error && !dead_letter) {
+        ngx_log_error(NGX_LOG_WARN, batch->query.log, 0,
+                      "tracktik webhook: PostgreSQL refused a payload in a "
+                      "group of %ui, retrying them one by one", batch->rows);
+    }
 
     for (i = 0; i < batch->items.nelts; i++) {
         it = &items[i];
@@ -590,15 +635,10 @@ ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch)
             continue;
         }
 
-        /* a single is never in the waiting list: nobody joins it */
-
-        single = ngx_http_tracktik_batch_create(batch->batcher,
-                                                batch->query.log);
-
-        if (single
-            && ngx_http_tracktik_batch_add(single, d, &it->key, &it->body)
-               == NGX_OK
-            && ngx_http_tracktik_pg_submit(pool, &single->query) == NGX_OK)
+        if (data_error
+            && ngx_http_tracktik_batch_single(batch->batcher, d, &it->key,
+                                              &it->body, dead_letter)
+               == NGX_OK)
         {
             it->delivery = NULL;
             continue;
@@ -607,13 +647,109 @@ ngx_http_tracktik_batch_split(ngx_http_tracktik_batch_t *batch)
         d->batch = batch;
         d->slot = i;
 
-        if (single) {
-            ngx_http_tracktik_batch_destroy(single);
-        }
-
         ngx_http_tracktik_batch_answer(it, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "unavailable", NULL,
                                        "the job could not be committed");
+    }
+
+    ngx_http_tracktik_batch_destroy(batch);
+}
+
+
+/*
+ * The one delivery of a dead-letter group, unless it went away: the key
+ * as text, the body as bytea in binary format (its bytes as they are).
+ * Not a prepared statement: dead letters are rare.
+ */
+
+static ngx_int_t
+ngx_http_tracktik_dead_letter_prepare(ngx_http_tracktik_pg_query_t *q)
+{
+    ngx_http_tracktik_batch_t *batch = q->data;
+
+    ngx_http_tracktik_item_t  *it;
+
+    it = batch->items.elts;
+
+    if (it->delivery == NULL) {
+        ngx_http_tracktik_batch_destroy(batch);
+        return NGX_DONE;
+    }
+
+    it->row = 0;
+    it->leader = 1;
+    batch->rows = 1;
+
+    q->nparams = 2;
+    q->values = ngx_palloc(batch->pool, 2 * sizeof(char *));
+    q->lengths = ngx_palloc(batch->pool, 2 * sizeof(int));
+    q->formats = ngx_palloc(batch->pool, 2 * sizeof(int));
+
+    if (q->values == NULL || q->lengths == NULL || q->formats == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->command = "SELECT job_id, dead_letter_id "
+                 "FROM tracktik_dead_letter_store($1::text, $2::bytea)";
+    q->statement = 0;
+
+    q->values[0] = (const char *) it->key.data;
+    q->lengths[0] = it->key.len;
+    q->formats[0] = 1;
+    q->values[1] = (const char *) it->body.data;
+    q->lengths[1] = it->body.len;
+    q->formats[1] = 1;
+
+    return NGX_OK;
+}
+
+
+/* answers 202 "stored" with the dead letter's id (or "queued", "duplicate") */
+
+static void
+ngx_http_tracktik_dead_letter_done(ngx_http_tracktik_pg_query_t *q,
+    PGresult *res, ngx_int_t rc)
+{
+    ngx_http_tracktik_batch_t *batch = q->data;
+
+    ngx_str_t                  id;
+    ngx_http_tracktik_item_t  *it;
+
+    it = batch->items.elts;
+
+    if (it->delivery == NULL) {
+        ngx_http_tracktik_batch_destroy(batch);
+        return;
+    }
+
+    if (rc == NGX_OK && (PQntuples(res) != 1 || PQnfields(res) != 2)) {
+        ngx_log_error(NGX_LOG_ALERT, q->log, 0,
+                      "tracktik webhook: the dead letter insert returned "
+                      "%d rows", PQntuples(res));
+        rc = NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_tracktik_batch_answer(it, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "unavailable", NULL,
+                                       "the delivery could not be stored");
+
+    } else if (!PQgetisnull(res, 0, 1)) {
+        id.data = (u_char *) PQgetvalue(res, 0, 1);
+        id.len = PQgetlength(res, 0, 1);
+        ngx_http_tracktik_batch_answer(it, NGX_HTTP_ACCEPTED, "stored", &id,
+                                       NULL);
+
+    } else if (!PQgetisnull(res, 0, 0)) {
+        /* jsonb took it after all */
+        id.data = (u_char *) PQgetvalue(res, 0, 0);
+        id.len = PQgetlength(res, 0, 0);
+        ngx_http_tracktik_batch_answer(it, NGX_HTTP_ACCEPTED, "queued", &id,
+                                       NULL);
+
+    } else {
+        ngx_http_tracktik_batch_answer(it, NGX_HTTP_OK, "duplicate", NULL,
+                                       NULL);
     }
 
     ngx_http_tracktik_batch_destroy(batch);

@@ -16,9 +16,13 @@
 
 typedef struct ngx_http_tracktik_delivery_s  ngx_http_tracktik_delivery_t;
 
-/* the batcher has let go of the delivery before it calls this */
+/*
+ * The batcher has let go of the delivery before it calls this.  result
+ * "stored": the body was stored as bytes, id is the dead letter's; else
+ * id is the job's, or NULL.
+ */
 typedef void (*ngx_http_tracktik_answer_pt)(ngx_http_tracktik_delivery_t *d,
-    ngx_uint_t status, char *result, ngx_str_t *job, const char *error);
+    ngx_uint_t status, char *result, ngx_str_t *id, const char *error);
 
 
 /*
@@ -43,6 +47,14 @@ struct ngx_http_tracktik_delivery_s {
 ngx_int_t ngx_http_tracktik_batcher_add(ngx_http_tracktik_main_conf_t *tmcf,
     ngx_http_tracktik_delivery_t *d, ngx_str_t *key, ngx_str_t *body);
 void ngx_http_tracktik_batcher_forget(ngx_http_tracktik_delivery_t *d);
+
+/*
+ * A body PostgreSQL's jsonb refuses: stored on its own, as bytes, in
+ * tracktik_dead_letters; the same return codes as _add().
+ */
+ngx_int_t ngx_http_tracktik_batcher_dead_letter(
+    ngx_http_tracktik_main_conf_t *tmcf, ngx_http_tracktik_delivery_t *d,
+    ngx_str_t *key, ngx_str_t *body);
 
 
 #endif /* _NGX_HTTP_TRACKTIK_BATCHER_H_INCLUDED_ */

@@ -2,8 +2,10 @@
 /*
  * Copyright (C) ngx_http_tracktik authors
  *
- * Is a webhook body a JSON object that PostgreSQL's jsonb will take?
- * A pure function of the bytes (yajl's event parser, no tree is built).
+ * Is a webhook body a JSON object, and will PostgreSQL's jsonb take it?
+ * Pure functions of the bytes (yajl's event parser, no tree is built).
+ * The two questions are apart: a signed object that jsonb refuses is
+ * still a delivery to keep (as bytes), a body that is no object is not.
  */
 
 
@@ -13,6 +15,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_tracktik_json.h"
+#include "ngx_http_tracktik_portal_call.h"
 
 
 #define NGX_HTTP_TRACKTIK_JSON_MAX_DEPTH     128
@@ -26,7 +29,7 @@ typedef struct {
 } ngx_http_tracktik_json_check_t;
 
 
-/* JSON validation with yajl: a JSON object PostgreSQL's jsonb will take */
+/* JSON validation with yajl: a JSON object within our limits */
 
 static int
 ngx_http_tracktik_json_value(ngx_http_tracktik_json_check_t *jc)
@@ -89,33 +92,12 @@ ngx_http_tracktik_json_number(void *ctx, const char *s, size_t len)
 }
 
 
+/* what a string holds is ngx_http_tracktik_json_jsonb_refuses()'s part */
+
 static int
 ngx_http_tracktik_json_string(void *ctx, const unsigned char *s, size_t len)
 {
-    ngx_http_tracktik_json_check_t  *jc = ctx;
-
-    /* jsonb has no room for \u0000 */
-
-    if (ngx_strlchr((u_char *) s, (u_char *) s + len, '\0') != NULL) {
-        jc->error = "the body contains a \\u0000 escape";
-        return 0;
-    }
-
-    return ngx_http_tracktik_json_value(jc);
-}
-
-
-static int
-ngx_http_tracktik_json_key(void *ctx, const unsigned char *s, size_t len)
-{
-    ngx_http_tracktik_json_check_t  *jc = ctx;
-
-    if (ngx_strlchr((u_char *) s, (u_char *) s + len, '\0') != NULL) {
-        jc->error = "the body contains a \\u0000 escape";
-        return 0;
-    }
-
-    return 1;
+    return ngx_http_tracktik_json_value(ctx);
 }
 
 
@@ -166,7 +148,7 @@ static yajl_callbacks  ngx_http_tracktik_json_callbacks = {
     ngx_http_tracktik_json_number,
     ngx_http_tracktik_json_string,
     ngx_http_tracktik_json_start,
-    ngx_http_tracktik_json_key,
+    NULL,
     ngx_http_tracktik_json_end,
     ngx_http_tracktik_json_start_array,
     ngx_http_tracktik_json_end
@@ -191,6 +173,13 @@ ngx_http_tracktik_json_check(ngx_str_t *body)
         return "out of memory";
     }
 
+    /*
+     * yajl refuses invalid UTF-8 in a string as a syntax error by
+     * default; here it is let through, to be stored as a dead letter
+     */
+
+    yajl_config(h, yajl_dont_validate_strings, 1);
+
     st = yajl_parse(h, body->data, body->len);
 
     if (st == yajl_status_ok) {
@@ -208,4 +197,92 @@ ngx_http_tracktik_json_check(ngx_str_t *body)
     }
 
     return "the body is not valid JSON";
+}
+
+
+/*
+ * A body that yajl parsed is ASCII outside its strings, so checking the
+ * whole body as text checks the bytes of every string; then the escapes,
+ * which jsonb decodes: no \u0000, and UTF-16 surrogates only in pairs.
+ */
+
+const char *
+ngx_http_tracktik_json_jsonb_refuses(ngx_str_t *body)
+{
+    u_char      *p, *last;
+    ngx_int_t    u;
+    ngx_uint_t   high;
+
+    if (ngx_http_tracktik_portal_text(body->data, body->len) != NGX_OK) {
+        return "invalid UTF-8 in a string";
+    }
+
+    p = body->data;
+    last = p + body->len;
+
+    while (p < last) {
+
+        if (*p++ != '"') {
+            continue;
+        }
+
+        /* a string: high is set after the first half of a pair */
+
+        high = 0;
+
+        while (p < last && *p != '"') {
+
+            if (*p != '\\') {
+                if (high) {
+                    break;
+                }
+
+                p++;
+                continue;
+            }
+
+            if (last - p < 2 || p[1] != 'u') {
+                if (high) {
+                    break;
+                }
+
+                p += 2;
+                continue;
+            }
+
+            if (last - p < 6) {
+                return "a truncated \\u escape";
+            }
+
+            u = ngx_hextoi(p + 2, 4);
+            p += 6;
+
+            if (u == 0) {
+                return "a \\u0000 escape";
+            }
+
+            if (u >= 0xdc00 && u <= 0xdfff) {
+                if (!high) {
+                    return "a lone UTF-16 surrogate escape";
+                }
+
+                high = 0;
+                continue;
+            }
+
+            if (high) {
+                break;
+            }
+
+            high = (u >= 0xd800 && u <= 0xdbff);
+        }
+
+        if (high) {
+            return "a lone UTF-16 surrogate escape";
+        }
+
+        p++;
+    }
+
+    return NULL;
 }

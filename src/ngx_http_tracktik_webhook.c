@@ -5,7 +5,9 @@
  * The webhook endpoint: reads the delivery, verifies its signature over the
  * raw body bytes (ngx_http_tracktik_signature.c), checks that it is a JSON
  * object (ngx_http_tracktik_json.c) and hands it to the group commit
- * (ngx_http_tracktik_batcher.c), which answers it once it is stored.
+ * (ngx_http_tracktik_batcher.c), which answers it once it is stored: as
+ * a job, or, when PostgreSQL's jsonb refuses the body, as bytes (a dead
+ * letter, 202 "stored").
  */
 
 
@@ -26,6 +28,8 @@ typedef struct {
     ngx_http_tracktik_delivery_t     delivery;
     ngx_event_t                      timeout;
     time_t                           retry_after;
+    ngx_str_t                        key;
+    const char                      *refused;  /* why jsonb refuses it */
 } ngx_http_tracktik_webhook_ctx_t;
 
 
@@ -39,9 +43,9 @@ static ngx_int_t ngx_http_tracktik_webhook_enqueue(ngx_http_request_t *r,
 static void ngx_http_tracktik_webhook_timeout(ngx_event_t *ev);
 static void ngx_http_tracktik_webhook_cleanup(void *data);
 static void ngx_http_tracktik_webhook_answer(ngx_http_tracktik_delivery_t *d,
-    ngx_uint_t status, char *result, ngx_str_t *job, const char *error);
+    ngx_uint_t status, char *result, ngx_str_t *id, const char *error);
 static ngx_int_t ngx_http_tracktik_webhook_send(ngx_http_request_t *r,
-    ngx_uint_t status, char *result, ngx_str_t *job, const char *error);
+    ngx_uint_t status, char *result, ngx_str_t *id, const char *error);
 
 
 ngx_int_t
@@ -214,6 +218,10 @@ ngx_http_tracktik_webhook_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    /* signed and an object, yet jsonb refuses it: kept as bytes */
+
+    ctx->refused = ngx_http_tracktik_json_jsonb_refuses(&body);
+
     r->connection->log->action = "queueing a TrackTik webhook";
 
     rc = ngx_http_tracktik_webhook_enqueue(r, ctx, &key, &body);
@@ -341,7 +349,15 @@ ngx_http_tracktik_webhook_enqueue(ngx_http_request_t *r,
     ctx->delivery.answer = ngx_http_tracktik_webhook_answer;
     ctx->delivery.data = ctx;
 
-    rc = ngx_http_tracktik_batcher_add(tmcf, &ctx->delivery, key, body);
+    ctx->key = *key;
+
+    if (ctx->refused) {
+        rc = ngx_http_tracktik_batcher_dead_letter(tmcf, &ctx->delivery, key,
+                                                   body);
+
+    } else {
+        rc = ngx_http_tracktik_batcher_add(tmcf, &ctx->delivery, key, body);
+    }
 
     if (rc != NGX_OK) {
         /* not queued: this delivery is answered now */
@@ -392,7 +408,7 @@ ngx_http_tracktik_webhook_cleanup(void *data)
 
 static void
 ngx_http_tracktik_webhook_answer(ngx_http_tracktik_delivery_t *d,
-    ngx_uint_t status, char *result, ngx_str_t *job, const char *error)
+    ngx_uint_t status, char *result, ngx_str_t *id, const char *error)
 {
     ngx_http_tracktik_webhook_ctx_t *ctx = d->data;
 
@@ -406,18 +422,34 @@ ngx_http_tracktik_webhook_answer(ngx_http_tracktik_delivery_t *d,
         ngx_del_timer(&ctx->timeout);
     }
 
+    if (ngx_strcmp(result, "stored") == 0) {
+        /* the key, never the body: it is the operator's to read */
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "tracktik webhook: PostgreSQL's jsonb refuses a "
+                      "signed delivery (%s), stored as dead letter %V, "
+                      "key \"%V\"",
+                      ctx->refused ? ctx->refused
+                                   : "a data error in tracktik_ingest()",
+                      id, &ctx->key);
+    }
+
     r->read_event_handler = ngx_http_block_reading;
 
     ngx_http_finalize_request(r,
-        ngx_http_tracktik_webhook_send(r, status, result, job, error));
+        ngx_http_tracktik_webhook_send(r, status, result, id, error));
 
     ngx_http_run_posted_requests(c);
 }
 
 
+/*
+ * {"status":result} plus "job":id, or "dead_letter":id for "stored" (no
+ * job then: $tracktik_job_id stays empty), plus "error".
+ */
+
 static ngx_int_t
 ngx_http_tracktik_webhook_send(ngx_http_request_t *r, ngx_uint_t status,
-    char *result, ngx_str_t *job, const char *error)
+    char *result, ngx_str_t *id, const char *error)
 {
     size_t                            len;
     ngx_int_t                         rc;
@@ -431,16 +463,20 @@ ngx_http_tracktik_webhook_send(ngx_http_request_t *r, ngx_uint_t status,
     ctx->vars.result.data = (u_char *) result;
     ctx->vars.result.len = ngx_strlen(result);
 
-    len = sizeof("{\"status\":\"\",\"job\":}\n") + ctx->vars.result.len;
+    len = sizeof("{\"status\":\"\",\"dead_letter\":}\n")
+          + ctx->vars.result.len;
 
-    if (job) {
-        ctx->vars.job_id.data = ngx_pstrdup(r->pool, job);
+    if (id) {
+        len += id->len;
+    }
+
+    if (id && ngx_strcmp(result, "stored") != 0) {
+        ctx->vars.job_id.data = ngx_pstrdup(r->pool, id);
         if (ctx->vars.job_id.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx->vars.job_id.len = job->len;
-        len += job->len;
+        ctx->vars.job_id.len = id->len;
     }
 
     if (error) {
@@ -475,8 +511,10 @@ ngx_http_tracktik_webhook_send(ngx_http_request_t *r, ngx_uint_t status,
 
     b->last = ngx_sprintf(b->last, "{\"status\":\"%s\"", result);
 
-    if (job) {
-        b->last = ngx_sprintf(b->last, ",\"job\":%V", job);
+    if (id) {
+        b->last = ngx_sprintf(b->last, ",\"%s\":%V",
+                              ctx->vars.job_id.len ? "job" : "dead_letter",
+                              id);
     }
 
     if (error) {
