@@ -81,7 +81,7 @@ $(WORKER_BUILD)/tests/worker_%: src/worker/tests/test_%.c $(WORKER_LIB_OBJS) \
 WORKER_CMD_LINE_OBJS := $(WORKER_OBJDIR)/worker/cmd_line.o \
                         $(WORKER_OBJDIR)/worker/cmd_io.o
 
-build/tests/worker_cmd_line: src/worker/tests/test_cmd_line.c \
+$(WORKER_BUILD)/tests/worker_cmd_line: src/worker/tests/test_cmd_line.c \
                              $(WORKER_LIB_OBJS) $(WORKER_CMD_LINE_OBJS) \
                              $(WORKER_HEADERS)
 	@mkdir -p $(dir $@)
