@@ -72,6 +72,7 @@ typedef struct {
     void              *opts;    /* the command's own options struct */
     int                argc;    /* operands, after the command words */
     char             **argv;
+    char              *dsn_line; /* --dsn-file's line, wiped at exit */
 } tt_cmd_args_t;
 
 

@@ -150,6 +150,12 @@ tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
     /* pass 2: its options and operands */
     rc = tt_cmd_options(table, cmd, used, argc, argv, args);
     if (rc >= 0) {
+        free(args->opts);
+        free(args->argv);
+        tt_cmd_wipe_free(args->dsn_line);
+        args->opts = NULL;
+        args->argv = NULL;
+        args->dsn_line = NULL;
         return rc;
     }
 
@@ -548,7 +554,8 @@ tt_cmd_globals(const tt_command_t *cmd, tt_cmd_args_t *args,
         if (line == NULL) {
             return -1;
         }
-        args->cfg.dsn = line;           /* lives as long as the process */
+        args->cfg.dsn = line;           /* lives as long as the command */
+        args->dsn_line = line;
     }
 
     if (!(cmd->flags & TT_CMD_NO_DB)

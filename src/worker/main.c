@@ -112,6 +112,7 @@ main(int argc, char **argv)
 
     free(args.opts);
     free(args.argv);
+    tt_cmd_wipe_free(args.dsn_line);
 
     return rc;
 }
