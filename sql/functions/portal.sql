@@ -139,19 +139,19 @@ $$;
 CREATE OR REPLACE FUNCTION portal_incident_json(l incidents_ledger)
 RETURNS json LANGUAGE sql STABLE AS $$
     SELECT portal_incident_item(l, portal_incident_billing(l.report_id),
-                                (SELECT count(*) FROM portal_attachments a
+                                (SELECT count(*) FROM portal_attachments_shown a
                                   WHERE a.report_id = l.report_id))
 $$;
 
+-- (the free-text search is not here: it reads incidents_search, see
+-- portal_incidents_page())
 CREATE OR REPLACE FUNCTION portal_page_filter(l incidents_ledger, p_site bigint,
-                                   p_severity text, p_category text,
-                                   p_like text)
+                                   p_severity text, p_category text)
 RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT l.status = 'APPROVED'
        AND (p_site IS NULL OR l.site_id = p_site)
        AND (p_severity IS NULL OR l.severity = p_severity)
        AND (p_category IS NULL OR l.category = p_category)
-       AND (p_like IS NULL OR l.raw::text ILIKE p_like)
 $$;
 
 -- the filtered, scoped page of incidents shared by the JSON list and CSV.
@@ -188,7 +188,33 @@ BEGIN
                                          '%', '\%'), '_', '\_') || '%';
     END IF;
 
-    IF u.role = 'client' THEN
+    IF v_like IS NOT NULL THEN
+        -- q= matches only what the user may see of an incident, its
+        -- search text (incidents_search, written with each version),
+        -- never the raw entity.  Planned for each pattern (EXECUTE): a
+        -- rare word is found through the trigram index, a common one by
+        -- walking the page's index and reading each row's text.
+        RETURN QUERY EXECUTE
+            'SELECT l.*
+               FROM incidents_ledger l
+               JOIN incidents_search s ON s.ledger_id = l.id
+              WHERE s.doc ILIKE $1
+                AND l.occurred_at >= $2 AND l.occurred_at < $3
+                AND (l.occurred_at, l.report_id) < ($4, $5)
+                AND portal_page_filter(l, $6, $7, $8)
+                AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                                 WHERE n.report_id = l.report_id
+                                   AND n.version > l.version)'
+            || CASE WHEN u.role = 'client'
+                    THEN ' AND l.client_id = $9
+                           AND ($10::bigint[] IS NULL
+                                OR l.site_id = ANY ($10))'
+                    ELSE '' END
+            || ' ORDER BY l.occurred_at DESC, l.report_id DESC LIMIT $11'
+            USING v_like, v_from, v_to, v_after_ts, v_after_id, v_site,
+                  v_severity, v_category, u.client_id, u.site_ids, p_limit;
+
+    ELSIF u.role = 'client' THEN
         RETURN QUERY
         SELECT l.*
           FROM incidents_ledger l
@@ -196,7 +222,7 @@ BEGIN
            AND (u.site_ids IS NULL OR l.site_id = ANY (u.site_ids))
            AND l.occurred_at >= v_from AND l.occurred_at < v_to
            AND (l.occurred_at, l.report_id) < (v_after_ts, v_after_id)
-           AND portal_page_filter(l, v_site, v_severity, v_category, v_like)
+           AND portal_page_filter(l, v_site, v_severity, v_category)
            AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
                             WHERE n.report_id = l.report_id
                               AND n.version > l.version)
@@ -208,7 +234,7 @@ BEGIN
           FROM incidents_ledger l
          WHERE l.occurred_at >= v_from AND l.occurred_at < v_to
            AND (l.occurred_at, l.report_id) < (v_after_ts, v_after_id)
-           AND portal_page_filter(l, v_site, v_severity, v_category, v_like)
+           AND portal_page_filter(l, v_site, v_severity, v_category)
            AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
                             WHERE n.report_id = l.report_id
                               AND n.version > l.version)
@@ -224,9 +250,16 @@ RETURNS text LANGUAGE sql STABLE AS $$
            || '.' || l.report_id::text
 $$;
 
+-- one CSV cell (RFC 4180).  A cell a spreadsheet would take for a
+-- formula (it begins with = + - @, a tab or a carriage return, also after
+-- spaces) gets a leading single quote, OWASP's rule against CSV
+-- injection, and is quoted; a plain negative number stays a number
 CREATE OR REPLACE FUNCTION portal_csv(p_value text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_value IS NULL THEN ''
+                WHEN p_value ~ '^([\t\r]|\s*[-=+@])'
+                     AND p_value !~ '^-[0-9]+(\.[0-9]+)?$'
+                THEN '"''' || replace(p_value, '"', '""') || '"'
                 WHEN p_value ~ '[",\r\n]' OR p_value ~ '^\s|\s$'
                 THEN '"' || replace(p_value, '"', '""') || '"'
                 ELSE p_value END
