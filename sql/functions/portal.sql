@@ -191,20 +191,30 @@ BEGIN
     IF v_like IS NOT NULL THEN
         -- q= matches only what the user may see of an incident, its
         -- search text (incidents_search, written with each version),
-        -- never the raw entity.  Planned for each pattern (EXECUTE): a
-        -- rare word is found through the trigram index, a common one by
-        -- walking the page's index and reading each row's text.
+        -- never the raw entity.  Planned for each pattern (EXECUTE).  A
+        -- pattern with three letters or digits in a row has a trigram:
+        -- the index finds a rare one among the client's rows (a common
+        -- one the planner may find faster by walking the page's index).
+        -- A shorter one has none, and the index would read every row of
+        -- every client: a client's is checked row by row while the
+        -- client's page index is walked (an operator's reads them all).
         RETURN QUERY EXECUTE
-            'SELECT l.*
-               FROM incidents_ledger l
-               JOIN incidents_search s ON s.ledger_id = l.id
-              WHERE s.doc ILIKE $1
-                AND l.occurred_at >= $2 AND l.occurred_at < $3
-                AND (l.occurred_at, l.report_id) < ($4, $5)
-                AND portal_page_filter(l, $6, $7, $8)
-                AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
-                                 WHERE n.report_id = l.report_id
-                                   AND n.version > l.version)'
+            'SELECT l.* FROM incidents_ledger l '
+            || CASE WHEN u.role <> 'client'
+                    THEN 'JOIN incidents_search s ON s.ledger_id = l.id'
+                    WHEN p_q ~ '[[:alnum:]]{3}'
+                    THEN 'JOIN incidents_search s ON s.ledger_id = l.id
+                                                 AND s.client_id = $9'
+                    ELSE 'JOIN LATERAL (SELECT x.doc FROM incidents_search x
+                                         WHERE x.ledger_id = l.id
+                                        OFFSET 0) s ON true' END
+            || ' WHERE s.doc ILIKE $1
+                 AND l.occurred_at >= $2 AND l.occurred_at < $3
+                 AND (l.occurred_at, l.report_id) < ($4, $5)
+                 AND portal_page_filter(l, $6, $7, $8)
+                 AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                                  WHERE n.report_id = l.report_id
+                                    AND n.version > l.version)'
             || CASE WHEN u.role = 'client'
                     THEN ' AND l.client_id = $9
                            AND ($10::bigint[] IS NULL

@@ -81,8 +81,8 @@ $$;
 -- templateField is only an id carries no flags here.
 CREATE OR REPLACE FUNCTION tracktik_flag_set(p_flag jsonb)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(p_flag, 'null'::jsonb)
-           NOT IN ('null', 'false', '0', '""', '"false"', '"0"')
+    SELECT p_flag IS NOT NULL
+           AND p_flag NOT IN ('null', 'false', '0', '""', '"false"', '"0"')
 $$;
 
 CREATE OR REPLACE FUNCTION tracktik_field_hidden(f jsonb)
@@ -133,11 +133,13 @@ $$;
 -- entity, whose hidden fields and key names a search would reveal.
 -- Stored in incidents_search (migrations/009_search_hidden.sql) when the
 -- version is inserted: a change here needs a migration that computes the
--- stored text again.
-CREATE OR REPLACE FUNCTION tracktik_search_text(p_raw jsonb,
+-- stored text again.  A set-returning function of one row, so that it is
+-- inlined into a set-wise INSERT ... SELECT (FROM rows, this(rows.raw,
+-- ...)), three times faster than a scalar function called per row.
+CREATE OR REPLACE FUNCTION tracktik_search_doc(p_raw jsonb,
     p_report_id bigint, p_site_id bigint, p_category text,
     p_severity text, p_template text)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
+RETURNS TABLE (doc text) LANGUAGE sql IMMUTABLE AS $$
     SELECT concat_ws(E'\n', p_report_id::text,
                -- the site's name as portal_site_name() shows it
                coalesce(CASE WHEN jsonb_typeof(p_raw->'account') = 'object'
@@ -146,9 +148,9 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
                CASE WHEN jsonb_typeof(p_raw->'position') = 'object'
                     THEN p_raw#>>'{position,name}' END,
                p_category, p_severity, p_template,
-               (SELECT string_agg(concat_ws(': ', v.label, v.value), E'\n'
-                                  ORDER BY v.n)
-                  FROM tracktik_visible_fields(p_raw) v))
+               string_agg(concat_ws(': ', v.label, v.value), E'\n'
+                          ORDER BY v.n))
+      FROM tracktik_visible_fields(p_raw) v
 $$;
 
 -- 009: the search text of every ledger row an INSERT added, in one
@@ -156,11 +158,11 @@ $$;
 CREATE OR REPLACE FUNCTION incidents_search_add() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO incidents_search (ledger_id, doc)
-    SELECT a.id, tracktik_search_text(a.raw, a.report_id, a.site_id,
-                                      a.category, a.severity,
-                                      a.report_template)
-      FROM incidents_added a;
+    INSERT INTO incidents_search (ledger_id, client_id, doc)
+    SELECT a.id, a.client_id, d.doc
+      FROM incidents_added a,
+           tracktik_search_doc(a.raw, a.report_id, a.site_id, a.category,
+                               a.severity, a.report_template) d;
     RETURN NULL;
 END
 $$;

@@ -2,14 +2,14 @@
 -- see, and photos of hidden fields are never queued, listed or served.
 --
 -- incidents_search holds, for each ledger row, the text the portal's q=
--- filter matches (tracktik_search_text(): id, site, post, category,
+-- filter matches (tracktik_search_doc(): id, site, post, category,
 -- severity, template, visible field labels and values; never a
 -- confidential or admin-only field, nor the raw entity's key names).  It
 -- is written with the ledger version, by the statement trigger below,
 -- whatever inserts it (the worker's tracktik_record_batch(), imports,
 -- tests); the ledger itself stays append-only.  A trigram index keeps q
--- fast on a large ledger (pg_trgm: PostgreSQL's contrib, a trusted
--- extension like pgcrypto in 007).
+-- fast on a large ledger (pg_trgm and btree_gin: PostgreSQL's contrib,
+-- trusted extensions like pgcrypto in 007).
 --
 -- portal_attachments_shown is portal_attachments without the photos a
 -- hidden field of their report names (in any of its versions): the
@@ -17,9 +17,11 @@
 -- migration included.  Pending photos of hidden fields are skipped.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS btree_gin;
 
 CREATE TABLE incidents_search (
     ledger_id  bigint PRIMARY KEY,          -- incidents_ledger.id
+    client_id  bigint,                      -- as the ledger row's
     doc        text NOT NULL
 );
 
@@ -30,13 +32,18 @@ CREATE TRIGGER incidents_ledger_search
     REFERENCING NEW TABLE AS incidents_added
     FOR EACH STATEMENT EXECUTE FUNCTION incidents_search_add();
 
-INSERT INTO incidents_search (ledger_id, doc)
-SELECT l.id, tracktik_search_text(l.raw, l.report_id, l.site_id, l.category,
-                                  l.severity, l.report_template)
-  FROM incidents_ledger l;
+INSERT INTO incidents_search (ledger_id, client_id, doc)
+SELECT l.id, l.client_id, d.doc
+  FROM incidents_ledger l,
+       tracktik_search_doc(l.raw, l.report_id, l.site_id, l.category,
+                           l.severity, l.report_template) d;
 
+-- one index for a client's search and an operator's: a GIN index serves
+-- a condition on any of its columns (btree_gin indexes the client id), so
+-- a client's pattern is looked up among that client's rows only, and a
+-- pattern too short for a trigram still reads only the client's rows
 CREATE INDEX incidents_search_doc
-    ON incidents_search USING gin (doc gin_trgm_ops);
+    ON incidents_search USING gin (client_id, doc gin_trgm_ops);
 
 -- the photos a hidden field of a report names, in any of its versions
 CREATE VIEW incidents_hidden_files AS
