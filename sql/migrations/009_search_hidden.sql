@@ -40,8 +40,7 @@ SELECT l.id, l.client_id, d.doc
 
 -- one index for a client's search and an operator's: a GIN index serves
 -- a condition on any of its columns (btree_gin indexes the client id), so
--- a client's pattern is looked up among that client's rows only, and a
--- pattern too short for a trigram still reads only the client's rows
+-- the planner may look a client's pattern up among that client's rows
 CREATE INDEX incidents_search_doc
     ON incidents_search USING gin (client_id, doc gin_trgm_ops);
 
