@@ -159,7 +159,12 @@ sub csv_ids {
     return join ',', map { /^(\d+),/ ? $1 : "?$_" } @rows;
 }
 
-sub uri { my $s = shift; $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge; $s }
+# a query parameter's value, percent-encoded
+sub uri {
+    my ($s) = @_;
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    return $s;
+}
 
 subtest 'search finds a report by what its user sees of it' => sub {
     for my $role ('client', 'operator') {
@@ -221,10 +226,11 @@ for my $id ($secret_photo, $admin_photo) {
     tt_write_file("$store/old/$id.png", "hidden photo $id");
     $t->rows("INSERT INTO portal_attachments (id, report_id, name,"
              . " content_type, storage_key) VALUES ($id, $report{hidden},"
-             . " '$id.png', 'image/png', 'old/$id.png') ON CONFLICT DO NOTHING");
+             . " '$id.png', 'image/png', 'old/$id.png')"
+             . " ON CONFLICT DO NOTHING");
 }
 
-subtest 'photos of hidden fields stored earlier are not listed nor served' => sub {
+subtest 'photos of hidden fields stored earlier: not listed nor served' => sub {
     for my $role ('client', 'operator') {
         my $d = JSON::PP->new->decode(api($role, "incidents/$report{hidden}"));
         is join(',', map { $_->{id} } @{ $d->{attachments} }), $shown,
