@@ -121,7 +121,7 @@ BEGIN
              WHERE b.report_id = p.report_id) bl
      CROSS JOIN LATERAL (
             SELECT count(*) AS photos
-              FROM portal_attachments a
+              FROM portal_attachments_shown a
              WHERE a.report_id = p.report_id) ph;
 
     RETURN portal_reply(200,
@@ -220,28 +220,11 @@ BEGIN
     SELECT (portal_incident_json(l)::jsonb || jsonb_build_object(
         'status', l.status,
         'fields', coalesce((
-            SELECT jsonb_agg(jsonb_build_object(
-                       'label', coalesce(f#>>'{templateField,label}',
-                                         f#>>'{field,label}', f->>'label',
-                                         f->>'name'),
-                       'type', coalesce(f#>>'{templateField,type}',
-                                        f#>>'{field,type}', f->>'type'),
-                       'value', coalesce(f->>'valueLabel', f->>'value'))
-                       ORDER BY n)
-              FROM jsonb_array_elements(
-                       CASE WHEN jsonb_typeof(l.raw->'reportFields') = 'array'
-                            THEN l.raw->'reportFields'
-                            ELSE '[]'::jsonb END)
-                   WITH ORDINALITY AS x(f, n)
-             WHERE jsonb_typeof(f) = 'object'
-               AND coalesce(f->>'confidential', '') <> 'true'
-               AND coalesce(f->>'adminOnly', '') <> 'true'
-               AND coalesce(f#>>'{templateField,confidential}', '') <> 'true'
-               AND coalesce(f#>>'{templateField,adminOnly}', '') <> 'true'
-               AND coalesce(f#>>'{field,confidential}', '') <> 'true'
-               AND coalesce(f#>>'{field,adminOnly}', '') <> 'true'
-               AND coalesce(f#>>'{templateField,type}', f#>>'{field,type}',
-                            f->>'type', '') <> 'PICTURE'),
+            SELECT jsonb_agg(jsonb_build_object('label', v.label,
+                                                'type', v.type,
+                                                'value', v.value)
+                             ORDER BY v.n)
+              FROM tracktik_visible_fields(l.raw) v),
             '[]'::jsonb),
         'versions', (
             SELECT jsonb_agg(jsonb_build_object('version', v.version,
@@ -257,7 +240,7 @@ BEGIN
                        'content_type', a.content_type,
                        'url', '/portal/api/attachments/' || a.id)
                        ORDER BY a.id)
-              FROM portal_attachments a
+              FROM portal_attachments_shown a
              WHERE a.report_id = l.report_id),
             '[]'::jsonb)))::json
       INTO v_body;
@@ -392,7 +375,8 @@ END
 $$;
 
 -- the storage key of a photo the user may see, for nginx's internal
--- redirect; the key never reaches the client
+-- redirect; the key never reaches the client, nor a photo of a hidden
+-- field (portal_attachments_shown: migrations/009_search_hidden.sql)
 CREATE OR REPLACE FUNCTION portal_api_attachment(p_token text, p_id text)
 RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -404,7 +388,7 @@ BEGIN
     END IF;
 
     SELECT x.* INTO a
-      FROM portal_attachments x
+      FROM portal_attachments_shown x
      WHERE x.id = p_id::bigint
        AND EXISTS (SELECT 1 FROM incidents_ledger c
                     WHERE c.report_id = x.report_id

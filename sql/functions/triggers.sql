@@ -68,3 +68,101 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- 009: what a client may see of a report, read from its raw entity by the
+-- search text below (written with each ledger version), the portal's
+-- detail and photo functions and the photo queue.
+--
+-- A report field (TrackTik's ReportFieldsItem) is hidden when it, or the
+-- template field it includes (ReportTemplateFields: "confidential",
+-- "adminOnly"), carries either flag; the older "field" key is read too.
+-- Any flag value but absent, null, false, 0, "" or "false" hides it, so a
+-- flag TrackTik sends in another spelling fails closed.  A field whose
+-- templateField is only an id carries no flags here.
+CREATE OR REPLACE FUNCTION tracktik_flag_set(p_flag jsonb)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_flag IS NOT NULL
+           AND p_flag NOT IN ('null', 'false', '0', '""', '"false"', '"0"')
+$$;
+
+CREATE OR REPLACE FUNCTION tracktik_field_hidden(f jsonb)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_typeof(f) IS DISTINCT FROM 'object'
+        OR tracktik_flag_set(f->'confidential')
+        OR tracktik_flag_set(f->'adminOnly')
+        OR tracktik_flag_set(f#>'{templateField,confidential}')
+        OR tracktik_flag_set(f#>'{templateField,adminOnly}')
+        OR tracktik_flag_set(f#>'{field,confidential}')
+        OR tracktik_flag_set(f#>'{field,adminOnly}')
+$$;
+
+-- the TrackTik file id of a photo field's link (.../<digits>[.ext][?...])
+CREATE OR REPLACE FUNCTION tracktik_field_file_id(f jsonb)
+RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_typeof(f->'value') = 'string'
+                THEN substring(f->>'value'
+                               FROM '^https?://[^?#]*/([0-9]{1,18})'
+                                    '(\.[A-Za-z0-9]{1,10})?([?#].*)?$')
+                         ::bigint
+           END
+$$;
+
+-- the fields a client sees, in their order: neither hidden nor photos
+-- (a photo is shown as an attachment)
+CREATE OR REPLACE FUNCTION tracktik_visible_fields(p_raw jsonb)
+RETURNS TABLE (n bigint, label text, type text, value text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT x.n,
+           coalesce(x.f#>>'{templateField,label}', x.f#>>'{field,label}',
+                    x.f->>'label', x.f->>'name'),
+           coalesce(x.f#>>'{templateField,type}', x.f#>>'{field,type}',
+                    x.f->>'type'),
+           coalesce(x.f->>'valueLabel', x.f->>'value')
+      FROM jsonb_array_elements(
+               CASE WHEN jsonb_typeof(p_raw->'reportFields') = 'array'
+                    THEN p_raw->'reportFields' ELSE '[]'::jsonb END)
+           WITH ORDINALITY AS x(f, n)
+     WHERE NOT tracktik_field_hidden(x.f)
+       AND coalesce(x.f#>>'{templateField,type}', x.f#>>'{field,type}',
+                    x.f->>'type', '') <> 'PICTURE'
+$$;
+
+-- what the portal's search (q=) reads of a ledger version: only what a
+-- client sees of it (its id, site and post names, category, severity,
+-- template, and the visible fields' labels and values), never the raw
+-- entity, whose hidden fields and key names a search would reveal.
+-- Stored in incidents_search (migrations/009_search_hidden.sql) when the
+-- version is inserted: a change here needs a migration that computes the
+-- stored text again.  A set-returning function of one row, so that it is
+-- inlined into a set-wise INSERT ... SELECT (FROM rows, this(rows.raw,
+-- ...)), three times faster than a scalar function called per row.
+CREATE OR REPLACE FUNCTION tracktik_search_doc(p_raw jsonb,
+    p_report_id bigint, p_site_id bigint, p_category text,
+    p_severity text, p_template text)
+RETURNS TABLE (doc text) LANGUAGE sql IMMUTABLE AS $$
+    SELECT concat_ws(E'\n', p_report_id::text,
+               -- the site's name as portal_site_name() shows it
+               coalesce(CASE WHEN jsonb_typeof(p_raw->'account') = 'object'
+                             THEN p_raw#>>'{account,name}' END,
+                        'Site ' || p_site_id::text),
+               CASE WHEN jsonb_typeof(p_raw->'position') = 'object'
+                    THEN p_raw#>>'{position,name}' END,
+               p_category, p_severity, p_template,
+               string_agg(concat_ws(': ', v.label, v.value), E'\n'
+                          ORDER BY v.n))
+      FROM tracktik_visible_fields(p_raw) v
+$$;
+
+-- 009: the search text of every ledger row an INSERT added, in one
+-- statement (a transition table), whoever inserts
+CREATE OR REPLACE FUNCTION incidents_search_add() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO incidents_search (ledger_id, client_id, doc)
+    SELECT a.id, a.client_id, d.doc
+      FROM incidents_added a,
+           tracktik_search_doc(a.raw, a.report_id, a.site_id, a.category,
+                               a.severity, a.report_template) d;
+    RETURN NULL;
+END
+$$;

@@ -238,22 +238,20 @@ BEGIN
                          WHERE t.id = i.job_id
                          LIMIT 1) j ON true
     ), fields AS (
+        -- a photo of a confidential or admin-only field is never fetched
+        -- for the portal (tracktik_field_hidden(): functions/triggers.sql)
         SELECT e.report_id, e.occurred_at, f,
-               substring(f->>'value'
-                         FROM '^https?://[^?#]*/([0-9]{1,18})'
-                              '(\.[A-Za-z0-9]{1,10})?([?#].*)?$') AS file_id
+               tracktik_field_file_id(f) AS file_id
           FROM entities e,
                jsonb_array_elements(CASE
                    WHEN jsonb_typeof(e.raw->'reportFields') = 'array'
                    THEN e.raw->'reportFields' ELSE '[]' END) f
-         WHERE jsonb_typeof(f) = 'object'
-           AND jsonb_typeof(f->'value') = 'string'
-           AND f->>'value' ~ '^https?://'
+         WHERE NOT tracktik_field_hidden(f)
     )
     INSERT INTO tracktik_photos (file_id, report_id, url, name, year,
                                  template_field_id, field_type)
-    SELECT DISTINCT ON (file_id::bigint)
-           file_id::bigint, report_id, f->>'value',
+    SELECT DISTINCT ON (file_id)
+           file_id, report_id, f->>'value',
            left(coalesce(nullif(f->>'valueLabel', ''),
                          substring(f->>'value' FROM '([^/?#]*)([?#].*)?$')),
                 200),
@@ -267,7 +265,7 @@ BEGIN
       FROM fields
      WHERE file_id IS NOT NULL
        AND coalesce(f->'templateField'->>'type', 'PICTURE') = 'PICTURE'
-     ORDER BY file_id::bigint, report_id
+     ORDER BY file_id, report_id
     ON CONFLICT (file_id) DO NOTHING;
 
     GET DIAGNOSTICS v_n = ROW_COUNT;
