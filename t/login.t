@@ -35,6 +35,8 @@ my $ngx = TrackTikTest::Nginx->start(
 HTTP
     server => <<"SERVER",
         tracktik_session_secret_file $secret_file;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
 
         location /portal/api/ {
             tracktik_portal_api;
@@ -54,15 +56,23 @@ sub sessions {
                       . "WHERE u.email = '$email'");
 }
 
-# a login sent on a connection of its own, not yet read
+# A login sent on a connection of its own, not yet read.  Each comes from
+# a client address of its own (X-Forwarded-For, trusted from 127.0.0.1):
+# the storms below test the password thread's queue, not the throttle,
+# which holds back a storm from one address (t/login_throttle.t).
+my $clients = 0;
+
 sub send_login {
     my $body = creds($email, $password);
+    $clients++;
+    my $from = sprintf '2001:db8:%x:%x::1', $$ % 65536, $clients;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $ngx->port, Timeout => 10)
         or die "connect: $!";
     print $s "POST /portal/api/login HTTP/1.0\r\n"
            . "Host: 127.0.0.1:" . $ngx->port . "\r\n"
            . "Origin: http://127.0.0.1:" . $ngx->port . "\r\n"
+           . "X-Forwarded-For: $from\r\n"
            . "Content-Type: application/json\r\n"
            . "Content-Length: " . length($body) . "\r\n\r\n$body";
     return $s;
@@ -128,6 +138,42 @@ subtest 'the check runs in a thread of the worker scheduled SCHED_IDLE' => sub {
     # 0 SCHED_OTHER, 5 SCHED_IDLE
     is_deeply [sort { $a <=> $b } @policy], [0, 5],
         'the event loop SCHED_OTHER, the password thread SCHED_IDLE';
+};
+
+# the status line's mask of blocked signals, as a bit string (bit n-1 for
+# signal n)
+sub sigblk {
+    my ($status) = @_;
+    open my $fh, '<', $status or return undef;
+    my ($hex) = join('', <$fh>) =~ /^SigBlk:\s*([0-9a-f]+)$/m;
+    close $fh;
+    return undef unless defined $hex;
+    # 16 hex digits, most significant first: reversed into bytes low first
+    return unpack 'b64', scalar reverse pack 'H16',
+                                         ('0' x (16 - length $hex)) . $hex;
+}
+
+subtest 'the password thread blocks every signal from its start' => sub {
+    my ($worker) = $ngx->worker_pids;
+    my ($thread, $loop);
+    for my $task (glob "/proc/$worker/task/*") {
+        open my $fh, '<', "$task/stat" or next;
+        my @f = split / /, (<$fh> =~ s/^.*\) //r);
+        close $fh;
+        if ($f[38] == 5) {
+            $thread = sigblk("$task/status");
+        } else {
+            $loop = sigblk("$task/status");
+        }
+    }
+    ok defined $thread, 'the SCHED_IDLE thread\'s mask is read';
+    # all but SIGKILL (9) and SIGSTOP (19), which cannot be blocked, and
+    # 32 and 33, which glibc keeps for itself
+    my @open = grep { substr($thread // '', $_ - 1, 1) ne '1' }
+               grep { $_ != 9 && $_ != 19 && $_ != 32 && $_ != 33 } 1 .. 64;
+    is_deeply \@open, [], 'the password thread blocks every signal, '
+                         . 'SIGSEGV, SIGBUS, SIGFPE and SIGILL included';
+    is $loop, '0' x 64, 'the event loop blocks none, as nginx left it';
 };
 
 subtest 'a burst beyond the queue is refused with 503, never hangs' => sub {
