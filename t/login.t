@@ -9,9 +9,9 @@ use warnings;
 
 use lib 't/helper';
 use File::Temp ();
-use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep time);
+use TrackTikLogin;
 use TrackTikTest;
 
 my $run = time() =~ s/\.//r . $$;
@@ -48,7 +48,7 @@ my $url = $ngx->url('/portal/api/login');
 my %json = ('Content-Type' => 'application/json',
             'Origin' => 'http://127.0.0.1:' . $ngx->port);
 
-sub creds { qq({"email":"$_[0]","password":"$_[1]"}) }
+sub creds { TrackTikLogin::creds(@_) }
 
 sub sessions {
     return 0 + tt_sql("SELECT count(*) FROM portal_sessions s "
@@ -63,30 +63,13 @@ sub sessions {
 my $clients = 0;
 
 sub send_login {
-    my $body = creds($email, $password);
     $clients++;
-    my $from = sprintf '2001:db8:%x:%x::1', $$ % 65536, $clients;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $ngx->port, Timeout => 10)
-        or die "connect: $!";
-    print $s "POST /portal/api/login HTTP/1.0\r\n"
-           . "Host: 127.0.0.1:" . $ngx->port . "\r\n"
-           . "Origin: http://127.0.0.1:" . $ngx->port . "\r\n"
-           . "X-Forwarded-For: $from\r\n"
-           . "Content-Type: application/json\r\n"
-           . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    return $s;
+    return TrackTikLogin::send($ngx, $email, $password,
+                               sprintf('2001:db8:%x:%x::1', $$ % 65536,
+                                       $clients));
 }
 
-sub read_response {
-    my ($s) = @_;
-    local $/;
-    my $text = <$s> // '';
-    close $s;
-    my ($head, $body) = split /\r\n\r\n/, $text, 2;
-    my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
-    return ($status // 0, $head // '', $body // '');
-}
+sub read_response { TrackTikLogin::response(@_) }
 
 my ($status, $headers, $body);
 
