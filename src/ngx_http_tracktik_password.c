@@ -245,10 +245,7 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "tracktik portal: dlopen(\"%s\") failed: %s",
                           dl.dli_fname, dlerror());
-            ngx_close_connection(c);
-            pt->notify = NULL;
-            pt->fd = NGX_INVALID_FILE;
-            return NGX_ERROR;
+            goto failed;
         }
     }
 
@@ -267,10 +264,7 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
     if (err != 0) {
         ngx_log_error(NGX_LOG_ALERT, log, err,
                       "tracktik portal: pthread_sigmask() failed");
-        ngx_close_connection(c);
-        pt->notify = NULL;
-        pt->fd = NGX_INVALID_FILE;
-        return NGX_ERROR;
+        goto failed;
     }
 
     (void) pthread_attr_init(&attr);
@@ -284,15 +278,20 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
     if (err != 0) {
         ngx_log_error(NGX_LOG_ALERT, log, err,
                       "tracktik portal: pthread_create() failed");
-        ngx_close_connection(c);
-        pt->notify = NULL;
-        pt->fd = NGX_INVALID_FILE;
-        return NGX_ERROR;
+        goto failed;
     }
 
     pt->started = 1;
 
     return NGX_OK;
+
+failed:
+
+    ngx_close_connection(c);
+    pt->notify = NULL;
+    pt->fd = NGX_INVALID_FILE;
+
+    return NGX_ERROR;
 }
 
 

@@ -30,22 +30,7 @@ tt_sql("SELECT portal_user_add('$email', '$password', 'client', $client, "
 tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1' "
        . "OR ip LIKE '2001:db8:1:%'");
 
-my $ngx = TrackTikTest::Nginx->start(
-    master => 1,
-    http => <<"HTTP",
-    tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2;
-    tracktik_portal_password_cpu 100%;
-HTTP
-    server => <<"SERVER",
-        tracktik_session_secret_file $secret_file;
-        set_real_ip_from 127.0.0.1;
-        real_ip_header X-Forwarded-For;
-
-        location /portal/api/ {
-            tracktik_portal_api;
-        }
-SERVER
-);
+my $ngx = TrackTikLogin::nginx($secret_file);
 
 my $url = $ngx->url('/portal/api/login');
 my %json = ('Content-Type' => 'application/json',

@@ -37,25 +37,7 @@ my $tmp = File::Temp->newdir('tt-throttle-XXXXXX', TMPDIR => 1);
 my $secret_file = $tmp->dirname . '/session.secret';
 tt_write_file($secret_file, "session-secret-$run-0123456789abcdef\n");
 
-# behind a load balancer on 127.0.0.1 that names the client
-my $server = <<"SERVER";
-        tracktik_session_secret_file $secret_file;
-        set_real_ip_from 127.0.0.1;
-        real_ip_header X-Forwarded-For;
-
-        location /portal/api/ {
-            tracktik_portal_api;
-        }
-SERVER
-
-my $ngx = TrackTikTest::Nginx->start(
-    master => 1,
-    http => <<"HTTP",
-    tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2;
-    tracktik_portal_password_cpu 100%;
-HTTP
-    server => $server,
-);
+my $ngx = TrackTikLogin::nginx($secret_file);
 
 my $url = $ngx->url('/portal/api/login');
 

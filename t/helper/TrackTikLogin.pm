@@ -3,17 +3,41 @@ package TrackTikLogin;
 # Portal logins sent on connections of their own, for the suites that
 # send many at once (t/login.t, t/login_throttle.t):
 #
+#   my $ngx = TrackTikLogin::nginx($secret_file);
 #   my $s = TrackTikLogin::send($ngx, $email, $password, $from);
 #   my ($status, $head, $body) = TrackTikLogin::response($s);
 #
+# nginx() starts a TrackTikTest::Nginx (a master, one worker) serving the
+# portal API with the password thread at a whole core, behind a load
+# balancer on 127.0.0.1 that names the client in X-Forwarded-For.
 # send() writes the whole request and returns the socket unread; $from,
-# when given, is sent as X-Forwarded-For (the client's address for an
-# nginx that trusts 127.0.0.1 with real_ip_header X-Forwarded-For).
+# when given, is sent as X-Forwarded-For.
 
 use strict;
 use warnings;
 
 use IO::Socket::INET;
+
+use TrackTikTest ();
+
+sub nginx {
+    my ($secret_file) = @_;
+    return TrackTikTest::Nginx->start(
+        master => 1,
+        http => <<"HTTP",
+    tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2;
+    tracktik_portal_password_cpu 100%;
+HTTP
+        server => <<"SERVER");
+        tracktik_session_secret_file $secret_file;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+
+        location /portal/api/ {
+            tracktik_portal_api;
+        }
+SERVER
+}
 
 sub creds { qq({"email":"$_[0]","password":"$_[1]"}) }
 
