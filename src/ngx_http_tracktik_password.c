@@ -193,6 +193,7 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
 {
     int                                   fd, err;
     Dl_info                               dl, nginx;
+    sigset_t                              set, old;
     pthread_t                             tid;
     pthread_attr_t                        attr;
     ngx_connection_t                     *c;
@@ -244,11 +245,26 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "tracktik portal: dlopen(\"%s\") failed: %s",
                           dl.dli_fname, dlerror());
-            ngx_close_connection(c);
-            pt->notify = NULL;
-            pt->fd = NGX_INVALID_FILE;
-            return NGX_ERROR;
+            goto failed;
         }
+    }
+
+    /*
+     * nginx's signals are for its event loop.  A thread starts with the
+     * mask of the thread that creates it: every signal is blocked around
+     * pthread_create(), so the new thread never has a moment to take one,
+     * and the event loop's own mask is back right after.  The synchronous
+     * ones (SIGSEGV, SIGBUS, SIGFPE, SIGILL) stay blocked too: a fault in
+     * the thread still ends the process by the default action, as the
+     * kernel unblocks a signal that a fault raises.
+     */
+    (void) sigfillset(&set);
+
+    err = pthread_sigmask(SIG_SETMASK, &set, &old);
+    if (err != 0) {
+        ngx_log_error(NGX_LOG_ALERT, log, err,
+                      "tracktik portal: pthread_sigmask() failed");
+        goto failed;
     }
 
     (void) pthread_attr_init(&attr);
@@ -257,23 +273,32 @@ ngx_http_tracktik_password_start(ngx_log_t *log)
     err = pthread_create(&tid, &attr, ngx_http_tracktik_password_run, pt);
 
     (void) pthread_attr_destroy(&attr);
+    (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     if (err != 0) {
         ngx_log_error(NGX_LOG_ALERT, log, err,
                       "tracktik portal: pthread_create() failed");
-        ngx_close_connection(c);
-        pt->notify = NULL;
-        pt->fd = NGX_INVALID_FILE;
-        return NGX_ERROR;
+        goto failed;
     }
 
     pt->started = 1;
 
     return NGX_OK;
+
+failed:
+
+    ngx_close_connection(c);
+    pt->notify = NULL;
+    pt->fd = NGX_INVALID_FILE;
+
+    return NGX_ERROR;
 }
 
 
-/* the thread: nothing here may touch nginx's pools, events or logs */
+/*
+ * The thread, every signal blocked from its start: nothing here may touch
+ * nginx's pools, events or logs.
+ */
 
 static void *
 ngx_http_tracktik_password_run(void *arg)
@@ -284,7 +309,6 @@ ngx_http_tracktik_password_run(void *arg)
     size_t                         len;
     int64_t                        bucket, now, last, used, share;
     uint64_t                       one;
-    sigset_t                       set;
     ngx_uint_t                     forgotten;
     struct timespec                ts;
     struct crypt_data             *cd;
@@ -302,14 +326,6 @@ ngx_http_tracktik_password_run(void *arg)
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
         (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
     }
-
-    /* nginx's signals are for its event loop, as in its own thread pool */
-    (void) sigfillset(&set);
-    (void) sigdelset(&set, SIGILL);
-    (void) sigdelset(&set, SIGFPE);
-    (void) sigdelset(&set, SIGSEGV);
-    (void) sigdelset(&set, SIGBUS);
-    (void) pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     cd = calloc(1, sizeof(struct crypt_data));
 

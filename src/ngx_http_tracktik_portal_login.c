@@ -3,11 +3,13 @@
  * Copyright (C) ngx_http_tracktik authors
  *
  * Logging in and out.  A login is three steps: portal_login_hash() (the
- * throttle, and the stored hash or a dummy one), the bcrypt check in the
- * password thread (ngx_http_tracktik_password.c), and portal_login_open()
- * with the hash the password matched, which opens the session.  The
- * password itself never leaves nginx and is wiped once the check has its
- * copy.
+ * throttle, which records the attempt, and the stored hash or a dummy
+ * one), the bcrypt check in the password thread
+ * (ngx_http_tracktik_password.c), and portal_login_open() with the hash
+ * the password matched, which opens the session.  The password itself
+ * never leaves nginx and is wiped once the check has its copy.  The
+ * throttle's rules are in sql/functions/logins.sql: it answers 429 with
+ * the seconds to wait, sent as Retry-After.
  */
 
 
@@ -27,6 +29,8 @@
 
 
 static void ngx_http_tracktik_portal_login_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tracktik_portal_login_addr(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx);
 static void ngx_http_tracktik_portal_login_checked(void *data,
     ngx_uint_t matched);
 static void ngx_http_tracktik_portal_login_waited(ngx_http_request_t *r,
@@ -188,10 +192,7 @@ ngx_http_tracktik_portal_login_body(ngx_http_request_t *r)
     if (ngx_http_tracktik_portal_value(r, ctx, "p_email", ctx->email.data,
                                        ctx->email.len)
         != NGX_OK
-        || ngx_http_tracktik_portal_value(r, ctx, "p_ip",
-                                          r->connection->addr_text.data,
-                                          r->connection->addr_text.len)
-           != NGX_OK)
+        || ngx_http_tracktik_portal_login_addr(r, ctx) != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -205,7 +206,40 @@ ngx_http_tracktik_portal_login_body(ngx_http_request_t *r)
 }
 
 
-/* the stored hash (a dummy one for unknown users): check the password */
+/*
+ * p_ip: the client's address, formatted from the connection's sockaddr at
+ * each call.  Behind a trusted proxy nginx's realip module rewrites that
+ * sockaddr for the request (X-Forwarded-For, X-Real-IP, PROXY protocol),
+ * so the throttle counts the client, not the proxy; PostgreSQL groups
+ * IPv6 addresses by /64.
+ */
+
+static ngx_int_t
+ngx_http_tracktik_portal_login_addr(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx)
+{
+    u_char            *p;
+    size_t             len;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    p = ngx_pnalloc(r->pool, NGX_SOCKADDR_STRLEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_sock_ntop(c->sockaddr, c->socklen, p, NGX_SOCKADDR_STRLEN, 0);
+
+    return ngx_http_tracktik_portal_value(r, ctx, "p_ip", p, len);
+}
+
+
+/*
+ * The stored hash (a dummy one for unknown users): check the password.
+ * The attempt is already recorded, so a login refused here with 503
+ * counts for the throttle like a wrong password.
+ */
 
 void
 ngx_http_tracktik_portal_login_hash(ngx_http_request_t *r,
@@ -290,9 +324,7 @@ ngx_http_tracktik_portal_login_checked(void *data, ngx_uint_t matched)
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_http_tracktik_portal_value(r, ctx, "p_ip",
-                                            c->addr_text.data,
-                                            c->addr_text.len);
+        rc = ngx_http_tracktik_portal_login_addr(r, ctx);
     }
 
     if (rc == NGX_OK) {
@@ -339,6 +371,7 @@ static void
 ngx_http_tracktik_portal_logged_in(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc)
 {
+    char                          *wait;
     ngx_http_tracktik_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
@@ -365,7 +398,12 @@ ngx_http_tracktik_portal_logged_in(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "tracktik portal: login throttled");
 
-        if (ngx_http_tracktik_portal_header(r, "Retry-After", "900")
+        /* next: the seconds the throttle asks to wait */
+        wait = (ctx->next.len && ctx->next.len <= 6
+                && ngx_atoi(ctx->next.data, ctx->next.len) > 0)
+               ? (char *) ctx->next.data : "900";
+
+        if (ngx_http_tracktik_portal_header(r, "Retry-After", wait)
             != NGX_OK)
         {
             ngx_http_finalize_request(r,

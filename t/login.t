@@ -9,9 +9,9 @@ use warnings;
 
 use lib 't/helper';
 use File::Temp ();
-use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep time);
+use TrackTikLogin;
 use TrackTikTest;
 
 my $run = time() =~ s/\.//r . $$;
@@ -25,28 +25,18 @@ tt_write_file($secret_file, "session-secret-$run-0123456789abcdef\n");
 
 tt_sql("SELECT portal_user_add('$email', '$password', 'client', $client, "
        . "NULL)");
-tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
+# no throttling left by earlier runs: from 127.0.0.1, or from the /64s
+# the storms below come from
+tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1' "
+       . "OR ip LIKE '2001:db8:1:%'");
 
-my $ngx = TrackTikTest::Nginx->start(
-    master => 1,
-    http => <<"HTTP",
-    tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2;
-    tracktik_portal_password_cpu 100%;
-HTTP
-    server => <<"SERVER",
-        tracktik_session_secret_file $secret_file;
-
-        location /portal/api/ {
-            tracktik_portal_api;
-        }
-SERVER
-);
+my $ngx = TrackTikLogin::nginx($secret_file);
 
 my $url = $ngx->url('/portal/api/login');
 my %json = ('Content-Type' => 'application/json',
             'Origin' => 'http://127.0.0.1:' . $ngx->port);
 
-sub creds { qq({"email":"$_[0]","password":"$_[1]"}) }
+sub creds { TrackTikLogin::creds(@_) }
 
 sub sessions {
     return 0 + tt_sql("SELECT count(*) FROM portal_sessions s "
@@ -54,29 +44,19 @@ sub sessions {
                       . "WHERE u.email = '$email'");
 }
 
-# a login sent on a connection of its own, not yet read
+# A login sent on a connection of its own, not yet read.  Each comes from
+# a client address of its own (X-Forwarded-For, trusted from 127.0.0.1):
+# the storms below test the password thread's queue, not the throttle,
+# which holds back a storm from one address (t/login_throttle.t).
+my $clients = 0;
+
 sub send_login {
-    my $body = creds($email, $password);
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $ngx->port, Timeout => 10)
-        or die "connect: $!";
-    print $s "POST /portal/api/login HTTP/1.0\r\n"
-           . "Host: 127.0.0.1:" . $ngx->port . "\r\n"
-           . "Origin: http://127.0.0.1:" . $ngx->port . "\r\n"
-           . "Content-Type: application/json\r\n"
-           . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    return $s;
+    $clients++;
+    return TrackTikLogin::send($ngx, $email, $password,
+                               sprintf('2001:db8:1:%x::1', $clients));
 }
 
-sub read_response {
-    my ($s) = @_;
-    local $/;
-    my $text = <$s> // '';
-    close $s;
-    my ($head, $body) = split /\r\n\r\n/, $text, 2;
-    my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
-    return ($status // 0, $head // '', $body // '');
-}
+sub read_response { TrackTikLogin::response(@_) }
 
 my ($status, $headers, $body);
 
@@ -128,6 +108,42 @@ subtest 'the check runs in a thread of the worker scheduled SCHED_IDLE' => sub {
     # 0 SCHED_OTHER, 5 SCHED_IDLE
     is_deeply [sort { $a <=> $b } @policy], [0, 5],
         'the event loop SCHED_OTHER, the password thread SCHED_IDLE';
+};
+
+# the status line's mask of blocked signals, as a bit string (bit n-1 for
+# signal n)
+sub sigblk {
+    my ($status) = @_;
+    open my $fh, '<', $status or return undef;
+    my ($hex) = join('', <$fh>) =~ /^SigBlk:\s*([0-9a-f]+)$/m;
+    close $fh;
+    return undef unless defined $hex;
+    # 16 hex digits, most significant first: reversed into bytes low first
+    return unpack 'b64', scalar reverse pack 'H16',
+                                         ('0' x (16 - length $hex)) . $hex;
+}
+
+subtest 'the password thread blocks every signal from its start' => sub {
+    my ($worker) = $ngx->worker_pids;
+    my ($thread, $loop);
+    for my $task (glob "/proc/$worker/task/*") {
+        open my $fh, '<', "$task/stat" or next;
+        my @f = split / /, (<$fh> =~ s/^.*\) //r);
+        close $fh;
+        if ($f[38] == 5) {
+            $thread = sigblk("$task/status");
+        } else {
+            $loop = sigblk("$task/status");
+        }
+    }
+    ok defined $thread, 'the SCHED_IDLE thread\'s mask is read';
+    # all but SIGKILL (9) and SIGSTOP (19), which cannot be blocked, and
+    # 32 and 33, which glibc keeps for itself
+    my @open = grep { substr($thread // '', $_ - 1, 1) ne '1' }
+               grep { $_ != 9 && $_ != 19 && $_ != 32 && $_ != 33 } 1 .. 64;
+    is_deeply \@open, [], 'the password thread blocks every signal, '
+                         . 'SIGSEGV, SIGBUS, SIGFPE and SIGILL included';
+    is $loop, '0' x 64, 'the event loop blocks none, as nginx left it';
 };
 
 subtest 'a burst beyond the queue is refused with 503, never hangs' => sub {
