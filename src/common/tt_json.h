@@ -1,10 +1,10 @@
 /*
  * tt_json: yajl trees with bounded nesting.  yajl_tree_parse() builds a
  * tree of any depth and yajl_tree_free() frees it recursively, so a deeply
- * nested document (a hostile login body, a tenant's answer, a payload)
- * would overflow the stack.  Every tree the project builds goes through
+ * nested document (a tenant's answer, a payload, a rule file)
+ * would overflow the stack.  Every tree the worker builds goes through
  * tt_json_tree(), which measures the nesting first, without recursion.
- * Used by the worker and by the module's login.
+ * (The module's one tree, a login body, is at most 4 KB.)
  */
 
 #ifndef TT_JSON_H

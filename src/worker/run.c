@@ -36,6 +36,7 @@
 #include "photos.h"
 #include "process.h"
 #include "run.h"
+#include "users.h"
 
 
 #define TT_PRUNE_EVERY  3600.0          /* seconds */
@@ -382,7 +383,7 @@ tt_run_housekeeping(tt_worker_t *w, const tt_config_t *cfg, int force)
     char       err[1024], msg[1200];
     double     now;
     PGresult  *res;
-    long long  pruned;
+    long long  pruned, sessions, failures;
 
     now = tt_now();
 
@@ -403,6 +404,17 @@ tt_run_housekeeping(tt_worker_t *w, const tt_config_t *cfg, int force)
             tt_log(TT_LOG_INFO, "event=deliveries_pruned rows=%lld "
                    "older_than_days=%d", pruned, cfg->retention_days);
         }
+
+        if (tt_users_prune(w->conn, &sessions, &failures, err, sizeof(err))
+            != 0)
+        {
+            goto failed;
+        }
+        if (sessions + failures > 0) {
+            tt_log(TT_LOG_INFO, "event=portal_pruned sessions=%lld "
+                   "login_attempts=%lld", sessions, failures);
+        }
+
         w->pruned_at = now;
     }
 

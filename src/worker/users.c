@@ -149,3 +149,35 @@ tt_users_call(PGconn *conn, const char *sql, int nparams,
     PQclear(res);
     return 0;
 }
+
+
+int
+tt_users_prune(PGconn *conn, long long *sessions, long long *failures,
+    char *err, size_t errlen)
+{
+    long long   s, f;
+    PGresult   *res;
+
+    *sessions = 0;
+    *failures = 0;
+
+    do {
+        res = tt_db_query(conn, "pruning portal sessions and login attempts",
+                          "SELECT sessions, failures"
+                          " FROM tracktik_portal_prune(1000)",
+                          0, NULL, err, errlen);
+        if (res == NULL) {
+            return -1;
+        }
+
+        s = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        f = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        PQclear(res);
+
+        *sessions += s;
+        *failures += f;
+
+    } while (s == 1000 || f == 1000);
+
+    return 0;
+}

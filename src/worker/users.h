@@ -35,6 +35,14 @@ int tt_users_passwd(PGconn *conn, const char *email, const char *password,
 int tt_users_disable(PGconn *conn, const char *email, char *err,
     size_t errlen);
 
+/*
+ * Expired and revoked sessions and login attempts older than an hour
+ * deleted (tracktik_portal_prune(), in slices); 0 with the counts, or -1
+ * with err.
+ */
+int tt_users_prune(PGconn *conn, long long *sessions, long long *failures,
+    char *err, size_t errlen);
+
 /* email, role, client, sites, state; NULL with err */
 PGresult *tt_users_list(PGconn *conn, char *err, size_t errlen);
 

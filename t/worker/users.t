@@ -130,4 +130,24 @@ like $out, qr/^ops\@guards\.test\toperator\t-\t-\tdisabled$/m,
 like $out, qr/^pm\@client\.test\tclient\t42\t1042,1043\tactive$/m,
     'and the client user with its sites';
 
+# the run loop's housekeeping prunes what logins leave behind
+my $uid = $db->value("SELECT id FROM portal_users WHERE email = 'pm\@client.test'");
+$db->rows("INSERT INTO portal_sessions (id, user_id, expires_at, revoked_at)"
+          . " VALUES ('expired-$$', $uid, now() - interval '1 minute', NULL),"
+          . " ('revoked-$$', $uid, now() + interval '1 hour', now()),"
+          . " ('live-$$', $uid, now() + interval '1 hour', NULL)");
+$db->rows("INSERT INTO portal_login_failures (at, email, ip)"
+          . " VALUES (now() - interval '2 hours', 'old\@client.test', '10.9.9.9'),"
+          . " (now(), 'new\@client.test', '10.9.9.9')");
+my ($drc, $log) = $db->drain;
+is $drc, 0, 'run --drain exits 0' or diag $log;
+is_deeply [ map { $_->[0] } $db->rows("SELECT id FROM portal_sessions"
+                                      . " WHERE id LIKE '%-$$' ORDER BY id") ],
+    [ "live-$$" ], 'expired and revoked sessions pruned, the live one kept';
+is_deeply [ map { $_->[0] } $db->rows("SELECT email FROM portal_login_failures"
+                                      . " WHERE ip = '10.9.9.9'") ],
+    [ 'new@client.test' ], 'login attempts older than an hour pruned';
+like $log, qr/event=portal_pruned sessions=[1-9]\d* login_attempts=[1-9]/,
+    'and said so';
+
 done_testing();
