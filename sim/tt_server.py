@@ -1280,6 +1280,23 @@ class Handler(BaseHTTPRequestHandler):
                 if st.deliverer is not None:
                     st.deliverer.reset()
                 return self._admin(200, {"status": "reset"})
+            m = re.fullmatch(r"/__sim/resources/report-template-fields/(\d+)",
+                             path)
+            if m and method == "PATCH":
+                # test set-up: mark a template field confidential or
+                # adminOnly, as an administrator would in TrackTik
+                if not isinstance(data, dict) or not set(data) <= {
+                        "confidential", "adminOnly"}:
+                    raise ApiError(400, "only confidential and adminOnly "
+                                   "can be changed")
+                with st.lock:
+                    field = st.tenant.get("report-template-fields",
+                                          int(m.group(1)))
+                    if field is None:
+                        raise ApiError(404, "no such template field")
+                    for key, value in data.items():
+                        field[key] = bool(value)
+                    return self._admin(200, dict(field))
             if path == "/__sim/tokens/expire" and method == "POST":
                 return self._admin(200, {"expired": st.expire_access_tokens()})
             if path == "/__sim/deliver" and method == "POST":

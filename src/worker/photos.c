@@ -39,6 +39,7 @@ typedef enum {
 typedef struct {
     long long    id;
     int          picture;
+    int          hidden;        /* confidential or adminOnly */
 } tt_photos_field_t;
 
 
@@ -462,6 +463,8 @@ tt_photos_is_picture(tt_photos_t *ph, long long id, char *err,
     tt_photos_field_t  *slot;
     tt_http_answer_t    answer;
     const char         *typepath[] = { "type", NULL };
+    const char         *confidential[] = { "confidential", NULL };
+    const char         *admin_only[] = { "adminOnly", NULL };
 
     slot = &ph->fields[(unsigned long long) id % TT_PHOTOS_FIELDS];
 
@@ -500,12 +503,22 @@ tt_photos_is_picture(tt_photos_t *ph, long long id, char *err,
 
         slot->id = id;
         slot->picture = strcmp(v->u.string, "PICTURE") == 0;
+        slot->hidden =
+            YAJL_IS_TRUE(yajl_tree_get(item, confidential, yajl_t_any))
+            || YAJL_IS_TRUE(yajl_tree_get(item, admin_only, yajl_t_any));
         yajl_tree_free(tree);
     }
 
     if (!slot->picture) {
         snprintf(err, errlen, "template field %lld is not a PICTURE field",
                  id);
+        return TT_PHOTO_SKIP;
+    }
+
+    /* a photo clients must never see is never fetched for the portal */
+    if (slot->hidden) {
+        snprintf(err, errlen, "template field %lld is confidential or "
+                 "adminOnly", id);
         return TT_PHOTO_SKIP;
     }
 

@@ -243,6 +243,33 @@ subtest 'a page served as image/png is not stored' => sub {
         0, 'no attachment';
 };
 
+subtest 'a photo whose template field is confidential is never fetched' => sub {
+    my ($status) = $sim->admin('PATCH',
+        '/__sim/resources/report-template-fields/72', { confidential => 1 });
+    is $status, 200, 'template field 72 is now confidential';
+    my $calls = photo_calls();
+    my $report = report_json(id => 95301, account => { id => 102,
+        parentClient => 101, timeZone => 'America/Toronto' });
+    # only the template field's id: its flags are TrackTik's to tell
+    $report->{reportFields} = [
+        { fieldTag => 'photo', templateField => 72,
+          value => "$url/uploads/report-photos/95311.png" },
+    ];
+    $t->enqueue([ 'confidential', $report ]);
+    drain();
+    $sim->admin('PATCH', '/__sim/resources/report-template-fields/72',
+                { confidential => 0 });
+
+    is $t->value("SELECT state FROM tracktik_photos WHERE file_id = 95311"),
+        'skipped', 'skipped';
+    like $t->value("SELECT last_error FROM tracktik_photos"
+                   . " WHERE file_id = 95311"),
+        qr/template field 72 is confidential or adminOnly/, 'says why';
+    is photo_calls(), $calls, 'the photo link was never asked for';
+    is $t->value("SELECT count(*) FROM portal_attachments WHERE id = 95311"),
+        0, 'no attachment';
+};
+
 subtest 'storage keys: relative, no "..", as the table requires' => sub {
     my @keys = map { $_->[0] } $t->rows('SELECT storage_key FROM portal_attachments');
     ok @keys > 0, 'there are keys';
