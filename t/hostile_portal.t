@@ -1,0 +1,183 @@
+# The portal API against clients that go away at every stage of a request
+# while PostgreSQL is slow: during a page query held behind a lock, in
+# the middle of a CSV export, on an event stream opened and closed over
+# and over, and before the answer of a stream's first call.  The rules
+# under test: no nginx worker exits on a signal or logs an alert, no
+# worker is replaced, and the portal answers normally afterwards.
+
+use strict;
+use warnings;
+
+use lib 't/helper';
+use Test::More;
+use Time::HiRes qw(sleep time);
+use TrackTikHostile;
+use TrackTikTest;
+
+my $h = TrackTikHostile->new;
+my $csv_rows = 6000;
+$h->portal_client($csv_rows);
+
+my $n = TrackTikTest::Nginx->start(
+    workers => 2,
+    master => 1,
+    http => qq{tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2 }
+          . qq{query_timeout=3s;},
+    server => '
+        tracktik_session_secret_file ' . $h->session_secret_file . ';
+        tracktik_portal_events_interval 50ms;
+
+        location /portal/api/ {
+            tracktik_portal_api;
+        }
+');
+my $port = $n->port;
+my @workers = $n->worker_pids;
+
+# the whole answer of a request sent on its own connection
+sub answer {
+    my ($path, %extra) = @_;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request($path, %extra);
+    my $text = hostile_read($s, 50_000_000, 30);
+    close $s;
+    my ($status) = $text =~ m{^HTTP/1\.1 (\d+)};
+    return ($status // 0, $text);
+}
+
+# sends the request and closes after $wait seconds, having read at most
+# $bytes of the answer
+sub give_up {
+    my ($path, $bytes, $wait, %extra) = @_;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request($path, %extra);
+    my $got = $bytes ? hostile_read($s, $bytes, $wait) : '';
+    sleep $wait if !$bytes && $wait;
+    close $s;
+    return $got;
+}
+
+sub healthy {
+    my ($what) = @_;
+    my ($status, $text) = answer('incidents?limit=5');
+    is $status, 200, "$what: a page is answered 200 afterwards";
+    my @problems = hostile_log_problems($n->error_log);
+    is_deeply \@problems, [], "$what: no signal, alert or sanitizer report";
+    is_deeply [$n->worker_pids], \@workers, "$what: the same workers";
+}
+
+subtest 'the portal answers before anything hostile happens' => sub {
+    my ($status, $text) = answer('incidents?limit=5');
+    is $status, 200, 'a page of incidents';
+    ($status, $text) = answer('incidents.csv');
+    is $status, 200, 'the CSV export';
+    my $lines = () = $text =~ /\r\n\d+,1,/g;
+    is $lines, $csv_rows, "... with all $csv_rows rows over several pages";
+};
+
+subtest 'clients leave while their query waits behind a lock' => sub {
+    my $lock = hostile_lock('incidents_ledger');
+    my @socks;
+    for my $path ('incidents?limit=50', 'incidents.csv', 'events', 'stats',
+                  'incidents?limit=50', 'incidents.csv', 'events') {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request($path);
+        push @socks, $s;
+    }
+    # and one that is still there when the deadline passes
+    my $patient = hostile_connect($port);
+    print $patient $h->portal_request('incidents?limit=3');
+    sleep 0.5;
+    close $_ for @socks;
+    my $text = hostile_read($patient, 100_000, 15);
+    like $text, qr{^HTTP/1\.1 503}, 'the one that waited gets 503 at the '
+        . 'query deadline';
+    hostile_unlock($lock);
+    sleep 0.3;
+    healthy('abandoned page queries');
+};
+
+subtest 'clients leave in the middle of a CSV export' => sub {
+    my $t0 = time;
+    my $streamed = 0;
+    for my $i (1 .. 30) {
+        # read a little (the headers, a few rows), then close; every
+        # third one waits a moment so the next page is being fetched
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('incidents.csv');
+        my $got = hostile_read($s, 2000 + 500 * ($i % 7), 5);
+        sleep 0.1 unless $i % 3;
+        close $s;
+        $streamed++ if $got =~ /\r\n\r\n.*\r\n\d+,1,/s;
+    }
+    is $streamed, 30, 'every export had begun to stream when its client '
+        . 'left';
+    # and some leave before the first page is there
+    give_up('incidents.csv', 0, 0) for 1 .. 10;
+    sleep 0.5;
+    healthy('abandoned CSV exports');
+    note sprintf 'took %.1f s', time - $t0;
+};
+
+subtest 'event streams opened and closed over and over' => sub {
+    my $opened = 0;
+    # a resumption after an event a little in the past (not from 0: that
+    # is one message of all 6,000 incidents, seconds of PostgreSQL)
+    my $recent = tt_sql("SELECT max(id) - 20 FROM incidents_ledger");
+    for my $i (1 .. 60) {
+        my %extra = $i % 10 == 0 ? ('Last-Event-ID' => $recent) : ();
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('events', %extra);
+        # gone before the first answer, right after it, or after polls
+        if ($i % 3) {
+            my $got = hostile_read($s, 100_000, 5, qr/retry: 2000\n/);
+            $opened++ if $got =~ /^HTTP\/1\.1 200.*retry: 2000/s;
+            sleep 0.2 if $i % 3 == 2;
+        }
+        close $s;
+        $h->portal_incident if $i % 15 == 0;
+    }
+    is $opened, 40, 'the streams were open when left';
+
+    # many open at once while events arrive, then all gone together
+    my @socks;
+    for (1 .. 20) {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('events');
+        push @socks, $s;
+    }
+    # every stream has made its first call (which starts from "now")
+    my $one = hostile_read($socks[0], 1000, 5, qr/retry: 2000\n/);
+    like $one, qr/retry: 2000/, 'the streams are open';
+    sleep 0.5;
+    $h->portal_incident for 1 .. 3;
+    $one = hostile_read($socks[0], 100_000, 5, qr/event: incidents/);
+    like $one, qr/event: incidents/, 'an open stream carries the new events'
+        or diag $one;
+    close $_ for @socks;
+    sleep 0.5;
+    healthy('abandoned event streams');
+};
+
+subtest 'event streams while PostgreSQL is locked, then released' => sub {
+    my @socks;
+    for (1 .. 6) {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('events');
+        push @socks, $s;
+    }
+    sleep 0.3;
+    # their polls pile up behind the lock; half the clients leave
+    my $lock = hostile_lock('incidents_ledger');
+    sleep 0.5;
+    close $_ for @socks[0 .. 2];
+    sleep 0.5;
+    hostile_unlock($lock);
+    sleep 0.5;
+    close $_ for @socks[3 .. 5];
+    sleep 0.3;
+    healthy('event streams behind a lock');
+};
+
+$n->stop;
+done_testing();
