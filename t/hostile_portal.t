@@ -39,22 +39,15 @@ sub answer {
     my ($path, %extra) = @_;
     my $s = hostile_connect($port);
     print $s $h->portal_request($path, %extra);
-    my $text = hostile_read($s, 50_000_000, 30);
-    close $s;
-    my ($status) = $text =~ m{^HTTP/1\.1 (\d+)};
-    return ($status // 0, $text);
+    return hostile_answer($s, 30);
 }
 
-# sends the request and closes after $wait seconds, having read at most
-# $bytes of the answer
+# sends the request and leaves without waiting for anything
 sub give_up {
-    my ($path, $bytes, $wait, %extra) = @_;
+    my ($path) = @_;
     my $s = hostile_connect($port);
-    print $s $h->portal_request($path, %extra);
-    my $got = $bytes ? hostile_read($s, $bytes, $wait) : '';
-    sleep $wait if !$bytes && $wait;
+    print $s $h->portal_request($path);
     close $s;
-    return $got;
 }
 
 sub healthy {
@@ -113,7 +106,7 @@ subtest 'clients leave in the middle of a CSV export' => sub {
     is $streamed, 30, 'every export had begun to stream when its client '
         . 'left';
     # and some leave before the first page is there
-    give_up('incidents.csv', 0, 0) for 1 .. 10;
+    give_up('incidents.csv') for 1 .. 10;
     sleep 0.5;
     healthy('abandoned CSV exports');
     note sprintf 'took %.1f s', time - $t0;
@@ -177,6 +170,40 @@ subtest 'event streams while PostgreSQL is locked, then released' => sub {
     close $_ for @socks[3 .. 5];
     sleep 0.3;
     healthy('event streams behind a lock');
+};
+
+# Found by this suite, in ngx_http_tracktik_portal_stream.c (being changed
+# by another branch, so not fixed here): a stream's poll timer is not
+# cancelable and nothing ends a stream when the worker is exiting, so an
+# open event stream keeps an old worker alive after a reload (or a
+# graceful stop) for the stream's whole life, ten minutes.
+subtest 'a reload ends the open event streams of the old workers' => sub {
+    my @old = $n->worker_pids;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request('events');
+    like hostile_read($s, 1000, 5, qr/retry: 2000\n/), qr/retry: 2000/,
+        'a stream is open';
+    kill 'HUP', $n->pid;
+    my $deadline = time + 5;
+    my @left = @old;
+    while (@left && time < $deadline) {
+        sleep 0.1;
+        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
+    }
+    TODO: {
+        local $TODO = 'portal_stream.c: streams ignore ngx_exiting';
+        is_deeply \@left, [], 'the old workers exit within 5 s';
+    }
+    close $s;
+    # with the stream gone, the old worker finishes
+    $deadline = time + 10;
+    while (@left && time < $deadline) {
+        sleep 0.1;
+        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
+    }
+    is_deeply \@left, [], 'the old workers exit once the client has left';
+    @workers = $n->worker_pids;
+    healthy('a reload with an open stream');
 };
 
 $n->stop;

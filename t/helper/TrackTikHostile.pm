@@ -9,7 +9,8 @@ package TrackTikHostile;
 #   $h->dir                            the temporary directory
 #   $h->webhook_secret_file            a file with the webhook secret
 #   $h->session_secret_file            a file with the session secret
-#   $h->delivery                       (seq, body, \%signed_headers)
+#   $h->delivery($size)                (seq, body, \%signed_headers); the
+#                                      seq is "<pid>-<n>", unique per run
 #   $h->webhook_request($body, \%h, chunked => 0|1)
 #                                      the raw HTTP/1.1 request text
 #   $h->portal_client($rows)           a client with $rows incidents and
@@ -21,6 +22,7 @@ package TrackTikHostile;
 #   hostile_read($sock, $bytes, $secs, $until)
 #                                      up to $bytes read within $secs, or
 #                                      until what was read matches $until
+#   hostile_answer($sock, $secs)       (status, text) of the whole answer
 #   hostile_lock($table, $mode)        an open transaction holding a lock
 #   hostile_unlock($lock)              its COMMIT
 #   hostile_rss($pid)                  VmRSS of a process, in kB
@@ -42,8 +44,9 @@ use TrackTikTest;
 
 use Exporter 'import';
 
-our @EXPORT = qw(hostile_connect hostile_read hostile_lock hostile_unlock
-                 hostile_rss hostile_log_problems hostile_workers_started);
+our @EXPORT = qw(hostile_connect hostile_read hostile_answer hostile_lock
+                 hostile_unlock hostile_rss hostile_log_problems
+                 hostile_workers_started);
 
 sub new {
     my ($class) = @_;
@@ -69,8 +72,10 @@ sub session_secret_file { $_[0]->dir . '/session.secret' }
 # a unique report entity tagged with this run, and its signed headers
 sub delivery {
     my ($self, $size) = @_;
-    my $s = ++$self->{seq};
-    my $body = tt_sample_report(id => ($$ % 100000) * 100000 + $s,
+    my $n = ++$self->{seq};
+    # the sender's pid: forked senders of one run never share a seq
+    my $s = "$$-$n";
+    my $body = tt_sample_report(id => ($$ % 100000) * 100000 + $n,
                                 narrative => 'h' x ($size // 200));
     $body =~ s/^\{/{"testRun":"$self->{run}","seq":"$s",/;
     return ($s, $body, {
@@ -182,6 +187,14 @@ sub hostile_read {
         last if defined $until && $got =~ $until;
     }
     return $got;
+}
+
+sub hostile_answer {
+    my ($s, $secs) = @_;
+    my $text = hostile_read($s, 100_000_000, $secs // 30);
+    close $s;
+    my ($status) = $text =~ m{^HTTP/1\.1 (\d+)};
+    return ($status // 0, $text);
 }
 
 sub hostile_lock {
