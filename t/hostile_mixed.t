@@ -295,10 +295,12 @@ subtest 'PostgreSQL killed and nginx reloaded during a burst of '
 };
 
 # The memory of one worker after a warm-up, and after 2,000 more hostile
-# requests of every kind.  A leak of a request's size or more (a PGresult
-# never cleared, a body pool kept) grows it by several MB over 2,000
-# requests; malloc's own caches and nginx's connection structures are
-# in place after the warm-up.  The bound, 4 MB, is ~2 kB per request.
+# requests of every kind.  After the warm-up malloc's caches and nginx's
+# connection structures are in place: the growth measured over the 2,000
+# is 0 kB (alone and with another suite running).  The bound, 2 MB, is
+# about 1 kB per request: a PGresult never cleared or a body pool kept
+# is far more; a 2 kB malloc leaked per portal call (tried on purpose)
+# grew the worker by 3.3 MB.
 subtest 'memory stays flat across 2,000 hostile requests' => sub {
     my $n = server(workers => 1);
     my $port = $n->port;
@@ -359,8 +361,8 @@ subtest 'memory stays flat across 2,000 hostile requests' => sub {
     my $after = hostile_rss($worker);
     note sprintf 'RSS %d kB after warm-up, %d kB after 2,000 more '
                  . '(%.1f s)', $warm, $after, time - $t0;
-    cmp_ok $after - $warm, '<', 4096,
-        "the worker grew by less than 4 MB ($warm -> $after kB)";
+    cmp_ok $after - $warm, '<', 2048,
+        "the worker grew by less than 2 MB ($warm -> $after kB)";
     check_acked(\%acked, 'memory loop');
     check_log($n, 'memory loop');
     is_deeply [$n->worker_pids], [$worker], 'the same worker';
