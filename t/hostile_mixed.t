@@ -21,30 +21,6 @@ use TrackTikTest;
 my $h = TrackTikHostile->new;
 $h->portal_client(2500);
 
-sub server {
-    my (%opt) = @_;
-    return TrackTikTest::Nginx->start(
-        workers => $opt{workers},
-        master => 1,
-        http => qq{tracktik_postgres "\$TRACKTIK_DSN" pool=2 portal_pool=2 }
-              . qq{query_timeout=3s;},
-        server => '
-            tracktik_session_secret_file ' . $h->session_secret_file . ';
-            tracktik_portal_events_interval 50ms;
-
-            location = /webhooks/tracktik {
-                tracktik_webhook;
-                tracktik_webhook_secret_file '
-                    . $h->webhook_secret_file . ';
-                tracktik_webhook_retry_after 1s;
-            }
-
-            location /portal/api/ {
-                tracktik_portal_api;
-            }
-');
-}
-
 # the stages at which a sender gives up; each returns the socket, which
 # the caller closes (at once, or after a lock is released)
 my %stage = (
@@ -97,7 +73,7 @@ sub check_log {
 }
 
 subtest 'senders that give up at every stage of a delivery' => sub {
-    my $n = server(workers => 2);
+    my $n = $h->nginx(workers => 2);
     my $port = $n->port;
     my @workers = $n->worker_pids;
     my (%acked, %truncated, %left);
@@ -176,7 +152,7 @@ sub client {
 
 subtest 'PostgreSQL killed and nginx reloaded during a burst of '
         . 'deliveries and portal requests' => sub {
-    my $n = server(workers => 2);
+    my $n = $h->nginx(workers => 2);
     my $port = $n->port;
     my $dir = $h->dir;
     my $stop = "$dir/burst.stop";
@@ -237,29 +213,29 @@ subtest 'PostgreSQL killed and nginx reloaded during a burst of '
         return 0;
     };
 
-    my $reloads = 0;
+    # each step, then the answers that show the burst went on after it
+    my %action = (
+        reload => sub { $n->reload },
+        kill => sub { tt_pg('kill') },
+        start => sub { tt_pg('start') },
+    );
+    my @steps = (
+        [undef,  d => 202, 50, 'deliveries are acknowledged'],
+        [reload => d => 202, 50, '... and after a reload'],
+        [kill   => d => 503, 10, 'refused with 503 while PostgreSQL is down'],
+        [reload => d => 503, 10, '... and after a reload during the outage'],
+        [start  => d => 202, 50, 'acknowledged again once it is back'],
+        [reload => p => 200, 10, 'the portal answers after the last reload'],
+        [undef,  d => 202, 50, '... and so does the webhook'],
+    );
     my $master = $n->pid;
-    ok $wait_for->('d', 202, 50), 'deliveries are acknowledged';
-    $n->reload;
-    $reloads++;
-    ok $wait_for->('d', 202, $count->('d', 202) + 50),
-        '... and after a reload';
-    tt_pg('kill');
-    ok $wait_for->('d', 503, $count->('d', 503) + 10),
-        'refused with 503 while PostgreSQL is down';
-    $n->reload;
-    $reloads++;
-    ok $wait_for->('d', 503, $count->('d', 503) + 10),
-        '... and after a reload during the outage';
-    tt_pg('start');
-    ok $wait_for->('d', 202, $count->('d', 202) + 50),
-        'acknowledged again once it is back';
-    $n->reload;
-    $reloads++;
-    ok $wait_for->('p', 200, $count->('p', 200) + 10),
-        'the portal answers again';
-    ok $wait_for->('d', 202, $count->('d', 202) + 50),
-        'deliveries are acknowledged after the last reload';
+    for my $step (@steps) {
+        my ($do, $kind, $status, $more, $what) = @$step;
+        $action{$do}->() if $do;
+        ok $wait_for->($kind, $status, $count->($kind, $status) + $more),
+            $what;
+    }
+    my $reloads = grep { ($_->[0] // '') eq 'reload' } @steps;
 
     open my $fh, '>', $stop or die $!;
     close $fh;
@@ -302,7 +278,7 @@ subtest 'PostgreSQL killed and nginx reloaded during a burst of '
 # is far more; a 2 kB malloc leaked per portal call (tried on purpose)
 # grew the worker by 3.3 MB.
 subtest 'memory stays flat across 2,000 hostile requests' => sub {
-    my $n = server(workers => 1);
+    my $n = $h->nginx(workers => 1);
     my $port = $n->port;
     my ($worker) = $n->worker_pids;
     my %acked;

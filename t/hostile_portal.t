@@ -18,19 +18,7 @@ my $h = TrackTikHostile->new;
 my $csv_rows = 6000;
 $h->portal_client($csv_rows);
 
-my $n = TrackTikTest::Nginx->start(
-    workers => 2,
-    master => 1,
-    http => qq{tracktik_postgres "\$TRACKTIK_DSN" pool=1 portal_pool=2 }
-          . qq{query_timeout=3s;},
-    server => '
-        tracktik_session_secret_file ' . $h->session_secret_file . ';
-        tracktik_portal_events_interval 50ms;
-
-        location /portal/api/ {
-            tracktik_portal_api;
-        }
-');
+my $n = $h->nginx(workers => 2, pool => 1);
 my $port = $n->port;
 my @workers = $n->worker_pids;
 

@@ -17,6 +17,10 @@ package TrackTikHostile;
 #                                      a signed-in user: its Cookie header
 #   $h->portal_request($path, %extra)  raw GET text for /portal/api/$path
 #   $h->jobs                           { seq => job id } of this run
+#   $h->nginx(workers => N, pool => P) a TrackTikTest::Nginx serving the
+#                                      webhook and the portal API, the
+#                                      query deadline 3 s, streams polled
+#                                      every 50 ms
 #
 #   hostile_connect($port)             a socket (small receive buffer)
 #   hostile_read($sock, $bytes, $secs, $until)
@@ -111,6 +115,32 @@ sub jobs {
     return \%jobs;
 }
 
+sub nginx {
+    my ($self, %opt) = @_;
+    my $pool = $opt{pool} // 2;
+    my ($session, $webhook) = ($self->session_secret_file,
+                               $self->webhook_secret_file);
+    return TrackTikTest::Nginx->start(
+        workers => $opt{workers} // 2,
+        master => 1,
+        http => qq{tracktik_postgres "\$TRACKTIK_DSN" pool=$pool }
+              . qq{portal_pool=2 query_timeout=3s;},
+        server => "
+            tracktik_session_secret_file $session;
+            tracktik_portal_events_interval 50ms;
+
+            location = /webhooks/tracktik {
+                tracktik_webhook;
+                tracktik_webhook_secret_file $webhook;
+                tracktik_webhook_retry_after 1s;
+            }
+
+            location /portal/api/ {
+                tracktik_portal_api;
+            }
+");
+}
+
 # a client of this run with $rows approved incidents (a CSV export of
 # several pages; no Last-Event-ID resumption of them in one message is
 # cheap) and a signed-in user of it: the Cookie header's value
@@ -123,7 +153,8 @@ sub portal_client {
            . "report_template, status, time_zone, raw, raw_sha256) "
            . "SELECT 'h:' || (${client}::bigint * 100000 + g) || ':1', "
            . "${client}::bigint * 100000 + g, 1, timestamptz '2026-01-01' "
-           . "+ g * interval '1 minute', $client, ${client}::bigint * 10 + 1, 'LOW', "
+           . "+ g * interval '1 minute', $client, "
+           . "${client}::bigint * 10 + 1, 'LOW', "
            . "'Patrol round with a long enough category name', "
            . "'Patrol Report', 'APPROVED', 'UTC', '{}', 'x' "
            . "FROM generate_series(1, $rows) g");
@@ -148,7 +179,8 @@ sub portal_incident {
     tt_sql("INSERT INTO incidents_ledger (event_id, report_id, version, "
            . "occurred_at, client_id, site_id, severity, category, "
            . "report_template, status, time_zone, raw, raw_sha256) VALUES "
-           . "('h:$id:1', $id, 1, now(), $c, ${c}::bigint * 10 + 1, 'HIGH', 'Alarm', "
+           . "('h:$id:1', $id, 1, now(), $c, ${c}::bigint * 10 + 1, "
+           . "'HIGH', 'Alarm', "
            . "'Incident Report', 'APPROVED', 'UTC', '{}', 'x')");
 }
 
@@ -232,7 +264,8 @@ sub hostile_rss {
 sub hostile_log_problems {
     my ($log) = @_;
     return grep {
-        /exited on signal|\[alert\]|\[emerg\]|runtime error|Sanitizer|exited with code [1-9]/
+        /exited on signal|exited with code [1-9]|\[alert\]|\[emerg\]/
+        || /runtime error|Sanitizer/
     } split /\n/, $log;
 }
 
