@@ -225,6 +225,13 @@ ngx_http_tracktik_portal_call(ngx_http_request_t *r,
     ctx->query.lengths = NULL;
     ctx->query.formats = NULL;
     ctx->query.prepare = NULL;
+    /*
+     * until the answer comes, there is no body: a stream's previous page
+     * is freed by now, and a call that fails or times out leaves this
+     * for whoever reports it
+     */
+    ngx_str_set(&ctx->body, "no answer from PostgreSQL");
+
     ctx->query.handler = ngx_http_tracktik_portal_handle;
     ctx->query.data = ctx;
     ctx->query.log = r->connection->log;

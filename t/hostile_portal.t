@@ -1,0 +1,256 @@
+# The portal API against clients that go away at every stage of a request
+# while PostgreSQL is slow: during a page query held behind a lock, in
+# the middle of a CSV export, on an event stream opened and closed over
+# and over, and before the answer of a stream's first call.  The rules
+# under test: no nginx worker exits on a signal or logs an alert, no
+# worker is replaced, and the portal answers normally afterwards.
+
+use strict;
+use warnings;
+
+use lib 't/helper';
+use Test::More;
+use Time::HiRes qw(sleep time);
+use TrackTikHostile;
+use TrackTikTest;
+
+my $h = TrackTikHostile->new;
+my $csv_rows = 6000;
+$h->portal_client($csv_rows);
+
+my $n = $h->nginx(workers => 2, pool => 1);
+my $port = $n->port;
+my @workers = $n->worker_pids;
+
+# the whole answer of a request sent on its own connection
+sub answer {
+    my ($path, %extra) = @_;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request($path, %extra);
+    return hostile_answer($s, 30);
+}
+
+# sends the request and leaves without waiting for anything
+sub give_up {
+    my ($path) = @_;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request($path);
+    close $s;
+}
+
+sub healthy {
+    my ($what) = @_;
+    my ($status, $text) = answer('incidents?limit=5');
+    is $status, 200, "$what: a page is answered 200 afterwards";
+    my @problems = hostile_log_problems($n->error_log);
+    is_deeply \@problems, [], "$what: no signal, alert or sanitizer report";
+    is_deeply [$n->worker_pids], \@workers, "$what: the same workers";
+}
+
+subtest 'the portal answers before anything hostile happens' => sub {
+    my ($status, $text) = answer('incidents?limit=5');
+    is $status, 200, 'a page of incidents';
+    ($status, $text) = answer('incidents.csv');
+    is $status, 200, 'the CSV export';
+    my $lines = () = $text =~ /\r\n\d+,1,/g;
+    is $lines, $csv_rows, "... with all $csv_rows rows over several pages";
+};
+
+subtest 'clients leave while their query waits behind a lock' => sub {
+    my $lock = hostile_lock('incidents_ledger');
+    my @socks;
+    for my $path ('incidents?limit=50', 'incidents.csv', 'events', 'stats',
+                  'incidents?limit=50', 'incidents.csv', 'events') {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request($path);
+        push @socks, $s;
+    }
+    # and one that is still there when the deadline passes
+    my $patient = hostile_connect($port);
+    print $patient $h->portal_request('incidents?limit=3');
+    sleep 0.5;
+    close $_ for @socks;
+    my $text = hostile_read($patient, 100_000, 15);
+    like $text, qr{^HTTP/1\.1 503}, 'the one that waited gets 503 at the '
+        . 'query deadline';
+    hostile_unlock($lock);
+    sleep 0.3;
+    healthy('abandoned page queries');
+};
+
+subtest 'clients leave in the middle of a CSV export' => sub {
+    my $t0 = time;
+    my $streamed = 0;
+    for my $i (1 .. 30) {
+        # read a little (the headers, a few rows), then close; every
+        # third one waits a moment so the next page is being fetched
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('incidents.csv');
+        my $got = hostile_read($s, 2000 + 500 * ($i % 7), 5);
+        sleep 0.1 unless $i % 3;
+        close $s;
+        $streamed++ if $got =~ /\r\n\r\n.*\r\n\d+,1,/s;
+    }
+    is $streamed, 30, 'every export had begun to stream when its client '
+        . 'left';
+    # and some leave before the first page is there
+    give_up('incidents.csv') for 1 .. 10;
+    sleep 0.5;
+    healthy('abandoned CSV exports');
+    note sprintf 'took %.1f s', time - $t0;
+};
+
+subtest 'event streams opened and closed over and over' => sub {
+    my $opened = 0;
+    # a resumption after an event a little in the past (not from 0: that
+    # is one message of all 6,000 incidents, seconds of PostgreSQL)
+    my $recent = tt_sql("SELECT max(id) - 20 FROM incidents_ledger");
+    for my $i (1 .. 60) {
+        my %extra = $i % 10 == 0 ? ('Last-Event-ID' => $recent) : ();
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('events', %extra);
+        # gone before the first answer, right after it, or after polls
+        if ($i % 3) {
+            my $got = hostile_read($s, 100_000, 5, qr/retry: 2000\n/);
+            $opened++ if $got =~ /^HTTP\/1\.1 200.*retry: 2000/s;
+            sleep 0.2 if $i % 3 == 2;
+        }
+        close $s;
+        $h->portal_incident if $i % 15 == 0;
+    }
+    is $opened, 40, 'the streams were open when left';
+
+    # many open at once while events arrive, then all gone together
+    my @socks;
+    for (1 .. 20) {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('events');
+        push @socks, $s;
+    }
+    # every stream has made its first call (which starts from "now")
+    my $one = hostile_read($socks[0], 1000, 5, qr/retry: 2000\n/);
+    like $one, qr/retry: 2000/, 'the streams are open';
+    sleep 0.5;
+    $h->portal_incident for 1 .. 3;
+    $one = hostile_read($socks[0], 100_000, 5, qr/event: incidents/);
+    like $one, qr/event: incidents/, 'an open stream carries the new events'
+        or diag $one;
+    close $_ for @socks;
+    sleep 0.5;
+    healthy('abandoned event streams');
+};
+
+subtest 'event streams while PostgreSQL is locked, then released' => sub {
+    my @socks;
+    for (1 .. 6) {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('events');
+        push @socks, $s;
+    }
+    sleep 0.3;
+    # their polls pile up behind the lock; half the clients leave
+    my $lock = hostile_lock('incidents_ledger');
+    sleep 0.5;
+    close $_ for @socks[0 .. 2];
+    sleep 0.5;
+    hostile_unlock($lock);
+    sleep 0.5;
+    close $_ for @socks[3 .. 5];
+    sleep 0.3;
+    healthy('event streams behind a lock');
+};
+
+# a CSV export whose next page cannot be had: the answer is cut (no last
+# chunk), so that no client takes a part of the export for all of it
+sub export_cut_by {
+    my ($what, $before, $after) = @_;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request('incidents.csv');
+    my $text = hostile_read($s, 2000, 5);
+    like $text, qr{^HTTP/1\.1 200}, "$what: the export has begun";
+    my $state = $before->();
+    $text .= hostile_read($s, 50_000_000, 20);
+    close $s;
+    $after->($state);
+    my $rows = () = $text =~ /\r\n\d+,1,/g;
+    cmp_ok $rows, '<', $csv_rows, "$what: the export stopped ($rows rows)";
+    unlike $text, qr/\r\n0\r\n\r\n\z/,
+        "$what: ... without the last chunk that would say it is complete";
+}
+
+subtest 'a CSV export cut short by a lock or a PostgreSQL crash' => sub {
+    export_cut_by('next page behind a lock',
+                  sub { hostile_lock('incidents_ledger') },
+                  sub { hostile_unlock($_[0]) });
+    my ($cut) = grep { /CSV export stopped/ } split /\n/, $n->error_log;
+    ok $cut, 'the cut is logged';
+    # the answer that did not come has no body: what the log would show
+    # is the page sent before it, from memory already freed (a crash,
+    # or a client's incidents in the error log)
+    unlike $cut // '', qr/Patrol round|\r|\d+,1,/,
+        '... without the bytes of the page before';
+    # event streams polling while PostgreSQL goes away
+    my @streams = map {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('events');
+        hostile_read($s, 1000, 5, qr/retry: 2000\n/);
+        $s;
+    } 1 .. 4;
+    export_cut_by('PostgreSQL killed', sub { tt_pg('kill') },
+                  sub { tt_pg('start') });
+    my $ended = grep { hostile_read($_, 10_000, 1, qr/event: end/)
+                       =~ /event: end/ } @streams;
+    note "$ended of 4 event streams were ended by the crash";
+    close $_ for @streams;
+    # each worker reconnects after its backoff
+    my $deadline = time + 20;
+    my ($status) = (0);
+    while ($status != 200 && time < $deadline) {
+        sleep 0.2;
+        ($status) = answer('incidents?limit=5');
+    }
+    healthy('cut exports');
+};
+
+# Found by this suite, in ngx_http_tracktik_portal_stream.c (being changed
+# by another branch, so not fixed here): a stream's poll timer is not
+# cancelable and nothing ends a stream when the worker is exiting, so an
+# open event stream keeps an old worker alive after a reload (or a
+# graceful stop) for the stream's whole life, ten minutes.
+subtest 'a reload ends the open event streams of the old workers' => sub {
+    my @old = $n->worker_pids;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request('events');
+    like hostile_read($s, 1000, 5, qr/retry: 2000\n/), qr/retry: 2000/,
+        'a stream is open';
+    kill 'HUP', $n->pid;
+    my $deadline = time + 5;
+    my @left = @old;
+    while (@left && time < $deadline) {
+        sleep 0.1;
+        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
+    }
+    TODO: {
+        local $TODO = 'portal_stream.c: streams ignore ngx_exiting';
+        is_deeply \@left, [], 'the old workers exit within 5 s';
+    }
+    close $s;
+    # with the stream gone, the old worker finishes
+    $deadline = time + 10;
+    while (@left && time < $deadline) {
+        sleep 0.1;
+        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
+    }
+    is_deeply \@left, [], 'the old workers exit once the client has left';
+    @workers = $n->worker_pids;
+    healthy('a reload with an open stream');
+};
+
+$n->stop;
+
+END {
+    # whatever happened, leave PostgreSQL running for the other suites
+    eval { tt_pg('start') };
+}
+
+done_testing();
