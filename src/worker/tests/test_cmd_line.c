@@ -63,10 +63,29 @@ static const tt_command_t  test_table[] = {
 };
 
 
+/* what successful parses allocated, freed when the group ends */
+static void    *test_parsed[256];
+static size_t   test_nparsed;
+
+
+static int
+test_free_parsed(void **state)
+{
+    (void) state;
+
+    while (test_nparsed > 0) {
+        free(test_parsed[--test_nparsed]);
+    }
+
+    return 0;
+}
+
+
 /* parses a NULL-terminated list of words after the program name */
 static int
 parse(tt_cmd_args_t *args, const tt_command_t **cmd, ...)
 {
+    int          rc;
     int          argc;
     char        *argv[32];
     va_list      ap;
@@ -85,7 +104,15 @@ parse(tt_cmd_args_t *args, const tt_command_t **cmd, ...)
     *cmd = NULL;
     memset(args, 0, sizeof(*args));
 
-    return tt_cmd_parse(test_table, argc, argv, cmd, args);
+    rc = tt_cmd_parse(test_table, argc, argv, cmd, args);
+
+    if (rc == -1 && test_nparsed + 3 <= 256) {
+        test_parsed[test_nparsed++] = args->opts;
+        test_parsed[test_nparsed++] = args->argv;
+        test_parsed[test_nparsed++] = args->dsn_line;
+    }
+
+    return rc;
 }
 
 
@@ -271,5 +298,5 @@ main(void)
         cmocka_unit_test(test_help_and_version_exit_0),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_parsed);
 }
