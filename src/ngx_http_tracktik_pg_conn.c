@@ -484,8 +484,9 @@ ngx_http_tracktik_pg_receive(ngx_http_tracktik_pg_conn_t *pc)
         default:
             if (!pc->failed) {
                 ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                              "PostgreSQL query failed: %s",
-                              PQresultErrorMessage(res));
+                              "PostgreSQL query failed: %s (SQLSTATE %s)",
+                              ngx_http_tracktik_pg_message(res),
+                              ngx_http_tracktik_pg_sqlstate(res));
 
                 if (pc->result) {
                     PQclear(pc->result);
@@ -570,8 +571,9 @@ ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
         q->conn = NULL;
 
         if (rc == NGX_ERROR) {
-            ngx_http_tracktik_pg_set_error(q, res ? PQresultErrorMessage(res)
-                                                  : "query failed");
+            ngx_http_tracktik_pg_set_error(q, res
+                                           ? ngx_http_tracktik_pg_message(res)
+                                           : "query failed");
         }
 
         q->handler(q, res, rc);
@@ -623,7 +625,7 @@ ngx_http_tracktik_pg_idle_check(ngx_http_tracktik_pg_conn_t *pc)
         if (res != NULL) {
             ngx_log_error(NGX_LOG_ERR, c->log, 0,
                           "unexpected result on an idle PostgreSQL "
-                          "connection: %s", PQresultErrorMessage(res));
+                          "connection: %s", ngx_http_tracktik_pg_message(res));
             PQclear(res);
             ngx_http_tracktik_pg_close(pc);
             return;
@@ -702,4 +704,32 @@ ngx_http_tracktik_pg_close(ngx_http_tracktik_pg_conn_t *pc)
     pool->nconns--;
 
     ngx_free(pc);
+}
+
+
+/*
+ * The primary message of a failed result, without its DETAIL and CONTEXT
+ * lines: those quote the statement's data (a delivery's body, a portal
+ * argument), which never goes to the error log.
+ */
+
+const char *
+ngx_http_tracktik_pg_message(PGresult *res)
+{
+    const char  *msg;
+
+    msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+    return msg ? msg : "query failed";
+}
+
+
+const char *
+ngx_http_tracktik_pg_sqlstate(PGresult *res)
+{
+    const char  *state;
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state ? state : "none";
 }

@@ -70,6 +70,8 @@ ngx_int_t ngx_http_tracktik_pg_connect(ngx_http_tracktik_pg_pool_t *pool);
 ngx_int_t ngx_http_tracktik_pg_send(ngx_http_tracktik_pg_conn_t *pc,
     ngx_http_tracktik_pg_query_t *q);
 void ngx_http_tracktik_pg_close(ngx_http_tracktik_pg_conn_t *pc);
+const char *ngx_http_tracktik_pg_message(PGresult *res);
+const char *ngx_http_tracktik_pg_sqlstate(PGresult *res);
 
 
 #endif /* _NGX_HTTP_TRACKTIK_PG_CONN_H_INCLUDED_ */

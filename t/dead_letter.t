@@ -250,7 +250,8 @@ BEGIN
     IF NEW.payload->>'comment' LIKE 'refuse-me%'
        AND current_query() LIKE '%tracktik_ingest(%' THEN
         RAISE EXCEPTION 'refused for the test'
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'body: ' || NEW.payload::text;
     END IF;
     RETURN NEW;
 END $$;
@@ -283,8 +284,10 @@ SQL
     is count("SELECT count(*) FROM tracktik_jobs"
              . " WHERE payload->>'comment' = 'refuse-me'"), 1,
         'queued by tracktik_dead_letter_store()';
-    like $ngx->error_log, qr/refused for the test/,
+    like $ngx->error_log, qr/refused for the test \(SQLSTATE 22023\)/,
         'after PostgreSQL refused it in tracktik_ingest()';
+    unlike $ngx->error_log, qr/body: \{|refuse-me/,
+        'the error log never quotes the body (no DETAIL or CONTEXT lines)';
 
     $t->rows("DROP TRIGGER tt_refuse_marked ON tracktik_jobs;"
              . " DROP FUNCTION tt_refuse_marked()");
