@@ -198,7 +198,11 @@ subtest 'a session has at most four streams, across workers' => sub {
     }
     my $fifth = open_stream('amy');
     my ($status, $head) = read_stream($fifth, 5, sub { 1 });
-    my $body = do { local $/; my $s = $fifth->{sock}; $fifth->{buf} . (<$s> // '') };
+    # a 429 is all there is (HTTP/1.0: nginx closes); a stream is not read
+    my $body = $status == 429
+        ? do { local $/; my $s = $fifth->{sock}; $fifth->{buf} . (<$s> // '') }
+        : '';
+    close $fifth->{sock};
     is $status, 429, 'the fifth gets 429';
     like $head, qr/^Retry-After: \d+\r?$/mi, '... with Retry-After';
     like $body, qr/too many event streams/, '... saying why';

@@ -99,19 +99,21 @@ BEGIN
                array_agg(a.version) AS versions
           FROM added a
          GROUP BY a.report_id
+    ), before AS (
+        -- the newest version among the rows that were there before (a
+        -- join, not LATERAL: a bulk load may hash it)
+        SELECT DISTINCT ON (l.report_id) l.report_id, l.version,
+               l.occurred_at, l.time_zone, l.client_id, l.site_id,
+               l.severity, l.status
+          FROM incidents_ledger l
+          JOIN touched t ON t.report_id = l.report_id
+         WHERE l.version <> ALL (t.versions)
+         ORDER BY l.report_id, l.version DESC
     ), moved AS (
-        -- the newest version among the rows that were there before
         SELECT t.report_id, t.top, o.occurred_at, o.time_zone,
                o.client_id, o.site_id, o.severity, o.status
           FROM touched t
-          LEFT JOIN LATERAL (
-               SELECT l.occurred_at, l.time_zone, l.client_id, l.site_id,
-                      l.severity, l.status, l.version
-                 FROM incidents_ledger l
-                WHERE l.report_id = t.report_id
-                  AND l.version <> ALL (t.versions)
-                ORDER BY l.version DESC
-                LIMIT 1) o ON true
+          LEFT JOIN before o ON o.report_id = t.report_id
          WHERE o.version IS NULL OR o.version < t.top
     ), delta AS (
         SELECT a.occurred_at, a.time_zone, a.client_id, a.site_id,
