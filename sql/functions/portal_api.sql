@@ -438,8 +438,7 @@ BEGIN
     END IF;
 
     IF coalesce(p_after, '') !~ '^([0-9]{1,18}(\.[0-9]{1,18})?)?$' THEN
-        RETURN portal_reply(400, '{"error":"invalid event id"}', u.email,
-                            u.client_id, NULL);
+        RAISE EXCEPTION 'bad event id' USING ERRCODE = '22023';
     END IF;
 
     v_cursor := split_part(coalesce(p_after, ''), '.', 1);
