@@ -351,6 +351,52 @@ subtest 'stats: bounded ranges, and the roll-up answers as the ledger' => sub {
                         . "severities)";
 };
 
+subtest 'the roll-up stays exact under concurrent writers' => sub {
+    # four writers, each its own reports, all on the same days, sites and
+    # severities; every other statement a new version of an earlier report
+    my $c = $base + 6;
+    my @writers = map {
+        my $w = $_;
+        my $sql = join "\n", map {
+            my $r = $c * 1000 + $w * 100 + int($_ / 2);
+            my $v = 1 + $_ % 2;
+            insert_sql("VALUES ('b:$r:$v', $r, $v, timestamptz "
+                       . "'2002-01-01 00:00Z' + ${\ ($_ % 5) } * "
+                       . "interval '7 hours', $c, ${\ ($c * 10 + $_ % 2) }, "
+                       . "'${\ (qw(LOW HIGH))[$_ % 2] }', 'x', 'y', "
+                       . "'${\ ($_ % 6 == 5 ? 'REJECTED' : 'APPROVED') }', "
+                       . "'America/Toronto', '{}', 'x', now());")
+        } 0 .. 199;
+        IPC::Run::start(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+                         '-d', tt_dsn()], \$sql, \my $out, \my $err);
+    } 1 .. 4;
+    ok $_->finish, 'a writer finished' for @writers;
+    is tt_sql("SELECT sum(n) FROM incidents_daily WHERE client_id = $c"),
+       tt_sql("SELECT count(*) FROM incidents_current WHERE client_id = $c "
+              . "AND status = 'APPROVED'"),
+       'the roll-up counts every current APPROVED report once';
+};
+
+subtest 'the roll-up equals the ledger, for every client' => sub {
+    my $diff = tt_sql(<<'SQL');
+WITH ledger AS (
+    SELECT (l.occurred_at AT TIME ZONE 'UTC')::date AS utc_day, l.client_id,
+           l.site_id, l.severity,
+           (l.occurred_at AT TIME ZONE tracktik_time_zone(l.time_zone))::date
+               AS local_day,
+           count(*) AS n
+      FROM incidents_current l
+     WHERE l.status = 'APPROVED' AND l.client_id IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5),
+daily AS (
+    SELECT utc_day, client_id, site_id, severity, local_day, n
+      FROM incidents_daily WHERE n <> 0)
+SELECT count(*) FROM ((TABLE ledger EXCEPT ALL TABLE daily)
+                      UNION ALL (TABLE daily EXCEPT ALL TABLE ledger)) d
+SQL
+    is $diff, 0, 'no day, client, site, severity or count differs';
+};
+
 $ngx->stop;
 
 my @bad = grep { /\[alert\]|\[emerg\]|exited on signal/ } split /\n/,
