@@ -3,7 +3,8 @@
  * Copyright (C) ngx_http_tracktik authors
  *
  * The tracktik_postgres conninfo: parsed by libpq, with host names
- * resolved at configuration time for the pool (ngx_http_tracktik_pg.c).
+ * resolved at configuration time for the pool (ngx_http_tracktik_pg.c),
+ * and the server-side statement_timeout added to its options.
  */
 
 
@@ -18,19 +19,26 @@ static char *ngx_http_tracktik_resolve(ngx_conf_t *cf, char *hosts,
     char **addrs);
 static char *ngx_http_tracktik_strdup(ngx_pool_t *pool, const char *s,
     size_t len);
+static char *ngx_http_tracktik_options(ngx_conf_t *cf, const char *options,
+    ngx_msec_t statement_timeout);
 
 
 /*
  * Turns the conninfo into keyword/value arrays for PQconnectStartParams()
  * and resolves host names now, at configuration time: a host name left to
  * libpq would be resolved with a blocking lookup inside the event loop.
+ *
+ * Every connection asks for statement_timeout: when nginx gives up on a
+ * query (query_timeout) it only stops waiting, and PostgreSQL would run
+ * the statement to its end; now the server stops it too.  It is appended
+ * to the conninfo's own options, so it wins over one set there.
  */
 
 char *
 ngx_http_tracktik_conninfo(ngx_conf_t *cf, ngx_http_tracktik_pg_conf_t *pg,
-    ngx_str_t *conninfo)
+    ngx_str_t *conninfo, ngx_msec_t statement_timeout)
 {
-    char                *err, *host, *hostaddr, *addrs;
+    char                *err, *host, *hostaddr, *addrs, *options;
     ngx_uint_t           n, i, app, enc;
     PQconninfoOption    *opts, *o;
 
@@ -54,6 +62,7 @@ ngx_http_tracktik_conninfo(ngx_conf_t *cf, ngx_http_tracktik_pg_conf_t *pg,
     n = 0;
     host = NULL;
     hostaddr = NULL;
+    options = NULL;
     app = 0;
     enc = 0;
 
@@ -63,6 +72,12 @@ ngx_http_tracktik_conninfo(ngx_conf_t *cf, ngx_http_tracktik_pg_conf_t *pg,
         }
 
         n++;
+
+        if (ngx_strcmp(o->keyword, "options") == 0) {
+            options = o->val;
+            n--;
+            continue;
+        }
 
         if (ngx_strcmp(o->keyword, "host") == 0) {
             host = o->val;
@@ -78,8 +93,8 @@ ngx_http_tracktik_conninfo(ngx_conf_t *cf, ngx_http_tracktik_pg_conf_t *pg,
         }
     }
 
-    pg->keywords = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
-    pg->values = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
+    pg->keywords = ngx_pcalloc(cf->pool, (n + 5) * sizeof(char *));
+    pg->values = ngx_pcalloc(cf->pool, (n + 5) * sizeof(char *));
 
     if (pg->keywords == NULL || pg->values == NULL) {
         PQconninfoFree(opts);
@@ -89,7 +104,7 @@ ngx_http_tracktik_conninfo(ngx_conf_t *cf, ngx_http_tracktik_pg_conf_t *pg,
     i = 0;
 
     for (o = opts; o->keyword; o++) {
-        if (o->val == NULL) {
+        if (o->val == NULL || ngx_strcmp(o->keyword, "options") == 0) {
             continue;
         }
 
@@ -127,7 +142,14 @@ ngx_http_tracktik_conninfo(ngx_conf_t *cf, ngx_http_tracktik_pg_conf_t *pg,
         pg->values[i++] = "UTF8";
     }
 
+    pg->keywords[i] = "options";
+    pg->values[i] = ngx_http_tracktik_options(cf, options, statement_timeout);
+
     PQconninfoFree(opts);
+
+    if (pg->values[i] == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -219,6 +241,32 @@ ngx_http_tracktik_strdup(ngx_pool_t *pool, const char *s, size_t len)
     }
 
     ngx_cpystrn(p, (u_char *) s, len + 1);
+
+    return (char *) p;
+}
+
+
+/* the conninfo's options, if any, then "-c statement_timeout=Nms" */
+
+static char *
+ngx_http_tracktik_options(ngx_conf_t *cf, const char *options,
+    ngx_msec_t statement_timeout)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = (options ? ngx_strlen(options) + 1 : 0)
+          + sizeof("-c statement_timeout=ms") + NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_snprintf(p, len - 1, "%s%s-c statement_timeout=%Mms",
+                        options ? options : "", options ? " " : "",
+                        statement_timeout);
+    *last = '\0';
 
     return (char *) p;
 }

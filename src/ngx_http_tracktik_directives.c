@@ -82,6 +82,15 @@ static ngx_http_tracktik_pg_param_t  ngx_http_tracktik_pg_params[] = {
     { ngx_string("query_timeout"), ngx_http_tracktik_param_msec,
       offsetof(ngx_http_tracktik_main_conf_t, pg.query_timeout), 0 },
 
+    /*
+     * PostgreSQL's own limit on one statement of either pool (sent as
+     * "-c statement_timeout" in the connection's options), so that what
+     * nginx gave up on stops on the server too; default: query_timeout
+     */
+    { ngx_string("statement_timeout"), ngx_http_tracktik_param_msec,
+      offsetof(ngx_http_tracktik_main_conf_t, statement_timeout),
+      NGX_MAX_INT32_VALUE },
+
     { ngx_null_string, NULL, 0, 0 }
 };
 
@@ -133,7 +142,18 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (ngx_http_tracktik_conninfo(cf, &tmcf->pg, &value[1]) != NGX_CONF_OK) {
+    if (tmcf->statement_timeout == 0) {
+        /* query_timeout, or its default (init_main_conf) */
+        tmcf->statement_timeout =
+                        (tmcf->pg.query_timeout != NGX_CONF_UNSET_MSEC)
+                        ? tmcf->pg.query_timeout
+                        : NGX_HTTP_TRACKTIK_QUERY_TIMEOUT;
+    }
+
+    if (ngx_http_tracktik_conninfo(cf, &tmcf->pg, &value[1],
+                                   tmcf->statement_timeout)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -146,7 +166,8 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" (expected pool=N, "
                        "portal_pool=N, queue=N, batch=N, inflight=N, "
-                       "connect_timeout=TIME or query_timeout=TIME)",
+                       "connect_timeout=TIME, query_timeout=TIME or "
+                       "statement_timeout=TIME)",
                        &value[i]);
 
     return NGX_CONF_ERROR;
@@ -172,7 +193,7 @@ ngx_http_tracktik_param_number(ngx_str_t *value, void *field, ngx_uint_t max)
 }
 
 
-/* a positive time, "500ms", "5s" */
+/* a positive time, "500ms", "5s", at most max milliseconds when set */
 
 static ngx_int_t
 ngx_http_tracktik_param_msec(ngx_str_t *value, void *field, ngx_uint_t max)
@@ -181,7 +202,7 @@ ngx_http_tracktik_param_msec(ngx_str_t *value, void *field, ngx_uint_t max)
 
     ms = ngx_parse_time(value, 0);
 
-    if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+    if (ms == (ngx_msec_t) NGX_ERROR || ms == 0 || (max && ms > max)) {
         return NGX_ERROR;
     }
 

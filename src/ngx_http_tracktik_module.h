@@ -26,6 +26,7 @@ typedef struct {
     ngx_uint_t                       inflight;    /* INSERTs in flight */
     ngx_uint_t                       configured;  /* tracktik_postgres seen */
     ngx_uint_t                       password_cpu; /* percent of one core */
+    ngx_msec_t                       statement_timeout; /* 0: query_timeout */
 
     /* what the configuration uses, set by the directives */
     ngx_str_t                        webhook;     /* file:line of the first

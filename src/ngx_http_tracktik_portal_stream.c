@@ -4,7 +4,8 @@
  *
  * The portal's streamed answers: the CSV export, a page per call, the
  * next page fetched only once the previous one has been written to the
- * client; and Server-Sent Events, one poll of the ledger per interval.
+ * client; and Server-Sent Events, one bounded poll of the ledger per
+ * interval.
  */
 
 
@@ -22,6 +23,8 @@
 
 static void ngx_http_tracktik_portal_csv_write(ngx_http_request_t *r);
 static void ngx_http_tracktik_portal_tick(ngx_event_t *ev);
+static void ngx_http_tracktik_portal_events_write(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tracktik_portal_events_wait(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tracktik_portal_stream_start(
     ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc,
     char *type, char *key, char *value);
@@ -151,19 +154,50 @@ ngx_http_tracktik_portal_csv_write(ngx_http_request_t *r)
 }
 
 
-/* GET /events: Server-Sent Events, one poll of the ledger per interval */
+/*
+ * GET /events: Server-Sent Events, one poll of the ledger per interval.
+ *
+ * portal_api_events() answers at most 500 incidents a poll: 206 when the
+ * message is full, and the stream then polls again at once.  Each poll's
+ * answer and message live in a pool of their own (ctx->body_pool), freed
+ * once the message has been written; no poll runs while the last message
+ * is still waiting for the client, and a client that reads nothing for
+ * send_timeout is cut off.  A 429 (the session has too many streams
+ * open) is answered with Retry-After.
+ */
 
 void
 ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc)
 {
-    u_char                        *p, *buf;
+    u_char                        *p, *buf, *dot;
     size_t                         len;
+    ngx_str_t                      id;
+    ngx_msec_t                     delay;
+    ngx_pool_t                    *pool;
     ngx_http_tracktik_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
 
+    delay = tlcf->events_interval;
+
+    if (rc == NGX_OK && ctx->status == NGX_HTTP_PARTIAL_CONTENT) {
+        /* a full message: more is waiting */
+        ctx->status = NGX_HTTP_OK;
+        delay = 1;
+    }
+
     if (!ctx->streaming) {
+        if (rc == NGX_OK && ctx->status == NGX_HTTP_TOO_MANY_REQUESTS
+            && ctx->next.len
+            && ngx_http_tracktik_portal_header(r, "Retry-After",
+                                               (char *) ctx->next.data)
+               != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
         if (ngx_http_tracktik_portal_stream_start(r, ctx, rc,
                                                   "text/event-stream",
                                                   "X-Accel-Buffering", "no")
@@ -174,6 +208,7 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
 
         /* a client that goes away ends the stream */
         r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_tracktik_portal_events_write;
 
         rc = ngx_http_tracktik_portal_stream(r, ctx,
                                              (u_char *) "retry: 2000\n\n",
@@ -196,17 +231,29 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
         return;
     }
 
+    /* the client's id is the resume point up to the dot: the rest names
+       the stream's place (portal_api_events()) */
+
+    id = ctx->next;
+
+    dot = ngx_strlchr(id.data, id.data + id.len, '.');
+    if (dot) {
+        id.len = dot - id.data;
+    }
+
     if (ctx->body.len > 2) {
         len = sizeof("id: \nevent: incidents\ndata: \n\n") - 1
-              + ctx->next.len + ctx->body.len;
+              + id.len + ctx->body.len;
 
-        buf = ngx_pnalloc(r->pool, len);
+        pool = ctx->body_pool ? ctx->body_pool : r->pool;
+
+        buf = ngx_pnalloc(pool, len);
         if (buf == NULL) {
             ngx_http_finalize_request(r, NGX_ERROR);
             return;
         }
 
-        p = ngx_sprintf(buf, "id: %V\nevent: incidents\ndata: ", &ctx->next);
+        p = ngx_sprintf(buf, "id: %V\nevent: incidents\ndata: ", &id);
 
         /* JSON from PostgreSQL has no raw newlines; be sure of it */
         for (len = 0; len < ctx->body.len; len++) {
@@ -239,25 +286,22 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
         }
     }
 
-    /* keep the resume point for the next poll */
+    if (ngx_http_tracktik_portal_events_wait(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    /* the resume point for the next poll (NUL-terminated, in r->pool) */
 
     if (ctx->next.len) {
-        p = ngx_pnalloc(r->pool, ctx->next.len + 1);
-        if (p == NULL) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
-        }
-
-        ngx_memcpy(p, ctx->next.data, ctx->next.len);
-        p[ctx->next.len] = '\0';
-        ctx->values[1] = (const char *) p;
+        ctx->values[1] = (const char *) ctx->next.data;
     }
 
     ctx->tick.handler = ngx_http_tracktik_portal_tick;
     ctx->tick.data = ctx;
     ctx->tick.log = r->connection->log;
 
-    ngx_add_timer(&ctx->tick, tlcf->events_interval);
+    ngx_add_timer(&ctx->tick, delay);
 }
 
 
@@ -266,9 +310,10 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 {
     ngx_http_tracktik_portal_ctx_t *ctx = ev->data;
 
-    ngx_int_t            rc;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_int_t                      rc;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_tracktik_loc_conf_t  *tlcf;
 
     r = ctx->r;
     c = r->connection;
@@ -287,6 +332,26 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
         return;
     }
 
+    if (c->buffered || r->buffered) {
+        /* the last message is still on its way: no poll meanwhile */
+        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
+        ngx_add_timer(&ctx->tick, tlcf->events_interval);
+        return;
+    }
+
+    /* the last poll's answer is out: free it, the next one has a pool */
+
+    if (ctx->body_pool) {
+        ngx_destroy_pool(ctx->body_pool);
+    }
+
+    ctx->body_pool = ngx_create_pool(4096, c->log);
+    if (ctx->body_pool == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
     rc = ngx_http_tracktik_portal_call(r, ctx, ctx->function,
                                        ngx_http_tracktik_portal_events_page);
     if (rc != NGX_OK) {
@@ -295,6 +360,58 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
     }
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the client reads again: send what waits, or give up after send_timeout */
+
+static void
+ngx_http_tracktik_portal_events_write(ngx_http_request_t *r)
+{
+    if (r->connection->write->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "client timed out on the event stream");
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (ngx_http_output_filter(r, NULL) == NGX_ERROR
+        || ngx_http_tracktik_portal_events_wait(r) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+}
+
+
+/* output still buffered: wait for the socket, at most send_timeout */
+
+static ngx_int_t
+ngx_http_tracktik_portal_events_wait(ngx_http_request_t *r)
+{
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    wev = r->connection->write;
+
+    if (!r->connection->buffered && !r->buffered) {
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+
+        return NGX_OK;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (!wev->delayed) {
+        ngx_add_timer(wev, clcf->send_timeout);
+    }
+
+    if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -69,6 +69,15 @@ my @bad = (
     [ 'a bad query_timeout is refused',
       http => qq{tracktik_postgres "$dsn" query_timeout=soon;},
       qr/invalid parameter "query_timeout=soon"/ ],
+    [ 'a statement_timeout that is not a time is refused',
+      http => qq{tracktik_postgres "$dsn" statement_timeout=soon;},
+      qr/invalid parameter "statement_timeout=soon".*statement_timeout=TIME.*nginx\.conf:\d+/ ],
+    [ 'a zero statement_timeout is refused',
+      http => qq{tracktik_postgres "$dsn" statement_timeout=0;},
+      qr/invalid parameter "statement_timeout=0".*nginx\.conf:\d+/ ],
+    [ 'a statement_timeout beyond PostgreSQL\'s limit (24.8 days) is refused',
+      http => qq{tracktik_postgres "$dsn" statement_timeout=30d;},
+      qr/invalid parameter "statement_timeout=30d".*nginx\.conf:\d+/ ],
     [ 'more INSERTs in flight than connections is refused',
       http => qq{tracktik_postgres "$dsn" pool=1 inflight=2;},
       qr/inflight=2 is more than pool=1/ ],
@@ -133,6 +142,16 @@ for my $case (@bad) {
     isnt $rc, 0, "$name: nginx -t fails";
     like $out, $want, "$name: the message says why";
 }
+
+($rc, $out) = nginx_t(http => qq{tracktik_postgres "$dsn" query_timeout=2s }
+                              . qq{statement_timeout=2500ms;},
+                      location => $webhook, files => \%secret);
+is $rc, 0, 'statement_timeout=2500ms passes' or diag $out;
+
+($rc, $out) = nginx_t(http => qq{tracktik_postgres "$dsn options='-c }
+                              . qq{work_mem=8MB'" statement_timeout=1s;},
+                      location => $webhook, files => \%secret);
+is $rc, 0, '... beside options of the conninfo' or diag $out;
 
 ($rc, $out) = nginx_t(http => "$pg\ntracktik_portal_password_cpu 25%;",
                       location => $webhook, files => \%secret);

@@ -274,3 +274,54 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
                 THEN '"' || replace(p_value, '"', '""') || '"'
                 ELSE p_value END
 $$;
+
+-- a ledger id as a user's event stream shows it, and back (p_decode): a
+-- keyed permutation of 0 .. 2^58 - 1, so at most 18 digits, made of four
+-- Feistel rounds over 29-bit halves with HMAC-SHA-256 as the round
+-- function, keyed per user (portal_event_key, migrations/010).  Ids one
+-- user sees tell nothing of how many rows were recorded in between (other
+-- clients' volume), and mean nothing on another user's stream.  NULL for
+-- a value outside the range.
+CREATE OR REPLACE FUNCTION portal_event_cursor(p_user bigint, p_value bigint,
+                                               p_decode boolean)
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    k     bytea;
+    h     bytea;
+    l     bigint;
+    r     bigint;
+    f     bigint;
+    half  constant bigint := 536870911;        -- 2^29 - 1
+BEGIN
+    IF p_value IS NULL OR p_value < 0 OR p_value > 288230376151711743 THEN
+        RETURN NULL;
+    END IF;
+
+    SELECT hmac(int8send(p_user), e.key, 'sha256') INTO k
+      FROM portal_event_key e;
+
+    l := p_value >> 29;
+    r := p_value & half;
+
+    FOR i IN 0 .. 3 LOOP
+        -- encoding runs rounds 0..3 on r; decoding undoes 3..0 on l
+        h := hmac(int4send(CASE WHEN p_decode THEN 3 - i ELSE i END)
+                  || int8send(CASE WHEN p_decode THEN l ELSE r END),
+                  k, 'sha256');
+        f := ((get_byte(h, 0)::bigint << 24) | (get_byte(h, 1) << 16)
+              | (get_byte(h, 2) << 8) | get_byte(h, 3)) & half;
+
+        IF p_decode THEN
+            f := r # f;
+            r := l;
+            l := f;
+        ELSE
+            f := l # f;
+            l := r;
+            r := f;
+        END IF;
+    END LOOP;
+
+    RETURN (l << 29) | r;
+END
+$$;

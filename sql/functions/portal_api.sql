@@ -253,11 +253,14 @@ EXCEPTION
 END
 $$;
 
--- the charts' counts: the newest-version test as an anti-join rather than
--- a function call per row, and each site's name read once, from its
--- newest incident in the window, rather than from every row: a third less
--- time (an operator's month on 10 million rows: 6.5 s -> 4.2 s; it reads
--- every row of the month, a daily roll-up would be the next step)
+-- the charts' counts, per local day and severity and per site, of the
+-- reports whose newest version is APPROVED and occurred in [from, to):
+-- at most 366 days, finite.  The whole UTC days of the range come from
+-- incidents_daily (kept by a trigger on the ledger, migrations/010), the
+-- part of a day at either end from the ledger itself: an operator's month
+-- on 10 million rows went from 4.2 s to milliseconds.  Each site's name
+-- is read from its newest incident in the range.  A report whose time
+-- zone PostgreSQL does not know is counted on its UTC day.
 CREATE OR REPLACE FUNCTION portal_api_stats(p_token text, p_from text,
                                             p_to text)
 RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
@@ -265,6 +268,10 @@ DECLARE
     u       portal_users := portal_session_user(p_token);
     v_from  timestamptz;
     v_to    timestamptz;
+    v_d1    date;          -- the whole UTC days: [v_d1, v_d2)
+    v_d2    date;
+    v_e1    timestamptz;   -- the ledger's parts: [v_from, v_e1), [v_e2, v_to)
+    v_e2    timestamptz;
     v_lo    bigint;
     v_hi    bigint;
     v_body  json;
@@ -274,8 +281,34 @@ BEGIN
     END IF;
 
     v_to := coalesce(nullif(p_to, '')::timestamptz, now());
+    IF NOT isfinite(v_to) THEN
+        RETURN portal_bad_filter(u, 'to must be a finite time');
+    END IF;
+
     v_from := coalesce(nullif(p_from, '')::timestamptz,
                        v_to - interval '30 days');
+    IF NOT isfinite(v_from) THEN
+        RETURN portal_bad_filter(u, 'from must be a finite time');
+    END IF;
+
+    IF v_to - v_from > interval '366 days' THEN
+        RETURN portal_bad_filter(u, 'from and to may be at most 366 days '
+                                    || 'apart');
+    END IF;
+
+    v_d1 := (v_from AT TIME ZONE 'UTC')::date;
+    IF v_d1::timestamp < v_from AT TIME ZONE 'UTC' THEN
+        v_d1 := v_d1 + 1;
+    END IF;
+    v_d2 := (v_to AT TIME ZONE 'UTC')::date;
+
+    IF v_d1 < v_d2 THEN
+        v_e1 := v_d1::timestamp AT TIME ZONE 'UTC';
+        v_e2 := v_d2::timestamp AT TIME ZONE 'UTC';
+    ELSE
+        v_e1 := v_to;
+        v_e2 := v_to;
+    END IF;
 
     -- the user's client, or every client: one range, one cached plan
     IF u.role = 'client' THEN
@@ -286,18 +319,34 @@ BEGIN
         v_hi := 9223372036854775807;
     END IF;
 
-    WITH counts AS (
-        SELECT (l.occurred_at AT TIME ZONE l.time_zone)::date AS day,
-               l.severity, l.client_id, l.site_id, count(*) AS n
+    WITH edge AS (
+        SELECT l.occurred_at, l.time_zone, l.severity, l.client_id,
+               l.site_id
           FROM incidents_ledger l
-         WHERE l.occurred_at >= v_from AND l.occurred_at < v_to
+         WHERE ((l.occurred_at >= v_from AND l.occurred_at < v_e1)
+                OR (l.occurred_at >= v_e2 AND l.occurred_at < v_to))
            AND l.client_id BETWEEN v_lo AND v_hi
            AND l.status = 'APPROVED'
            AND (u.site_ids IS NULL OR l.site_id = ANY (u.site_ids))
            AND NOT EXISTS (SELECT 1 FROM incidents_ledger n
                             WHERE n.report_id = l.report_id
-                              AND n.version > l.version)
-         GROUP BY 1, 2, 3, 4),
+                              AND n.version > l.version)),
+    zones AS (
+        SELECT z.time_zone, tracktik_time_zone(z.time_zone) AS zone
+          FROM (SELECT DISTINCT e.time_zone FROM edge e) z),
+    counts AS (
+        SELECT (e.occurred_at AT TIME ZONE z.zone)::date AS day,
+               e.severity, e.client_id, e.site_id, count(*) AS n
+          FROM edge e
+          JOIN zones z ON z.time_zone = e.time_zone
+         GROUP BY 1, 2, 3, 4
+        UNION ALL
+        SELECT d.local_day, d.severity, d.client_id, d.site_id, d.n
+          FROM incidents_daily d
+         WHERE d.utc_day >= v_d1 AND d.utc_day < v_d2
+           AND d.client_id BETWEEN v_lo AND v_hi
+           AND (u.site_ids IS NULL OR d.site_id = ANY (u.site_ids))
+           AND d.n > 0),
     sites AS (
         SELECT client_id, site_id, sum(n)::bigint AS n
           FROM counts GROUP BY 1, 2)
@@ -334,43 +383,131 @@ EXCEPTION
 END
 $$;
 
--- incidents recorded after a ledger row id, for live updates
+-- live updates (GET events, a stream of polls: portal_stream.c).
+-- p_after: '' to start from now; the id the client saw last (its
+-- Last-Event-ID); or the `next` of the stream's previous poll: that id, a
+-- dot, and the stream's place (portal_event_streams).  The ids are
+-- portal_event_cursor()'s, never ledger ids; "0" or an id that is not one
+-- resumes from the start of the window: the last 100,000 ledger rows and
+-- the last 24 hours, whichever is shorter.  A message holds at most 500
+-- incidents: 206 when it is full (the stream asks again at once), 200
+-- when it has caught up.  A session has at most four streams open across
+-- every nginx worker and host; a fifth gets 429, `next` holding the
+-- seconds until a place lapses (Retry-After).  A place lasts a minute
+-- unless its stream polls again, and no longer than the stream (ten
+-- minutes, when the client reconnects).
 CREATE OR REPLACE FUNCTION portal_api_events(p_token text, p_after text)
-RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+RETURNS portal_answer LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    u        portal_users := portal_session_user(p_token);
-    v_after  bigint;
-    v_items  json;
-    v_last   bigint;
+    u          portal_users := portal_session_user(p_token);
+    c_page     constant integer := 500;
+    c_rows     constant bigint := 100000;
+    c_hours    constant interval := '24 hours';
+    c_streams  constant integer := 4;
+    c_place    constant interval := '1 minute';
+    c_life     constant interval := '10 minutes';
+    v_session  text;
+    v_cursor   text;
+    v_stream   bigint;
+    v_expires  timestamptz;
+    v_max      bigint;
+    v_after    bigint;
+    v_items    jsonb;
+    v_last     bigint;
+    v_n        integer;
 BEGIN
     IF u.id IS NULL THEN
         RETURN portal_unauthorized();
     END IF;
 
-    IF coalesce(p_after, '') = '' THEN
-        SELECT coalesce(max(id), 0) INTO v_last FROM incidents_ledger;
-        RETURN portal_reply(200, '[]', u.email, u.client_id, v_last::text);
+    IF coalesce(p_after, '') !~ '^([0-9]{1,18}(\.[0-9]{1,18})?)?$' THEN
+        RAISE EXCEPTION 'bad event id' USING ERRCODE = '22023';
     END IF;
 
-    v_after := p_after::bigint;
+    v_cursor := split_part(coalesce(p_after, ''), '.', 1);
+    v_stream := nullif(split_part(coalesce(p_after, ''), '.', 2), '')::bigint;
+    v_session := encode(digest(p_token, 'sha256'), 'hex');
 
-    SELECT json_agg(portal_incident_json(l) ORDER BY l.id), max(l.id)
-      INTO v_items, v_last
-      FROM incidents_ledger l
-     WHERE l.id > v_after
-       AND portal_visible(u, l.status, l.client_id, l.site_id)
-       AND (u.role = 'operator' OR l.client_id = u.client_id)
-       AND portal_current(l.report_id, l.version);
+    -- the stream's place: kept (renewed at most every half minute), or
+    -- taken when it has none or its place lapsed
+    IF v_stream IS NOT NULL THEN
+        SELECT s.expires_at INTO v_expires
+          FROM portal_event_streams s
+         WHERE s.id = v_stream AND s.session_id = v_session
+           AND s.expires_at > now();
 
-    RETURN portal_reply(200, coalesce(v_items, '[]'::json)::text, u.email, u.client_id,
-            greatest(coalesce(v_last, v_after),
-                     (SELECT coalesce(max(id), v_after)
-                        FROM incidents_ledger
-                       WHERE id > v_after))::text);
+        IF v_expires IS NULL THEN
+            v_stream := NULL;
+        ELSIF v_expires < now() + c_place / 2 THEN
+            UPDATE portal_event_streams s
+               SET expires_at = least(now() + c_place, s.opened_at + c_life)
+             WHERE s.id = v_stream;
+        END IF;
+    END IF;
+
+    IF v_stream IS NULL THEN
+        PERFORM pg_advisory_xact_lock(
+                    hashtextextended('portal_event_streams ' || v_session, 0));
+
+        DELETE FROM portal_event_streams s
+         WHERE s.expires_at <= now()
+           AND (s.session_id = v_session
+                OR s.expires_at < now() - interval '1 hour');
+
+        SELECT count(*), min(s.expires_at) INTO v_n, v_expires
+          FROM portal_event_streams s
+         WHERE s.session_id = v_session;
+
+        IF v_n >= c_streams THEN
+            RETURN portal_reply(429,
+                '{"error":"too many event streams open for this session"}',
+                u.email, u.client_id,
+                greatest(1, ceil(extract(epoch FROM v_expires - now())))
+                    ::bigint::text);
+        END IF;
+
+        INSERT INTO portal_event_streams (session_id, expires_at)
+        VALUES (v_session, now() + c_place)
+        RETURNING id INTO v_stream;
+    END IF;
+
+    SELECT coalesce(max(l.id), 0) INTO v_max FROM incidents_ledger l;
+
+    IF v_cursor = '' THEN
+        v_after := v_max;
+    ELSE
+        v_after := portal_event_cursor(u.id, v_cursor::bigint, true);
+        IF v_cursor = '0' OR v_after IS NULL OR v_after > v_max THEN
+            v_after := 0;
+        END IF;
+    END IF;
+
+    v_after := greatest(v_after, v_max - c_rows);
+
+    -- the items without their ledger ids, for the same reason as the ids
+    SELECT jsonb_agg(portal_incident_json(p.l)::jsonb - 'ledger_id'
+                     ORDER BY (p.l).id),
+           max((p.l).id), count(*)
+      INTO v_items, v_last, v_n
+      FROM (SELECT l
+              FROM incidents_ledger l
+             WHERE l.id > v_after AND l.id <= v_max
+               AND l.recorded_at > now() - c_hours
+               AND portal_visible(u, l.status, l.client_id, l.site_id)
+               AND (u.role = 'operator' OR l.client_id = u.client_id)
+               AND portal_current(l.report_id, l.version)
+             ORDER BY l.id
+             LIMIT c_page) p;
+
+    RETURN portal_reply(CASE WHEN v_n = c_page THEN 206 ELSE 200 END,
+            coalesce(v_items, '[]'::jsonb)::text, u.email, u.client_id,
+            portal_event_cursor(u.id, CASE WHEN v_n = c_page THEN v_last
+                                           ELSE v_max END, false)::text
+                || '.' || v_stream::text);
 EXCEPTION
     WHEN data_exception THEN
-        RETURN portal_reply(400, '{"error":"invalid event id"}', u.email, u.client_id,
-                NULL);
+        RETURN portal_reply(400, '{"error":"invalid event id"}', u.email,
+                            u.client_id, NULL);
 END
 $$;
 

@@ -166,3 +166,80 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- 010: a time zone PostgreSQL knows, or UTC for one it does not (a
+-- report's zone comes from the tenant; it must not fail the insert)
+CREATE OR REPLACE FUNCTION tracktik_time_zone(p_zone text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM now() AT TIME ZONE p_zone;
+    RETURN p_zone;
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN 'UTC';
+END
+$$;
+
+-- 010: incidents_daily follows the ledger.  Per inserting statement, for
+-- each report it touched: when the newest version is now one of the new
+-- rows, the report's previous newest version (if APPROVED) leaves its
+-- day's count and the new one (if APPROVED) joins its day's.  The deltas
+-- are summed per key and applied in key order (no deadlock between two
+-- statements); ON CONFLICT makes concurrent statements add up.  Two
+-- transactions never both add a version of one report: each new version
+-- is the newest visible + 1 (tracktik_record_batch), so the second
+-- collides with the first on (report_id, version) and rolls back.
+CREATE OR REPLACE FUNCTION incidents_daily_count() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    WITH touched AS (
+        SELECT a.report_id, max(a.version) AS top,
+               array_agg(a.version) AS versions
+          FROM added a
+         GROUP BY a.report_id
+    ), before AS (
+        -- the newest version among the rows that were there before (a
+        -- join, not LATERAL: a bulk load may hash it)
+        SELECT DISTINCT ON (l.report_id) l.report_id, l.version,
+               l.occurred_at, l.time_zone, l.client_id, l.site_id,
+               l.severity, l.status
+          FROM incidents_ledger l
+          JOIN touched t ON t.report_id = l.report_id
+         WHERE l.version <> ALL (t.versions)
+         ORDER BY l.report_id, l.version DESC
+    ), moved AS (
+        SELECT t.report_id, t.top, o.occurred_at, o.time_zone,
+               o.client_id, o.site_id, o.severity, o.status
+          FROM touched t
+          LEFT JOIN before o ON o.report_id = t.report_id
+         WHERE o.version IS NULL OR o.version < t.top
+    ), delta AS (
+        SELECT a.occurred_at, a.time_zone, a.client_id, a.site_id,
+               a.severity, 1 AS n
+          FROM moved m
+          JOIN added a ON a.report_id = m.report_id AND a.version = m.top
+         WHERE a.status = 'APPROVED' AND a.client_id IS NOT NULL
+        UNION ALL
+        SELECT m.occurred_at, m.time_zone, m.client_id, m.site_id,
+               m.severity, -1
+          FROM moved m
+         WHERE m.status = 'APPROVED' AND m.client_id IS NOT NULL
+    ), zones AS (
+        SELECT z.time_zone, tracktik_time_zone(z.time_zone) AS zone
+          FROM (SELECT DISTINCT d.time_zone FROM delta d) z
+    )
+    INSERT INTO incidents_daily AS r (utc_day, client_id, site_id, severity,
+                                      local_day, n)
+    SELECT (d.occurred_at AT TIME ZONE 'UTC')::date, d.client_id, d.site_id,
+           d.severity, (d.occurred_at AT TIME ZONE z.zone)::date, sum(d.n)
+      FROM delta d
+      JOIN zones z ON z.time_zone = d.time_zone
+     GROUP BY 1, 2, 3, 4, 5
+    HAVING sum(d.n) <> 0
+     ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (utc_day, client_id, site_id, severity, local_day)
+        DO UPDATE SET n = r.n + EXCLUDED.n;
+
+    RETURN NULL;
+END
+$$;
