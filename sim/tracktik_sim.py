@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tt_delivery  # noqa: E402
 import tt_server    # noqa: E402
+import tt_state     # noqa: E402
 import tt_tenant    # noqa: E402
 from tt_http import parse_rate, read_secret  # noqa: E402
 
@@ -66,7 +67,7 @@ def parse_args(argv):
     p.add_argument("--update-ratio", type=float,
                    default=float(env("SIM_UPDATE_RATIO", 0.15)))
     p.add_argument("--deliver-include", default=env(
-        "SIM_DELIVER_INCLUDE", tt_server.DEFAULTS["deliver_include"]))
+        "SIM_DELIVER_INCLUDE", tt_state.DEFAULTS["deliver_include"]))
     p.add_argument("--deliver-envelope", choices=("bare", "data", "list"),
                    default=env("SIM_DELIVER_ENVELOPE", "bare"))
     p.add_argument("--deliver-retries", type=int,
@@ -127,7 +128,7 @@ def main(argv=None):
         "secret_file": os.path.abspath(args.secret_file)
         if args.secret_file else None,
     }
-    state = tt_server.SimState(tenant, config)
+    state = tt_state.SimState(tenant, config)
     try:
         tenant.check_includes("reports", [
             i.strip() for i in args.deliver_include.split(",") if i.strip()])
