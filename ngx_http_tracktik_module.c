@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "src/ngx_http_tracktik_module.h"
+#include "src/ngx_http_tracktik_conninfo.h"
 #include "src/ngx_http_tracktik_directives.h"
 #include "src/ngx_http_tracktik_password.h"
 #include "src/ngx_http_tracktik_session.h"
@@ -354,7 +355,8 @@ ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(tmcf->pg.size, 4);
     ngx_conf_init_uint_value(tmcf->pg.queue_size, 1024);
     ngx_conf_init_msec_value(tmcf->pg.connect_timeout, 5000);
-    ngx_conf_init_msec_value(tmcf->pg.query_timeout, 10000);
+    ngx_conf_init_msec_value(tmcf->pg.query_timeout,
+                             NGX_HTTP_TRACKTIK_QUERY_TIMEOUT);
     ngx_conf_init_uint_value(tmcf->batch_size, 200);
     ngx_conf_init_uint_value(tmcf->inflight, 1);
     ngx_conf_init_uint_value(tmcf->password_cpu, 10);

@@ -320,10 +320,14 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 
     /*
      * a stream ends after a while, so its memory does not grow without
-     * bound; EventSource reconnects with Last-Event-ID and loses nothing
+     * bound, and at once when the worker is exiting (a reload, a graceful
+     * stop), which it would otherwise hold up for the stream's whole life;
+     * EventSource reconnects with Last-Event-ID and loses nothing
      */
 
-    if (ngx_current_msec - ctx->started >= NGX_HTTP_TRACKTIK_EVENTS_LIFE) {
+    if (ngx_exiting
+        || ngx_current_msec - ctx->started >= NGX_HTTP_TRACKTIK_EVENTS_LIFE)
+    {
         (void) ngx_http_tracktik_portal_stream(r, ctx, NULL, 0, 1);
 
         /* the request may be freed now: only c is used after this */

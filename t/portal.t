@@ -561,3 +561,11 @@ qr/${\ ::without("$::SiteA1|$::SiteB")}.*"per_site" : \[\{"site" : \{"id" : $::S
 --- error_code: 200
 --- response_headers
 X-Content-Type-Options: nosniff
+
+
+
+=== TEST 36: list items carry no global ledger id (other clients' volume)
+--- request eval: ::get('incidents')
+--- more_headers eval: ::as('alice')
+--- error_code: 200
+--- response_body_like eval: qr/^(?!.*ledger_id).*"items" : \[\{"id"/s

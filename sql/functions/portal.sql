@@ -107,7 +107,6 @@ RETURNS json LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', l.report_id,
         'version', l.version,
-        'ledger_id', l.id,
         'occurred_at', l.occurred_at,
         'time_zone', l.time_zone,
         'client_id', l.client_id,
