@@ -29,10 +29,15 @@ FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer \
                  -fno-sanitize-recover=undefined
 FUZZ_WORKER_INCS := -Isrc/common -Isrc/worker
 FUZZ_NGX      ?= build/nginx-src
+# libpq's header: module headers include it (as config finds it)
+FUZZ_PQ_INC   := $(or $(shell pg_config --includedir 2>/dev/null),\
+                      /usr/include/postgresql)
 FUZZ_NGX_INCS := -I$(FUZZ_NGX)/src/core -I$(FUZZ_NGX)/src/event \
                  -I$(FUZZ_NGX)/src/event/modules -I$(FUZZ_NGX)/src/os/unix \
                  -I$(FUZZ_NGX)/src/http -I$(FUZZ_NGX)/src/http/modules \
-                 -I$(FUZZ_NGX)/objs -Isrc -Isrc/common
+                 -I$(FUZZ_NGX)/src/http/v2 \
+                 -I$(FUZZ_NGX)/objs -Isrc -Isrc/common \
+                 -I$(FUZZ_PQ_INC)
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SECONDS  ?= 600
 FUZZ_ARGS     ?=
@@ -54,8 +59,9 @@ endef
 tt_fuzz = $(call tt_fuzz_rule,$(1),$(2),$(FUZZ_WORKER_INCS),$(3),\
             $(wildcard src/worker/*.h src/common/*.h))
 tt_fuzz_ngx = $(call tt_fuzz_rule,$(1),$(2) fuzz/ngx_stubs.c,\
-                $(FUZZ_NGX_INCS),$(3),\
-                $(FUZZ_NGX)/objs/ngx_auto_config.h $(wildcard src/*.h))
+                $(FUZZ_NGX_INCS) -Ifuzz,$(3),\
+                $(FUZZ_NGX)/objs/ngx_auto_config.h fuzz/ngx_stubs.h \
+                $(wildcard src/*.h))
 
 
 # --- the harnesses: one line each ------------------------------------------
@@ -67,6 +73,8 @@ $(eval $(call tt_fuzz,worker_parse,$(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,worker_rules,src/worker/rules.c src/worker/rules_parse.c $(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,tt_time,$(FUZZ_TIME)))
 $(eval $(call tt_fuzz_ngx,module_hmac,src/ngx_http_tracktik_hmac.c,-lcrypto))
+$(eval $(call tt_fuzz_ngx,module_json,src/ngx_http_tracktik_json.c,-lyajl))
+$(eval $(call tt_fuzz_ngx,module_signature,src/ngx_http_tracktik_signature.c src/ngx_http_tracktik_hmac.c src/ngx_http_tracktik_util.c,-lcrypto))
 
 # ---------------------------------------------------------------------------
 
