@@ -76,6 +76,7 @@ $(eval $(call tt_fuzz_ngx,module_hmac,src/ngx_http_tracktik_hmac.c,-lcrypto))
 $(eval $(call tt_fuzz_ngx,module_json,src/ngx_http_tracktik_json.c,-lyajl))
 $(eval $(call tt_fuzz_ngx,module_signature,src/ngx_http_tracktik_signature.c src/ngx_http_tracktik_hmac.c src/ngx_http_tracktik_util.c,-lcrypto))
 $(eval $(call tt_fuzz_ngx,module_cookie,src/ngx_http_tracktik_session.c src/ngx_http_tracktik_hmac.c,-lcrypto))
+$(eval $(call tt_fuzz_ngx,module_args,src/ngx_http_tracktik_portal.c src/ngx_http_tracktik_portal_call.c src/ngx_http_tracktik_session.c src/ngx_http_tracktik_hmac.c src/ngx_http_tracktik_util.c,-lcrypto -lpq))
 
 # ---------------------------------------------------------------------------
 

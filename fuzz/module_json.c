@@ -16,12 +16,23 @@
  *
  * Whether invalid UTF-8 in a string is accepted is left open (the check
  * may route it elsewhere), so neither direction depends on it.
+ *
+ * Known findings, reported and not fixed yet: yajl, and so the check,
+ * accepts bodies jsonb then refuses (the INSERT fails with SQLSTATE 22P02,
+ * the group commit splits, the delivery gets 400 "rejected"):
+ *   - an unpaired surrogate escape: {"a":"\ude00"}, {"a":"\ud800"};
+ *   - \f or \v as whitespace: "\v{}", "{}\f";
+ *   - an unfinished string after the object: {}"  or {} "abc
+ * The flags surrogate, space and trailing excuse exactly these; drop
+ * the excuse when the check is fixed, and this harness holds it to
+ * jsonb's rules.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
 #include "ngx_http_tracktik_json.h"
+#include "ngx_stubs.h"
 
 
 #define FUZZ_JSON_MAX_DEPTH   128
@@ -95,53 +106,6 @@ fuzz_json_hex4(fuzz_json_t *j, uint32_t *u)
 }
 
 
-/* the length of the UTF-8 sequence at p (Unicode's table 3-7), 0 if bad */
-
-static size_t
-fuzz_json_utf8(const uint8_t *p, const uint8_t *last)
-{
-    size_t   n, i;
-    uint8_t  lo, hi;
-
-    lo = 0x80;
-    hi = 0xbf;
-
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2;
-    } else if (p[0] == 0xe0) {
-        n = 3;
-        lo = 0xa0;
-    } else if (p[0] >= 0xe1 && p[0] <= 0xef && p[0] != 0xed) {
-        n = 3;
-    } else if (p[0] == 0xed) {
-        n = 3;
-        hi = 0x9f;
-    } else if (p[0] == 0xf0) {
-        n = 4;
-        lo = 0x90;
-    } else if (p[0] >= 0xf1 && p[0] <= 0xf3) {
-        n = 4;
-    } else if (p[0] == 0xf4) {
-        n = 4;
-        hi = 0x8f;
-    } else {
-        return 0;
-    }
-
-    if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-
-    for (i = 2; i < n; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf) {
-            return 0;
-        }
-    }
-
-    return n;
-}
-
-
 static void
 fuzz_json_string(fuzz_json_t *j)
 {
@@ -158,7 +122,7 @@ fuzz_json_string(fuzz_json_t *j)
         }
 
         if (*j->p >= 0x80) {
-            n = fuzz_json_utf8(j->p, j->last);
+            n = fuzz_ngx_utf8(j->p, j->last);
             if (n == 0) {
                 j->utf8 = 1;
                 n = 1;

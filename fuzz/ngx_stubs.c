@@ -1068,6 +1068,57 @@ ngx_http_run_posted_requests(ngx_connection_t *c)
 }
 
 
+/*
+ * A reference for the harnesses: the length of the well-formed UTF-8
+ * sequence at p by Unicode's table 3-7 (the allowed byte ranges), 0 when
+ * the bytes there are not one.
+ */
+
+size_t
+fuzz_ngx_utf8(const u_char *p, const u_char *last)
+{
+    size_t   n, i;
+    u_char   lo, hi;
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+    } else if (p[0] == 0xe0) {
+        n = 3;
+        lo = 0xa0;
+    } else if (p[0] >= 0xe1 && p[0] <= 0xef && p[0] != 0xed) {
+        n = 3;
+    } else if (p[0] == 0xed) {
+        n = 3;
+        hi = 0x9f;
+    } else if (p[0] == 0xf0) {
+        n = 4;
+        lo = 0x90;
+    } else if (p[0] >= 0xf1 && p[0] <= 0xf3) {
+        n = 4;
+    } else if (p[0] == 0xf4) {
+        n = 4;
+        hi = 0x8f;
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
 /* the harnesses' requests */
 
 void
@@ -1088,7 +1139,10 @@ fuzz_ngx_copy(ngx_pool_t *pool, const u_char *data, size_t len)
         abort();
     }
 
-    ngx_memcpy(p, data, len);
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
     p[len] = '\0';
 
     return p;

@@ -35,6 +35,9 @@ ngx_table_elt_t *fuzz_ngx_header(ngx_http_request_t *r, const char *key,
  * is read-only); NUL-terminated, as nginx's request buffers end */
 u_char *fuzz_ngx_copy(ngx_pool_t *pool, const u_char *data, size_t len);
 
+/* the length of the well-formed UTF-8 sequence at p, 0 if none */
+size_t fuzz_ngx_utf8(const u_char *p, const u_char *last);
+
 /* the clock ngx_time() reads */
 void fuzz_ngx_set_time(time_t sec);
 
