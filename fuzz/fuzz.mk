@@ -38,7 +38,7 @@ FUZZ_NGX_INCS := -I$(FUZZ_NGX)/src/core -I$(FUZZ_NGX)/src/event \
                  -I$(FUZZ_NGX)/src/http/v2 \
                  -I$(FUZZ_NGX)/objs -Isrc -Isrc/common \
                  -I$(FUZZ_PQ_INC)
-FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS  ?= 600
 FUZZ_ARGS     ?=
 FUZZ_NAMES    :=

@@ -432,11 +432,11 @@ fuzz_args_call(ngx_http_request_t *r, fuzz_route_t *rt, ngx_str_t *args,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                         *p, *last, *nul, *cookie, *v;
+    u_char                         *p, *cookie, *v;
     size_t                          len;
     ngx_str_t                       f[FUZZ_FIELDS], path, id, args, key, t;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, nf, flags, method, refused;
+    ngx_uint_t                      i, flags, method, refused;
     fuzz_route_t                   *rt;
     ngx_array_t                     secrets;
     ngx_http_request_t             *r;
@@ -473,20 +473,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r->loc_conf[0] = &clcf;
     r->method = method;
 
-    p = fuzz_ngx_copy(r->pool, data + 1, size - 1);
-    last = p + size - 1;
-
-    for (nf = 0; nf < FUZZ_FIELDS && p <= last; nf++) {
-        nul = (nf < FUZZ_FIELDS - 1) ? memchr(p, '\0', last - p) : NULL;
-        f[nf].data = p;
-        f[nf].len = (nul ? nul : last) - p;
-        *(nul ? nul : last) = '\0';
-        p = (nul ? nul : last) + 1;
-    }
-
-    for (i = nf; i < FUZZ_FIELDS; i++) {
-        ngx_str_null(&f[i]);
-    }
+    fuzz_ngx_fields(r->pool, data + 1, size - 1, f, FUZZ_FIELDS);
 
     /* the URI and its arguments, each in its own buffer */
 

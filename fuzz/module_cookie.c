@@ -286,7 +286,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     u_char                        *p, *last, *nul;
     ngx_str_t                      f[FUZZ_FIELDS], token, right, *loc;
     ngx_int_t                      rc, rc2;
-    ngx_uint_t                     i, nf, flags, first_right, calls;
+    ngx_uint_t                     i, flags, first_right, calls;
     ngx_pool_t                    *pool;
     ngx_array_t                   *secrets;
     ngx_list_part_t               *part;
@@ -309,19 +309,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    p = fuzz_ngx_copy(pool, data + 1, size - 1);
-    last = p + size - 1;
-
-    for (nf = 0; nf < FUZZ_FIELDS && p <= last; nf++) {
-        nul = (nf < FUZZ_FIELDS - 1) ? memchr(p, '\0', last - p) : NULL;
-        f[nf].data = p;
-        f[nf].len = (nul ? nul : last) - p;
-        p = (nul ? nul : last) + 1;
-    }
-
-    for (i = nf; i < FUZZ_FIELDS; i++) {
-        ngx_str_null(&f[i]);
-    }
+    fuzz_ngx_fields(pool, data + 1, size - 1, f, FUZZ_FIELDS);
 
     /* the session secrets: lines as the secret file gives them */
 

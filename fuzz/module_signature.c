@@ -168,6 +168,30 @@ fuzz_sig_decode(ngx_conf_t *cf, ngx_http_tracktik_secret_t *secret)
 }
 
 
+/* the MAC a scheme signs with: the body (HMAC schemes, the line as
+ * written) or "id.timestamp.body" (standard, the decoded key) */
+
+static void
+fuzz_sig_mac(ngx_uint_t scheme, ngx_http_tracktik_secret_t *secret,
+    ngx_str_t *f, u_char *mac, unsigned int *len)
+{
+    ngx_str_t  parts[5];
+
+    if (scheme < 2) {
+        fuzz_sig_hmac(scheme ? EVP_sha256() : EVP_sha512(), &secret->text,
+                      &f[4], 1, mac, len);
+        return;
+    }
+
+    parts[0] = f[2];
+    ngx_str_set(&parts[1], ".");
+    parts[2] = f[3];
+    ngx_str_set(&parts[3], ".");
+    parts[4] = f[4];
+    fuzz_sig_hmac(EVP_sha256(), &secret->key, parts, 5, mac, len);
+}
+
+
 /* the signature the fuzzer asked for with "@@" */
 
 static size_t
@@ -176,15 +200,13 @@ fuzz_sig_right(ngx_uint_t scheme, ngx_uint_t upper,
 {
     u_char        mac[EVP_MAX_MD_SIZE];
     size_t        i;
-    ngx_str_t     parts[5];
     unsigned int  len;
 
     switch (scheme) {
 
     case 0:
     case 1:
-        fuzz_sig_hmac(scheme ? EVP_sha256() : EVP_sha512(), &secret->text,
-                      &f[4], 1, mac, &len);
+        fuzz_sig_mac(scheme, secret, f, mac, &len);
         ngx_hex_dump(out, mac, len);
 
         for (i = 0; upper && i < 2 * len; i++) {
@@ -198,12 +220,7 @@ fuzz_sig_right(ngx_uint_t scheme, ngx_uint_t upper,
         return secret->text.len;
 
     default:
-        parts[0] = f[2];
-        ngx_str_set(&parts[1], ".");
-        parts[2] = f[3];
-        ngx_str_set(&parts[3], ".");
-        parts[4] = f[4];
-        fuzz_sig_hmac(EVP_sha256(), &secret->key, parts, 5, mac, &len);
+        fuzz_sig_mac(scheme, secret, f, mac, &len);
         return EVP_EncodeBlock(out, mac, (int) len);
     }
 }
@@ -217,7 +234,6 @@ fuzz_sig_signed(ngx_uint_t scheme, ngx_http_tracktik_secret_t *secret,
 {
     int            n;
     u_char        *p, *last, *tok;
-    ngx_str_t      parts[5];
     unsigned int   len;
     u_char         mac[EVP_MAX_MD_SIZE], hex[2 * EVP_MAX_MD_SIZE];
     u_char         given[4096];
@@ -226,8 +242,7 @@ fuzz_sig_signed(ngx_uint_t scheme, ngx_http_tracktik_secret_t *secret,
 
     case 0:
     case 1:
-        fuzz_sig_hmac(scheme ? EVP_sha256() : EVP_sha512(), &secret->text,
-                      &f[4], 1, mac, &len);
+        fuzz_sig_mac(scheme, secret, f, mac, &len);
         ngx_hex_dump(hex, mac, len);
 
         return sig->value.len == 2 * len
@@ -239,12 +254,7 @@ fuzz_sig_signed(ngx_uint_t scheme, ngx_http_tracktik_secret_t *secret,
                              sig->value.len) == 0;
     }
 
-    parts[0] = f[2];
-    ngx_str_set(&parts[1], ".");
-    parts[2] = f[3];
-    ngx_str_set(&parts[3], ".");
-    parts[4] = f[4];
-    fuzz_sig_hmac(EVP_sha256(), &secret->key, parts, 5, mac, &len);
+    fuzz_sig_mac(scheme, secret, f, mac, &len);
 
     p = sig->value.data;
     last = p + sig->value.len;
@@ -283,7 +293,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     time_t                         ts;
     ngx_int_t                      rc;
     ngx_str_t                      f[FUZZ_FIELDS], key, want;
-    ngx_uint_t                     i, nf, flags, scheme, usable, right;
+    ngx_uint_t                     i, flags, scheme, usable, right;
     ngx_conf_t                     cf;
     ngx_array_t                    secrets;
     ngx_table_elt_t               *sig;
@@ -306,19 +316,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the fields, in a pool copy the module may not write past */
 
-    p = fuzz_ngx_copy(r->pool, data + 1, size - 1);
-    last = p + size - 1;
-
-    for (nf = 0; nf < FUZZ_FIELDS && p <= last; nf++) {
-        nul = (nf < FUZZ_FIELDS - 1) ? memchr(p, '\0', last - p) : NULL;
-        f[nf].data = p;
-        f[nf].len = (nul ? nul : last) - p;
-        p = (nul ? nul : last) + 1;
-    }
-
-    for (i = nf; i < FUZZ_FIELDS; i++) {
-        ngx_str_null(&f[i]);
-    }
+    fuzz_ngx_fields(r->pool, data + 1, size - 1, f, FUZZ_FIELDS);
 
     if (f[4].data == NULL) {
         ngx_str_set(&f[4], "");         /* no body is an empty one */

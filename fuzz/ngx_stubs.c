@@ -1149,6 +1149,34 @@ fuzz_ngx_copy(ngx_pool_t *pool, const u_char *data, size_t len)
 }
 
 
+void
+fuzz_ngx_fields(ngx_pool_t *pool, const u_char *data, size_t size,
+    ngx_str_t *f, ngx_uint_t n)
+{
+    u_char      *p, *last, *end;
+    ngx_uint_t   i;
+
+    p = fuzz_ngx_copy(pool, data, size);
+    last = p + size;
+
+    for (i = 0; i < n; i++) {
+
+        if (p > last) {
+            ngx_str_null(&f[i]);
+            continue;
+        }
+
+        end = (i < n - 1) ? memchr(p, '\0', last - p) : NULL;
+        end = end ? end : last;
+
+        *end = '\0';
+        f[i].data = p;
+        f[i].len = end - p;
+        p = end + 1;
+    }
+}
+
+
 ngx_http_request_t *
 fuzz_ngx_request(void *loc_conf, void *main_conf)
 {

@@ -35,6 +35,14 @@ ngx_table_elt_t *fuzz_ngx_header(ngx_http_request_t *r, const char *key,
  * is read-only); NUL-terminated, as nginx's request buffers end */
 u_char *fuzz_ngx_copy(ngx_pool_t *pool, const u_char *data, size_t len);
 
+/*
+ * The input after its flags byte as up to n fields separated by NUL bytes
+ * (the last field takes the rest): a pool copy, each field NUL-terminated;
+ * fields the input does not reach are null strings (data NULL).
+ */
+void fuzz_ngx_fields(ngx_pool_t *pool, const u_char *data, size_t size,
+    ngx_str_t *f, ngx_uint_t n);
+
 /* the length of the well-formed UTF-8 sequence at p, 0 if none */
 size_t fuzz_ngx_utf8(const u_char *p, const u_char *last);
 
