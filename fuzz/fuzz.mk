@@ -68,15 +68,20 @@ tt_fuzz_ngx = $(call tt_fuzz_rule,$(1),$(2) fuzz/ngx_stubs.c,\
 
 FUZZ_TIME  := src/common/tt_time.c src/worker/tz.c
 FUZZ_PARSE := src/worker/parse.c src/common/tt_json.c $(FUZZ_TIME)
+FUZZ_M     := src/ngx_http_tracktik
+FUZZ_SIGNATURE := $(FUZZ_M)_signature.c $(FUZZ_M)_hmac.c $(FUZZ_M)_util.c
+FUZZ_SESSION   := $(FUZZ_M)_session.c $(FUZZ_M)_hmac.c
+FUZZ_PORTAL    := $(FUZZ_M)_portal.c $(FUZZ_M)_portal_call.c \
+                  $(FUZZ_M)_util.c $(FUZZ_SESSION)
 
 $(eval $(call tt_fuzz,worker_parse,$(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,worker_rules,src/worker/rules.c src/worker/rules_parse.c $(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,tt_time,$(FUZZ_TIME)))
 $(eval $(call tt_fuzz_ngx,module_hmac,src/ngx_http_tracktik_hmac.c,-lcrypto))
-$(eval $(call tt_fuzz_ngx,module_json,src/ngx_http_tracktik_json.c,-lyajl))
-$(eval $(call tt_fuzz_ngx,module_signature,src/ngx_http_tracktik_signature.c src/ngx_http_tracktik_hmac.c src/ngx_http_tracktik_util.c,-lcrypto))
-$(eval $(call tt_fuzz_ngx,module_cookie,src/ngx_http_tracktik_session.c src/ngx_http_tracktik_hmac.c,-lcrypto))
-$(eval $(call tt_fuzz_ngx,module_args,src/ngx_http_tracktik_portal.c src/ngx_http_tracktik_portal_call.c src/ngx_http_tracktik_session.c src/ngx_http_tracktik_hmac.c src/ngx_http_tracktik_util.c,-lcrypto -lpq))
+$(eval $(call tt_fuzz_ngx,module_json,$(FUZZ_M)_json.c,-lyajl))
+$(eval $(call tt_fuzz_ngx,module_signature,$(FUZZ_SIGNATURE),-lcrypto))
+$(eval $(call tt_fuzz_ngx,module_cookie,$(FUZZ_SESSION),-lcrypto))
+$(eval $(call tt_fuzz_ngx,module_args,$(FUZZ_PORTAL),-lcrypto -lpq))
 
 # ---------------------------------------------------------------------------
 
