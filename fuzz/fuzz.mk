@@ -13,7 +13,7 @@
 # SOURCES are the files under test, compiled into the harness with the
 # fuzzer's instrumentation.  tt_fuzz_ngx compiles against the nginx tree
 # that scripts/build-module.sh configures (headers and
-# objs/ngx_auto_config.h) and links fuzz/ngx_stubs.c: nginx-dev has the
+# objs/ngx_auto_config.h) and links fuzz/ngx_stubs*.c: nginx-dev has the
 # headers but not the core's sources, so the core functions module code
 # calls (pools, logging, string helpers) are stand-ins there; a harness
 # that needs another one adds it to that file.
@@ -58,7 +58,8 @@ endef
 
 tt_fuzz = $(call tt_fuzz_rule,$(1),$(2),$(FUZZ_WORKER_INCS),$(3),\
             $(wildcard src/worker/*.h src/common/*.h))
-tt_fuzz_ngx = $(call tt_fuzz_rule,$(1),$(2) fuzz/ngx_stubs.c,\
+FUZZ_NGX_STUBS := fuzz/ngx_stubs.c fuzz/ngx_stubs_string.c fuzz/ngx_stubs_http.c
+tt_fuzz_ngx = $(call tt_fuzz_rule,$(1),$(2) $(FUZZ_NGX_STUBS),\
                 $(FUZZ_NGX_INCS) -Ifuzz,$(3),\
                 $(FUZZ_NGX)/objs/ngx_auto_config.h fuzz/ngx_stubs.h \
                 $(wildcard src/*.h))

@@ -1,8 +1,9 @@
 
 /*
- * Helpers for the module-side fuzz harnesses, in fuzz/ngx_stubs.c with
- * the stand-ins for nginx's core: a request as a handler sees it, built
- * from a pool, and the header list the module's lookups walk.
+ * Helpers for the module-side fuzz harnesses, in fuzz/ngx_stubs_http.c
+ * beside the stand-ins for nginx (fuzz/ngx_stubs*.c): a request as a
+ * handler sees it, built from a pool, and the header list the module's
+ * lookups walk.
  */
 
 
@@ -15,8 +16,17 @@
 #include <ngx_http.h>
 
 
+/* a stand-in no harness should reach: reaching it is a finding */
+#define fuzz_ngx_unreachable(name)                                            \
+    do {                                                                      \
+        fprintf(stderr, "fuzz: %s is not reachable from a harness\n", name); \
+        abort();                                                              \
+    } while (0)
+
+
 /* the module's own ctx_index in the stand-in request (core is 0) */
 #define FUZZ_NGX_TRACKTIK_INDEX  1
+#define FUZZ_NGX_MODULES         2
 
 
 /*
