@@ -13,7 +13,7 @@
 # SOURCES are the files under test, compiled into the harness with the
 # fuzzer's instrumentation.  tt_fuzz_ngx compiles against the nginx tree
 # that scripts/build-module.sh configures (headers and
-# objs/ngx_auto_config.h) and links fuzz/ngx_stubs.c: nginx-dev has the
+# objs/ngx_auto_config.h) and links fuzz/ngx_stubs*.c: nginx-dev has the
 # headers but not the core's sources, so the core functions module code
 # calls (pools, logging, string helpers) are stand-ins there; a harness
 # that needs another one adds it to that file.
@@ -29,11 +29,16 @@ FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer \
                  -fno-sanitize-recover=undefined
 FUZZ_WORKER_INCS := -Isrc/common -Isrc/worker
 FUZZ_NGX      ?= build/nginx-src
+# libpq's header: module headers include it (as config finds it)
+FUZZ_PQ_INC   := $(or $(shell pg_config --includedir 2>/dev/null),\
+                      /usr/include/postgresql)
 FUZZ_NGX_INCS := -I$(FUZZ_NGX)/src/core -I$(FUZZ_NGX)/src/event \
                  -I$(FUZZ_NGX)/src/event/modules -I$(FUZZ_NGX)/src/os/unix \
                  -I$(FUZZ_NGX)/src/http -I$(FUZZ_NGX)/src/http/modules \
-                 -I$(FUZZ_NGX)/objs -Isrc -Isrc/common
-FUZZ_SMOKE_SECONDS ?= 20
+                 -I$(FUZZ_NGX)/src/http/v2 \
+                 -I$(FUZZ_NGX)/objs -Isrc -Isrc/common \
+                 -I$(FUZZ_PQ_INC)
+FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS  ?= 600
 FUZZ_ARGS     ?=
 FUZZ_NAMES    :=
@@ -53,20 +58,31 @@ endef
 
 tt_fuzz = $(call tt_fuzz_rule,$(1),$(2),$(FUZZ_WORKER_INCS),$(3),\
             $(wildcard src/worker/*.h src/common/*.h))
-tt_fuzz_ngx = $(call tt_fuzz_rule,$(1),$(2) fuzz/ngx_stubs.c,\
-                $(FUZZ_NGX_INCS),$(3),\
-                $(FUZZ_NGX)/objs/ngx_auto_config.h $(wildcard src/*.h))
+FUZZ_NGX_STUBS := fuzz/ngx_stubs.c fuzz/ngx_stubs_string.c fuzz/ngx_stubs_http.c
+tt_fuzz_ngx = $(call tt_fuzz_rule,$(1),$(2) $(FUZZ_NGX_STUBS),\
+                $(FUZZ_NGX_INCS) -Ifuzz,$(3),\
+                $(FUZZ_NGX)/objs/ngx_auto_config.h fuzz/ngx_stubs.h \
+                $(wildcard src/*.h))
 
 
 # --- the harnesses: one line each ------------------------------------------
 
 FUZZ_TIME  := src/common/tt_time.c src/worker/tz.c
 FUZZ_PARSE := src/worker/parse.c src/common/tt_json.c $(FUZZ_TIME)
+FUZZ_M     := src/ngx_http_tracktik
+FUZZ_SIGNATURE := $(FUZZ_M)_signature.c $(FUZZ_M)_hmac.c $(FUZZ_M)_util.c
+FUZZ_SESSION   := $(FUZZ_M)_session.c $(FUZZ_M)_hmac.c
+FUZZ_PORTAL    := $(FUZZ_M)_portal.c $(FUZZ_M)_portal_call.c \
+                  $(FUZZ_M)_util.c $(FUZZ_SESSION)
 
 $(eval $(call tt_fuzz,worker_parse,$(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,worker_rules,src/worker/rules.c src/worker/rules_parse.c $(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,tt_time,$(FUZZ_TIME)))
 $(eval $(call tt_fuzz_ngx,module_hmac,src/ngx_http_tracktik_hmac.c,-lcrypto))
+$(eval $(call tt_fuzz_ngx,module_json,$(FUZZ_M)_json.c,-lyajl))
+$(eval $(call tt_fuzz_ngx,module_signature,$(FUZZ_SIGNATURE),-lcrypto))
+$(eval $(call tt_fuzz_ngx,module_cookie,$(FUZZ_SESSION),-lcrypto))
+$(eval $(call tt_fuzz_ngx,module_args,$(FUZZ_PORTAL),-lcrypto -lpq))
 
 # ---------------------------------------------------------------------------
 

@@ -8,17 +8,40 @@
  *     sees the exact bounds of each (nginx's real pools would hide an
  *     overflow inside a larger block); ngx_destroy_pool() runs the
  *     cleanups and frees everything;
- *   - logging writes nothing (the format has nginx's own conversions);
- *   - the string helpers follow their documented contracts.
+ *   - logging formats the message (nginx's conversions, the subset the
+ *     module uses; an unknown one aborts, so a missing stand-in shows)
+ *     into a buffer and drops it: every argument a log call names is read,
+ *     so a bad %V or %s is a finding even though nothing is written;
+ *   - the string, base64, URI and header helpers follow the contracts of
+ *     nginx 1.22 (the version build/nginx-src has), written afresh;
+ *   - timers are never run: adding and deleting one does nothing else;
+ *   - a few functions no harness reaches (reading files, running phases)
+ *     abort when called, so reaching one is a finding too.
  *
- * A harness that needs another core function adds a stand-in here.
+ * String functions are in fuzz/ngx_stubs_string.c, HTTP functions and
+ * the harnesses' requests in fuzz/ngx_stubs_http.c.  A harness that needs
+ * another core function adds a stand-in to the file of its kind.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include "ngx_stubs.h"
 
 
 volatile ngx_cycle_t  *ngx_cycle;
+
+static ngx_time_t           fuzz_ngx_time;
+volatile ngx_time_t        *ngx_cached_time = &fuzz_ngx_time;
+volatile ngx_msec_t         ngx_current_msec;
+ngx_rbtree_t                ngx_event_timer_rbtree;
+ngx_uint_t                  ngx_http_max_module = FUZZ_NGX_MODULES;
+
+/* the core module's conf is slot 0, the tracktik module's slot 1 */
+ngx_module_t  ngx_http_core_module = { 0, 0 };
+ngx_module_t  ngx_http_tracktik_module = { FUZZ_NGX_TRACKTIK_INDEX, 0 };
 
 
 ngx_pool_t *
@@ -50,8 +73,7 @@ ngx_destroy_pool(ngx_pool_t *pool)
         if (c->handler) {
             c->handler(c->data);
         }
-        free(c->data);
-        free(c);
+        free(c);                /* and the data it was added with */
     }
 
     for (l = pool->large; l; l = next) {
@@ -130,18 +152,12 @@ ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
 {
     ngx_pool_cleanup_t  *c;
 
-    c = calloc(1, sizeof(ngx_pool_cleanup_t));
+    c = calloc(1, sizeof(ngx_pool_cleanup_t) + size);
     if (c == NULL) {
         return NULL;
     }
 
-    if (size) {
-        c->data = malloc(size);
-        if (c->data == NULL) {
-            free(c);
-            return NULL;
-        }
-    }
+    c->data = size ? (void *) (c + 1) : NULL;
 
     c->next = p->cleanup;
     p->cleanup = c;
@@ -154,10 +170,33 @@ void
 ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
     const char *fmt, ...)
 {
+    va_list  args;
+    u_char   errstr[NGX_MAX_ERROR_STR];
+
     (void) level;
     (void) log;
     (void) err;
-    (void) fmt;
+
+    va_start(args, fmt);
+    (void) ngx_vslprintf(errstr, errstr + sizeof(errstr), fmt, args);
+    va_end(args);
+}
+
+
+void ngx_cdecl
+ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
+    const char *fmt, ...)
+{
+    va_list  args;
+    u_char   errstr[NGX_MAX_CONF_ERRSTR];
+
+    (void) level;
+    (void) cf;
+    (void) err;
+
+    va_start(args, fmt);
+    (void) ngx_vslprintf(errstr, errstr + sizeof(errstr), fmt, args);
+    va_end(args);
 }
 
 
@@ -228,4 +267,113 @@ ngx_hex_dump(u_char *dst, u_char *src, size_t len)
     }
 
     return dst;
+}
+
+
+/* lists and arrays grow as nginx's do: a new part, a bigger copy */
+
+ngx_array_t *
+ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
+{
+    ngx_array_t  *a;
+
+    a = ngx_palloc(p, sizeof(ngx_array_t));
+    if (a == NULL || ngx_array_init(a, p, n, size) != NGX_OK) {
+        return NULL;
+    }
+
+    return a;
+}
+
+
+void *
+ngx_array_push(ngx_array_t *a)
+{
+    void  *elts;
+
+    if (a->nelts == a->nalloc) {
+        elts = ngx_palloc(a->pool, 2 * a->nalloc * a->size);
+        if (elts == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(elts, a->elts, a->nelts * a->size);
+        a->elts = elts;
+        a->nalloc *= 2;
+    }
+
+    return (u_char *) a->elts + a->size * a->nelts++;
+}
+
+
+void *
+ngx_list_push(ngx_list_t *l)
+{
+    ngx_list_part_t  *last;
+
+    last = l->last;
+
+    if (last->nelts == l->nalloc) {
+        last = ngx_palloc(l->pool, sizeof(ngx_list_part_t));
+        if (last == NULL) {
+            return NULL;
+        }
+
+        last->elts = ngx_palloc(l->pool, l->nalloc * l->size);
+        if (last->elts == NULL) {
+            return NULL;
+        }
+
+        last->nelts = 0;
+        last->next = NULL;
+
+        l->last->next = last;
+        l->last = last;
+    }
+
+    return (u_char *) last->elts + l->size * last->nelts++;
+}
+
+
+/* timers are never run in a harness */
+
+void
+ngx_rbtree_insert(ngx_rbtree_t *tree, ngx_rbtree_node_t *node)
+{
+    (void) tree;
+    (void) node;
+}
+
+
+void
+ngx_rbtree_delete(ngx_rbtree_t *tree, ngx_rbtree_node_t *node)
+{
+    (void) tree;
+    (void) node;
+}
+
+
+/* not reachable from a harness: each aborts */
+
+ngx_int_t
+ngx_conf_full_name(ngx_cycle_t *cycle, ngx_str_t *name, ngx_uint_t conf_prefix)
+{
+    fuzz_ngx_unreachable("ngx_conf_full_name()");
+}
+
+
+ssize_t
+ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
+{
+    fuzz_ngx_unreachable("ngx_read_file()");
+}
+
+
+/* the clock ngx_time() reads, set by a harness */
+
+void
+fuzz_ngx_set_time(time_t sec)
+{
+    fuzz_ngx_time.sec = sec;
+    fuzz_ngx_time.msec = 0;
 }
