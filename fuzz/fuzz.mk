@@ -73,7 +73,7 @@ FUZZ_M     := src/ngx_http_tracktik
 FUZZ_SIGNATURE := $(FUZZ_M)_signature.c $(FUZZ_M)_hmac.c $(FUZZ_M)_util.c
 FUZZ_SESSION   := $(FUZZ_M)_session.c $(FUZZ_M)_hmac.c
 FUZZ_PORTAL    := $(FUZZ_M)_portal.c $(FUZZ_M)_portal_call.c \
-                  $(FUZZ_M)_util.c $(FUZZ_SESSION)
+                  $(FUZZ_M)_json.c $(FUZZ_M)_util.c $(FUZZ_SESSION)
 
 $(eval $(call tt_fuzz,worker_parse,$(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,worker_rules,src/worker/rules.c src/worker/rules_parse.c $(FUZZ_PARSE),-lyajl))
@@ -82,7 +82,7 @@ $(eval $(call tt_fuzz_ngx,module_hmac,src/ngx_http_tracktik_hmac.c,-lcrypto))
 $(eval $(call tt_fuzz_ngx,module_json,$(FUZZ_M)_json.c,-lyajl))
 $(eval $(call tt_fuzz_ngx,module_signature,$(FUZZ_SIGNATURE),-lcrypto))
 $(eval $(call tt_fuzz_ngx,module_cookie,$(FUZZ_SESSION),-lcrypto))
-$(eval $(call tt_fuzz_ngx,module_args,$(FUZZ_PORTAL),-lcrypto -lpq))
+$(eval $(call tt_fuzz_ngx,module_args,$(FUZZ_PORTAL),-lcrypto -lpq -lyajl))
 
 # ---------------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ fi
 echo "$flags" >"$flags_stamp"
 
 log=$build/module-build.log
+: >"$log"       # this build's lines only: an old error must not linger
 set +e
 # The generated glue (objs/<name>_modules.c) defines ngx_modules[], a name
 # the nginx binary exports too: instrumented, AddressSanitizer would put

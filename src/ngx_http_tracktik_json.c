@@ -15,7 +15,6 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_tracktik_json.h"
-#include "ngx_http_tracktik_portal_call.h"
 
 
 #define NGX_HTTP_TRACKTIK_JSON_MAX_DEPTH     128
@@ -155,6 +154,81 @@ static yajl_callbacks  ngx_http_tracktik_json_callbacks = {
 };
 
 
+/*
+ * What yajl lets through and JSON (and so jsonb) does not: whitespace
+ * other than space, tab, CR and LF between tokens (yajl also skips \f and
+ * \v), and anything after the top-level object or array has closed (yajl
+ * stops at an unfinished string there).  One pass, strings skipped.
+ */
+
+static ngx_int_t
+ngx_http_tracktik_json_frame(ngx_str_t *body)
+{
+    u_char      *p, *last;
+    ngx_uint_t   in_string, escaped, depth, closed;
+
+    in_string = 0;
+    escaped = 0;
+    depth = 0;
+    closed = 0;
+
+    for (p = body->data, last = p + body->len; p < last; p++) {
+
+        if (in_string) {
+            if (escaped) {
+                escaped = 0;
+
+            } else if (*p == '\\') {
+                escaped = 1;
+
+            } else if (*p == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            continue;
+
+        case '\f':
+        case '\v':
+            return NGX_DECLINED;
+        }
+
+        if (closed) {
+            return NGX_DECLINED;        /* a token after the value */
+        }
+
+        switch (*p) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '{':
+        case '[':
+            depth++;
+            break;
+
+        case '}':
+        case ']':
+            if (depth > 0 && --depth == 0) {
+                closed = 1;
+            }
+            break;
+        }
+    }
+
+    return in_string ? NGX_DECLINED : NGX_OK;
+}
+
+
 const char *
 ngx_http_tracktik_json_check(ngx_str_t *body)
 {
@@ -164,6 +238,10 @@ ngx_http_tracktik_json_check(ngx_str_t *body)
 
     if (body->len == 0) {
         return "the body is empty";
+    }
+
+    if (ngx_http_tracktik_json_frame(body) != NGX_OK) {
+        return "the body is not valid JSON";
     }
 
     ngx_memzero(&jc, sizeof(ngx_http_tracktik_json_check_t));
@@ -213,7 +291,7 @@ ngx_http_tracktik_json_jsonb_refuses(ngx_str_t *body)
     ngx_int_t    u;
     ngx_uint_t   high;
 
-    if (ngx_http_tracktik_portal_text(body->data, body->len) != NGX_OK) {
+    if (ngx_http_tracktik_text_valid(body->data, body->len) != NGX_OK) {
         return "invalid UTF-8 in a string";
     }
 
@@ -285,4 +363,71 @@ ngx_http_tracktik_json_jsonb_refuses(ngx_str_t *body)
     }
 
     return NULL;
+}
+
+
+/*
+ * NGX_OK when PostgreSQL takes the bytes as text: strict UTF-8, that is
+ * no stray or missing continuation bytes, no overlong forms, no UTF-16
+ * surrogates, nothing past U+10FFFF, and no NUL.  Anything else would be
+ * refused by the server as an error of the query, not of the client.
+ */
+
+ngx_int_t
+ngx_http_tracktik_text_valid(u_char *p, size_t len)
+{
+    u_char      *last;
+    uint32_t     u, min;
+    ngx_uint_t   n;
+
+    last = p + len;
+
+    while (p < last) {
+        u = *p++;
+
+        if (u < 0x80) {
+            if (u == 0) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (u >= 0xc2 && u <= 0xdf) {
+            n = 1;
+            u &= 0x1f;
+            min = 0x80;
+
+        } else if (u >= 0xe0 && u <= 0xef) {
+            n = 2;
+            u &= 0x0f;
+            min = 0x800;
+
+        } else if (u >= 0xf0 && u <= 0xf4) {
+            n = 3;
+            u &= 0x07;
+            min = 0x10000;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NGX_DECLINED;
+        }
+
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) {
+                return NGX_DECLINED;
+            }
+
+            u = (u << 6) | (*p++ & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }

@@ -26,5 +26,11 @@ const char *ngx_http_tracktik_json_check(ngx_str_t *body);
  */
 const char *ngx_http_tracktik_json_jsonb_refuses(ngx_str_t *body);
 
+/*
+ * NGX_OK when PostgreSQL takes the bytes as text: strict UTF-8 without
+ * NUL (used for the portal's arguments too).
+ */
+ngx_int_t ngx_http_tracktik_text_valid(u_char *p, size_t len);
+
 
 #endif /* _NGX_HTTP_TRACKTIK_JSON_H_INCLUDED_ */

@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_tracktik_json.h"
 #include "ngx_http_tracktik_portal.h"
 #include "ngx_http_tracktik_portal_login.h"
 #include "ngx_http_tracktik_portal_response.h"
@@ -467,15 +468,16 @@ ngx_http_tracktik_portal_arg(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* form encoding: '+' is a space */
+    /*
+     * form encoding: '+' is a space; translated in the copy, never in
+     * r->args, which $args, $request and the access log share
+     */
 
-    for (p = raw.data; p < raw.data + raw.len; p++) {
-        if (*p == '+') {
-            *p = ' ';
-        }
+    for (p = raw.data, src = dst; p < raw.data + raw.len; p++) {
+        *src++ = (*p == '+') ? ' ' : *p;
     }
 
-    src = raw.data;
+    src = dst;
     p = dst;
 
     ngx_unescape_uri(&p, &src, raw.len, 0);
@@ -485,7 +487,7 @@ ngx_http_tracktik_portal_arg(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_tracktik_portal_text(dst, p - dst) != NGX_OK) {
+    if (ngx_http_tracktik_text_valid(dst, p - dst) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "tracktik portal: parameter \"%s\" is not valid "
                       "UTF-8", arg->name + 2);

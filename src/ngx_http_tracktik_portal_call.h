@@ -74,7 +74,6 @@ struct ngx_http_tracktik_portal_ctx_s {
 
 ngx_http_tracktik_portal_ctx_t *ngx_http_tracktik_portal_ctx(
     ngx_http_request_t *r);
-ngx_int_t ngx_http_tracktik_portal_text(u_char *p, size_t len);
 ngx_int_t ngx_http_tracktik_portal_value(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, const char *name, u_char *data,
     size_t len);

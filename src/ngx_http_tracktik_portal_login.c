@@ -20,6 +20,7 @@
 #include <yajl/yajl_tree.h>
 #include <openssl/crypto.h>
 
+#include "ngx_http_tracktik_json.h"
 #include "ngx_http_tracktik_portal_login.h"
 #include "ngx_http_tracktik_portal_response.h"
 #include "ngx_http_tracktik_session.h"
@@ -169,7 +170,7 @@ ngx_http_tracktik_portal_login_body(ngx_http_request_t *r)
 
     /* yajl lets overlong forms and surrogates through; PostgreSQL not */
 
-    if (ngx_http_tracktik_portal_text(ctx->email.data, ctx->email.len)
+    if (ngx_http_tracktik_text_valid(ctx->email.data, ctx->email.len)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -79,6 +79,15 @@ for my $case (@bad) {
     ok !defined $headers->{'retry-after'}, '... without Retry-After';
 }
 
+subtest "a '+' in a query is a space to the search, never in \$request" => sub {
+    my ($status) = get('incidents?q=after+hours');
+    is $status, 200, 'a search with a plus';
+    my @lines = grep { m{/portal/api/incidents\?q=after} }
+                split /\n/, $ngx->access_log;
+    like $lines[-1] // '', qr{incidents\?q=after\+hours HTTP},
+        'the access log shows the request as it came';
+};
+
 subtest 'valid UTF-8 passes' => sub {
     my ($status, undef, $body) = get('incidents?q=%C3%A9t%C3%A9%F0%9F%98%80');
     is $status, 200, 'two- and four-byte characters in q: 200';

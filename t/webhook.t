@@ -442,3 +442,19 @@ webhook-signature header is missing
 a client request body is buffered to a temporary file
 --- no_error_log
 [error]
+
+
+
+=== TEST 31: a form feed or vertical tab between tokens is not JSON: 400
+--- request eval: ::post("{\"id\":\x0b1,\x0c\"a\": 2}")
+--- more_headers eval: ::signed("{\"id\":\x0b1,\x0c\"a\": 2}")
+--- error_code: 400
+--- response_body_like: "status":"rejected","error":"the body is not valid JSON"
+
+
+
+=== TEST 32: an unfinished string after the object is not JSON: 400
+--- request eval: ::post('{"id": 1} "abc')
+--- more_headers eval: ::signed('{"id": 1} "abc')
+--- error_code: 400
+--- response_body_like: "status":"rejected","error":"the body is not valid JSON"
