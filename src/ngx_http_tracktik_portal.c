@@ -3,7 +3,7 @@
  * Copyright (C) ngx_http_tracktik authors
  *
  * The portal's JSON API.  Each route is one call of a portal function
- * (sql/020_portal.sql, sql/021_portal_pages_logins.sql) with the session
+ * (sql/functions/portal_api.sql) with the session
  * token and the request's values as named arguments; the function scopes
  * everything to the session's user, so this file only routes, checks the
  * shape of the values, and hands the answer on (portal_response.c, or the

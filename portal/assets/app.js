@@ -1,6 +1,6 @@
 // The incidents page: filters, keyset-paged table, detail panel, CSV
 // link, charts and live arrivals, all from /portal/api/ (see
-// sql/020_portal.sql for what each route answers).  Every value from the
+// sql/functions/portal_api.sql for what each route answers).  Every value from the
 // API reaches the page through textContent or attributes, never as HTML.
 'use strict';
 

@@ -1,6 +1,6 @@
 /*
  * oauth: the tenant's OAuth2 session, shared by every worker process and
- * host through the tracktik_oauth row (sql/006).
+ * host through the tracktik_oauth row (sql/migrations/005_tracktik_api.sql).
  *
  * TrackTik's refresh tokens are single use.  So a refresh runs only while
  * holding the row lock (SELECT ... FOR UPDATE): it re-reads the row

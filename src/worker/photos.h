@@ -2,7 +2,7 @@
  * photos: report photos (PICTURE report fields) from TrackTik into the
  * portal's attachment store.
  *
- * The batch transaction queues them (tracktik_photos_enqueue(), sql/008),
+ * The batch transaction queues them (tracktik_photos_enqueue(), sql/functions/worker.sql),
  * so recording the ledger never waits for a photo.  A pass, run by `run`
  * when its queue is idle, takes the due rows (one process at a time: an
  * advisory lock), downloads each through the API client (same tenant

@@ -1,8 +1,8 @@
 /*
  * users: the portal's users, through the SQL functions of
- * sql/020_portal.sql, so the rules (password length, one client per
+ * sql/functions/users.sql, so the rules (password length, one client per
  * client user, revoking sessions) live in one place.  Passwords are
- * hashed by PostgreSQL and never logged.
+ * hashed by PostgreSQL's pgcrypto and never logged.
  */
 
 #ifndef TT_USERS_H
