@@ -395,10 +395,12 @@ ngx_http_tracktik_check_length(ngx_conf_t *cf,
     }
 
     if (key->len < NGX_HTTP_TRACKTIK_SECRET_MIN) {
-        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "line %ui of secret file \"%V\" is a key shorter "
-                      "than %d bytes", secret->line, secret->file,
+                      "than %d bytes: it could be guessed",
+                      secret->line, secret->file,
                       NGX_HTTP_TRACKTIK_SECRET_MIN);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -52,7 +52,7 @@ CONF
 
 my $pg = qq{tracktik_postgres "$dsn";};
 my $webhook = "tracktik_webhook;\ntracktik_webhook_secret_file secret;";
-my %secret = (secret => "one\ntwo\n");
+my %secret = (secret => "the-first-secret-line\nthe-second-secret-line\n");
 
 my ($rc, $out) = nginx_t(http => $pg, location => $webhook,
                          files => \%secret);
@@ -160,10 +160,10 @@ is $rc, 0, 'tracktik_portal_password_cpu 25% passes' or diag $out;
 # the secret file's contents never appear in nginx -t output
 ($rc, $out) = nginx_t(http => $pg, location => "$webhook\n"
                       . "tracktik_webhook_auth standard;",
-                      files => { secret => "whsec_Zm9vYmFy\nsup3r-s3cret*\n" });
+                      files => { secret => "whsec_YS0yNC1ieXRlLWtleS1mb3ItdGVzdHMh\nsup3r-s3cret-and-long*\n" });
 is $rc, 0, 'a secret that is not whsec_ is taken as it is in standard mode'
     or diag $out;
-unlike $out, qr/sup3r-s3cret|Zm9vYmFy/, 'secrets are not echoed';
+unlike $out, qr/sup3r-s3cret|YS0yNC1ieXRlLWtleS1mb3ItdGVzdHMh/, 'secrets are not echoed';
 
 # a secret that decodes to nothing would let anybody sign
 ($rc, $out) = nginx_t(http => $pg, location => "$webhook\n"
@@ -177,15 +177,15 @@ unlike $out, qr/MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/, '... without the secrets';
 
 ($rc, $out) = nginx_t(http => $pg, location => $webhook,
                       files => { secret => "short-secret\n" });
-is $rc, 0, 'a secret shorter than 16 bytes still passes nginx -t' or diag $out;
-like $out, qr/\[warn\].*line 1 of secret file "\S*secret" is a key shorter than 16 bytes/,
-    '... with a warning naming the file and the line';
+isnt $rc, 0, 'a secret shorter than 16 bytes is refused by nginx -t';
+like $out, qr/\[emerg\].*line 1 of secret file "\S*secret" is a key shorter than 16 bytes/,
+    '... naming the file and the line';
 unlike $out, qr/short-secret/, '... without the secret';
 
 ($rc, $out) = nginx_t(http => $pg, location => "$webhook\n"
                       . "tracktik_webhook_auth standard;",
                       files => { secret => "whsec_Zm9vYmFy\n" });
-like $out, qr/\[warn\].*line 1 of secret file "\S*secret" is a key shorter than 16 bytes/,
+like $out, qr/\[emerg\].*line 1 of secret file "\S*secret" is a key shorter than 16 bytes/,
     'a whsec_ secret is measured by its decoded key';
 
 ($rc, $out) = nginx_t(http => $pg, location => $webhook,
