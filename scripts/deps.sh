@@ -8,10 +8,10 @@
 # packages would start (a system nginx on :80, a system PostgreSQL cluster
 # on :5432) are kept from starting: we run our own instances on 127.0.0.1.
 #
-# Never harms the host: nothing that was installed, running or configured
-# before is stopped, restarted or changed.  Only a service that this very
-# install started (it was not running before and is running afterwards,
-# because a package ignored policy-rc.d) is stopped again.
+# Never harms the host: it stops, restarts or reconfigures no service,
+# cluster or file.  Our own PostgreSQL and nginx use free ports on
+# 127.0.0.1, so a system service a package might still start does not get
+# in their way; it is named, for the administrator to decide.
 set -euo pipefail
 
 PACKAGES=(
@@ -70,22 +70,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# What runs before the install: PostgreSQL clusters ("ver/name") that are
-# online, and the system nginx's master pid.  Afterwards only what was not
-# there before is stopped.
+# What runs before the install, to name what the install started
 online_clusters() {
     command -v pg_lsclusters >/dev/null 2>&1 || return 0
     pg_lsclusters -h 2>/dev/null | awk '$4 == "online" { print $1 "/" $2 }'
 }
-system_nginx_pid() {
-    local pid
-    [ -f /run/nginx.pid ] || return 0
-    pid=$(cat /run/nginx.pid 2>/dev/null)
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
-    return 0
-}
 clusters_before=$(online_clusters)
-nginx_before=$(system_nginx_pid)
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
@@ -93,13 +83,8 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
 for c in $(online_clusters); do
     if ! printf '%s\n' "$clusters_before" | grep -qx -- "$c"; then
-        echo "deps: stopping PostgreSQL cluster $c, started by this install"
-        $SUDO pg_ctlcluster "${c%%/*}" "${c#*/}" stop || true
+        echo "deps: note: the install started PostgreSQL cluster $c;" \
+             "left running (pg_ctlcluster ${c%%/*} ${c#*/} stop to stop it)"
     fi
 done
-nginx_after=$(system_nginx_pid)
-if [ -z "$nginx_before" ] && [ -n "$nginx_after" ]; then
-    echo "deps: stopping the system nginx, started by this install"
-    $SUDO /usr/sbin/nginx -s quit 2>/dev/null || true
-fi
 echo "deps: done"
