@@ -23,19 +23,16 @@ SCHEMA_NAME = "tracktik-openapi-2020-01-01.json"
 
 
 def find_schema():
-    """The tenant's OpenAPI file: $TRACKTIK_OPENAPI, else the shared
-    reference directory beside the checkout (../shared/reference)."""
+    """The tenant's OpenAPI file (third-party, not committed):
+    $TRACKTIK_OPENAPI, else shared/reference/ beside the checkout."""
     env = os.environ.get("TRACKTIK_OPENAPI")
     if env:
         return env if os.path.exists(env) else None
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.dirname(os.path.dirname(here))
-    for cand in (os.path.join(os.path.dirname(repo), "shared", "reference",
-                              SCHEMA_NAME),
-                 "/work/shared/reference/" + SCHEMA_NAME):
-        if os.path.exists(cand):
-            return cand
-    return None
+    cand = os.path.join(os.path.dirname(repo), "shared", "reference",
+                        SCHEMA_NAME)
+    return cand if os.path.exists(cand) else None
 
 
 class Validator:

@@ -78,7 +78,7 @@ def month_windows(state):
 
 
 @unittest.skipUnless(SCHEMA_PATH, "TrackTik OpenAPI schema not found (set "
-                     "TRACKTIK_OPENAPI or keep ../shared/reference)")
+                     "TRACKTIK_OPENAPI to the tenant's OpenAPI file)")
 class SchemaConformanceTests(SimTestCase):
     sim_args = ("--quiet", "--history", "150")
 
