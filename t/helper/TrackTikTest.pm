@@ -230,7 +230,22 @@ sub start {
     }
     $self->{started} = 1;
     $self->_wait_serving;
+    $self->_wait_workers;
     return $self;
+}
+
+# every worker process forked: one serving is not all of them (a slow
+# start, a sanitizer build), and suites compare worker pids later
+sub _wait_workers {
+    my ($self) = @_;
+    my $want = $self->{master} ? ($self->{workers} // 1) : 0;
+    for (1 .. 300) {
+        my @pids = $self->worker_pids;
+        return 1 if @pids >= $want;
+        sleep 0.05;
+    }
+    croak "TrackTikTest::Nginx: fewer than $want workers after 15 s\n"
+          . $self->error_log;
 }
 
 sub _write_conf {
