@@ -86,7 +86,11 @@ step "Test::Nginx suites ($driver)"
 # shellcheck disable=SC2206
 targets=(${TT_TESTS:-t/})
 # shellcheck disable=SC2086
-if ! prove -r "${inc[@]}" ${PROVE_ARGS:-} "${targets[@]}"; then
+mkdir -p "$TT_RUN_DIR"
+prove_log=$TT_RUN_DIR/prove.log
+# shellcheck disable=SC2086
+prove -r "${inc[@]}" ${PROVE_ARGS:-} "${targets[@]}" 2>&1 | tee "$prove_log"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
     failed+=("prove ${targets[*]}")
 fi
 
@@ -113,4 +117,11 @@ echo "FAILED:"
 for f in "${failed[@]}"; do
     echo "  $f"
 done
+if [ -s "${prove_log:-}" ]; then
+    # CI shows the end of the output: repeat which suites failed, and why
+    echo "--- failing assertions (from $prove_log)"
+    grep -E '^(not ok|#   Failed test|#   at |#          got|#     expected|# Looks like)' "$prove_log" | tail -40
+    echo "--- prove's summary"
+    sed -n '/^Test Summary Report/,$p' "$prove_log" | tail -30
+fi
 exit 1
