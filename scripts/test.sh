@@ -120,7 +120,7 @@ done
 if [ -s "${prove_log:-}" ]; then
     # CI shows the end of the output: repeat which suites failed, and why
     echo "--- failing assertions (from $prove_log)"
-    grep -E '^(not ok|#   Failed test|#   at |#          got|#     expected|# Looks like)' "$prove_log" | tail -40
+    grep -E '^ *(not ok|#   Failed test|#   at |#  +got|#  +expected|#  +doesn.t match|# Looks like)' "$prove_log" | tail -40
     echo "--- prove's summary"
     sed -n '/^Test Summary Report/,$p' "$prove_log" | tail -30
 fi

@@ -82,8 +82,14 @@ for my $case (@bad) {
 subtest "a '+' in a query is a space to the search, never in \$request" => sub {
     my ($status) = get('incidents?q=after+hours');
     is $status, 200, 'a search with a plus';
-    my @lines = grep { m{/portal/api/incidents\?q=after} }
-                split /\n/, $ngx->access_log;
+    # nginx logs after the response is sent: wait for the line (5 s at most)
+    my @lines;
+    for (1 .. 50) {
+        @lines = grep { m{/portal/api/incidents\?q=after} }
+                 split /\n/, $ngx->access_log;
+        last if @lines;
+        select undef, undef, undef, 0.1;
+    }
     like $lines[-1] // '', qr{incidents\?q=after\+hours HTTP},
         'the access log shows the request as it came';
 };
