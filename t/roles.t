@@ -20,6 +20,7 @@ use warnings;
 
 use lib 't/helper';
 use lib 't/worker/lib';
+use File::Path ();
 use File::Temp ();
 use IPC::Run qw(run timeout);
 use Test::More;
@@ -31,9 +32,9 @@ my $bin = $ENV{PG_BIN} || '/usr/lib/postgresql/15/bin';
 plan skip_all => "no PostgreSQL 15 binaries in $bin" unless -x "$bin/initdb";
 
 my $root = $> == 0;
-my $tmp = File::Temp->newdir('tt-roles-XXXXXX', TMPDIR => 1,
-                             CLEANUP => !$ENV{TT_KEEP_CLUSTER});
-my $dir = $tmp->dirname;
+# removed by stop_cluster() once the server is down (not by File::Temp,
+# whose clean-up may run first when the test dies)
+my $dir = File::Temp::tempdir('tt-roles-XXXXXX', TMPDIR => 1);
 my ($data, $sock) = ("$dir/data", "$dir/sock");
 my $port = TrackTikNginxConf::free_port();
 my $db = 'tracktik';
@@ -80,7 +81,13 @@ my $running = 1;
 sub stop_cluster {
     return unless $running;
     $running = 0;
-    as_pg("$bin/pg_ctl", '-D', $data, '-m', 'fast', '-w', '-t', '60', 'stop');
+    my ($stopped, $why) = as_pg("$bin/pg_ctl", '-D', $data, '-m', 'fast',
+                                '-w', '-t', '60', 'stop');
+    if (!$stopped) {
+        diag "the cluster in $dir did not stop: $why";
+    } elsif (!$ENV{TT_KEEP_CLUSTER}) {
+        File::Path::remove_tree($dir);
+    }
 }
 
 END { my $rc = $?; stop_cluster(); $? = $rc }
@@ -187,9 +194,8 @@ is su_sql("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'tt\\_%' "
 
 # the operator's set-up, as the owner: rules, a portal user, the tenant
 my $sim = TTSim->new(repo => $repo);
-my $files = File::Temp->newdir('tt-roles-files-XXXXXX', TMPDIR => 1);
-my $fdir = $files->dirname;
-chmod 0755, $fdir;
+my $fdir = "$dir/files";
+mkdir $fdir or die "$fdir: $!";
 
 tt_write_file("$fdir/contracts.json", TTWorker::json_encode({
     name => 'roles test', effective_from => '2020-01-01',
