@@ -322,6 +322,30 @@ cmp_ok value_as($user{owner}, "SELECT count(*) FROM pg_stat_activity "
                 . "AND usename = '$user{portal}'"), '>=', 1,
     'the portal pool is connected as tt_portal';
 
+# without `env PGPASSFILE` nginx's workers have no password: 503, and the
+# error log says why
+{
+    my $bare = TrackTikTest::Nginx->start(
+        http => qq{    tracktik_postgres "@{[ dsn($user{ingest}) ]}" pool=1;\n},
+        server => <<"SERVER",
+        location = /webhooks/tracktik {
+            tracktik_webhook;
+            tracktik_webhook_secret_file $fdir/webhook.secret;
+        }
+SERVER
+    );
+    my $other = TTWorker::json_encode({ %$report, id => $report_id + 1 });
+    ($status) = tt_post($bare->url('/webhooks/tracktik'), $other,
+        { 'Content-Type' => 'application/json',
+          'TrackTik-Subscription-Secret' =>
+              tt_hmac_hex('sha512', $hook_secret, $other) });
+    is $status, 503, 'nginx without the passfile: 503';
+    like $bare->error_log,
+        qr/could not connect to PostgreSQL: .*(password authentication failed|no password supplied)/,
+        'and the error log names the refused login';
+    $bare->stop;
+}
+
 # what each role must not do
 refused($user{ingest}, 'SELECT count(*) FROM incidents_ledger',
         qr/permission denied for table incidents_ledger/,
