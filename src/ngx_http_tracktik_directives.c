@@ -189,6 +189,7 @@ ngx_http_tracktik_portal_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_tracktik_main_conf_t *tmcf = conf;
 
     char              *err;
+    size_t             n;
     ngx_str_t         *value, *invalid;
     PQconninfoOption  *opts;
 
@@ -223,8 +224,15 @@ ngx_http_tracktik_portal_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     opts = PQconninfoParse((char *) tmcf->portal_conninfo.data, &err);
 
     if (opts == NULL) {
+        /* libpq's message ends with a line feed */
+        n = err ? ngx_strlen(err) : 0;
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) {
+            n--;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid PostgreSQL conninfo: %s",
+                           "invalid PostgreSQL conninfo: %*s",
+                           err ? n : sizeof("out of memory") - 1,
                            err ? err : "out of memory");
         if (err) {
             PQfreemem(err);
