@@ -287,6 +287,18 @@ is value_as($user{owner}, "SELECT usename FROM pg_stat_activity "
 is $rc, 0, 'run --drain as tt_worker' or diag $err;
 is value_as($user{owner}, "SELECT count(*) FROM incidents_ledger "
             . "WHERE report_id = $report_id"), 1, 'the report is in the ledger';
+# the same login through a service file (PGSERVICEFILE), the password
+# still from the passfile
+tt_write_file("$fdir/pg_service.conf", "[tracktik_worker]\nhost=127.0.0.1\n"
+              . "port=$port\ndbname=$db\nuser=$user{worker}\n");
+{
+    local $ENV{PGSERVICEFILE} = "$fdir/pg_service.conf";
+    my ($o, $e) = ('', '');
+    run([ $worker_bin, 'jobs', 'list', '--dsn', 'service=tracktik_worker' ],
+        \undef, \$o, \$e, timeout(120));
+    is $? >> 8, 0, 'the worker connects with service=tracktik_worker'
+        or diag $e;
+}
 is value_as($user{owner}, "SELECT count(*) FROM tracktik_jobs"), 0,
     'and the queue is empty';
 my $lines = value_as($user{owner}, "SELECT count(*) FROM billing_lines "
