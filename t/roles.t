@@ -268,6 +268,13 @@ my $report = TTWorker::report_json(id => $report_id, status => 'APPROVED',
     account => { id => $site, parentClient => $client,
                  timeZone => 'America/Toronto' });
 $report->{position} = { id => $pos };
+# with a photo of the simulator's, for the worker's photo pass
+my ($photo) = grep { ($_->{value} // '') =~ m{/uploads/report-photos/\d+\.png$} }
+    map { @{ $_->{reportFields} || [] } }
+    @{ $sim->get('/rest/v1/reports?id:gt=0&limit=100&include=reportFields')
+           ->{data} };
+ok $photo, 'the simulator has a report photo';
+push @{ $report->{reportFields} }, $photo if $photo;
 my $body = TTWorker::json_encode($report);
 my ($status, undef, $content) = tt_post($ngx->url('/webhooks/tracktik'),
     $body, { 'Content-Type' => 'application/json',
@@ -283,7 +290,9 @@ is value_as($user{owner}, "SELECT usename FROM pg_stat_activity "
     'the webhook pool is connected as tt_nginx';
 
 # 2. the worker as tt_worker
-($rc, $out, $err) = worker_as('worker', undef, 'run', '--drain');
+mkdir "$fdir/attachments";
+($rc, $out, $err) = worker_as('worker', undef, 'run', '--drain',
+                              '--attachment-dir', "$fdir/attachments");
 is $rc, 0, 'run --drain as tt_worker' or diag $err;
 is value_as($user{owner}, "SELECT count(*) FROM incidents_ledger "
             . "WHERE report_id = $report_id"), 1, 'the report is in the ledger';
@@ -301,6 +310,8 @@ tt_write_file("$fdir/pg_service.conf", "[tracktik_worker]\nhost=127.0.0.1\n"
 }
 is value_as($user{owner}, "SELECT count(*) FROM tracktik_jobs"), 0,
     'and the queue is empty';
+is value_as($user{owner}, "SELECT count(*) FROM portal_attachments "
+            . "WHERE report_id = $report_id"), 1, 'and its photo stored';
 my $lines = value_as($user{owner}, "SELECT count(*) FROM billing_lines "
                      . "WHERE report_id = $report_id");
 cmp_ok $lines, '>=', 1, 'with a billing line';
@@ -329,6 +340,7 @@ ok $cookie, 'a session cookie';
                                     { Cookie => $cookie // '' });
 is $status, 200, 'incident list' or diag $content;
 like $content // '', qr/"id"\s*:\s*$report_id\b/, 'shows the report';
+like $content // '', qr/"photos"\s*:\s*1\b/, 'with its photo';
 cmp_ok value_as($user{owner}, "SELECT count(*) FROM pg_stat_activity "
                 . "WHERE application_name = 'ngx_http_tracktik' "
                 . "AND usename = '$user{portal}'"), '>=', 1,

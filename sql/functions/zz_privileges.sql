@@ -19,8 +19,9 @@
 --    They find the user from the session token themselves and scope every
 --    row to that user (portal.sql), so tracktik_portal_role needs no table
 --    at all.
--- 3. The tables' grants, role by role; what a role is not granted it may
---    not do (the owner alone may ALTER or DROP a table or its triggers).
+-- 3. The tables' grants, role by role (tracktik_ingest_role's sit beside
+--    its functions in ingest.sql); what a role is not granted it may not
+--    do (the owner alone may ALTER or DROP a table or its triggers).
 
 DO $$
 DECLARE
@@ -71,21 +72,8 @@ $$;
 
 DO $$
 BEGIN
-    -- nginx's tracktik_postgres: the group commit and the dead-letter
-    -- store, and the rows they insert (the ids read back by RETURNING)
-    IF EXISTS (SELECT 1 FROM pg_roles
-                WHERE rolname = 'tracktik_ingest_role') THEN
-        GRANT EXECUTE ON FUNCTION tracktik_ingest(text[], text[]),
-            tracktik_dead_letter_store(text, bytea)
-            TO tracktik_ingest_role;
-        GRANT INSERT ON tracktik_deliveries, tracktik_jobs,
-            tracktik_dead_letters TO tracktik_ingest_role;
-        GRANT SELECT (dedupe_key) ON tracktik_deliveries
-            TO tracktik_ingest_role;
-        GRANT SELECT (id, dedupe_key) ON tracktik_jobs
-            TO tracktik_ingest_role;
-        GRANT SELECT (id) ON tracktik_dead_letters TO tracktik_ingest_role;
-    END IF;
+    -- nginx's tracktik_postgres (tracktik_ingest_role): its grants sit
+    -- beside its two functions, at the end of ingest.sql
 
     -- nginx's tracktik_portal_postgres: the entry points above, nothing
     -- else (004, 009 and 010 gave it tables before they existed)

@@ -41,10 +41,10 @@
 --
 -- Like 004: the roles are created only when the migrating role may create
 -- roles (else a NOTICE, and an administrator creates them).  Their
--- privileges are not here but in functions/zz_privileges.sql, applied by
--- every migrate to whichever of the roles exist: a role made after this
--- migration gets them at the next migrate, and every role's privileges
--- are read in one place.
+-- privileges are not here but in functions/zz_privileges.sql (the ingest
+-- role's in functions/ingest.sql), applied by every migrate to whichever
+-- of the roles exist: a role made after this migration gets them at the
+-- next migrate.
 
 -- nothing by default; the roles below get what they use
 REVOKE ALL ON tracktik_jobs, tracktik_deliveries, incidents_ledger,
