@@ -419,6 +419,17 @@ refused($user{billing}, 'UPDATE billing_lines SET quantity = 0',
         qr/permission denied for table billing_lines/,
         'can update the posting columns only');
 
+# a second migrate re-creates every function (CREATE OR REPLACE resets
+# SECURITY DEFINER and SET): the entry points must come back as they were
+($rc, $out, $err) = worker_as('owner', undef, 'migrate', '--sql-dir',
+                              "$repo/sql");
+is $rc, 0, 'migrate again' or diag $err;
+is value_as($user{owner}, "SELECT count(*) FILTER (WHERE NOT prosecdef "
+            . "OR NOT 'search_path=public, pg_temp' = ANY (proconfig)) "
+            . "|| ' of ' || count(*) FROM pg_proc WHERE proname LIKE "
+            . "'portal\\_api\\_%' OR proname IN ('portal_login_hash', "
+            . "'portal_login_open', 'portal_logout')"), '0 of 11',
+    'the 11 entry points still run as the owner, search_path fixed';
 is value_as($user{portal}, "SELECT status FROM portal_api_session('x')"),
     401, 'tt_portal calls an entry point (it runs as the owner)';
 
