@@ -176,10 +176,10 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * tracktik_portal_postgres "conninfo" [pool=N] [queue=N] ...: the portal's
- * pool connects with a conninfo of its own (a role of its own, or a read
- * replica).  Its conninfo is checked here and made ready for libpq in
- * init_main_conf, once tracktik_postgres's timeouts, which it inherits,
- * are known wherever that directive is.
+ * pool connects with a conninfo of its own (its own role, another host; not
+ * a hot standby: logins write).  The conninfo is checked here and made
+ * ready for libpq in init_main_conf, once tracktik_postgres's timeouts,
+ * which it inherits, are known wherever that directive is.
  */
 
 char *
