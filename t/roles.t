@@ -409,6 +409,12 @@ refused($user{ingest}, "SELECT * FROM portal_api_session('x')",
 refused($user{worker}, "UPDATE incidents_ledger SET status = 'X'",
         qr/permission denied for table incidents_ledger/,
         'cannot update the ledger');
+refused($user{worker}, "UPDATE billing_lines SET state = 'posted'",
+        qr/permission denied for table billing_lines/,
+        'cannot post billing lines (the billing role does)');
+refused($user{worker}, "INSERT INTO tracktik_jobs (dedupe_key, payload) "
+        . "VALUES ('w', '{}')", qr/permission denied for table tracktik_jobs/,
+        'cannot queue jobs');
 refused($user{worker}, 'SELECT count(*) FROM tracktik_dead_letters',
         qr/permission denied for table tracktik_dead_letters/,
         'cannot read the dead letters');

@@ -99,8 +99,12 @@ BEGIN
             tracktik_field_file_id(jsonb), tracktik_flag_set(jsonb),
             tracktik_time_zone(text)
             TO tracktik_worker_role;
-        -- the queue: claimed, leased, finished, pruned
+        -- the queue: claimed, leased, finished, pruned (jobs come from
+        -- nginx and the operator's replay, never from the worker, and
+        -- billing lines are posted by the billing role: 004 gave both)
         GRANT SELECT, UPDATE, DELETE ON tracktik_jobs TO tracktik_worker_role;
+        REVOKE INSERT ON tracktik_jobs FROM tracktik_worker_role;
+        REVOKE UPDATE ON billing_lines FROM tracktik_worker_role;
         GRANT SELECT, DELETE ON tracktik_deliveries TO tracktik_worker_role;
         -- the ledger and what its triggers write with each version
         GRANT SELECT, INSERT ON incidents_ledger, incidents_search
