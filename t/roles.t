@@ -177,6 +177,11 @@ for my $r (qw(ingest portal worker billing)) {
     value_as($user{owner}, "CREATE ROLE $user{$r} LOGIN "
              . "PASSWORD '$password{$user{$r}}' IN ROLE tracktik_${r}_role");
 }
+# doc/production-roles.md's hardening: only our roles connect, no TEMP
+value_as($user{owner}, "REVOKE CONNECT, TEMP ON DATABASE $db FROM PUBLIC; "
+         . "GRANT CONNECT ON DATABASE $db TO tracktik_ingest_role, "
+         . "tracktik_portal_role, tracktik_worker_role, "
+         . "tracktik_billing_role, tracktik_notify_role");
 is su_sql("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'tt\\_%' "
           . "AND rolpassword LIKE 'SCRAM-SHA-256\$%'"), 5,
     'every login role has a scram-sha-256 verifier';
@@ -397,6 +402,9 @@ refused($user{portal}, 'SELECT count(*) FROM incidents_ledger',
 refused($user{portal}, 'SELECT password_hash FROM portal_users',
         qr/permission denied for table portal_users/,
         'cannot read password hashes');
+refused($user{portal}, 'CREATE TEMP TABLE portal_sessions (id text)',
+        qr/permission denied to create temporary tables/,
+        'cannot create a temporary table (no TEMP on the database)');
 refused($user{portal}, "SELECT portal_session_user('x')",
         qr/permission denied for function portal_session_user/,
         'may call only the entry points');
