@@ -375,63 +375,68 @@ SERVER
     $bare->stop;
 }
 
-# what each role must not do
-refused($user{ingest}, 'SELECT count(*) FROM incidents_ledger',
-        qr/permission denied for table incidents_ledger/,
-        'cannot read the ledger');
-refused($user{ingest}, 'SELECT payload FROM tracktik_jobs',
-        qr/permission denied for table tracktik_jobs/,
-        'cannot read the queue back (only the columns RETURNING needs)');
-refused($user{ingest}, 'SELECT client_secret FROM tracktik_oauth',
-        qr/permission denied for table tracktik_oauth/,
-        'cannot read the OAuth secrets');
-refused($user{portal}, 'SELECT client_secret FROM tracktik_oauth',
-        qr/permission denied for table tracktik_oauth/,
-        'cannot read the OAuth secrets');
-refused($user{portal}, 'SELECT access_token FROM tracktik_oauth',
-        qr/permission denied for table tracktik_oauth/,
-        'cannot read the OAuth tokens');
-refused($user{portal}, "INSERT INTO incidents_ledger (event_id, report_id, "
-        . "version, occurred_at, time_zone, raw, raw_sha256) VALUES "
-        . "('x', 1, 1, now(), 'UTC', '{}', 'x')",
-        qr/permission denied for table incidents_ledger/,
-        'cannot insert into the ledger');
-refused($user{portal}, 'SELECT count(*) FROM incidents_ledger',
-        qr/permission denied for table incidents_ledger/,
-        'cannot read the ledger around the portal functions');
-refused($user{portal}, 'SELECT password_hash FROM portal_users',
-        qr/permission denied for table portal_users/,
-        'cannot read password hashes');
-refused($user{portal}, 'CREATE TEMP TABLE portal_sessions (id text)',
-        qr/permission denied to create temporary tables/,
-        'cannot create a temporary table (no TEMP on the database)');
-refused($user{portal}, "SELECT portal_session_user('x')",
-        qr/permission denied for function portal_session_user/,
-        'may call only the entry points');
-refused($user{portal}, "SELECT tracktik_record_batch('[]')",
-        qr/permission denied for function tracktik_record_batch/,
-        "cannot call the worker's functions");
-refused($user{ingest}, "SELECT * FROM portal_api_session('x')",
-        qr/permission denied for function portal_api_session/,
-        "cannot call the portal's functions");
-refused($user{worker}, "UPDATE incidents_ledger SET status = 'X'",
-        qr/permission denied for table incidents_ledger/,
-        'cannot update the ledger');
-refused($user{worker}, "UPDATE billing_lines SET state = 'posted'",
-        qr/permission denied for table billing_lines/,
-        'cannot post billing lines (the billing role does)');
-refused($user{worker}, "INSERT INTO tracktik_jobs (dedupe_key, payload) "
-        . "VALUES ('w', '{}')", qr/permission denied for table tracktik_jobs/,
-        'cannot queue jobs');
-refused($user{worker}, 'SELECT count(*) FROM tracktik_dead_letters',
-        qr/permission denied for table tracktik_dead_letters/,
-        'cannot read the dead letters');
-refused($user{billing}, 'SELECT payload FROM tracktik_jobs',
-        qr/permission denied for table tracktik_jobs/,
-        'cannot read the queue');
-refused($user{billing}, 'UPDATE billing_lines SET quantity = 0',
-        qr/permission denied for table billing_lines/,
-        'can update the posting columns only');
+# what each role must not do: role, SQL, PostgreSQL's refusal, what
+for my $r (
+    [ ingest => 'SELECT count(*) FROM incidents_ledger',
+      qr/permission denied for table incidents_ledger/,
+      'cannot read the ledger' ],
+    [ ingest => 'SELECT payload FROM tracktik_jobs',
+      qr/permission denied for table tracktik_jobs/,
+      'cannot read the queue back (only the columns RETURNING needs)' ],
+    [ ingest => 'SELECT client_secret FROM tracktik_oauth',
+      qr/permission denied for table tracktik_oauth/,
+      'cannot read the OAuth secrets' ],
+    [ portal => 'SELECT client_secret FROM tracktik_oauth',
+      qr/permission denied for table tracktik_oauth/,
+      'cannot read the OAuth secrets' ],
+    [ portal => 'SELECT access_token FROM tracktik_oauth',
+      qr/permission denied for table tracktik_oauth/,
+      'cannot read the OAuth tokens' ],
+    [ portal => "INSERT INTO incidents_ledger (event_id, report_id, "
+      . "version, occurred_at, time_zone, raw, raw_sha256) VALUES "
+      . "('x', 1, 1, now(), 'UTC', '{}', 'x')",
+      qr/permission denied for table incidents_ledger/,
+      'cannot insert into the ledger' ],
+    [ portal => 'SELECT count(*) FROM incidents_ledger',
+      qr/permission denied for table incidents_ledger/,
+      'cannot read the ledger around the portal functions' ],
+    [ portal => 'SELECT password_hash FROM portal_users',
+      qr/permission denied for table portal_users/,
+      'cannot read password hashes' ],
+    [ portal => 'CREATE TEMP TABLE portal_sessions (id text)',
+      qr/permission denied to create temporary tables/,
+      'cannot create a temporary table (no TEMP on the database)' ],
+    [ portal => "SELECT portal_session_user('x')",
+      qr/permission denied for function portal_session_user/,
+      'may call only the entry points' ],
+    [ portal => "SELECT tracktik_record_batch('[]')",
+      qr/permission denied for function tracktik_record_batch/,
+      "cannot call the worker's functions" ],
+    [ ingest => "SELECT * FROM portal_api_session('x')",
+      qr/permission denied for function portal_api_session/,
+      "cannot call the portal's functions" ],
+    [ worker => "UPDATE incidents_ledger SET status = 'X'",
+      qr/permission denied for table incidents_ledger/,
+      'cannot update the ledger' ],
+    [ worker => "UPDATE billing_lines SET state = 'posted'",
+      qr/permission denied for table billing_lines/,
+      'cannot post billing lines (the billing role does)' ],
+    [ worker => "INSERT INTO tracktik_jobs (dedupe_key, payload) "
+      . "VALUES ('w', '{}')",
+      qr/permission denied for table tracktik_jobs/,
+      'cannot queue jobs' ],
+    [ worker => 'SELECT count(*) FROM tracktik_dead_letters',
+      qr/permission denied for table tracktik_dead_letters/,
+      'cannot read the dead letters' ],
+    [ billing => 'SELECT payload FROM tracktik_jobs',
+      qr/permission denied for table tracktik_jobs/,
+      'cannot read the queue' ],
+    [ billing => 'UPDATE billing_lines SET quantity = 0',
+      qr/permission denied for table billing_lines/,
+      'can update the posting columns only' ],
+) {
+    refused($user{ $r->[0] }, @$r[1 .. 3]);
+}
 
 # a second migrate re-creates every function (CREATE OR REPLACE resets
 # SECURITY DEFINER and SET): the entry points must come back as they were
