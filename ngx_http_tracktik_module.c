@@ -42,6 +42,13 @@ static ngx_command_t  ngx_http_tracktik_commands[] = {
       0,
       NULL },
 
+    { ngx_string("tracktik_portal_postgres"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_tracktik_portal_postgres,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("tracktik_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_tracktik_webhook,
@@ -288,10 +295,10 @@ ngx_http_tracktik_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (tmcf->portal && !tmcf->configured) {
+    if (tmcf->portal && !tmcf->configured && !tmcf->portal_conninfo.len) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "the tracktik portal needs \"tracktik_postgres\" "
-                      "in the http block");
+                      "or \"tracktik_portal_postgres\" in the http block");
         return NGX_ERROR;
     }
 
@@ -339,6 +346,9 @@ ngx_http_tracktik_create_main_conf(ngx_conf_t *cf)
     tmcf->pg.connect_timeout = NGX_CONF_UNSET_MSEC;
     tmcf->pg.query_timeout = NGX_CONF_UNSET_MSEC;
     tmcf->portal_pg.size = NGX_CONF_UNSET_UINT;
+    tmcf->portal_pg.queue_size = NGX_CONF_UNSET_UINT;
+    tmcf->portal_pg.connect_timeout = NGX_CONF_UNSET_MSEC;
+    tmcf->portal_pg.query_timeout = NGX_CONF_UNSET_MSEC;
     tmcf->batch_size = NGX_CONF_UNSET_UINT;
     tmcf->inflight = NGX_CONF_UNSET_UINT;
     tmcf->password_cpu = NGX_CONF_UNSET_UINT;
@@ -369,13 +379,39 @@ ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     ngx_conf_init_uint_value(tmcf->portal_pg.size, 4);
 
-    tmcf->portal_pg.keywords = tmcf->pg.keywords;
-    tmcf->portal_pg.values = tmcf->pg.values;
-    tmcf->portal_pg.queue_size = tmcf->pg.queue_size;
-    tmcf->portal_pg.connect_timeout = tmcf->pg.connect_timeout;
-    tmcf->portal_pg.query_timeout = tmcf->pg.query_timeout;
+    /*
+     * What tracktik_portal_postgres does not set is tracktik_postgres's;
+     * its statement_timeout, unless given, is its own query_timeout, else
+     * tracktik_postgres's statement_timeout.
+     */
+    if (tmcf->portal_statement_timeout == 0
+        && tmcf->portal_pg.query_timeout != NGX_CONF_UNSET_MSEC)
+    {
+        tmcf->portal_statement_timeout = tmcf->portal_pg.query_timeout;
+    }
 
-    return NGX_CONF_OK;
+    ngx_conf_init_uint_value(tmcf->portal_pg.queue_size,
+                             tmcf->pg.queue_size);
+    ngx_conf_init_msec_value(tmcf->portal_pg.connect_timeout,
+                             tmcf->pg.connect_timeout);
+    ngx_conf_init_msec_value(tmcf->portal_pg.query_timeout,
+                             tmcf->pg.query_timeout);
+
+    if (tmcf->portal_conninfo.len == 0) {
+        tmcf->portal_pg.keywords = tmcf->pg.keywords;
+        tmcf->portal_pg.values = tmcf->pg.values;
+        return NGX_CONF_OK;
+    }
+
+    if (tmcf->portal_statement_timeout == 0) {
+        tmcf->portal_statement_timeout = tmcf->statement_timeout
+                                         ? tmcf->statement_timeout
+                                         : tmcf->portal_pg.query_timeout;
+    }
+
+    return ngx_http_tracktik_conninfo(cf, &tmcf->portal_pg,
+                                      &tmcf->portal_conninfo,
+                                      tmcf->portal_statement_timeout);
 }
 
 

@@ -39,6 +39,9 @@ typedef const char *(*ngx_http_tracktik_secret_check_pt)(ngx_conf_t *cf,
     ngx_http_tracktik_secret_t *secret);
 
 
+static ngx_str_t *ngx_http_tracktik_pg_args(ngx_conf_t *cf,
+    ngx_http_tracktik_main_conf_t *tmcf,
+    ngx_http_tracktik_pg_param_t *params);
 static ngx_int_t ngx_http_tracktik_param_number(ngx_str_t *value,
     void *field, ngx_uint_t max);
 static ngx_int_t ngx_http_tracktik_param_msec(ngx_str_t *value, void *field,
@@ -95,6 +98,35 @@ static ngx_http_tracktik_pg_param_t  ngx_http_tracktik_pg_params[] = {
 };
 
 
+/*
+ * The parameters of tracktik_portal_postgres: those of its own pool;
+ * what is not given is tracktik_postgres's (init_main_conf).
+ */
+
+static ngx_http_tracktik_pg_param_t  ngx_http_tracktik_portal_pg_params[] = {
+
+    /* connections of the portal pool, per worker (= portal_pool) */
+    { ngx_string("pool"), ngx_http_tracktik_param_number,
+      offsetof(ngx_http_tracktik_main_conf_t, portal_pg.size), 0 },
+
+    { ngx_string("queue"), ngx_http_tracktik_param_number,
+      offsetof(ngx_http_tracktik_main_conf_t, portal_pg.queue_size), 0 },
+
+    { ngx_string("connect_timeout"), ngx_http_tracktik_param_msec,
+      offsetof(ngx_http_tracktik_main_conf_t, portal_pg.connect_timeout),
+      0 },
+
+    { ngx_string("query_timeout"), ngx_http_tracktik_param_msec,
+      offsetof(ngx_http_tracktik_main_conf_t, portal_pg.query_timeout), 0 },
+
+    { ngx_string("statement_timeout"), ngx_http_tracktik_param_msec,
+      offsetof(ngx_http_tracktik_main_conf_t, portal_statement_timeout),
+      NGX_MAX_INT32_VALUE },
+
+    { ngx_null_string, NULL, 0, 0 }
+};
+
+
 /* tracktik_postgres "conninfo" [pool=N] [queue=N] ... */
 
 char *
@@ -102,10 +134,7 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tracktik_main_conf_t *tmcf = conf;
 
-    u_char                        *p;
-    ngx_str_t                     *value, name, arg;
-    ngx_uint_t                     i;
-    ngx_http_tracktik_pg_param_t  *param;
+    ngx_str_t  *value, *invalid;
 
     if (tmcf->configured) {
         return "is duplicate";
@@ -113,33 +142,15 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    invalid = ngx_http_tracktik_pg_args(cf, tmcf, ngx_http_tracktik_pg_params);
 
-        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
-
-        if (p == NULL) {
-            goto invalid;
-        }
-
-        name.data = value[i].data;
-        name.len = p - value[i].data;
-        arg.data = p + 1;
-        arg.len = value[i].data + value[i].len - arg.data;
-
-        for (param = ngx_http_tracktik_pg_params; param->name.len; param++) {
-            if (param->name.len == name.len
-                && ngx_strncmp(param->name.data, name.data, name.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (param->name.len == 0
-            || param->parse(&arg, (char *) tmcf + param->offset, param->max)
-               != NGX_OK)
-        {
-            goto invalid;
-        }
+    if (invalid) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" (expected pool=N, "
+                           "portal_pool=N, queue=N, batch=N, inflight=N, "
+                           "connect_timeout=TIME, query_timeout=TIME or "
+                           "statement_timeout=TIME)", invalid);
+        return NGX_CONF_ERROR;
     }
 
     if (tmcf->statement_timeout == 0) {
@@ -160,17 +171,125 @@ ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tmcf->configured = 1;
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" (expected pool=N, "
-                       "portal_pool=N, queue=N, batch=N, inflight=N, "
-                       "connect_timeout=TIME, query_timeout=TIME or "
-                       "statement_timeout=TIME)",
-                       &value[i]);
+/*
+ * tracktik_portal_postgres "conninfo" [pool=N] [queue=N] ...: the portal's
+ * pool connects with a conninfo of its own (its own role, another host; not
+ * a hot standby: logins write).  The conninfo is checked here and made
+ * ready for libpq in init_main_conf, once tracktik_postgres's timeouts,
+ * which it inherits, are known wherever that directive is.
+ */
 
-    return NGX_CONF_ERROR;
+char *
+ngx_http_tracktik_portal_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tracktik_main_conf_t *tmcf = conf;
+
+    char              *err;
+    size_t             n;
+    ngx_str_t         *value, *invalid;
+    PQconninfoOption  *opts;
+
+    if (tmcf->portal_conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    invalid = ngx_http_tracktik_pg_args(cf, tmcf,
+                                        ngx_http_tracktik_portal_pg_params);
+
+    if (invalid) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" (expected pool=N, "
+                           "queue=N, connect_timeout=TIME, "
+                           "query_timeout=TIME or statement_timeout=TIME)",
+                           invalid);
+        return NGX_CONF_ERROR;
+    }
+
+    /* a NUL-terminated copy for libpq (the value is not) */
+    tmcf->portal_conninfo.len = value[1].len;
+    tmcf->portal_conninfo.data = ngx_pnalloc(cf->pool, value[1].len + 1);
+    if (tmcf->portal_conninfo.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(tmcf->portal_conninfo.data, value[1].data, value[1].len + 1);
+
+    err = NULL;
+    opts = PQconninfoParse((char *) tmcf->portal_conninfo.data, &err);
+
+    if (opts == NULL) {
+        /* libpq's message ends with a line feed */
+        n = err ? ngx_strlen(err) : 0;
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) {
+            n--;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid PostgreSQL conninfo: %*s",
+                           err ? n : sizeof("out of memory") - 1,
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    PQconninfoFree(opts);
+
+    return NGX_CONF_OK;
+}
+
+
+/* the key=value arguments after the conninfo; the first bad one, or NULL */
+
+static ngx_str_t *
+ngx_http_tracktik_pg_args(ngx_conf_t *cf, ngx_http_tracktik_main_conf_t *tmcf,
+    ngx_http_tracktik_pg_param_t *params)
+{
+    u_char                        *p;
+    ngx_str_t                     *value, name, arg;
+    ngx_uint_t                     i;
+    ngx_http_tracktik_pg_param_t  *param;
+
+    value = cf->args->elts;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+
+        if (p == NULL) {
+            return &value[i];
+        }
+
+        name.data = value[i].data;
+        name.len = p - value[i].data;
+        arg.data = p + 1;
+        arg.len = value[i].data + value[i].len - arg.data;
+
+        for (param = params; param->name.len; param++) {
+            if (param->name.len == name.len
+                && ngx_strncmp(param->name.data, name.data, name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (param->name.len == 0
+            || param->parse(&arg, (char *) tmcf + param->offset, param->max)
+               != NGX_OK)
+        {
+            return &value[i];
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -17,6 +17,8 @@
 
 char *ngx_http_tracktik_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_tracktik_portal_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_tracktik_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_tracktik_webhook_auth(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -27,6 +27,8 @@ typedef struct {
     ngx_uint_t                       configured;  /* tracktik_postgres seen */
     ngx_uint_t                       password_cpu; /* percent of one core */
     ngx_msec_t                       statement_timeout; /* 0: query_timeout */
+    ngx_str_t                        portal_conninfo; /* its own, if set */
+    ngx_msec_t                       portal_statement_timeout;
 
     /* what the configuration uses, set by the directives */
     ngx_str_t                        webhook;     /* file:line of the first

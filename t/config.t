@@ -213,4 +213,41 @@ isnt $rc, 0, 'tracktik_portal_auth takes on or off only';
 like $out, qr/invalid value "maybe" in "tracktik_portal_auth" directive, it must be "on" or "off"/,
     '... as any nginx flag says';
 
+# tracktik_portal_postgres: the portal pool's own conninfo
+my $portal_pg = qq{tracktik_portal_postgres "$dsn" pool=2 queue=10 }
+              . "connect_timeout=2s query_timeout=3s statement_timeout=4s;";
+($rc, $out) = nginx_t(http => "$pg\n$portal_pg", location => $webhook,
+                      files => \%secret);
+is $rc, 0, 'tracktik_portal_postgres with every parameter passes'
+    or diag $out;
+
+($rc, $out) = nginx_t(http => $portal_pg,
+                      location => "tracktik_portal_auth on;\n"
+                      . "tracktik_session_secret_file session;",
+                      files => \%session);
+is $rc, 0, 'a portal with tracktik_portal_postgres alone passes' or diag $out;
+
+for my $case (
+    [ 'a webhook parameter',
+      qq{tracktik_portal_postgres "$dsn" batch=5;},
+      qr/invalid parameter "batch=5" \(expected pool=N, queue=N, connect_timeout=TIME, query_timeout=TIME or statement_timeout=TIME\) in \S+nginx\.conf:\d+/ ],
+    [ 'a pool of 0', qq{tracktik_portal_postgres "$dsn" pool=0;},
+      qr/invalid parameter "pool=0"/ ],
+    [ 'twice', qq{tracktik_portal_postgres "$dsn";\n}
+               . qq{tracktik_portal_postgres "$dsn";},
+      qr/"tracktik_portal_postgres" directive is duplicate in \S+nginx\.conf:\d+/ ],
+    [ 'a conninfo libpq cannot parse',
+      q{tracktik_portal_postgres "host=127.0.0.1 dbname";},
+      qr/invalid PostgreSQL conninfo: .* in \S+nginx\.conf:\d+/ ],
+    [ 'an unknown conninfo keyword',
+      q{tracktik_portal_postgres "hostx=127.0.0.1";},
+      qr/invalid PostgreSQL conninfo: invalid connection option "hostx"/ ],
+) {
+    my ($name, $line, $want) = @$case;
+    ($rc, $out) = nginx_t(http => "$pg\n$line", location => $webhook,
+                          files => \%secret);
+    isnt $rc, 0, "tracktik_portal_postgres with $name is refused";
+    like $out, $want, '... with a message naming it' or diag $out;
+}
+
 done_testing();
