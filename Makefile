@@ -167,6 +167,7 @@ install: module install-worker-build
 	install -m 644 portal/*.html $(DESTDIR)$(TT_DATADIR)/portal/
 	install -m 644 portal/assets/* $(DESTDIR)$(TT_DATADIR)/portal/assets/
 	install -m 644 conf/contracts.example.json conf/worker.env.example \
+	    conf/billing.env.example \
 	    $(DESTDIR)$(SYSCONFDIR)/tracktik/
 	sed -e 's|@DATADIR@|$(TT_DATADIR)|g' \
 	    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' conf/nginx-site.example.conf.in \

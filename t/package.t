@@ -26,13 +26,21 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/worker/lib";
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
 use IPC::Run qw(run timeout);
 use Test::More;
 use TTWorker;
 
-my $repo = TTWorker::repo();
+# the checkout itself (TTWorker::repo() may be a tree of links to it)
+my $repo = dirname(dirname(abs_path(TTWorker::repo() . '/debian/rules')));
+
+# the packages are built from the sources with Debian's flags, never
+# from the sanitizer build: nothing for `make test-asan` to add
+plan skip_all => 'the sanitizer run (make test-asan): the packages are '
+               . 'checked by make test' if ($ENV{TT_BUILD} // '') =~ /asan/;
 my $nginx = '/usr/sbin/nginx';      # Debian's: the ABI the package names
 
 sub slurp {
@@ -95,6 +103,7 @@ my $t0 = time;
 # the outer make's jobserver and flags are not the package build's
 ($rc, $out, $err) = cmd(['dpkg-buildpackage', '-b', '-us', '-uc'],
                         chdir => $src, timeout => 900,
+                        env => { DEB_BUILD_OPTIONS => 'noautodbgsym' },
                         unset => [qw(MAKEFLAGS MFLAGS MAKELEVEL CFLAGS
                                      LDFLAGS TT_EXTRA_CFLAGS
                                      TT_EXTRA_LDFLAGS TRACKTIK_SQL_DIR)]);
@@ -155,7 +164,7 @@ for my $kind (qw(migrations functions)) {
 ok -f "$root/usr/share/tracktik/portal/$_", "portal/$_ is installed"
     for qw(index.html login.html assets/app.js assets/login.js);
 ok -f "$root/etc/tracktik/$_", "/etc/tracktik/$_"
-    for qw(contracts.example.json worker.env.example
+    for qw(contracts.example.json worker.env.example billing.env.example
            nginx-site.example.conf);
 like slurp("$scratch/control-tracktik-worker/conffiles"),
     qr{^/etc/tracktik/worker\.env\.example$}m, 'the examples are conffiles';
@@ -172,8 +181,16 @@ like $worker_postinst, qr/adduser --system --group .*tracktik/s,
     'the worker postinst creates the tracktik system user';
 like $worker_postinst, qr{install -d -o tracktik -g www-data -m 2750\s+\\?\s*/var/lib/tracktik/attachments},
     '... and the attachment store, readable by nginx';
-unlike $worker_postinst, qr/deb-systemd-invoke (?:start|restart)/,
-    '... and starts no unit (enabled once configured)';
+like $worker_postinst, qr/deb-systemd-helper debian-installed '$_\.service'/,
+    "... does not enable $_ (dh_installsystemd --no-enable)"
+    for qw(tracktik-worker tracktik-billing);
+unlike $worker_postinst, qr/restart/, '... restarts no unit on upgrade';
+my $preinst = "$scratch/control-tracktik-worker/preinst";
+unlike -f $preinst ? slurp($preinst) : '', qr/\bstop\b/,
+    '... nor stops one before an upgrade';
+like slurp("$scratch/control-tracktik-worker/prerm"),
+    qr/"\$1" = remove .*deb-systemd-invoke stop .*tracktik-worker\.service/s,
+    '... and stops them on removal';
 
 # --- nginx -t with the unpacked load file and example site
 
@@ -266,10 +283,12 @@ for my $name (qw(tracktik-worker tracktik-billing)) {
     ok -f $path, "$name.service is installed" or next;
     $unit{$name} = slurp($path);
 }
+# each daemon its own environment file: its own database role
+my %env_file = ('tracktik-worker' => 'worker', 'tracktik-billing' => 'billing');
 for my $name (sort keys %unit) {
     my $u = $unit{$name};
     like $u, qr/^$_$/m, "$name: $_"
-        for ('EnvironmentFile=/etc/tracktik/worker\.env',
+        for ("EnvironmentFile=/etc/tracktik/$env_file{$name}\\.env",
              'User=tracktik', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
              'ProtectHome=yes', 'PrivateTmp=yes', 'RestartSec=\S+',
              'ExecReload=/bin/kill -HUP \$MAINPID');
