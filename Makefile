@@ -146,7 +146,7 @@ install-worker-build:
 	@cmp -s $(INSTALL_BUILD)/flags.new $(INSTALL_BUILD)/flags \
 	 || rm -rf $(INSTALL_BUILD)/worker $(INSTALL_BUILD)/tracktik-worker
 	@mv $(INSTALL_BUILD)/flags.new $(INSTALL_BUILD)/flags
-	@$(MAKE) --no-print-directory WORKER_BUILD=$(INSTALL_BUILD) \
+	@$(MAKE) --no-print-directory -j$(JOBS) WORKER_BUILD=$(INSTALL_BUILD) \
 	    WORKER_EXTRA_CFLAGS='$(INSTALL_FLAGS)' \
 	    WORKER_EXTRA_LDFLAGS='$(TT_EXTRA_LDFLAGS)' worker
 
