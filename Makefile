@@ -7,6 +7,8 @@
 #   make bench      the `make run` set-up, then bench/run.sh
 #   make sim        the TrackTik simulator in the foreground
 #   make clean      remove build output and test server roots
+#   make install    module, load file, worker, SQL, portal, examples
+#                   (PREFIX=/usr/local, DESTDIR; debian/ uses PREFIX=/usr)
 #
 #   make asan       module, worker and unit tests built with AddressSanitizer
 #                   and UndefinedBehaviorSanitizer into build/asan/
