@@ -28,6 +28,7 @@
 
 
 static ngx_int_t ngx_http_tracktik_origin_valid(ngx_str_t *origin);
+static u_char *ngx_http_tracktik_origin_host(ngx_str_t *origin);
 static ngx_table_elt_t *ngx_http_tracktik_origin_header(
     ngx_http_request_t *r);
 
@@ -89,21 +90,13 @@ ngx_http_tracktik_origin_valid(ngx_str_t *origin)
     ngx_int_t    port;
     ngx_uint_t   bracket;
 
-    p = origin->data;
-    last = p + origin->len;
+    p = ngx_http_tracktik_origin_host(origin);
 
-    if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0) {
-        p += 7;
-
-    } else if (last - p > 8
-               && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0)
-    {
-        p += 8;
-
-    } else {
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
+    last = origin->data + origin->len;
     host = p;
     bracket = (*p == '[');
 
@@ -188,20 +181,13 @@ ngx_http_tracktik_portal_origin_check(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    p = origin->value.data;
-    last = p + origin->value.len;
+    p = ngx_http_tracktik_origin_host(&origin->value);
 
-    if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0) {
-        p += 7;
-
-    } else if (last - p > 8
-               && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0)
-    {
-        p += 8;
-
-    } else {
+    if (p == NULL) {
         return NGX_DECLINED;
     }
+
+    last = origin->value.data + origin->value.len;
 
     if ((size_t) (last - p) != r->headers_in.host->value.len
         || ngx_strncasecmp(p, r->headers_in.host->value.data, last - p) != 0)
@@ -249,4 +235,26 @@ ngx_http_tracktik_origin_header(ngx_http_request_t *r)
     }
 
     return origin;
+}
+
+
+/* where the host begins after "http://" or "https://"; NULL: neither, or
+ * nothing after it */
+
+static u_char *
+ngx_http_tracktik_origin_host(ngx_str_t *origin)
+{
+    if (origin->len > 7
+        && ngx_strncasecmp(origin->data, (u_char *) "http://", 7) == 0)
+    {
+        return origin->data + 7;
+    }
+
+    if (origin->len > 8
+        && ngx_strncasecmp(origin->data, (u_char *) "https://", 8) == 0)
+    {
+        return origin->data + 8;
+    }
+
+    return NULL;
 }

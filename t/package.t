@@ -25,7 +25,7 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/worker/lib";
+use lib "$FindBin::Bin/worker/lib", "$FindBin::Bin/helper";
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path);
@@ -33,6 +33,7 @@ use File::Temp qw(tempdir);
 use IPC::Run qw(run timeout);
 use Test::More;
 use TTWorker;
+use TrackTikNginxConf;
 
 # the checkout itself (TTWorker::repo() may be a tree of links to it)
 my $repo = dirname(dirname(abs_path(TTWorker::repo() . '/debian/rules')));
@@ -43,12 +44,8 @@ plan skip_all => 'the sanitizer run (make test-asan): the packages are '
                . 'checked by make test' if ($ENV{TT_BUILD} // '') =~ /asan/;
 my $nginx = '/usr/sbin/nginx';      # Debian's: the ABI the package names
 
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or die "$path: $!";
-    local $/;
-    return scalar <$fh>;
-}
+# a whole file
+sub slurp { local (@ARGV, $/) = ($_[0]); return scalar <> }
 
 sub spew {
     my ($path, $text) = @_;
@@ -218,12 +215,9 @@ spew("$ngx/conf/site.conf", $site);
 
 sub nginx_conf {
     my ($with_load) = @_;
-    my $temp = join '', map { "    ${_}_temp_path $ngx/$_;\n" }
-                        qw(client_body proxy fastcgi uwsgi scgi);
-    spew("$ngx/conf/nginx.conf", ($with_load ? "include $ngx/conf/load.conf;\n" : '')
-         . "error_log $ngx/logs/error.log;\npid $ngx/logs/nginx.pid;\n"
-         . "events { }\nhttp {\n$temp    access_log off;\n"
-         . "    include $ngx/conf/site.conf;\n}\n");
+    TrackTikNginxConf::write_file("$ngx/conf/nginx.conf", prefix => $ngx,
+        main => $with_load ? "include $ngx/conf/load.conf;" : undef,
+        access_log => 'off', http => "include $ngx/conf/site.conf;");
     return cmd([$nginx, '-t', '-p', "$ngx/", '-e', "$ngx/logs/error.log",
                 '-c', "$ngx/conf/nginx.conf"]);
 }

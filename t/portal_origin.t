@@ -15,18 +15,9 @@ use TrackTikLogin;
 use TrackTikNginxConf;
 use TrackTikTest;
 
-my $run = time() . $$;
-my $password = "origin-test password $$";
-my $email = "origin.$run\@client.test";
-my $client = $$ * 10 + 3;
-
 my $tmp = File::Temp->newdir('tt-origin-XXXXXX', TMPDIR => 1);
-my $secret_file = $tmp->dirname . '/session.secret';
-tt_write_file($secret_file, "session-secret-$run-0123456789abcdef\n");
-
-tt_sql("SELECT portal_user_add('$email', '$password', 'client', $client, "
-       . "NULL)");
-tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
+my ($email, $password, $secret_file) = TrackTikLogin::user('origin',
+                                                           $tmp->dirname);
 
 # one server as browsers reach it (Host as sent), locations behind a
 # front proxy with named origins, and a second server naming its origin
@@ -76,13 +67,10 @@ sub login {
            . join('', map { "Origin: $_\r\n" } @origins)
            . "Content-Type: application/json\r\n"
            . 'Content-Length: ' . length($creds) . "\r\n\r\n$creds";
-    local $/;
-    my $res = <$s> // '';
-    my ($head, $body) = split /\r\n\r\n/, $res, 2;
-    my ($status) = ($head // '') =~ m{^HTTP/1\.[01] (\d{3})};
+    my ($status, $head, $body) = TrackTikLogin::response($s);
     my %headers = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () }
-                  split /\r\n/, $head // '';
-    return ($status // 0, \%headers, $body // '');
+                  split /\r\n/, $head;
+    return ($status, \%headers, $body);
 }
 
 my $refused = '{"error":"cross-origin request refused"}';
@@ -160,23 +148,12 @@ sub nginx_t {
     my $dir = File::Temp->newdir('tt-origin-conf-XXXXXX', TMPDIR => 1);
     my $p = $dir->dirname;
     mkdir "$p/$_" for qw(conf logs);
-    open my $fh, '>', "$p/conf/nginx.conf" or die $!;
-    print $fh <<"CONF";
-load_module $module;
-error_log $p/logs/error.log;
-pid $p/logs/nginx.pid;
-events { }
-http {
-    client_body_temp_path $p/body;
-    server {
-        listen 127.0.0.1:1;
-        location /portal/api/ {
-            tracktik_portal_origin $origin;
-        }
-    }
+    TrackTikNginxConf::write_file("$p/conf/nginx.conf", prefix => $p,
+        module => $module, listen => '127.0.0.1:1', server => <<"SERVER");
+location /portal/api/ {
+    tracktik_portal_origin $origin;
 }
-CONF
-    close $fh;
+SERVER
     my $out = `$nginx -t -p $p/ -e $p/logs/error.log -c $p/conf/nginx.conf 2>&1`;
     return ($? >> 8, $out);
 }
