@@ -7,6 +7,8 @@
 #   make bench      the `make run` set-up, then bench/run.sh
 #   make sim        the TrackTik simulator in the foreground
 #   make clean      remove build output and test server roots
+#   make install    module, load file, worker, SQL, portal, examples
+#                   (PREFIX=/usr/local, DESTDIR; debian/ uses PREFIX=/usr)
 #
 #   make asan       module, worker and unit tests built with AddressSanitizer
 #                   and UndefinedBehaviorSanitizer into build/asan/
@@ -119,3 +121,57 @@ clean:
 distclean: clean
 	-scripts/stop.sh
 	-scripts/pg.sh destroy
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the module, its load file,
+# the worker, the SQL, the portal's static files and example configs, for
+# a proxy host that runs nothing from a checkout (debian/rules calls it
+# with PREFIX=/usr).  The installed worker is a build of its own under
+# build/install, compiled with -DTT_SQL_DIR so that `migrate` finds the
+# installed SQL; the checkout's build/tracktik-worker keeps using sql/.
+# TT_EXTRA_CFLAGS and TT_EXTRA_LDFLAGS (Debian's hardening flags) go to
+# the module (scripts/build-module.sh) and to that worker build.
+PREFIX            ?= /usr/local
+DESTDIR           ?=
+BINDIR            ?= $(PREFIX)/bin
+TT_DATADIR        ?= $(PREFIX)/share/tracktik
+SYSCONFDIR        ?= /etc
+NGINX_MODULES_DIR ?= $(PREFIX)/lib/nginx/modules
+NGINX_MODULES_AVAILABLE ?= $(PREFIX)/share/nginx/modules-available
+INSTALL_BUILD     := $(BUILD)/install
+INSTALL_FLAGS      = $(TT_EXTRA_CFLAGS) -DTT_SQL_DIR=\"$(TT_DATADIR)/sql\"
+
+.PHONY: install install-worker-build
+
+install-worker-build:
+	@mkdir -p $(INSTALL_BUILD)
+	@echo '$(INSTALL_FLAGS) | $(TT_EXTRA_LDFLAGS)' >$(INSTALL_BUILD)/flags.new
+	@cmp -s $(INSTALL_BUILD)/flags.new $(INSTALL_BUILD)/flags \
+	 || rm -rf $(INSTALL_BUILD)/worker $(INSTALL_BUILD)/tracktik-worker
+	@mv $(INSTALL_BUILD)/flags.new $(INSTALL_BUILD)/flags
+	@$(MAKE) --no-print-directory -j$(JOBS) WORKER_BUILD=$(INSTALL_BUILD) \
+	    WORKER_EXTRA_CFLAGS='$(INSTALL_FLAGS)' \
+	    WORKER_EXTRA_LDFLAGS='$(TT_EXTRA_LDFLAGS)' worker
+
+install: module install-worker-build
+	install -d $(DESTDIR)$(NGINX_MODULES_DIR) \
+	    $(DESTDIR)$(NGINX_MODULES_AVAILABLE) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(TT_DATADIR)/sql/migrations \
+	    $(DESTDIR)$(TT_DATADIR)/sql/functions \
+	    $(DESTDIR)$(TT_DATADIR)/portal/assets $(DESTDIR)$(SYSCONFDIR)/tracktik
+	install -m 644 $(BUILD)/ngx_http_tracktik_module.so \
+	    $(DESTDIR)$(NGINX_MODULES_DIR)/
+	echo 'load_module $(NGINX_MODULES_DIR)/ngx_http_tracktik_module.so;' \
+	    >$(DESTDIR)$(NGINX_MODULES_AVAILABLE)/mod-http-tracktik.conf
+	install -m 755 $(INSTALL_BUILD)/tracktik-worker $(DESTDIR)$(BINDIR)/
+	install -m 644 sql/README $(DESTDIR)$(TT_DATADIR)/sql/
+	install -m 644 sql/migrations/*.sql $(DESTDIR)$(TT_DATADIR)/sql/migrations/
+	install -m 644 sql/functions/*.sql $(DESTDIR)$(TT_DATADIR)/sql/functions/
+	install -m 644 portal/*.html $(DESTDIR)$(TT_DATADIR)/portal/
+	install -m 644 portal/assets/* $(DESTDIR)$(TT_DATADIR)/portal/assets/
+	install -m 644 conf/contracts.example.json conf/worker.env.example \
+	    conf/billing.env.example \
+	    $(DESTDIR)$(SYSCONFDIR)/tracktik/
+	sed -e 's|@DATADIR@|$(TT_DATADIR)|g' \
+	    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' conf/nginx-site.example.conf.in \
+	    >$(DESTDIR)$(SYSCONFDIR)/tracktik/nginx-site.example.conf
+	chmod 644 $(DESTDIR)$(SYSCONFDIR)/tracktik/nginx-site.example.conf

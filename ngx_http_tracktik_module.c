@@ -18,6 +18,7 @@
 #include "src/ngx_http_tracktik_conninfo.h"
 #include "src/ngx_http_tracktik_directives.h"
 #include "src/ngx_http_tracktik_password.h"
+#include "src/ngx_http_tracktik_portal_origin.h"
 #include "src/ngx_http_tracktik_session.h"
 
 
@@ -152,6 +153,13 @@ static ngx_command_t  ngx_http_tracktik_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_tracktik_loc_conf_t, events_interval),
+      NULL },
+
+    { ngx_string("tracktik_portal_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_tracktik_portal_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -440,6 +448,7 @@ ngx_http_tracktik_create_loc_conf(ngx_conf_t *cf)
     tlcf->session_timeout = NGX_CONF_UNSET;
     tlcf->cookie_secure = NGX_CONF_UNSET;
     tlcf->events_interval = NGX_CONF_UNSET_MSEC;
+    tlcf->portal_origins = NGX_CONF_UNSET_PTR;
 
     return tlcf;
 }
@@ -469,6 +478,8 @@ ngx_http_tracktik_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "/_tracktik_attachments/");
     ngx_conf_merge_msec_value(conf->events_interval, prev->events_interval,
                               1000);
+    ngx_conf_merge_ptr_value(conf->portal_origins, prev->portal_origins,
+                             NULL);
 
     return ngx_http_tracktik_check_loc_conf(cf, conf);
 }

@@ -17,6 +17,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential pkg-config
     nginx nginx-dev
+    debhelper dpkg-dev fakeroot
     libpq-dev postgresql-15 postgresql-client-15
     libssl-dev libyajl-dev libcrypt-dev libcurl4-openssl-dev libcmocka-dev
     libcsv-dev

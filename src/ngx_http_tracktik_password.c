@@ -307,6 +307,7 @@ ngx_http_tracktik_password_run(void *arg)
 
     char                          *out;
     size_t                         len;
+    ssize_t                        n;
     int64_t                        bucket, now, last, used, share;
     uint64_t                       one;
     ngx_uint_t                     forgotten;
@@ -401,8 +402,12 @@ ngx_http_tracktik_password_run(void *arg)
         check->next = pt->finished;
         pt->finished = check;
 
+        /* an eventfd write fails only when its counter is full, and
+         * then the event loop is woken anyway (a variable, not a cast:
+         * glibc's fortified write() must have its result used) */
         if (pt->fd != NGX_INVALID_FILE) {
-            (void) write(pt->fd, &one, sizeof(one));
+            n = write(pt->fd, &one, sizeof(one));
+            (void) n;
         }
 
         (void) pthread_mutex_unlock(&pt->mutex);
@@ -438,7 +443,10 @@ ngx_http_tracktik_password_finished(ngx_event_t *ev)
     c = ev->data;
     pt = c->data;
 
-    (void) read(c->fd, &n, sizeof(n));
+    /* the count of wake-ups: the list below is what counts */
+    if (read(c->fd, &n, sizeof(n)) != (ssize_t) sizeof(n)) {
+        n = 0;
+    }
 
     (void) pthread_mutex_lock(&pt->mutex);
 

@@ -18,6 +18,7 @@
 #include "ngx_http_tracktik_json.h"
 #include "ngx_http_tracktik_portal.h"
 #include "ngx_http_tracktik_portal_login.h"
+#include "ngx_http_tracktik_portal_origin.h"
 #include "ngx_http_tracktik_portal_response.h"
 #include "ngx_http_tracktik_portal_stream.h"
 #include "ngx_http_tracktik_session.h"
@@ -30,7 +31,6 @@ static ngx_http_tracktik_portal_route_t *ngx_http_tracktik_portal_route(
     ngx_str_t *path, ngx_str_t *id);
 static ngx_int_t ngx_http_tracktik_portal_not_allowed(ngx_http_request_t *r,
     char *allow);
-static ngx_int_t ngx_http_tracktik_portal_same_origin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tracktik_portal_query(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx,
     ngx_http_tracktik_portal_route_t *route, ngx_str_t *id);
@@ -201,7 +201,7 @@ ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
             return ngx_http_tracktik_portal_not_allowed(r, "POST");
         }
 
-        if (ngx_http_tracktik_portal_same_origin(r) != NGX_OK) {
+        if (ngx_http_tracktik_portal_origin_check(r) != NGX_OK) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "tracktik portal: refused a cross-origin POST");
 
@@ -272,79 +272,6 @@ ngx_http_tracktik_portal_not_allowed(ngx_http_request_t *r, char *allow)
 
     return ngx_http_tracktik_portal_error(r, NGX_HTTP_NOT_ALLOWED,
                                           "method not allowed");
-}
-
-
-/*
- * CSRF defence: a state-changing request must come from a page of this
- * very host; browsers send Origin with every cross-origin POST, and with
- * same-origin POSTs too.
- */
-
-static ngx_int_t
-ngx_http_tracktik_portal_same_origin(ngx_http_request_t *r)
-{
-    u_char           *p, *last;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *origin;
-
-    if (r->headers_in.host == NULL) {
-        return NGX_DECLINED;
-    }
-
-    origin = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 6
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin", 6) == 0)
-        {
-            if (origin) {
-                return NGX_DECLINED;
-            }
-
-            origin = &h[i];
-        }
-    }
-
-    if (origin == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p = origin->value.data;
-    last = p + origin->value.len;
-
-    if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0) {
-        p += 7;
-
-    } else if (last - p > 8
-               && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0)
-    {
-        p += 8;
-
-    } else {
-        return NGX_DECLINED;
-    }
-
-    if ((size_t) (last - p) != r->headers_in.host->value.len
-        || ngx_strncasecmp(p, r->headers_in.host->value.data, last - p) != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -17,18 +17,33 @@
 #include "migrate.h"
 
 
+/*
+ * An installed worker (`make install`, the Debian package) is built with
+ * -DTT_SQL_DIR="$(PREFIX)/share/tracktik/sql" and uses that; the build in
+ * a checkout has none and finds the checkout's sql/.
+ */
+#ifdef TT_SQL_DIR
+#define TT_SQL_DIR_HELP  TT_SQL_DIR
+#define tt_cmd_default_sql_dir()  TT_SQL_DIR
+#else
+#define TT_SQL_DIR_HELP  "../sql beside the binary when that exists, " \
+                         "else ./sql"
+#endif
+
+
 const tt_option_t  tt_cmd_migrate_options[] = {
     { "sql-dir", "DIR", TT_OPT_TEXT, TT_IN_CONFIG,
       offsetof(tt_config_t, sql_dir), 0, 0, NULL, "TRACKTIK_SQL_DIR", NULL,
       "the directory holding migrations/ and functions/; without it, "
-      "$TRACKTIK_SQL_DIR, else ../sql beside the binary when that exists, "
-      "else ./sql" },
+      "$TRACKTIK_SQL_DIR, else " TT_SQL_DIR_HELP },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 
 
 static int tt_cmd_migrate_run(tt_cmd_args_t *args, int status);
+#ifndef TT_SQL_DIR
 static const char *tt_cmd_default_sql_dir(void);
+#endif
 
 
 int
@@ -89,6 +104,8 @@ tt_cmd_migrate_run(tt_cmd_args_t *args, int status)
 }
 
 
+#ifndef TT_SQL_DIR
+
 /* <dir of the binary>/../sql when it exists (build/ in the repository),
  * else ./sql */
 static const char *
@@ -112,3 +129,5 @@ tt_cmd_default_sql_dir(void)
 
     return "sql";
 }
+
+#endif

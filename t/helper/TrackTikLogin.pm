@@ -41,6 +41,21 @@ SERVER
 
 sub creds { qq({"email":"$_[0]","password":"$_[1]"}) }
 
+# A portal user of a client of its own, no login failures left from
+# 127.0.0.1, and a session secret file in $dir: (email, password, file)
+sub user {
+    my ($tag, $dir) = @_;
+    my $run = time() . $$;
+    my ($email, $password) = ("$tag.$run\@client.test", "$tag password $$");
+    TrackTikTest::tt_sql("SELECT portal_user_add('$email', '$password', "
+                         . "'client', " . ($$ * 10 + 3) . ", NULL)");
+    TrackTikTest::tt_sql("DELETE FROM portal_login_failures "
+                         . "WHERE ip = '127.0.0.1'");
+    TrackTikTest::tt_write_file("$dir/session.secret",
+                                "session-secret-$run-0123456789abcdef\n");
+    return ($email, $password, "$dir/session.secret");
+}
+
 sub send {
     my ($ngx, $email, $password, $from) = @_;
     my $body = creds($email, $password);
