@@ -25,6 +25,7 @@
 
 
 #define TT_EXIT_USAGE  2
+#define TT_EXIT_SCHEMA 3        /* the schema is older than this build */
 
 
 typedef enum {
@@ -172,8 +173,21 @@ int tt_cmd_check_zone(const char *value, char *err, size_t errlen);
 void tt_cmd_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* connects to cfg->dsn; NULL after printing why */
+/*
+ * Connects to cfg->dsn and checks that the schema is not older than this
+ * build (schema.h); NULL after printing why (run migrate, or no
+ * database).  migrate itself uses tt_cmd_connect_any(), which does not
+ * check.
+ */
 PGconn *tt_cmd_connect(const tt_config_t *cfg);
+PGconn *tt_cmd_connect_any(const tt_config_t *cfg);
+
+/*
+ * The same check for the commands that open their own connections (the
+ * daemons, the API commands): 0, or the exit status after printing why
+ * (TT_EXIT_SCHEMA: run migrate; 1: no database).
+ */
+int tt_cmd_check_schema(const tt_config_t *cfg);
 
 /*
  * A listing (res from a library call, NULL after err): the header line

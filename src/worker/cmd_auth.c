@@ -210,6 +210,10 @@ tt_cmd_auth_open(tt_cmd_args_t *args, tt_channel_t *ch)
     char               err[1024];
     tt_api_settings_t  set;
 
+    if (tt_cmd_check_schema(&args->cfg) != 0) {
+        return -1;
+    }
+
     tt_api_settings_from(&args->cfg, &set);
 
     if (tt_channel_open(ch, args->cfg.dsn, &set, err, sizeof(err)) != 0) {
