@@ -135,6 +135,22 @@ typedef struct {
     int          once;
 } tt_billing_sync_opts_t;
 
+typedef struct {
+    const char  *webhook_url;
+    const char  *secret_file;
+    const char  *custom_id;
+    const char  *name;
+    const char  *events;
+    const char  *secret_header;
+    const char  *include;
+    const char  *regions;
+    const char  *failure_email;
+} tt_subscription_create_opts_t;
+
+typedef struct {
+    const char  *reason;
+} tt_subscription_suspend_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -152,6 +168,11 @@ int tt_cmd_auth_login(tt_cmd_args_t *args);
 int tt_cmd_auth_status(tt_cmd_args_t *args);
 int tt_cmd_auth_check(tt_cmd_args_t *args);
 int tt_cmd_billing_sync(tt_cmd_args_t *args);
+int tt_cmd_subscription_create(tt_cmd_args_t *args);
+int tt_cmd_subscription_list(tt_cmd_args_t *args);
+int tt_cmd_subscription_suspend(tt_cmd_args_t *args);
+int tt_cmd_subscription_enable(tt_cmd_args_t *args);
+int tt_cmd_subscription_archive(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -161,6 +182,8 @@ extern const tt_option_t  tt_cmd_jobs_retry_options[];
 extern const tt_option_t  tt_cmd_users_add_options[];
 extern const tt_option_t  tt_cmd_auth_login_options[];
 extern const tt_option_t  tt_cmd_billing_sync_options[];
+extern const tt_option_t  tt_cmd_subscription_create_options[];
+extern const tt_option_t  tt_cmd_subscription_suspend_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */
