@@ -74,6 +74,21 @@ subtest 'bad input: refused before anything changes' => sub {
         'no subscription was made';
 };
 
+subtest 'the simulator refuses what TrackTik requires and is missing' => sub {
+    my %body = (customId => 'c', name => 'n', events => [ 'entity:reports:created' ],
+                url => $hook, secretHeaderName => 'TrackTik-Subscription-Secret',
+                secret => 'a-secret-of-some-length');
+    for my $field (qw(customId name events url secretHeaderName secret)) {
+        my %b = %body;
+        delete $b{$field};
+        my ($status, $d) = $sim->admin('POST', '/rest/v1/events-subscriptions', \%b,
+            { Authorization => 'Bearer ' . $sim->token });
+        is $status, 400, "without $field: 400";
+        is_deeply $d, { status => 400, error => "Validation failed: `$field` is required" },
+            "... in TrackTik's error shape";
+    }
+};
+
 subtest 'TrackTik refuses: the secret file is as it was' => sub {
     # all events must be of one resource (EventsSubscriptionsPost)
     my ($rc, $out, $err) = worker('subscription', 'create', '--webhook-url',
