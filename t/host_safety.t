@@ -48,12 +48,8 @@ sub free_port {
     return $s->sockport;
 }
 
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return undef;
-    local $/;
-    return scalar <$fh>;
-}
+# a file's text, or undef when it cannot be read
+sub slurp { -r $_[0] ? do { local (@ARGV, $/) = ($_[0]); scalar <> } : undef }
 
 sub alive {
     my ($pid, $pattern) = @_;

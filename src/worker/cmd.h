@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
+#include "channel.h"
 #include "config.h"
 
 
@@ -211,6 +212,13 @@ PGconn *tt_cmd_connect_any(const tt_config_t *cfg);
  * (TT_EXIT_SCHEMA: run migrate; 1: no database).
  */
 int tt_cmd_check_schema(const tt_config_t *cfg);
+
+/*
+ * For the commands that talk to the tenant: the schema checked, then the
+ * database and the API client of --url (or of the only tenant logged
+ * in).  0, or -1 after printing why.
+ */
+int tt_cmd_open_tenant(tt_cmd_args_t *args, tt_channel_t *ch);
 
 /*
  * A listing (res from a library call, NULL after err): the header line

@@ -83,6 +83,27 @@ tt_cmd_check_schema(const tt_config_t *cfg)
 }
 
 
+int
+tt_cmd_open_tenant(tt_cmd_args_t *args, tt_channel_t *ch)
+{
+    char               err[1024];
+    tt_api_settings_t  set;
+
+    if (tt_cmd_check_schema(&args->cfg) != 0) {
+        return -1;
+    }
+
+    tt_api_settings_from(&args->cfg, &set);
+
+    if (tt_channel_open(ch, args->cfg.dsn, &set, err, sizeof(err)) != 0) {
+        tt_cmd_error("%s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* 0 when the schema is new enough, else the exit status, printed */
 static int
 tt_cmd_schema_ok(PGconn *conn)

@@ -46,7 +46,6 @@ static int tt_cmd_sub_check_email(const char *value, char *err,
     size_t errlen);
 static int tt_cmd_sub_action(tt_cmd_args_t *args, const char *action,
     const char *done, const char *reason);
-static int tt_cmd_sub_open(tt_cmd_args_t *args, tt_channel_t *ch);
 static int tt_secret_new(char *hex, size_t size);
 static int tt_secret_append(tt_secret_file_t *sf, const char *file,
     const char *secret);
@@ -123,7 +122,7 @@ tt_cmd_subscription_create(tt_cmd_args_t *args)
         return TT_EXIT_USAGE;
     }
 
-    if (tt_cmd_sub_open(args, &ch) != 0) {
+    if (tt_cmd_open_tenant(args, &ch) != 0) {
         return 1;
     }
 
@@ -190,7 +189,7 @@ tt_cmd_subscription_list(tt_cmd_args_t *args)
     tt_channel_t            ch;
     tt_subscription_row_t  *rows, *r;
 
-    if (tt_cmd_sub_open(args, &ch) != 0) {
+    if (tt_cmd_open_tenant(args, &ch) != 0) {
         return 1;
     }
 
@@ -267,7 +266,7 @@ tt_cmd_sub_action(tt_cmd_args_t *args, const char *action, const char *done,
         return TT_EXIT_USAGE;
     }
 
-    if (tt_cmd_sub_open(args, &ch) != 0) {
+    if (tt_cmd_open_tenant(args, &ch) != 0) {
         return 1;
     }
 
@@ -282,28 +281,6 @@ tt_cmd_sub_action(tt_cmd_args_t *args, const char *action, const char *done,
 
     printf("subscription %s %s\n", id, done);
     tt_channel_close(&ch);
-
-    return 0;
-}
-
-
-/* the database (the schema checked) and the API client of the tenant */
-static int
-tt_cmd_sub_open(tt_cmd_args_t *args, tt_channel_t *ch)
-{
-    char               err[1024];
-    tt_api_settings_t  set;
-
-    if (tt_cmd_check_schema(&args->cfg) != 0) {
-        return -1;
-    }
-
-    tt_api_settings_from(&args->cfg, &set);
-
-    if (tt_channel_open(ch, args->cfg.dsn, &set, err, sizeof(err)) != 0) {
-        tt_cmd_error("%s", err);
-        return -1;
-    }
 
     return 0;
 }

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_gen.h>
-
 #include "subscriptions.h"
 #include "tt_json.h"
 
@@ -28,10 +26,7 @@ static char *tt_sub_text(yajl_val item, const char *key);
 char *
 tt_subscription_body(const tt_subscription_t *s)
 {
-    char                 *out;
-    size_t                len;
-    yajl_gen              g;
-    const unsigned char  *buf;
+    yajl_gen  g;
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {
@@ -73,13 +68,7 @@ tt_subscription_body(const tt_subscription_t *s)
 
 #undef TT_STR
 
-    out = NULL;
-    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
-        out = strndup((const char *) buf, len);
-    }
-
-    yajl_gen_free(g);
-    return out;
+    return tt_api_json_text(g);
 }
 
 
@@ -112,11 +101,9 @@ tt_subscription_action(tt_api_t *api, const char *id, const char *action,
     const char *reason, char *err, size_t errlen)
 {
     char         *body, path[256], what[64];
-    size_t        len;
     yajl_gen      g;
     long long     got;
     tt_sub_rc_e   rc;
-    const unsigned char  *buf;
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {
@@ -131,12 +118,7 @@ tt_subscription_action(tt_api_t *api, const char *id, const char *action,
     }
     yajl_gen_map_close(g);
 
-    body = NULL;
-    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
-        body = strndup((const char *) buf, len);
-    }
-    yajl_gen_free(g);
-
+    body = tt_api_json_text(g);
     if (body == NULL) {
         snprintf(err, errlen, "out of memory");
         return TT_SUB_ERROR;
