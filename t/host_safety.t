@@ -11,7 +11,8 @@
 # the end; the system nginx is the one /run/nginx.pid names when it is
 # running (only watched), else one of its own started with
 # `-g 'pid /run/nginx.pid;'` on a free 127.0.0.1 port and stopped at the
-# end.  Needs root (pg_createcluster, /run); skipped otherwise.
+# end.  Needs root (pg_createcluster, /run); skipped otherwise, and under
+# make test-asan.
 
 use strict;
 use warnings;
@@ -33,6 +34,10 @@ my $nginx_bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $system_pid_file = '/run/nginx.pid';
 
 plan skip_all => 'needs root (pg_createcluster, /run/nginx.pid)' if $> != 0;
+# scripts and services: nothing a sanitizer build changes, and its
+# LD_PRELOADed runtime must not reach the host's nginx and PostgreSQL
+plan skip_all => 'not under make test-asan'
+    if ($ENV{TT_BUILD} // '') =~ m{asan} || ($ENV{LD_PRELOAD} // '') =~ /asan/;
 for my $tool (qw(pg_createcluster pg_dropcluster pg_lsclusters runuser)) {
     plan skip_all => "no $tool" unless grep { -x "$_/$tool" }
                                        split /:/, $ENV{PATH};
