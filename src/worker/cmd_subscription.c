@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -361,6 +362,11 @@ tt_secret_append(tt_secret_file_t *sf, const char *file, const char *secret)
         snprintf(sf->path, sizeof(sf->path), "%s", file);
     }
 
+    /* one create at a time per file: an undo must cut only its own line */
+    if (flock(sf->fd, LOCK_EX) != 0) {
+        goto failed;
+    }
+
     if (fstat(sf->fd, &st) != 0) {
         goto failed;
     }
@@ -380,10 +386,10 @@ tt_secret_append(tt_secret_file_t *sf, const char *file, const char *secret)
     len += snprintf(line + len, sizeof(line) - len, "%s\n", secret);
 
     if (write(sf->fd, line, len) != (ssize_t) len || fsync(sf->fd) != 0) {
-        explicit_bzero(line, sizeof(line));
-        tt_secret_undo(sf);
         tt_cmd_error("cannot write --secret-file %s: %s", sf->path,
                      strerror(errno));
+        explicit_bzero(line, sizeof(line));
+        tt_secret_undo(sf);
         close(sf->fd);
         return -1;
     }
@@ -449,9 +455,10 @@ tt_cmd_sub_print_conf(long long id, const char *events, const char *url,
            "        client_body_buffer_size 2m;\n"
            "    }\n"
            "\n"
-           "Deliveries refused (401) before the reload are TrackTik's to "
-           "resend; an nginx\nthat already reads %s needs only the "
-           "reload.\n",
+           "Until the reload nginx refuses the subscription's deliveries "
+           "(401), and whether\nTrackTik sends them again is not "
+           "documented: reload now (an nginx that\nalready reads %s "
+           "needs nothing else).\n",
            id, events, url, secret_file, url, (int) len, path, secret_file,
            header, secret_file);
 }
