@@ -43,6 +43,28 @@ class Subscriptions:
         if not re.fullmatch(r"[A-Za-z0-9-]+", body["secretHeaderName"]):
             raise ApiError(400, "Validation failed: `secretHeaderName` must "
                            "be a header name without spaces")
+        # optional fields are still checked: TrackTik refuses a value of
+        # the wrong type rather than dropping it
+        email = body.get("failureEmail")
+        if email is not None and not (
+                isinstance(email, str) and
+                re.fullmatch(r"[^@\s,;]+@[^@\s,;]+", email)):
+            raise ApiError(400, "Validation failed: `failureEmail` must be "
+                           "an email address")
+        for key in ("contextFilters", "userDefinedFilters"):
+            if body.get(key) is not None and not isinstance(body[key],
+                                                            dict):
+                raise ApiError(400, "Validation failed: `%s` must be a "
+                               "JSON object" % key)
+        context = body.get("contextFilters") or {}
+        for f in context.get("filters", []) if isinstance(
+                context.get("filters", []), list) else [None]:
+            if not isinstance(f, dict) or not isinstance(f.get("tag"), str) \
+                    or not re.fullmatch(r"context\.(region\.\d+|\*)",
+                                        f["tag"]):
+                raise ApiError(400, "Validation failed: `contextFilters` "
+                               "filters are {\"tag\": \"context.region.<id>"
+                               "\", \"includeChildren\": bool}")
         shape = body.get("entityResponse")
         if shape is not None:
             if not isinstance(shape, dict) or not all(
@@ -71,9 +93,8 @@ class Subscriptions:
                         "userDefinedFilters"):
                 if isinstance(body.get(key), dict):
                     sub[key] = body[key]
-            if isinstance(body.get("failureEmail"), str) and \
-                    "@" in body["failureEmail"]:
-                sub["failureEmail"] = body["failureEmail"]
+            if email is not None:
+                sub["failureEmail"] = email
             sub = self.tenant.add("events-subscriptions", sub, 1)
             self.counters["subscriptions.created"] += 1
             item = self.tenant.render("events-subscriptions", sub)

@@ -60,7 +60,10 @@ class SubscriptionTests(SimTestCase):
                      {"events": "entity:reports:created"},
                      {"url": "ftp://example/x"},
                      {"secretHeaderName": "has spaces"},
-                     {"entityResponse": {"include": ["bogus"]}}):
+                     {"entityResponse": {"include": ["bogus"]}},
+                     {"failureEmail": "not-an-address"},
+                     {"contextFilters": ["context.region.3"]},
+                     {"contextFilters": {"filters": [{"tag": "region 3"}]}}):
             self.assertEqual(self.subscribe(**over).status, 400, over)
         listed = self.sim.get("/rest/v1/events-subscriptions", self.token)
         self.assertEqual(listed.json["meta"]["count"], 0)

@@ -8,4 +8,11 @@
 
 #define TT_VERSION  "0.9.0"
 
+/*
+ * The schema this build needs: the number of its newest migration
+ * (sql/migrations/NNN_*.sql).  The worker refuses a database whose
+ * highest applied migration is lower.  Bump it with every migration.
+ */
+#define TT_SCHEMA_VERSION  12
+
 #endif /* TT_VERSION_H */

@@ -713,6 +713,23 @@ tt_api_error_text(const tt_http_answer_t *answer, char *buf, size_t size)
 }
 
 
+char *
+tt_api_json_text(yajl_gen g)
+{
+    char                 *out;
+    size_t                len;
+    const unsigned char  *buf;
+
+    out = NULL;
+    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
+        out = strndup((const char *) buf, len);
+    }
+
+    yajl_gen_free(g);
+    return out;
+}
+
+
 const char *
 tt_api_escape(const char *s, char *buf, size_t size)
 {

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <libpq-fe.h>
+#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 #include "config.h"
@@ -139,6 +140,9 @@ long long tt_api_id(yajl_val item, const char *key);
 /* a human-readable reason from an error body, into buf */
 const char *tt_api_error_text(const tt_http_answer_t *answer, char *buf,
     size_t size);
+
+/* the JSON text g made, malloc()ed (NULL when out of memory); frees g */
+char *tt_api_json_text(yajl_gen g);
 
 /* escapes s for a URL query value into buf */
 const char *tt_api_escape(const char *s, char *buf, size_t size);

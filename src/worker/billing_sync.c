@@ -517,10 +517,7 @@ static char *
 tt_sync_body(const tt_sync_line_t *l, const char *price,
     const char *contract, const char *bill_item, const char *description)
 {
-    char                 *out;
-    size_t                len;
-    yajl_gen              g;
-    const unsigned char  *buf;
+    yajl_gen  g;
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {
@@ -545,13 +542,7 @@ tt_sync_body(const tt_sync_line_t *l, const char *price,
 #undef TT_STR
 #undef TT_NUM
 
-    out = NULL;
-    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
-        out = strndup((const char *) buf, len);
-    }
-
-    yajl_gen_free(g);
-    return out;
+    return tt_api_json_text(g);
 }
 
 

@@ -21,10 +21,12 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
+#include "channel.h"
 #include "config.h"
 
 
 #define TT_EXIT_USAGE  2
+#define TT_EXIT_SCHEMA 3        /* the schema is older than this build */
 
 
 typedef enum {
@@ -134,6 +136,22 @@ typedef struct {
     int          once;
 } tt_billing_sync_opts_t;
 
+typedef struct {
+    const char  *webhook_url;
+    const char  *secret_file;
+    const char  *custom_id;
+    const char  *name;
+    const char  *events;
+    const char  *secret_header;
+    const char  *include;
+    const char  *regions;
+    const char  *failure_email;
+} tt_subscription_create_opts_t;
+
+typedef struct {
+    const char  *reason;
+} tt_subscription_suspend_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -151,6 +169,11 @@ int tt_cmd_auth_login(tt_cmd_args_t *args);
 int tt_cmd_auth_status(tt_cmd_args_t *args);
 int tt_cmd_auth_check(tt_cmd_args_t *args);
 int tt_cmd_billing_sync(tt_cmd_args_t *args);
+int tt_cmd_subscription_create(tt_cmd_args_t *args);
+int tt_cmd_subscription_list(tt_cmd_args_t *args);
+int tt_cmd_subscription_suspend(tt_cmd_args_t *args);
+int tt_cmd_subscription_enable(tt_cmd_args_t *args);
+int tt_cmd_subscription_archive(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -160,6 +183,8 @@ extern const tt_option_t  tt_cmd_jobs_retry_options[];
 extern const tt_option_t  tt_cmd_users_add_options[];
 extern const tt_option_t  tt_cmd_auth_login_options[];
 extern const tt_option_t  tt_cmd_billing_sync_options[];
+extern const tt_option_t  tt_cmd_subscription_create_options[];
+extern const tt_option_t  tt_cmd_subscription_suspend_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */
@@ -172,8 +197,28 @@ int tt_cmd_check_zone(const char *value, char *err, size_t errlen);
 void tt_cmd_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* connects to cfg->dsn; NULL after printing why */
+/*
+ * Connects to cfg->dsn and checks that the schema is not older than this
+ * build (schema.h); NULL after printing why (run migrate, or no
+ * database).  migrate itself uses tt_cmd_connect_any(), which does not
+ * check.
+ */
 PGconn *tt_cmd_connect(const tt_config_t *cfg);
+PGconn *tt_cmd_connect_any(const tt_config_t *cfg);
+
+/*
+ * The same check for the commands that open their own connections (the
+ * daemons, the API commands): 0, or the exit status after printing why
+ * (TT_EXIT_SCHEMA: run migrate; 1: no database).
+ */
+int tt_cmd_check_schema(const tt_config_t *cfg);
+
+/*
+ * For the commands that talk to the tenant: the schema checked, then the
+ * database and the API client of --url (or of the only tenant logged
+ * in).  0, or -1 after printing why.
+ */
+int tt_cmd_open_tenant(tt_cmd_args_t *args, tt_channel_t *ch);
 
 /*
  * A listing (res from a library call, NULL after err): the header line

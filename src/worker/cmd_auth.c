@@ -39,9 +39,6 @@ const tt_option_t  tt_cmd_auth_login_options[] = {
 };
 
 
-static int tt_cmd_auth_open(tt_cmd_args_t *args, tt_channel_t *ch);
-
-
 int
 tt_cmd_auth_login(tt_cmd_args_t *args)
 {
@@ -74,7 +71,7 @@ tt_cmd_auth_login(tt_cmd_args_t *args)
         return TT_EXIT_USAGE;
     }
 
-    if (tt_cmd_auth_open(args, &ch) != 0) {
+    if (tt_cmd_open_tenant(args, &ch) != 0) {
         return 1;
     }
 
@@ -142,7 +139,7 @@ tt_cmd_auth_status(tt_cmd_args_t *args)
     tt_channel_t       ch;
     tt_oauth_status_t  st;
 
-    if (tt_cmd_auth_open(args, &ch) != 0) {
+    if (tt_cmd_open_tenant(args, &ch) != 0) {
         return 1;
     }
 
@@ -186,7 +183,7 @@ tt_cmd_auth_check(tt_cmd_args_t *args)
     char          err[1024];
     tt_channel_t  ch;
 
-    if (tt_cmd_auth_open(args, &ch) != 0) {
+    if (tt_cmd_open_tenant(args, &ch) != 0) {
         return 1;
     }
 
@@ -200,22 +197,4 @@ tt_cmd_auth_check(tt_cmd_args_t *args)
 
     tt_channel_close(&ch);
     return rc == 0 ? 0 : 1;
-}
-
-
-/* the database and the API client for --url (or the only tenant) */
-static int
-tt_cmd_auth_open(tt_cmd_args_t *args, tt_channel_t *ch)
-{
-    char               err[1024];
-    tt_api_settings_t  set;
-
-    tt_api_settings_from(&args->cfg, &set);
-
-    if (tt_channel_open(ch, args->cfg.dsn, &set, err, sizeof(err)) != 0) {
-        tt_cmd_error("%s", err);
-        return -1;
-    }
-
-    return 0;
 }

@@ -36,7 +36,7 @@ static void tt_cmd_billing_signal(int signo);
 int
 tt_cmd_billing_sync(tt_cmd_args_t *args)
 {
-    int                      stopped, poll_ms;
+    int                      rc, stopped, poll_ms;
     char                     err[1024], q[1100];
     struct sigaction         sa;
     tt_billing_sync_t       *s;
@@ -45,6 +45,11 @@ tt_cmd_billing_sync(tt_cmd_args_t *args)
 
     o = args->opts;
     poll_ms = args->cfg.poll_interval_ms;
+
+    rc = tt_cmd_check_schema(&args->cfg);
+    if (rc != 0) {
+        return rc;                      /* TT_EXIT_SCHEMA: migrate first */
+    }
 
     s = tt_billing_sync_open(&args->cfg, &tt_billing_stop, err,
                              sizeof(err));

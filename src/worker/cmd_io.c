@@ -13,8 +13,10 @@
 
 #include "cmd.h"
 #include "db.h"
+#include "schema.h"
 
 
+static int tt_cmd_schema_ok(PGconn *conn);
 static char *tt_cmd_line(FILE *f, size_t max, int *too_long);
 
 
@@ -35,6 +37,22 @@ tt_cmd_error(const char *fmt, ...)
 PGconn *
 tt_cmd_connect(const tt_config_t *cfg)
 {
+    PGconn  *conn;
+
+    conn = tt_cmd_connect_any(cfg);
+
+    if (conn != NULL && tt_cmd_schema_ok(conn) != 0) {
+        PQfinish(conn);
+        return NULL;
+    }
+
+    return conn;
+}
+
+
+PGconn *
+tt_cmd_connect_any(const tt_config_t *cfg)
+{
     char     err[1024];
     PGconn  *conn;
 
@@ -44,6 +62,61 @@ tt_cmd_connect(const tt_config_t *cfg)
     }
 
     return conn;
+}
+
+
+int
+tt_cmd_check_schema(const tt_config_t *cfg)
+{
+    int      rc;
+    PGconn  *conn;
+
+    conn = tt_cmd_connect_any(cfg);
+    if (conn == NULL) {
+        return 1;
+    }
+
+    rc = tt_cmd_schema_ok(conn);
+    PQfinish(conn);
+
+    return rc;
+}
+
+
+int
+tt_cmd_open_tenant(tt_cmd_args_t *args, tt_channel_t *ch)
+{
+    char               err[1024];
+    tt_api_settings_t  set;
+
+    if (tt_cmd_check_schema(&args->cfg) != 0) {
+        return -1;
+    }
+
+    tt_api_settings_from(&args->cfg, &set);
+
+    if (tt_channel_open(ch, args->cfg.dsn, &set, err, sizeof(err)) != 0) {
+        tt_cmd_error("%s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* 0 when the schema is new enough, else the exit status, printed */
+static int
+tt_cmd_schema_ok(PGconn *conn)
+{
+    char  err[1024];
+
+    if (tt_schema_check(conn, err, sizeof(err)) == 0) {
+        return 0;
+    }
+
+    tt_cmd_error("%s", err);
+
+    return PQstatus(conn) == CONNECTION_OK ? TT_EXIT_SCHEMA : 1;
 }
 
 

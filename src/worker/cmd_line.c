@@ -45,8 +45,8 @@ static const tt_option_t  tt_cmd_global_options[] = {
       "password shows in ps (or use a passfile, ~/.pgpass)" },
     { "log-level", "LEVEL", TT_OPT_TEXT, TT_IN_GLOBAL,
       offsetof(tt_cmd_global_t, log_level), 0, 0, tt_cmd_check_level,
-      NULL, "debug", "the least important log lines written: debug, "
-      "info, warn or error" },
+      NULL, "info", "the least important log lines written: debug (a "
+      "line per job), info (a line per batch), warn or error" },
     { "help", NULL, TT_OPT_FLAG, TT_IN_GLOBAL,
       offsetof(tt_cmd_global_t, help), 0, 0, NULL, NULL, NULL,
       "this text; after a command, that command's" },

@@ -74,7 +74,7 @@ tt_cmd_migrate_run(tt_cmd_args_t *args, int status)
         args->cfg.sql_dir = tt_cmd_default_sql_dir();
     }
 
-    conn = tt_cmd_connect(&args->cfg);
+    conn = tt_cmd_connect_any(&args->cfg);     /* any schema: it migrates */
     if (conn == NULL) {
         return 1;
     }

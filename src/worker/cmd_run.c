@@ -57,5 +57,13 @@ const tt_option_t  tt_cmd_run_options[] = {
 int
 tt_cmd_run(tt_cmd_args_t *args)
 {
+    int  rc;
+
+    /* exit 3 (TT_EXIT_SCHEMA) on an old schema: RestartPreventExitStatus */
+    rc = tt_cmd_check_schema(&args->cfg);
+    if (rc != 0) {
+        return rc;
+    }
+
     return tt_run(&args->cfg);
 }

@@ -1,11 +1,16 @@
 /*
  * log: logfmt lines on stderr, written with one write() each so lines from
- * several worker processes sharing stderr never interleave.
+ * several worker processes sharing stderr never interleave.  When stderr
+ * is the journal (systemd sets JOURNAL_STREAM to its device:inode), each
+ * line starts with its syslog priority, "<3>" .. "<7>", which journald
+ * takes off and keeps as the entry's priority.
  */
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -14,8 +19,16 @@
 
 
 static const char  *tt_log_levels[] = { "debug", "info", "warn", "error" };
+
+/* syslog priorities: debug 7, info 6, warning 4, err 3 */
+static const char  *tt_log_priorities[] = { "<7>", "<6>", "<4>", "<3>" };
+
 static char         tt_log_worker[128];
 static int          tt_log_min = TT_LOG_DEBUG;
+static int          tt_log_journal = -1;   /* not checked yet */
+
+
+static int tt_log_to_journal(void);
 
 
 void
@@ -68,7 +81,8 @@ tt_log(tt_log_level_e level, const char *fmt, ...)
     tt_time_format_utc(tv.tv_sec, ts, sizeof(ts));
     ts[19] = '\0';                              /* drop the "Z" */
 
-    n = snprintf(line, sizeof(line), "ts=%s.%03dZ level=%s", ts,
+    n = snprintf(line, sizeof(line), "%sts=%s.%03dZ level=%s",
+                 tt_log_to_journal() ? tt_log_priorities[level] : "", ts,
                  (int) (tv.tv_usec / 1000), tt_log_levels[level]);
 
     if (tt_log_worker[0] != '\0' && n < sizeof(line)) {
@@ -89,6 +103,38 @@ tt_log(tt_log_level_e level, const char *fmt, ...)
     line[n++] = '\n';
 
     (void) !write(STDERR_FILENO, line, n);
+}
+
+
+/*
+ * Whether stderr is still the stream systemd connected to the journal:
+ * JOURNAL_STREAM is inherited, so a child whose stderr was redirected
+ * elsewhere must not write priority prefixes into a file.
+ */
+static int
+tt_log_to_journal(void)
+{
+    const char          *env;
+    unsigned long long   dev, ino;
+    struct stat          st;
+
+    if (tt_log_journal >= 0) {
+        return tt_log_journal;
+    }
+
+    tt_log_journal = 0;
+
+    env = getenv("JOURNAL_STREAM");
+    if (env != NULL
+        && sscanf(env, "%llu:%llu", &dev, &ino) == 2
+        && fstat(STDERR_FILENO, &st) == 0
+        && (unsigned long long) st.st_dev == dev
+        && (unsigned long long) st.st_ino == ino)
+    {
+        tt_log_journal = 1;
+    }
+
+    return tt_log_journal;
 }
 
 

@@ -4,6 +4,8 @@
  *   outcome=done reports=1 versions=1 lines=1
  * Values with spaces, quotes or "=" are double quoted with \" and \\
  * escapes; newlines become \n.  Nothing secret is ever passed in.
+ * Under systemd (stderr is the journal) each line is prefixed with its
+ * syslog priority: <7> debug, <6> info, <4> warn, <3> error.
  */
 
 #ifndef TT_LOG_H

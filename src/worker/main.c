@@ -91,6 +91,32 @@ static const tt_command_t  tt_commands[] = {
       0, 0, tt_cmd_billing_sync_options, sizeof(tt_billing_sync_opts_t),
       TT_GROUP_API, 0, tt_cmd_billing_sync },
 
+    { "subscription create", "--webhook-url URL --secret-file FILE "
+      "[--custom-id ID] [--name TEXT] [--events LIST] [OPTIONS]",
+      "create the tenant's Events Subscription to nginx with a new secret, "
+      "appended to FILE; prints the nginx.conf lines",
+      0, 0, tt_cmd_subscription_create_options,
+      sizeof(tt_subscription_create_opts_t), TT_GROUP_API, 0,
+      tt_cmd_subscription_create },
+
+    { "subscription list", "[--url BASE]",
+      "the tenant's Events Subscriptions",
+      0, 0, NULL, 0, TT_GROUP_API, 0, tt_cmd_subscription_list },
+
+    { "subscription suspend", "ID --reason TEXT",
+      "stop deliveries to subscription ID for now",
+      1, 1, tt_cmd_subscription_suspend_options,
+      sizeof(tt_subscription_suspend_opts_t), TT_GROUP_API, 0,
+      tt_cmd_subscription_suspend },
+
+    { "subscription enable", "ID",
+      "deliver again to a suspended subscription",
+      1, 1, NULL, 0, TT_GROUP_API, 0, tt_cmd_subscription_enable },
+
+    { "subscription archive", "ID",
+      "end subscription ID for good",
+      1, 1, NULL, 0, TT_GROUP_API, 0, tt_cmd_subscription_archive },
+
     { NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "billing.h"
@@ -58,6 +59,9 @@ static int tt_process_send(PGconn *conn, const tt_config_t *cfg,
     tt_work_t *work, size_t n, char *err, size_t errlen,
     PGresult **failed);
 static void tt_process_log_done(tt_work_t *w, tt_ledger_result_t *results);
+static void tt_process_log_batch(size_t njobs,
+    const tt_process_stats_t *before, const tt_process_stats_t *after,
+    const struct timespec *start);
 static void tt_process_work_free(tt_work_t *w);
 static int tt_item_cmp(const void *a, const void *b);
 
@@ -68,13 +72,18 @@ tt_process_batch(PGconn *conn, const tt_config_t *cfg,
     volatile sig_atomic_t *stop, tt_process_stats_t *stats, char *err,
     size_t errlen)
 {
-    int          rc, dead, permanent;
-    char         msg[1024], qerr[768];
-    double       delay;
-    size_t       i, nrelease;
-    PGresult    *failed;
-    tt_work_t   *work;
-    long long   *release;
+    int                  rc, dead, permanent;
+    char                 msg[1024], qerr[768];
+    double               delay;
+    size_t               i, nrelease;
+    PGresult            *failed;
+    tt_work_t           *work;
+    long long           *release;
+    struct timespec      start;
+    tt_process_stats_t   before;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    before = *stats;
 
     work = calloc(b->njobs, sizeof(tt_work_t));
     release = calloc(b->njobs, sizeof(long long));
@@ -234,6 +243,8 @@ finished:
         tt_log(TT_LOG_INFO, "event=released jobs=%zu reason=stopping",
                nrelease);
     }
+
+    tt_process_log_batch(b->njobs, &before, stats, &start);
 
 done:
 
@@ -618,11 +629,35 @@ tt_process_log_done(tt_work_t *w, tt_ledger_result_t *results)
         version = results[i].version;
     }
 
-    tt_log(TT_LOG_INFO, "job=%lld outcome=done attempts=%d reports=%zu "
+    tt_log(TT_LOG_DEBUG, "job=%lld outcome=done attempts=%d reports=%zu "
            "report=%lld version=%d appended=%d duplicate=%d stale=%d "
            "charged=%d credited=%d", w->job->id, w->job->attempts,
            w->payload.nreports, w->payload.reports[0].report_id, version,
            appended, duplicate, stale, charged, credited);
+}
+
+
+/*
+ * One info line per batch: at thousands of jobs a second a line per job
+ * would be thinned out by journald's rate limit, errors included.  The
+ * per-job lines of done jobs are debug; failed ones keep their own line.
+ */
+static void
+tt_process_log_batch(size_t njobs, const tt_process_stats_t *before,
+    const tt_process_stats_t *after, const struct timespec *start)
+{
+    double           ms;
+    struct timespec  now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (now.tv_sec - start->tv_sec) * 1000.0
+         + (now.tv_nsec - start->tv_nsec) / 1e6;
+
+    tt_log(TT_LOG_INFO, "event=batch jobs=%zu done=%lld retried=%lld "
+           "dead=%lld released=%lld ms=%.1f", njobs,
+           after->done - before->done, after->retried - before->retried,
+           after->dead - before->dead, after->released - before->released,
+           ms);
 }
 
 

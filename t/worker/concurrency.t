@@ -26,7 +26,9 @@ subtest 'two workers drain one queue, each job exactly once' => sub {
     my $n = 1500;
     $t->enqueue(map { [ "a$_", report_json(id => $_) ] } 1 .. $n);
 
-    my @w = map { $t->spawn('--drain', '--batch-size', '25', '--job-delay-ms', '2') }
+    # the per-job lines (level debug) say which worker did which job
+    my @w = map { $t->spawn('--drain', '--batch-size', '25', '--job-delay-ms', '2',
+                            '--log-level', 'debug') }
             1 .. 2;
     is $t->reap($_), 0, "worker $_->{pid} exits 0" for @w;
 
@@ -47,7 +49,7 @@ subtest '--concurrency 2 runs two processes under one supervisor' => sub {
     $t->enqueue(map { [ "b$_", report_json(id => 10000 + $_) ] } 1 .. $n);
 
     my ($rc, $log) = $t->drain('--concurrency', '2', '--batch-size', '25',
-                               '--job-delay-ms', '2');
+                               '--job-delay-ms', '2', '--log-level', 'debug');
     is $rc, 0, 'exits 0 once both are done';
     like $log, qr/event=supervising processes=2/, 'two processes';
     my %workers = map { $_ => 1 } $log =~ /worker=(\S+) job=\d+ outcome=done/g;

@@ -23,7 +23,7 @@ sub lines_of {
 
 subtest 'a new report: one ledger row, one billing line (the seed rule)' => sub {
     $t->enqueue([ 'd-1', report_json(id => 1) ]);
-    my ($rc, $log) = $t->drain;
+    my ($rc, $log) = $t->drain('--log-level', 'debug');   # the per-job line
     is $rc, 0, 'drain exits 0';
     like $log, qr/job=\d+ outcome=done attempts=1 reports=1 report=1 version=1 appended=1 duplicate=0 stale=0 charged=1 credited=0/,
         'one logfmt line says what happened';
@@ -49,7 +49,7 @@ subtest 'redelivery of identical content adds nothing' => sub {
     my $again = report_json(id => 1);
     $t->enqueue([ 'd-1-again', $again ],
                 [ 'd-1-third', TTWorker::json_encode({ data => $again }) ]);
-    my ($rc, $log) = $t->drain;
+    my ($rc, $log) = $t->drain('--log-level', 'debug');
     is $rc, 0, 'drain exits 0';
     is $t->value("SELECT count(*) FROM incidents_ledger WHERE report_id = 1"), 1,
         'still one version';
@@ -97,7 +97,7 @@ subtest 'an update that changes the bill code: credit line + new line' => sub {
 subtest 'a stale update (older updatedOn) adds nothing' => sub {
     $t->enqueue([ 'd-1-old', report_json(id => 1, comment => 'late copy',
                                          updatedOn => '2026-03-03T00:30:00Z') ]);
-    my ($rc, $log) = $t->drain;
+    my ($rc, $log) = $t->drain('--log-level', 'debug');
     like $log, qr/stale=1/, 'logged as stale';
     is $t->value("SELECT max(version) FROM incidents_ledger WHERE report_id = 1"), 3,
         'no version 4';
