@@ -71,6 +71,8 @@ $$;
 
 
 DO $$
+DECLARE
+    r  record;
 BEGIN
     -- nginx's tracktik_postgres (tracktik_ingest_role): its grants sit
     -- beside its two functions, at the end of ingest.sql
@@ -161,5 +163,16 @@ BEGIN
         GRANT SELECT ON incidents_ledger, incidents_current,
             tracktik_accounts TO tracktik_notify_role;
     END IF;
+
+    -- every worker command checks at start that the schema is at least
+    -- the one it was built for (src/worker/schema.c)
+    FOR r IN SELECT rolname FROM pg_roles
+              WHERE rolname IN ('tracktik_worker_role',
+                                'tracktik_billing_role',
+                                'tracktik_notify_role')
+    LOOP
+        EXECUTE format('GRANT SELECT ON tracktik_schema_migrations TO %I',
+                       r.rolname);
+    END LOOP;
 END
 $$;

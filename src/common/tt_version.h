@@ -13,6 +13,6 @@
  * (sql/migrations/NNN_*.sql).  The worker refuses a database whose
  * highest applied migration is lower.  Bump it with every migration.
  */
-#define TT_SCHEMA_VERSION  12
+#define TT_SCHEMA_VERSION  14
 
 #endif /* TT_VERSION_H */
