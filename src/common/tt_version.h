@@ -8,4 +8,13 @@
 
 #define TT_VERSION  "0.9.0"
 
+/*
+ * The schema this build needs: the number of the highest migration in
+ * sql/migrations/ that the module and the worker rely on.  The database
+ * answers its own with tracktik_schema_version() (sql/functions/
+ * metrics.sql); an older one is refused with "run tracktik-worker
+ * migrate".  Raise it with every migration that adds what the code uses.
+ */
+#define TT_SCHEMA_VERSION  13
+
 #endif /* TT_VERSION_H */
