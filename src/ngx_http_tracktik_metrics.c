@@ -509,6 +509,13 @@ ngx_http_tracktik_metrics_send(ngx_http_request_t *r, PGresult *res)
                            TT_VERSION,
                            TT_SCHEMA_VERSION);
 
+    ngx_http_tracktik_text_family(&t, "tracktik_schema_version_needed",
+                                  "the schema version this build needs; "
+                                  "compare tracktik_schema_version",
+                                  "gauge");
+    ngx_http_tracktik_text(&t, "tracktik_schema_version_needed %d\n",
+                           TT_SCHEMA_VERSION);
+
     ngx_http_tracktik_text_family(&t, "tracktik_up",
                                   "1 when PostgreSQL answered the gauges' "
                                   "query in time", "gauge");

@@ -136,6 +136,8 @@ subtest 'the format, the build and the version' => sub {
     is v($m, 'tracktik_up'), 1, 'tracktik_up 1 with PostgreSQL up';
     is v($m, 'tracktik_schema_version'), $schema,
         'the schema version the database reports';
+    is v($m, 'tracktik_schema_version_needed'), $schema,
+        'the schema version the build needs';
     is $m->{tracktik_webhook_ack_seconds}{type}, 'histogram',
         'the acknowledgement latency is a histogram';
     is $m->{tracktik_jobs}{type}, 'gauge', 'the job counts are gauges';
