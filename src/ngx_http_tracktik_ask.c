@@ -35,25 +35,30 @@ static void ngx_http_tracktik_ask_cleanup(void *data);
 
 ngx_int_t
 ngx_http_tracktik_ask(ngx_http_request_t *r,
-    ngx_http_tracktik_pg_pool_t *pool, const char *sql, ngx_msec_t timeout,
-    ngx_http_tracktik_ask_done_pt done)
+    ngx_http_tracktik_pg_pool_t *pool, ngx_msec_t query_timeout,
+    const char *sql, ngx_http_tracktik_ask_done_pt done)
 {
     ngx_int_t                     rc;
     ngx_pool_cleanup_t           *cln;
     ngx_http_tracktik_ask_ctx_t  *ctx;
 
-    if (pool == NULL) {
-        return NGX_ERROR;
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_tracktik_ask_ctx_t));
-    if (ctx == NULL) {
-        return NGX_ERROR;
+    if (ctx == NULL || pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cln->handler = ngx_http_tracktik_ask_cleanup;
@@ -70,10 +75,15 @@ ngx_http_tracktik_ask(ngx_http_request_t *r,
 
     ngx_http_set_ctx(r, ctx, ngx_http_tracktik_module);
 
+    /* done finalizes the request, now or later: it is held till then */
+
+    r->main->count++;
+
     rc = ngx_http_tracktik_pg_submit(pool, &ctx->query);
 
     if (rc != NGX_OK) {
-        return NGX_DECLINED;
+        done(r, NULL, NGX_DECLINED);
+        return NGX_DONE;
     }
 
     ctx->pending = 1;
@@ -82,22 +92,10 @@ ngx_http_tracktik_ask(ngx_http_request_t *r,
     ctx->deadline.data = ctx;
     ctx->deadline.log = r->connection->log;
 
-    ngx_add_timer(&ctx->deadline, timeout);
-
-    r->main->count++;
+    ngx_add_timer(&ctx->deadline,
+                  ngx_min(query_timeout, NGX_HTTP_TRACKTIK_ASK_TIMEOUT));
 
     return NGX_DONE;
-}
-
-
-const char *
-ngx_http_tracktik_ask_sqlstate(PGresult *res)
-{
-    char  *state;
-
-    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-    return state ? state : "";
 }
 
 

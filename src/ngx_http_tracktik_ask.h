@@ -30,16 +30,15 @@ typedef void (*ngx_http_tracktik_ask_done_pt)(ngx_http_request_t *r,
 
 
 /*
- * Sends one statement without parameters for the request r on pool, with
- * a deadline.  NGX_DONE: done will be called (the request is held until
- * then); otherwise NGX_DECLINED or NGX_ERROR and nothing was sent.
+ * The whole of a content handler that answers GET and HEAD with what
+ * PostgreSQL says: sends sql (no parameters) on pool, and done is called
+ * with its result, within NGX_HTTP_TRACKTIK_ASK_TIMEOUT or query_timeout,
+ * whichever is shorter; also at once, with NGX_DECLINED, when the pool
+ * refuses the statement.  Returns what the content handler returns.
  */
 ngx_int_t ngx_http_tracktik_ask(ngx_http_request_t *r,
-    ngx_http_tracktik_pg_pool_t *pool, const char *sql, ngx_msec_t timeout,
-    ngx_http_tracktik_ask_done_pt done);
-
-/* the SQLSTATE of an error result, "" for none */
-const char *ngx_http_tracktik_ask_sqlstate(PGresult *res);
+    ngx_http_tracktik_pg_pool_t *pool, ngx_msec_t query_timeout,
+    const char *sql, ngx_http_tracktik_ask_done_pt done);
 
 
 #endif /* _NGX_HTTP_TRACKTIK_ASK_H_INCLUDED_ */

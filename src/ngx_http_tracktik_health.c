@@ -18,6 +18,7 @@
 #include "ngx_http_tracktik_ask.h"
 #include "ngx_http_tracktik_directives.h"
 #include "ngx_http_tracktik_health.h"
+#include "ngx_http_tracktik_portal_response.h"
 #include "common/tt_version.h"
 
 
@@ -34,14 +35,12 @@ static char  ngx_http_tracktik_version_sql[] =
     "::text::integer END";
 
 #define NGX_HTTP_TRACKTIK_SCHEMA_OLD                                          \
-    "schema older than module: run tracktik-worker migrate"
+    "schema older than module: run tracktik-worker migrate\n"
 
 
 static ngx_int_t ngx_http_tracktik_health_handler(ngx_http_request_t *r);
 static void ngx_http_tracktik_health_answer(ngx_http_request_t *r,
     PGresult *res, ngx_int_t rc);
-static ngx_int_t ngx_http_tracktik_health_send(ngx_http_request_t *r,
-    ngx_uint_t status, char *reason);
 static ngx_int_t ngx_http_tracktik_health_version(PGresult *res,
     ngx_log_t *log);
 static void ngx_http_tracktik_health_start(ngx_event_t *ev);
@@ -150,37 +149,14 @@ ngx_http_tracktik_health_started(ngx_http_tracktik_pg_query_t *q,
 static ngx_int_t
 ngx_http_tracktik_health_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
-    ngx_msec_t                      timeout;
     ngx_http_tracktik_main_conf_t  *tmcf;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
 
-    timeout = ngx_min(tmcf->pg.query_timeout, NGX_HTTP_TRACKTIK_ASK_TIMEOUT);
-
-    rc = ngx_http_tracktik_ask(r, ngx_http_tracktik_pool(tmcf),
-                               ngx_http_tracktik_version_sql, timeout,
-                               ngx_http_tracktik_health_answer);
-
-    if (rc == NGX_DONE) {
-        return NGX_DONE;
-    }
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_tracktik_health_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "PostgreSQL is unavailable");
+    return ngx_http_tracktik_ask(r, ngx_http_tracktik_pool(tmcf),
+                                 tmcf->pg.query_timeout,
+                                 ngx_http_tracktik_version_sql,
+                                 ngx_http_tracktik_health_answer);
 }
 
 
@@ -188,8 +164,8 @@ static void
 ngx_http_tracktik_health_answer(ngx_http_request_t *r, PGresult *res,
     ngx_int_t rc)
 {
-    ngx_uint_t   status;
     char        *reason;
+    ngx_uint_t   status;
 
     status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
@@ -200,7 +176,7 @@ ngx_http_tracktik_health_answer(ngx_http_request_t *r, PGresult *res,
             == NGX_OK)
         {
             status = NGX_HTTP_OK;
-            reason = "ok";
+            reason = "ok\n";
 
         } else {
             reason = NGX_HTTP_TRACKTIK_SCHEMA_OLD;
@@ -209,19 +185,20 @@ ngx_http_tracktik_health_answer(ngx_http_request_t *r, PGresult *res,
         break;
 
     case NGX_AGAIN:
-        reason = "PostgreSQL did not answer in time";
+        reason = "PostgreSQL did not answer in time\n";
         break;
 
     case NGX_DECLINED:
-        reason = "PostgreSQL is unavailable";
+        reason = "PostgreSQL is unavailable\n";
         break;
 
     default:
-        reason = "PostgreSQL refused the check";
+        reason = "PostgreSQL refused the check\n";
     }
 
     ngx_http_finalize_request(r,
-                          ngx_http_tracktik_health_send(r, status, reason));
+        ngx_http_tracktik_portal_send(r, status, "text/plain",
+                                      (u_char *) reason, ngx_strlen(reason)));
 }
 
 
@@ -255,41 +232,3 @@ ngx_http_tracktik_health_version(PGresult *res, ngx_log_t *log)
     return NGX_DECLINED;
 }
 
-
-static ngx_int_t
-ngx_http_tracktik_health_send(ngx_http_request_t *r, ngx_uint_t status,
-    char *reason)
-{
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    len = ngx_strlen(reason) + 1;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_sprintf(b->last, "%s\n", reason);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}

@@ -80,6 +80,16 @@ typedef struct {
 } ngx_http_tracktik_portal_count_t;
 
 
+/* a counter family of the pools: one sample per pool and label value */
+typedef struct {
+    char                *name;
+    char                *help;
+    char                *label;       /* NULL: the pool label alone */
+    char                *values[2];
+    ngx_uint_t           events[2];
+} ngx_http_tracktik_pg_family_t;
+
+
 static ngx_int_t ngx_http_tracktik_metrics_init_zone(ngx_shm_zone_t *zone,
     void *data);
 static ngx_int_t ngx_http_tracktik_metrics_handler(ngx_http_request_t *r);
@@ -115,6 +125,29 @@ static char  *ngx_http_tracktik_login_results[] = {
 };
 
 static char  *ngx_http_tracktik_pool_names[] = { "webhook", "portal" };
+
+static ngx_http_tracktik_pg_family_t  ngx_http_tracktik_pg_families[] = {
+
+    { "tracktik_pg_connects_total",
+      "PostgreSQL connection attempts, by result",
+      "result", { "ok", "failed" },
+      { NGX_HTTP_TRACKTIK_PG_CONNECTED, NGX_HTTP_TRACKTIK_PG_CONNECT_FAILED } },
+
+    { "tracktik_pg_queries_total",
+      "statements handed to the pool",
+      NULL, { NULL, NULL }, { NGX_HTTP_TRACKTIK_PG_QUERY, 0 } },
+
+    { "tracktik_pg_waits_total",
+      "statements that found no idle connection and waited",
+      NULL, { NULL, NULL }, { NGX_HTTP_TRACKTIK_PG_WAIT, 0 } },
+
+    { "tracktik_pg_refused_total",
+      "statements refused at once, by reason",
+      "reason", { "queue_full", "unavailable" },
+      { NGX_HTTP_TRACKTIK_PG_QUEUE_FULL, NGX_HTTP_TRACKTIK_PG_UNAVAILABLE } },
+
+    { NULL, NULL, NULL, { NULL, NULL }, { 0, 0 } }
+};
 
 
 /* acknowledgement latency, milliseconds, and the same bounds in seconds */
@@ -447,37 +480,14 @@ ngx_http_tracktik_metrics_bucket(ngx_uint_t *bounds, ngx_uint_t n,
 static ngx_int_t
 ngx_http_tracktik_metrics_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
-    ngx_msec_t                      timeout;
     ngx_http_tracktik_main_conf_t  *tmcf;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
 
-    timeout = ngx_min(tmcf->portal_pg.query_timeout,
-                      NGX_HTTP_TRACKTIK_ASK_TIMEOUT);
-
-    rc = ngx_http_tracktik_ask(r, ngx_http_tracktik_portal_pool(tmcf),
-                               ngx_http_tracktik_gauges_sql, timeout,
-                               ngx_http_tracktik_metrics_answer);
-
-    if (rc == NGX_DONE) {
-        return NGX_DONE;
-    }
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_tracktik_metrics_send(r, NULL);
+    return ngx_http_tracktik_ask(r, ngx_http_tracktik_portal_pool(tmcf),
+                                 tmcf->portal_pg.query_timeout,
+                                 ngx_http_tracktik_gauges_sql,
+                                 ngx_http_tracktik_metrics_answer);
 }
 
 
@@ -631,10 +641,10 @@ static void
 ngx_http_tracktik_metrics_pools(ngx_http_tracktik_text_t *t,
     ngx_http_tracktik_counters_t *m)
 {
-    char               *pool;
-    ngx_uint_t          i;
-    ngx_atomic_t       *pg;
-    ngx_atomic_uint_t   open, closed;
+    ngx_uint_t                       i, k;
+    ngx_atomic_t                    *pg;
+    ngx_atomic_uint_t                open, closed;
+    ngx_http_tracktik_pg_family_t   *f;
 
     ngx_http_tracktik_text_family(t, "tracktik_pg_connections",
                                   "PostgreSQL connections open in all "
@@ -652,56 +662,26 @@ ngx_http_tracktik_metrics_pools(ngx_http_tracktik_text_t *t,
                                open > closed ? open - closed : 0);
     }
 
-    ngx_http_tracktik_text_family(t, "tracktik_pg_connects_total",
-                                  "PostgreSQL connection attempts, by "
-                                  "result", "counter");
+    for (f = ngx_http_tracktik_pg_families; f->name; f++) {
 
-    for (i = 0; i < NGX_HTTP_TRACKTIK_METRICS_POOLS; i++) {
-        pool = ngx_http_tracktik_pool_names[i];
-        pg = m->pg[i];
+        ngx_http_tracktik_text_family(t, f->name, f->help, "counter");
 
-        ngx_http_tracktik_text(t, "tracktik_pg_connects_total{pool=\"%s\","
-                               "result=\"ok\"} %uA\n"
-                               "tracktik_pg_connects_total{pool=\"%s\","
-                               "result=\"failed\"} %uA\n",
-                               pool, pg[NGX_HTTP_TRACKTIK_PG_CONNECTED],
-                               pool, pg[NGX_HTTP_TRACKTIK_PG_CONNECT_FAILED]);
-    }
+        for (i = 0; i < NGX_HTTP_TRACKTIK_METRICS_POOLS; i++) {
+            if (f->label == NULL) {
+                ngx_http_tracktik_text(t, "%s{pool=\"%s\"} %uA\n", f->name,
+                                       ngx_http_tracktik_pool_names[i],
+                                       m->pg[i][f->events[0]]);
+                continue;
+            }
 
-    ngx_http_tracktik_text_family(t, "tracktik_pg_queries_total",
-                                  "statements queued for PostgreSQL",
-                                  "counter");
-
-    for (i = 0; i < NGX_HTTP_TRACKTIK_METRICS_POOLS; i++) {
-        ngx_http_tracktik_text(t, "tracktik_pg_queries_total{pool=\"%s\"} "
-                               "%uA\n", ngx_http_tracktik_pool_names[i],
-                               m->pg[i][NGX_HTTP_TRACKTIK_PG_QUERY]);
-    }
-
-    ngx_http_tracktik_text_family(t, "tracktik_pg_waits_total",
-                                  "statements that found no idle "
-                                  "connection and waited", "counter");
-
-    for (i = 0; i < NGX_HTTP_TRACKTIK_METRICS_POOLS; i++) {
-        ngx_http_tracktik_text(t, "tracktik_pg_waits_total{pool=\"%s\"} "
-                               "%uA\n", ngx_http_tracktik_pool_names[i],
-                               m->pg[i][NGX_HTTP_TRACKTIK_PG_WAIT]);
-    }
-
-    ngx_http_tracktik_text_family(t, "tracktik_pg_refused_total",
-                                  "statements refused at once, by reason",
-                                  "counter");
-
-    for (i = 0; i < NGX_HTTP_TRACKTIK_METRICS_POOLS; i++) {
-        pool = ngx_http_tracktik_pool_names[i];
-        pg = m->pg[i];
-
-        ngx_http_tracktik_text(t, "tracktik_pg_refused_total{pool=\"%s\","
-                               "reason=\"queue_full\"} %uA\n"
-                               "tracktik_pg_refused_total{pool=\"%s\","
-                               "reason=\"unavailable\"} %uA\n",
-                               pool, pg[NGX_HTTP_TRACKTIK_PG_QUEUE_FULL],
-                               pool, pg[NGX_HTTP_TRACKTIK_PG_UNAVAILABLE]);
+            for (k = 0; k < 2 && f->values[k]; k++) {
+                ngx_http_tracktik_text(t, "%s{pool=\"%s\",%s=\"%s\"} %uA\n",
+                                       f->name,
+                                       ngx_http_tracktik_pool_names[i],
+                                       f->label, f->values[k],
+                                       m->pg[i][f->events[k]]);
+            }
+        }
     }
 }
 

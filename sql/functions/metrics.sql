@@ -41,6 +41,16 @@ AS $$
 $$;
 
 
+-- seconds since p_since, 0 for NULL (nothing waiting)
+CREATE OR REPLACE FUNCTION tracktik_metrics_age(p_since timestamptz)
+RETURNS double precision
+LANGUAGE sql STABLE
+SET search_path = public, pg_temp
+AS $$
+    SELECT coalesce(extract(epoch FROM now() - p_since), 0)::double precision
+$$;
+
+
 CREATE OR REPLACE FUNCTION tracktik_metrics_gauges()
 RETURNS TABLE (name text, labels text, value double precision, help text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -66,8 +76,7 @@ BEGIN
 
     RETURN QUERY
     SELECT 'tracktik_jobs_oldest_queued_seconds', '',
-           coalesce(extract(epoch FROM now() - min(j.received_at)), 0)
-               ::double precision,
+           tracktik_metrics_age(min(j.received_at)),
            'age of the oldest queued job, 0 when none is queued'
       FROM tracktik_jobs j
      WHERE j.state = 'queued';
@@ -79,6 +88,8 @@ BEGIN
       FROM tracktik_dead_letters d
      WHERE d.replayed_at IS NULL;
 
+    -- a count per state, each on its own: pending and failed through
+    -- their partial indexes rather than one scan of every line
     RETURN QUERY
     SELECT 'tracktik_billing_lines', tracktik_metrics_label('state', s.state),
            (CASE s.state
@@ -94,8 +105,7 @@ BEGIN
 
     RETURN QUERY
     SELECT 'tracktik_billing_oldest_pending_seconds', '',
-           coalesce(extract(epoch FROM now() - min(b.created_at)), 0)
-               ::double precision,
+           tracktik_metrics_age(min(b.created_at)),
            'age of the oldest billing line not yet posted, 0 when none'
       FROM billing_lines b
      WHERE b.state = 'pending';
@@ -119,8 +129,7 @@ BEGIN
     RETURN QUERY
     SELECT 'tracktik_oauth_needs_login_seconds',
            tracktik_metrics_label('base_url', o.base_url),
-           coalesce(extract(epoch FROM now() - o.needs_login_since), 0)
-               ::double precision,
+           tracktik_metrics_age(o.needs_login_since),
            'how long the session has needed a new login (invalid_grant), '
            || '0 when it does not'
       FROM tracktik_oauth o
