@@ -97,7 +97,11 @@ ngx_http_tracktik_health_init_process(ngx_cycle_t *cycle)
     tmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_tracktik_module);
 
+    /* not in the cache manager and loader, which run this too */
+
     if (tmcf == NULL || !tmcf->health || !tmcf->configured
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE)
         || ngx_worker != 0)
     {
         return;
