@@ -174,6 +174,18 @@ subtest 'PostgreSQL too slow: 503 after the health timeout' => sub {
     $ngx->stop;
 };
 
+subtest 'both locations need tracktik_postgres' => sub {
+    for my $d (qw(tracktik_health tracktik_metrics)) {
+        my $ngx = eval {
+            TrackTikTest::Nginx->start(server => "location = /x { $d; }");
+        };
+        ok !$ngx, "$d alone: nginx refuses to start";
+        like $@, qr/need "tracktik_postgres" in the http block/,
+            '... saying what is missing';
+        $ngx->stop if $ngx;
+    }
+};
+
 admin("DROP DATABASE $_ WITH (FORCE)") for $old, $empty;
 
 done_testing;
