@@ -11,6 +11,7 @@ use warnings;
 use lib 't/helper';
 use File::Temp ();
 use IO::Socket::INET;
+use IPC::Run ();
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -338,6 +339,70 @@ subtest 'a reload keeps the counters' => sub {
         'the same count from the new workers';
 };
 
+# an open transaction holding an EXCLUSIVE lock on the delivery table:
+# the group commit waits behind it, as behind a stuck database
+sub hold_lock {
+    my ($in, $out, $err) = ("BEGIN;\nLOCK TABLE tracktik_deliveries "
+                            . "IN EXCLUSIVE MODE;\nSELECT 'locked';\n", '', '');
+    my $h = IPC::Run::start(['psql', '-X', '-q', '-At', '-d', tt_dsn()],
+                            \$in, \$out, \$err);
+    my $t0 = time;
+    while ($out !~ /locked/ && time - $t0 < 10) {
+        $h->pump_nb;
+        sleep 0.05;
+    }
+    die "could not take the lock: $err" unless $out =~ /locked/;
+    return sub { $in .= "COMMIT;\n\\q\n"; $h->finish };
+}
+
+subtest 'backpressure: counted, and a warning in the log' => sub {
+    my $busy = TrackTikTest::Nginx->start(
+        http => qq{tracktik_postgres "\$TRACKTIK_DSN" pool=1 queue=1;},
+        server => <<"SERVER");
+        location = /webhooks/tracktik {
+            tracktik_webhook;
+            tracktik_webhook_secret_file $secret_file;
+        }
+        location = /metrics { tracktik_metrics; }
+SERVER
+    my $release = hold_lock();
+
+    # one group in flight behind the lock, one waiting: the rest refused
+    my @kids;
+    for my $i (1 .. 5) {
+        my ($body, $headers) = delivery();
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my ($status) = tt_post($busy->url('/webhooks/tracktik'), $body,
+                                   $headers);
+            POSIX::_exit($status == 503 ? 3 : $status == 202 ? 2 : 1);
+        }
+        push @kids, $pid;
+        sleep 0.2;
+    }
+    sleep 0.5;
+    $release->();
+    my %status;
+    for (@kids) { waitpid $_, 0; $status{ $? >> 8 }++ }
+    is $status{2}, 2, 'two deliveries 202 once the lock is gone';
+    is $status{3}, 3, 'three refused with 503 meanwhile';
+
+    my ($m) = scrape($busy);
+    is v($m, 'tracktik_webhook_deliveries_total', result => 'backpressure'),
+       3, 'deliveries{result="backpressure"} 3';
+    is v($m, 'tracktik_webhook_deliveries_total', result => 'queued'), 2,
+       'deliveries{result="queued"} 2';
+    is TrackTikProm::value($m, 'tracktik_webhook_ack_seconds_bucket',
+                           le => '0.1'), 0,
+        'no acknowledgement within 100 ms: they waited for the lock';
+    my $log = $busy->error_log;
+    is scalar(() = $log =~ /\[warn\][^\n]*tracktik webhook: PostgreSQL queue is full/g),
+       3, 'each refusal is a warning in the error log';
+    unlike $log, qr/\[(?:info|error)\][^\n]*queue is full/,
+        'at warn, not at info or error';
+    $busy->stop;
+};
+
 subtest 'PostgreSQL out of reach: counters and tracktik_up 0' => sub {
     my $closed = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
                                        LocalPort => 0)
@@ -347,9 +412,17 @@ subtest 'PostgreSQL out of reach: counters and tracktik_up 0' => sub {
     my $down = TrackTikTest::Nginx->start(
         http => qq{tracktik_postgres "host=127.0.0.1 port=$port }
               . qq{dbname=none connect_timeout=2";},
-        server => <<'SERVER');
+        server => <<"SERVER");
         location = /metrics { tracktik_metrics; }
+        location = /webhooks/tracktik {
+            tracktik_webhook;
+            tracktik_webhook_secret_file $secret_file;
+        }
 SERVER
+    for (1 .. 3) {
+        my ($status) = tt_post($down->url('/webhooks/tracktik'), delivery());
+        is $status, 503, "delivery $_: 503";
+    }
     my $t0 = time;
     my ($m, undef, $body) = scrape($down);
     ok time - $t0 < 10, 'answered without waiting long';
@@ -359,8 +432,14 @@ SERVER
         'the counters are there';
     ok !defined TrackTikProm::value($m, 'tracktik_jobs', state => 'dead'),
         'no gauge from the database';
+    is v($m, 'tracktik_webhook_deliveries_total', result => 'unavailable'),
+       3, 'deliveries{result="unavailable"} 3';
+    ok v($m, 'tracktik_pg_connects_total', pool => 'webhook',
+         result => 'failed') >= 1, 'failed connection attempts counted';
     like $down->error_log, qr/\[error\].*could not connect to PostgreSQL/,
         'the connection failure is logged at error';
+    unlike $down->error_log, qr/\[(?:info|warn)\][^\n]*PostgreSQL/,
+        'nothing about PostgreSQL below error';
     $down->stop;
 };
 
