@@ -2,8 +2,8 @@
 -- tracktik_health locations ask PostgreSQL (doc/metrics.md).
 --
 -- tracktik_schema_version(): the number of the newest applied migration;
---   the module's health check and the worker compare it with
---   TT_SCHEMA_VERSION (src/common/tt_version.h).
+--   the module's health check compares it with TT_SCHEMA_VERSION
+--   (src/common/tt_version.h), as the worker's own check may.
 -- tracktik_metrics_gauges(): one row per Prometheus sample (name, labels
 --   already written as name="value" pairs, value, help), the rows of one
 --   name together.  One call per scrape, so it stays cheap: counts over

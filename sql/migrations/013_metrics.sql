@@ -2,8 +2,8 @@
 -- tracktik_health locations read (sql/functions/metrics.sql).
 --
 -- The schema's version is the number of its newest applied migration
--- (tracktik_schema_version() reads tracktik_schema_migrations); the module
--- and the worker refuse a schema older than TT_SCHEMA_VERSION
+-- (tracktik_schema_version() reads tracktik_schema_migrations); the
+-- module's health check refuses a schema older than TT_SCHEMA_VERSION
 -- (src/common/tt_version.h), which is 13 from this migration on.
 --
 -- Every scrape counts billing lines by state.  Pending lines have their
