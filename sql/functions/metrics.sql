@@ -56,9 +56,6 @@ RETURNS TABLE (name text, labels text, value double precision, help text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = public, pg_temp
 AS $$
-DECLARE
-    v_at  timestamptz;
-    v_n   bigint;
 BEGIN
     RETURN QUERY SELECT 'tracktik_schema_version'::text, ''::text,
         tracktik_schema_version()::double precision,
@@ -149,29 +146,49 @@ BEGIN
            'versions of reports in the incident ledger'
       FROM incidents_ledger;
 
-    -- scheduled pulls (migration 016): the newest finished pull
+    -- scheduled and manual pulls (migration 016): the newest that
+    -- finished well, 0 for a kind never run; left out before 016, and
+    -- if the table ever changes shape (a scrape must not fail for it)
     IF to_regclass('tracktik_pulls') IS NOT NULL THEN
         BEGIN
-            EXECUTE 'SELECT max(finished_at) FROM tracktik_pulls'
-               INTO v_at;
             RETURN QUERY
-            SELECT 'tracktik_pull_last_success_timestamp_seconds', '',
-                   coalesce(extract(epoch FROM v_at), 0)::double precision,
-                   'when the newest successful pull finished, 0 never';
+            SELECT 'tracktik_pull_last_success_timestamp_seconds',
+                   tracktik_metrics_label('kind', k.kind),
+                   coalesce((SELECT extract(epoch FROM max(p.finished_at))
+                               FROM tracktik_pulls p
+                              WHERE p.kind = k.kind AND p.status = 'done'),
+                            0)::double precision,
+                   'when the newest successful pull finished, 0 never'
+              FROM unnest(ARRAY['manual', 'scheduled']) AS k(kind);
         EXCEPTION WHEN undefined_column OR undefined_table THEN
             NULL;
         END;
     END IF;
 
-    -- notifications (migration 015): those not yet sent
-    IF to_regclass('tracktik_notifications') IS NOT NULL THEN
+    -- the notification outbox (migration 015): what waits to be sent,
+    -- since when, and what has given up
+    IF to_regclass('notifications') IS NOT NULL THEN
         BEGIN
-            EXECUTE 'SELECT count(*) FROM tracktik_notifications'
-                    ' WHERE sent_at IS NULL' INTO v_n;
             RETURN QUERY
             SELECT 'tracktik_notifications_backlog', '',
-                   v_n::double precision,
-                   'notifications waiting to be sent';
+                   count(*)::double precision,
+                   'notifications waiting to be sent or being sent'
+              FROM notifications n
+             WHERE n.state IN ('pending', 'sending');
+
+            RETURN QUERY
+            SELECT 'tracktik_notifications_oldest_pending_seconds', '',
+                   tracktik_metrics_age(min(n.created_at)),
+                   'age of the oldest notification not yet sent, 0 when none'
+              FROM notifications n
+             WHERE n.state IN ('pending', 'sending');
+
+            RETURN QUERY
+            SELECT 'tracktik_notifications_dead', '',
+                   count(*)::double precision,
+                   'notifications that used up their attempts'
+              FROM notifications n
+             WHERE n.state = 'dead';
         EXCEPTION WHEN undefined_column OR undefined_table THEN
             NULL;
         END;
