@@ -17,6 +17,8 @@
 #include "src/ngx_http_tracktik_module.h"
 #include "src/ngx_http_tracktik_conninfo.h"
 #include "src/ngx_http_tracktik_directives.h"
+#include "src/ngx_http_tracktik_health.h"
+#include "src/ngx_http_tracktik_metrics.h"
 #include "src/ngx_http_tracktik_password.h"
 #include "src/ngx_http_tracktik_portal_origin.h"
 #include "src/ngx_http_tracktik_session.h"
@@ -24,6 +26,7 @@
 
 static ngx_int_t ngx_http_tracktik_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tracktik_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_tracktik_init_process(ngx_cycle_t *cycle);
 static void ngx_http_tracktik_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_tracktik_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -162,6 +165,20 @@ static ngx_command_t  ngx_http_tracktik_commands[] = {
       0,
       NULL },
 
+    { ngx_string("tracktik_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tracktik_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tracktik_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tracktik_health,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -187,8 +204,8 @@ ngx_module_t  ngx_http_tracktik_module = {
     ngx_http_tracktik_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_tracktik_health_init_module,  /* init module */
+    ngx_http_tracktik_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_tracktik_exit_process,        /* exit process */
@@ -226,6 +243,16 @@ ngx_http_tracktik_pool(ngx_http_tracktik_main_conf_t *tmcf)
     }
 
     return tmcf->pool;
+}
+
+
+static ngx_int_t
+ngx_http_tracktik_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tracktik_metrics_init_process(cycle);
+    ngx_http_tracktik_health_init_process(cycle);
+
+    return NGX_OK;
 }
 
 
@@ -300,6 +327,13 @@ ngx_http_tracktik_init(ngx_conf_t *cf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"tracktik_webhook\" in %V needs \"tracktik_postgres\" "
                       "in the http block", &tmcf->webhook);
+        return NGX_ERROR;
+    }
+
+    if ((tmcf->metrics_zone || tmcf->health) && !tmcf->configured) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"tracktik_metrics\" and \"tracktik_health\" need "
+                      "\"tracktik_postgres\" in the http block");
         return NGX_ERROR;
     }
 
@@ -386,6 +420,7 @@ ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
     ngx_conf_init_uint_value(tmcf->portal_pg.size, 4);
+    tmcf->portal_pg.metrics = NGX_HTTP_TRACKTIK_METRICS_PORTAL;
 
     /*
      * What tracktik_portal_postgres does not set is tracktik_postgres's;

@@ -10,6 +10,8 @@
 #   (e) the ack latency of (a) with wrk paced at 1,000 requests/s;
 #   (f) the same paced run against (b): the latency floor of the machine
 #       at that moment, to read (e) against;
+#   and the module's /metrics (tracktik_metrics) scraped halfway through
+#   the last (a) run, printed after the summary;
 #
 # each BENCH_RUNS times for BENCH_DURATION seconds ((e) and (f):
 # BENCH_LATENCY_DURATION, 5 s, 5,000 requests each), interleaved round by
@@ -130,6 +132,11 @@ if want a || want e; then
                     tracktik_webhook;
                     tracktik_webhook_secret_file $secret;
                     client_max_body_size 2m;
+                }
+                location = /metrics {
+                    tracktik_metrics;
+                    allow 127.0.0.1;
+                    deny all;
                 }"
         then
             have_module=1
@@ -429,7 +436,15 @@ for run in $(seq 1 "$runs"); do
     echo "-- round $run of $runs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ -n "$have_module" ] && want a; then
         reset_tables
+        # the last round is scraped halfway through, as Prometheus would
+        if [ "$run" = "$runs" ]; then
+            (sleep $(( (duration + 1) / 2 ))
+             curl -s "http://127.0.0.1:$port_a/metrics" \
+                 >"$work/metrics-during-a.txt" 2>&1 || true) &
+            scraper=$!
+        fi
         wrk_run a "$run" "$port_a" max
+        [ -z "${scraper:-}" ] || wait "$scraper" || true
     fi
     if want b; then
         wrk_run b "$run" "$port_b" max
@@ -553,6 +568,13 @@ fi
 if [ "$ve" -gt 0 ]; then
     echo "ack latency at $re req/s: p50 $(ms "$pe") ms, p99 $(ms "$qe") ms" \
          "(target p99 < 5 ms)$([ "$vf" -eq 0 ] || echo "; nginx return 202 at the same pace: p99 $(ms "$qf") ms")"
+fi
+if [ -s "$work/metrics-during-a.txt" ]; then
+    echo
+    echo "/metrics scraped halfway through the last (a) run (HELP and TYPE" \
+         "lines left out; counters count since nginx started, warm-up included):"
+    grep -v '^#' "$work/metrics-during-a.txt" | sed 's/^/    /'
+    echo
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); details in $work"
 

@@ -193,6 +193,7 @@ cat <<MSG
 
   nginx (webhook)   $url
   client portal     http://127.0.0.1:$http_port/portal/
+  metrics, health   http://127.0.0.1:$http_port/metrics, http://127.0.0.1:$http_port/health
   demo logins       ${demo_client_user:-} (client ${TT_DEMO_CLIENT:-101}), ${demo_operator:-} (operator); password ${demo_password:-}
   TrackTik sim      http://127.0.0.1:${SIM_PORT:-8090}/ (delivering to the webhook; log $run/sim.log)
   PostgreSQL        $TRACKTIK_DSN

@@ -18,6 +18,7 @@
 
 #include "ngx_http_tracktik_module.h"
 #include "ngx_http_tracktik_batcher.h"
+#include "ngx_http_tracktik_metrics.h"
 
 
 typedef struct ngx_http_tracktik_batch_s  ngx_http_tracktik_batch_t;
@@ -455,6 +456,7 @@ ngx_http_tracktik_batch_prepare(ngx_http_tracktik_pg_query_t *q)
     }
 
     batch->rows = rows;
+    ngx_http_tracktik_metrics_batch(rows);
 
     q->nparams = 2 * rows;
     q->values = ngx_palloc(batch->pool, q->nparams * sizeof(char *));

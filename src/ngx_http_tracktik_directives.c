@@ -46,8 +46,6 @@ static ngx_int_t ngx_http_tracktik_param_number(ngx_str_t *value,
     void *field, ngx_uint_t max);
 static ngx_int_t ngx_http_tracktik_param_msec(ngx_str_t *value, void *field,
     ngx_uint_t max);
-static char *ngx_http_tracktik_content(ngx_conf_t *cf,
-    ngx_http_handler_pt handler, ngx_str_t *where);
 static char *ngx_http_tracktik_secrets(ngx_conf_t *cf,
     ngx_array_t **secrets, const char *noun,
     ngx_http_tracktik_secret_check_pt check);
@@ -571,7 +569,7 @@ ngx_http_tracktik_password_cpu(ngx_conf_t *cf, ngx_command_t *cmd,
  * directive, for later error messages.
  */
 
-static char *
+char *
 ngx_http_tracktik_content(ngx_conf_t *cf, ngx_http_handler_pt handler,
     ngx_str_t *where)
 {

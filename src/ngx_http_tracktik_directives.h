@@ -34,6 +34,8 @@ char *ngx_http_tracktik_portal_auth(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_tracktik_password_cpu(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+char *ngx_http_tracktik_content(ngx_conf_t *cf, ngx_http_handler_pt handler,
+    ngx_str_t *where);
 char *ngx_http_tracktik_check_loc_conf(ngx_conf_t *cf,
     ngx_http_tracktik_loc_conf_t *conf);
 

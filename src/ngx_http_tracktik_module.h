@@ -36,6 +36,8 @@ typedef struct {
     ngx_flag_t                       portal;      /* portal API or auth */
     ngx_flag_t                       access;      /* tracktik_portal_auth on
                                                      somewhere */
+    ngx_shm_zone_t                  *metrics_zone; /* tracktik_metrics */
+    ngx_flag_t                       health;      /* tracktik_health */
 
     /* per worker process, created on first use */
     ngx_http_tracktik_pg_pool_t     *pool;

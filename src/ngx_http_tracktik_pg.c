@@ -15,6 +15,7 @@
 
 #include "ngx_http_tracktik_pg.h"
 #include "ngx_http_tracktik_pg_conn.h"
+#include "ngx_http_tracktik_metrics.h"
 
 
 #define NGX_HTTP_TRACKTIK_PG_BACKOFF_MIN  50
@@ -66,14 +67,23 @@ ngx_http_tracktik_pg_submit(ngx_http_tracktik_pg_pool_t *pool,
     ngx_http_tracktik_pg_query_t *q)
 {
     if (pool->nwaiting >= pool->conf->queue_size) {
+        ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                     NGX_HTTP_TRACKTIK_PG_QUEUE_FULL);
         return NGX_BUSY;
     }
 
     if (pool->nconns == 0
         && (ngx_msec_int_t) (pool->retry_at - ngx_current_msec) > 0)
     {
+        ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                     NGX_HTTP_TRACKTIK_PG_UNAVAILABLE);
         return NGX_DECLINED;
     }
+
+    ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                 ngx_queue_empty(&pool->idle)
+                                 ? NGX_HTTP_TRACKTIK_PG_WAIT
+                                 : NGX_HTTP_TRACKTIK_PG_QUERY);
 
     q->conn = NULL;
     q->waiting = 1;
@@ -183,6 +193,8 @@ ngx_http_tracktik_pg_connect_failed(ngx_http_tracktik_pg_conn_t *pc)
     ngx_http_tracktik_pg_close(pc);
 
     pool->failures++;
+    ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                 NGX_HTTP_TRACKTIK_PG_CONNECT_FAILED);
 
     backoff = NGX_HTTP_TRACKTIK_PG_BACKOFF_MIN
               << ngx_min(pool->failures - 1, 5);

@@ -61,6 +61,7 @@ typedef struct {
     ngx_uint_t                       queue_size;
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       query_timeout;
+    ngx_uint_t                       metrics;   /* the pool's counters */
 } ngx_http_tracktik_pg_conf_t;
 
 

@@ -15,6 +15,7 @@
 
 #include "ngx_http_tracktik_pg.h"
 #include "ngx_http_tracktik_pg_conn.h"
+#include "ngx_http_tracktik_metrics.h"
 
 
 static ngx_int_t ngx_http_tracktik_pg_wrap(ngx_http_tracktik_pg_conn_t *pc);
@@ -324,6 +325,8 @@ ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc)
 
     pool->nconnecting--;
     pool->failures = 0;
+    ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                 NGX_HTTP_TRACKTIK_PG_CONNECTED);
 
     pc->state = NGX_HTTP_TRACKTIK_PG_IDLE;
     c->idle = 1;
@@ -685,6 +688,11 @@ ngx_http_tracktik_pg_close(ngx_http_tracktik_pg_conn_t *pc)
 
     } else if (pc->state == NGX_HTTP_TRACKTIK_PG_CONNECTING) {
         pool->nconnecting--;
+    }
+
+    if (pc->state != NGX_HTTP_TRACKTIK_PG_CONNECTING) {
+        ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                     NGX_HTTP_TRACKTIK_PG_CLOSED);
     }
 
     if (pc->query) {

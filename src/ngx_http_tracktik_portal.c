@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tracktik_json.h"
+#include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_portal.h"
 #include "ngx_http_tracktik_portal_login.h"
 #include "ngx_http_tracktik_portal_origin.h"
@@ -179,6 +180,10 @@ ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
 
     route = ngx_http_tracktik_portal_route(&path, &id);
 
+    ngx_http_tracktik_metrics_portal(r, route ? (ngx_uint_t)
+                                     (route - ngx_http_tracktik_portal_routes)
+                                     : NGX_HTTP_TRACKTIK_METRICS_ROUTES);
+
     if (route == NULL || route->method == NGX_HTTP_GET) {
 
         if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
@@ -219,6 +224,21 @@ ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
     ctx->done = route->answer->done;
 
     return route->answer->start(r, ctx, route, &id);
+}
+
+
+/* a route's path, for the metrics' labels */
+
+ngx_str_t *
+ngx_http_tracktik_portal_route_name(ngx_uint_t route)
+{
+    if (route >= sizeof(ngx_http_tracktik_portal_routes)
+                 / sizeof(ngx_http_tracktik_portal_route_t) - 1)
+    {
+        return NULL;
+    }
+
+    return &ngx_http_tracktik_portal_routes[route].path;
 }
 
 

@@ -173,8 +173,8 @@ ngx_http_tracktik_portal_call(ngx_http_request_t *r,
     rc = ngx_http_tracktik_pg_submit(ctx->pool, &ctx->query);
 
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "tracktik portal: %s",
+        ngx_log_error((rc == NGX_BUSY ? NGX_LOG_WARN : NGX_LOG_ERR),
+                      r->connection->log, 0, "tracktik portal: %s",
                       rc == NGX_BUSY ? "PostgreSQL queue is full"
                                      : "PostgreSQL is unavailable");
         return NGX_HTTP_SERVICE_UNAVAILABLE;

@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_tracktik_json.h"
+#include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_portal_login.h"
 #include "ngx_http_tracktik_portal_response.h"
 #include "ngx_http_tracktik_session.h"
@@ -376,6 +377,8 @@ ngx_http_tracktik_portal_logged_in(ngx_http_request_t *r,
     ngx_http_tracktik_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
+
+    ngx_http_tracktik_metrics_login(rc, ctx->status);
 
     if (rc == NGX_OK && ctx->status == NGX_HTTP_OK) {
 

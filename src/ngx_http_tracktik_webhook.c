@@ -18,6 +18,7 @@
 #include "ngx_http_tracktik_module.h"
 #include "ngx_http_tracktik_batcher.h"
 #include "ngx_http_tracktik_json.h"
+#include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_signature.h"
 #include "ngx_http_tracktik_webhook.h"
 
@@ -238,8 +239,10 @@ ngx_http_tracktik_webhook_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "tracktik webhook: %s",
+    /* backpressure is a warning; PostgreSQL out of reach an error */
+
+    ngx_log_error((rc == NGX_BUSY ? NGX_LOG_WARN : NGX_LOG_ERR),
+                  r->connection->log, 0, "tracktik webhook: %s",
                   rc == NGX_BUSY ? "PostgreSQL queue is full"
                                  : "PostgreSQL is unavailable");
 
@@ -459,6 +462,8 @@ ngx_http_tracktik_webhook_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_tracktik_webhook_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
+
+    ngx_http_tracktik_metrics_delivery(r, status, result, error);
 
     ctx->vars.result.data = (u_char *) result;
     ctx->vars.result.len = ngx_strlen(result);

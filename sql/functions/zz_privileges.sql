@@ -164,6 +164,24 @@ BEGIN
             tracktik_accounts TO tracktik_notify_role;
     END IF;
 
+    -- nginx's health check (webhook pool) and metrics scrape (portal
+    -- pool), and the worker's start-up check read the schema version
+    FOR r IN SELECT rolname FROM pg_roles
+              WHERE rolname IN ('tracktik_ingest_role',
+                                'tracktik_portal_role',
+                                'tracktik_worker_role',
+                                'tracktik_billing_role',
+                                'tracktik_notify_role')
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION tracktik_schema_version() '
+                       'TO %I', r.rolname);
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_roles
+                WHERE rolname = 'tracktik_portal_role') THEN
+        GRANT EXECUTE ON FUNCTION tracktik_metrics_gauges()
+            TO tracktik_portal_role;
+    END IF;
+
     -- every worker command checks at start that the schema is at least
     -- the one it was built for (src/worker/schema.c)
     FOR r IN SELECT rolname FROM pg_roles

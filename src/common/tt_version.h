@@ -9,9 +9,12 @@
 #define TT_VERSION  "0.9.0"
 
 /*
- * The schema this build needs: the number of its newest migration
- * (sql/migrations/NNN_*.sql).  The worker refuses a database whose
- * highest applied migration is lower.  Bump it with every migration.
+ * The schema this build needs: the number of the highest migration in
+ * sql/migrations/ that the module and the worker rely on.  The database
+ * answers its own with tracktik_schema_version() (sql/functions/
+ * metrics.sql); an older one is refused with "run tracktik-worker
+ * migrate"; the worker compares it with the highest migration recorded
+ * in tracktik_schema_migrations.  Raise it with every migration.
  */
 #define TT_SCHEMA_VERSION  14
 
