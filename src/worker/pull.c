@@ -503,6 +503,7 @@ tt_schedule_tick(const tt_config_t *cfg, const tt_schedule_spec_t *s,
     char            lease[24], interval[24], margin[24];
     time_t          now;
     PGconn         *conn;
+    tt_config_t     mine;
     PGresult       *res;
     tt_pull_spec_t  spec;
     const char     *params[2];
@@ -538,7 +539,8 @@ tt_schedule_tick(const tt_config_t *cfg, const tt_schedule_spec_t *s,
     params[0] = interval;
     params[1] = margin;
 
-    res = tt_pull_sql(conn, "SELECT due, extract(epoch FROM since)::bigint"
+    /* whole seconds, rounded down: never later than the margin says */
+    res = tt_pull_sql(conn, "SELECT due, floor(extract(epoch FROM since))"
                       " FROM tracktik_pull_due($1, $2)", 2, params,
                       "reading the schedule", err, errlen);
     if (res == NULL) {
@@ -563,7 +565,12 @@ tt_schedule_tick(const tt_config_t *cfg, const tt_schedule_spec_t *s,
         return 0;
     }
 
-    return tt_pull_run(cfg, &spec, stop, result, err, errlen) == 0 ? 1 : -1;
+    /* the pull is recorded under the lease holder's name */
+    mine = *cfg;
+    mine.worker_id = holder;
+
+    return tt_pull_run(&mine, &spec, stop, result, err, errlen) == 0
+           ? 1 : -1;
 }
 
 
