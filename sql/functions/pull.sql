@@ -112,10 +112,10 @@ $$;
 
 
 -- One listed page ({"meta":…,"data":[reports]}) of window p_window:
--- queues its reports as jobs and moves the checkpoint past them.  Returns the page's size,
--- the checkpoint (highest report id so far) and how many jobs it made
--- (a report pulled before with the same content makes none), and whether
--- the window is done.
+-- queues its reports as jobs and moves the checkpoint past them.
+-- Returns the page's size, the checkpoint (highest report id so far),
+-- how many jobs it made (a report pulled before with the same content
+-- makes none) and whether the window is done.
 CREATE OR REPLACE FUNCTION tracktik_pull_page(p_pull bigint,
     p_window integer, p_limit integer, p_page text)
 RETURNS TABLE (items integer, last_id bigint, queued integer,
@@ -132,7 +132,8 @@ DECLARE
     v_done    boolean;
 BEGIN
     IF jsonb_typeof(v_page->'data') IS DISTINCT FROM 'array' THEN
-        RAISE EXCEPTION 'the page has no "data" array' USING ERRCODE = '22023';
+        RAISE EXCEPTION 'the page has no "data" array'
+            USING ERRCODE = '22023';
     END IF;
 
     IF EXISTS (SELECT 1 FROM jsonb_array_elements(v_page->'data') x
@@ -190,6 +191,17 @@ END
 $$;
 
 
+-- a relation's id: an integer, or an included object's "id"
+CREATE OR REPLACE FUNCTION tracktik_pull_ref_id(p_ref jsonb)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE jsonb_typeof(p_ref)
+                WHEN 'number' THEN (p_ref #>> '{}')::bigint
+                WHEN 'object' THEN (p_ref->>'id')::bigint
+           END;
+$$;
+
+
 -- a listed page of /rest/v1/clients (include=name,timeZone) or
 -- /rest/v1/positions into the reference tables enrichment reads
 -- (migrations/005 and 006), so a pull's reports find their site, client
@@ -205,10 +217,7 @@ BEGIN
         INSERT INTO tracktik_accounts AS a (account_id, name, type,
             parent_client_id, time_zone, status, fetched_at)
         SELECT (x->>'id')::bigint, x->>'name', x->>'type',
-               CASE jsonb_typeof(x->'parentClient')
-                    WHEN 'number' THEN (x->>'parentClient')::bigint
-                    WHEN 'object' THEN (x->'parentClient'->>'id')::bigint
-               END,
+               tracktik_pull_ref_id(x->'parentClient'),
                x->>'timeZone', x->>'status', now()
           FROM jsonb_array_elements(p_page::jsonb->'data') x
         ON CONFLICT (account_id) DO UPDATE
@@ -220,14 +229,8 @@ BEGIN
         INSERT INTO tracktik_positions AS p (position_id, name, site_id,
             contract_id, non_billable, fetched_at)
         SELECT (x->>'id')::bigint, x->>'name',
-               CASE jsonb_typeof(x->'account')
-                    WHEN 'number' THEN (x->>'account')::bigint
-                    WHEN 'object' THEN (x->'account'->>'id')::bigint
-               END,
-               CASE jsonb_typeof(x->'contract')
-                    WHEN 'number' THEN (x->>'contract')::bigint
-                    WHEN 'object' THEN (x->'contract'->>'id')::bigint
-               END,
+               tracktik_pull_ref_id(x->'account'),
+               tracktik_pull_ref_id(x->'contract'),
                coalesce((x->>'nonBillable')::boolean, false), now()
           FROM jsonb_array_elements(p_page::jsonb->'data') x
         ON CONFLICT (position_id) DO UPDATE

@@ -38,8 +38,6 @@ static int tt_pull_window(tt_pull_t *p, int no, long long starts,
     char *err, size_t errlen);
 static int tt_pull_get(tt_pull_t *p, const char *path,
     tt_http_answer_t *answer, char *err, size_t errlen);
-static PGresult *tt_pull_sql(PGconn *conn, const char *sql, int n,
-    const char *const *params, const char *what, char *err, size_t errlen);
 static int tt_pull_date(const char *value, int end_of_day, long long *t);
 
 
@@ -136,9 +134,9 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
     params[5] = spec->client ? client : NULL;
     params[6] = cfg->worker_id;
 
-    res = tt_pull_sql(p.ch.conn, "SELECT pull_id, resumed FROM "
-                      "tracktik_pull_open($1, $2, $3, $4, $5, $6, $7)", 7,
-                      params, "opening the pull", err, errlen);
+    res = tt_db_query(p.ch.conn, "opening the pull",
+                      "SELECT pull_id, resumed FROM tracktik_pull_open($1,"
+                      " $2, $3, $4, $5, $6, $7)", 7, params, err, errlen);
     if (res == NULL) {
         tt_channel_close(&p.ch);
         return -1;
@@ -166,15 +164,15 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
     params[0] = msg;
 
     res = rc != 0 ? NULL
-          : tt_pull_sql(p.ch.conn, "SELECT window_no,"
+          : tt_db_query(p.ch.conn, "reading the checkpoints",
+                        "SELECT window_no,"
                         "  extract(epoch FROM starts_at)::bigint,"
                         "  extract(epoch FROM ends_at)::bigint, last_id,"
                         "  (SELECT count(*) FROM tracktik_pull_windows"
                         "    WHERE pull_id = $1)"
                         "  FROM tracktik_pull_windows"
                         " WHERE pull_id = $1 AND done_at IS NULL"
-                        " ORDER BY window_no", 1, params,
-                        "reading the checkpoints", err, errlen);
+                        " ORDER BY window_no", 1, params, err, errlen);
     if (res == NULL) {
         rc = -1;
     }
@@ -202,8 +200,9 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
     params[1] = rc == 0 ? "t" : "f";
     params[2] = rc == 0 ? NULL : err;
 
-    res = tt_pull_sql(p.ch.conn, "SELECT tracktik_pull_finish($1, $2, $3)",
-                      3, params, "recording the pull",
+    /* a failure here must not hide the pull's own error */
+    res = tt_db_query(p.ch.conn, "recording the pull",
+                      "SELECT tracktik_pull_finish($1, $2, $3)", 3, params,
                       rc == 0 ? err : from, rc == 0 ? errlen : sizeof(from));
     if (res == NULL) {
         rc = -1;
@@ -238,12 +237,14 @@ tt_pull_reference(tt_pull_t *p, char *err, size_t errlen)
     snprintf(ttl, sizeof(ttl), "%d", TT_ENRICH_TTL / 2);
     params[0] = ttl;
 
-    res = tt_pull_sql(p->ch.conn,
-              "SELECT coalesce((SELECT max(fetched_at) FROM tracktik_accounts)"
+    res = tt_db_query(p->ch.conn, "reading the reference tables",
+              "SELECT coalesce((SELECT max(fetched_at)"
+              "                   FROM tracktik_accounts)"
               "                > now() - make_interval(secs => $1), false)"
-              "   AND coalesce((SELECT max(fetched_at) FROM tracktik_positions)"
+              "   AND coalesce((SELECT max(fetched_at)"
+              "                   FROM tracktik_positions)"
               "                > now() - make_interval(secs => $1), false)",
-              1, params, "reading the reference tables", err, errlen);
+              1, params, err, errlen);
     if (res == NULL) {
         return -1;
     }
@@ -291,9 +292,9 @@ tt_pull_list_into(tt_pull_t *p, const char *what, const char *path,
         params[0] = what;
         params[1] = answer.body;
 
-        res = tt_pull_sql(p->ch.conn, "SELECT tracktik_pull_reference($1,"
-                          " $2)", 2, params, "storing the reference", err,
-                          errlen);
+        res = tt_db_query(p->ch.conn, "storing the reference",
+                          "SELECT tracktik_pull_reference($1, $2)", 2,
+                          params, err, errlen);
         tt_http_answer_free(&answer);
 
         if (res == NULL) {
@@ -422,9 +423,10 @@ tt_pull_window(tt_pull_t *p, int no, long long starts, long long ends,
         params[2] = limit;
         params[3] = answer.body;
 
-        res = tt_pull_sql(p->ch.conn, "SELECT items, last_id, queued,"
-                          " window_done FROM tracktik_pull_page($1, $2, $3,"
-                          " $4)", 4, params, "queueing a page", err, errlen);
+        res = tt_db_query(p->ch.conn, "queueing a page",
+                          "SELECT items, last_id, queued, window_done"
+                          "  FROM tracktik_pull_page($1, $2, $3, $4)", 4,
+                          params, err, errlen);
         tt_http_answer_free(&answer);
 
         if (res == NULL) {
@@ -475,25 +477,6 @@ tt_pull_get(tt_pull_t *p, const char *path, tt_http_answer_t *answer,
 }
 
 
-/* one statement that returns rows; NULL with err */
-static PGresult *
-tt_pull_sql(PGconn *conn, const char *sql, int n, const char *const *params,
-    const char *what, char *err, size_t errlen)
-{
-    PGresult  *res;
-
-    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        tt_db_error(conn, res, what, err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-
-    return res;
-}
-
-
 int
 tt_schedule_tick(const tt_config_t *cfg, const tt_schedule_spec_t *s,
     const char *holder, volatile sig_atomic_t *stop,
@@ -540,9 +523,10 @@ tt_schedule_tick(const tt_config_t *cfg, const tt_schedule_spec_t *s,
     params[1] = margin;
 
     /* whole seconds, rounded down: never later than the margin says */
-    res = tt_pull_sql(conn, "SELECT due, floor(extract(epoch FROM since))"
-                      " FROM tracktik_pull_due($1, $2)", 2, params,
-                      "reading the schedule", err, errlen);
+    res = tt_db_query(conn, "reading the schedule",
+                      "SELECT due, floor(extract(epoch FROM since))"
+                      "  FROM tracktik_pull_due($1, $2)", 2, params, err,
+                      errlen);
     if (res == NULL) {
         PQfinish(conn);
         return -1;

@@ -145,7 +145,7 @@ subtest '20,000 reports through 429 storms and a kill -9, resumed' => sub {
     my $st0 = $sim->state;
     my $one_by_one = ($st0->{requests}{'GET /rest/v1/clients/{id}'} // 0)
                    + ($st0->{requests}{'GET /rest/v1/positions/{id}'} // 0);
-    $sim->config({ rate_limit_requests => 2, rate_limit_window => 1,
+    $sim->config({ rate_limit_requests => 3, rate_limit_window => 1,
                    gateway_timeout => 1 });
     $sim->faults([
         { kind => 'status', status => 429, retryAfter => 1,
