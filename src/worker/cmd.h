@@ -141,6 +141,7 @@ typedef struct {
     int          client;
     const char  *include;
     int          no_process;
+    int          page_size;
 } tt_pull_opts_t;
 
 typedef struct {
@@ -148,6 +149,7 @@ typedef struct {
     int          margin;
     int          lookback;
     int          once;
+    int          lease;
 } tt_schedule_opts_t;
 
 

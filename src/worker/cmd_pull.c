@@ -38,6 +38,10 @@ const tt_option_t  tt_cmd_pull_options[] = {
       offsetof(tt_pull_opts_t, include), 0, 0, NULL, NULL, TT_PULL_INCLUDE,
       "the relations asked for: the webhook subscription's include, so a "
       "pulled report equals its delivery" },
+    { "page-size", "N", TT_OPT_INT, TT_IN_COMMAND,
+      offsetof(tt_pull_opts_t, page_size), 1, 1000, NULL, NULL, "1000",
+      "reports a request (TrackTik's maximum is 1000; fewer when pages "
+      "meet the 30 s gateway timeout)" },
     { "no-process", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
       offsetof(tt_pull_opts_t, no_process), 0, 0, NULL, NULL, NULL,
       "queue the jobs only; the run daemon processes them" },
@@ -58,6 +62,10 @@ const tt_option_t  tt_cmd_schedule_options[] = {
     { "pull-lookback", "DAYS", TT_OPT_INT, TT_IN_COMMAND,
       offsetof(tt_schedule_opts_t, lookback), 1, 366, NULL, NULL, "31",
       "reportDateTime window a scheduled pull looks at" },
+    { "pull-lease", "SECONDS", TT_OPT_INT, TT_IN_COMMAND,
+      offsetof(tt_schedule_opts_t, lease), 1, 86400, NULL, NULL, NULL,
+      "how long the schedule's lease outlives a holder that stopped "
+      "renewing it (default: 60 s beyond three looks)" },
     { "once", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
       offsetof(tt_schedule_opts_t, once), 0, 0, NULL, NULL, NULL,
       "one step: pull if this process holds the lease and a pull is due" },
@@ -110,6 +118,7 @@ tt_cmd_pull(tt_cmd_args_t *args)
     spec.site = o->site;
     spec.client = o->client;
     spec.include = o->include;
+    spec.page_size = o->page_size;
 
     cfg = args->cfg;
     tt_cmd_pull_holder(&cfg, holder, sizeof(holder));
@@ -168,7 +177,13 @@ tt_cmd_schedule(tt_cmd_args_t *args)
     /* look often enough to keep the lease, never more than every 30 s */
     tick_ms = o->interval * 1000 / 4;
     tick_ms = tick_ms < 250 ? 250 : tick_ms > 30000 ? 30000 : tick_ms;
-    s.lease_s = 3 * tick_ms / 1000 + 60;
+    s.lease_s = o->lease > 0 ? o->lease : 3 * tick_ms / 1000 + 60;
+
+    /* a holder renews its lease every look: look more often than it
+     * expires */
+    if (tick_ms > s.lease_s * 1000 / 3) {
+        tick_ms = s.lease_s * 1000 / 3;
+    }
 
     tt_cmd_pull_holder(&args->cfg, holder, sizeof(holder));
     tt_cmd_pull_signals();

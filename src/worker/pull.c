@@ -120,6 +120,10 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
 
     p.ch.api.stop = (volatile int *) stop;
 
+    if (spec->page_size > 0) {
+        p.ch.api.set.page_size = spec->page_size;
+    }
+
     tt_time_format_utc(spec->from, from, sizeof(from));
     tt_time_format_utc(spec->to, to, sizeof(to));
     tt_time_format_utc(spec->since, since, sizeof(since));

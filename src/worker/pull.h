@@ -37,6 +37,7 @@ typedef struct {
     long long    site;          /* 0: every site */
     long long    client;        /* 0: every client */
     const char  *include;
+    int          page_size;     /* limit=; 0: the API setting (1000) */
 } tt_pull_spec_t;
 
 

@@ -40,6 +40,15 @@ subtest '--site: that site only' => sub {
     like $out, qr/ $want reports listed, $want queued/, 'all listed, queued';
     is $t->value("SELECT string_agg(DISTINCT payload->'account'->>'id', ',')"
                  . " FROM tracktik_jobs"), '102', 'every job of site 102';
+
+    ($rc, $out, $err) = $t->worker('pull', @RANGE, '--site', '102',
+                                   '--no-process', '--page-size', '10');
+    is $rc, 0, 'again, 10 a page: exit 0' or diag $err;
+    my $pages = 0;
+    $pages += int(($_ + 9) / 10) for map { $_->[0] } $t->rows(
+        'SELECT reports FROM tracktik_pull_windows WHERE pull_id = 2');
+    like $out, qr/^pull 2: 2 windows, $pages pages, $want reports listed, 0 queued/,
+        "$pages pages of at most 10, nothing queued twice";
 };
 
 subtest '--client: the sites of that client' => sub {

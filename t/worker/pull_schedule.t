@@ -85,14 +85,14 @@ subtest 'dropped deliveries are recovered by the scheduled pull' => sub {
 
 # a schedule process in the background
 sub spawn_schedule {
-    my ($name) = @_;
+    my ($name, @more) = @_;
     my $log = "$t->{dir}/schedule.$name.log";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', $log;
         exec(TTWorker::binary(), 'schedule', '--pull-interval', '1',
-             '--pull-lookback', '2', '--worker-id', $name, '--dsn',
+             '--pull-lookback', '2', '--worker-id', $name, @more, '--dsn',
              $t->dsn) or die "exec: $!";
     }
     return $pid;
@@ -138,6 +138,27 @@ subtest 'two schedule processes: one lease, one schedule' => sub {
     is $t->value("SELECT coalesce(holder, 'free') FROM tracktik_pull_lease"),
         'free',
         'the lease is free again';
+};
+
+subtest 'a holder killed -9: the lease expires and another takes over' => sub {
+    my $a = spawn_schedule('gamma', '--pull-lease', '3');
+    ok wait_until(sub { pulls_by('gamma') >= 1 }, 30), 'gamma pulls';
+    my $b = spawn_schedule('delta', '--pull-lease', '3');
+    sleep 1;
+    kill 'KILL', $a;
+    waitpid $a, 0;
+    my $killed = time;
+    is $t->value("SELECT split_part(holder, ':', 1) FROM tracktik_pull_lease"),
+        'gamma', 'the dead holder still holds the lease';
+    ok wait_until(sub { pulls_by('delta') >= 1 }, 30),
+        'delta takes over';
+    my $after = time - $killed;
+    cmp_ok $after, '>=', 1.5, sprintf('not before the lease ran out '
+                                      . '(%.1f s)', $after);
+    kill 'TERM', $b;
+    waitpid $b, 0;
+    is $t->value("SELECT count(*) FROM tracktik_pulls WHERE status = 'running'"),
+        0, 'no scheduled pull left running';
 };
 
 done_testing;
