@@ -128,8 +128,8 @@ tt_cmd_pull(tt_cmd_args_t *args)
 
     if (tt_pull_run(&cfg, &spec, &tt_pull_stop, &r, err, sizeof(err)) != 0)
     {
-        tt_cmd_error("pull failed: %s (run the same command again to "
-                     "continue)", err);
+        tt_cmd_error("pull failed: %s%s", err, r.pull_id == 0 ? ""
+                     : " (run the same command again to continue)");
         return 1;
     }
 
