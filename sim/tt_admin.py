@@ -2,11 +2,13 @@
 expiry, template-field flags and the delivery generator's controls.
 AdminRoutes is part of the HTTP Handler."""
 
+import datetime
 import json
 import re
 from urllib.parse import parse_qsl
 
 from tt_errors import ApiError
+from tt_tenant import UTC
 
 
 class AdminRoutes:
@@ -76,6 +78,25 @@ class AdminRoutes:
                     for key, value in data.items():
                         field[key] = bool(value)
                     return self._admin(200, dict(field))
+            if path == "/__sim/reports" and method == "POST":
+                # test set-up: a tenant with a long history, fast
+                if not isinstance(data, dict):
+                    raise ApiError(400, "reports body is a JSON object")
+                return self._admin(200, st.tenant.bulk_reports(
+                    data.get("count"), data.get("from"), data.get("to"),
+                    data.get("seed", 1)))
+            m = re.fullmatch(r"/__sim/reports/(\d+)/update", path)
+            if m and method == "POST":
+                # a supervisor's change, without a delivery
+                with st.lock:
+                    rep = st.tenant.get("reports", int(m.group(1)))
+                    if rep is None:
+                        raise ApiError(404, "no such report")
+                    change = st.tenant.update_report(
+                        rep, st.tenant.bulk_rng, datetime.datetime.now(UTC))
+                    return self._admin(200, {"id": rep["id"],
+                                             "change": change,
+                                             "updatedOn": rep["updatedOn"]})
             if path == "/__sim/tokens/expire" and method == "POST":
                 return self._admin(200, {"expired": st.expire_access_tokens()})
             if path == "/__sim/deliver" and method == "POST":

@@ -303,8 +303,28 @@ class Deliverer:
                 raise ValueError("events subscription %d is gone" % sub_id)
             return sub["_secret"].encode("utf-8")
 
+    def _dropped(self, entry):
+        """deliver_drop > 0: this delivery is lost on purpose, as when
+        TrackTik gives up after its retries or a subscription was
+        suspended; the report changed all the same (a pull finds it)."""
+        with self.state.lock:
+            if self.state.config["deliver_drop"] <= 0:
+                return None
+            self.state.config["deliver_drop"] -= 1
+        with self.cond:
+            self.stats["dropped"] += 1
+            result = {k: v for k, v in entry.items() if not k.startswith("_")}
+            result.update({"status": None, "error": "dropped on purpose",
+                           "at": iso(datetime.datetime.now(UTC)),
+                           "willRetry": False})
+            self.entries.append(result)
+        return result
+
     def _send(self, entry):
         cfg = self.state.config
+        dropped = self._dropped(entry) if entry["attempt"] == 0 else None
+        if dropped is not None:
+            return dropped
         body = entry["_body"]
         entry["attempt"] += 1
         status, error = None, None

@@ -52,6 +52,9 @@ def parse_when(text):
     return dt.astimezone(UTC), False
 
 
+SPEC_DICT = {res: dict(spec) for res, spec in SPECS.items()}
+
+
 def add_month(dt):
     year, month = (dt.year + 1, 1) if dt.month == 12 else (dt.year,
                                                             dt.month + 1)
@@ -73,7 +76,7 @@ class RestQueries:
     def _raw(self, res, obj, field):
         """The value a filter or sort sees: relations as ids, dotted names
         looked up on the related object."""
-        spec = dict(SPECS[res])
+        spec = SPEC_DICT[res]
         if "." in field:
             head, _, rest = field.partition(".")
             kind = spec.get(head)
@@ -121,8 +124,9 @@ class RestQueries:
         if is_dt or is_date:
             def conv(raw):
                 if is_dt:
-                    return datetime.datetime.strptime(
-                        raw, "%Y-%m-%dT%H:%M:%S+00:00").replace(tzinfo=UTC)
+                    # stored as "YYYY-MM-DDTHH:MM:SS+00:00"; fromisoformat
+                    # is what keeps a 20,000-report listing fast
+                    return datetime.datetime.fromisoformat(raw)
                 return datetime.datetime.strptime(raw, "%Y-%m-%d").replace(
                     tzinfo=UTC)
         else:

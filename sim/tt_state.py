@@ -41,12 +41,13 @@ DEFAULTS = {
     "deliver_paused": False,
     "secret_header": "TrackTik-Subscription-Secret",
     "secret_file": None,
+    "deliver_drop": 0,
 }
 
 CONFIG_TYPES = {k: type(v) for k, v in DEFAULTS.items()}
 CONFIG_TYPES.update({"deliver_url": str, "secret_file": str,
                      "rate_limit_requests": int, "deliver_retries": int,
-                     "deliver_concurrency": int,
+                     "deliver_concurrency": int, "deliver_drop": int,
                      "auth_lockout_failures": int})
 CONFIG_CHOICES = {"item_envelope": ("data", "bare"),
                   "deliver_envelope": ("bare", "data", "list")}

@@ -11,6 +11,8 @@ import datetime
 import random
 import threading
 
+from tt_errors import ApiError
+
 UTC = datetime.timezone.utc
 
 # field kinds in a resource spec
@@ -39,6 +41,12 @@ def _children(res, fk):
     return lister
 
 
+def _fields_of_report(store, obj):
+    # indexed: a page of 1,000 reports must not scan every field of a
+    # 20,000-report tenant once per report
+    return list(store.fields_by_report.get(obj["id"], ()))
+
+
 def _position_list_for_account(store, obj):
     return [p for p in store.table("positions").values()
             if p.get("account") == obj["id"]]
@@ -55,7 +63,7 @@ SPECS = {
         ("reportTemplate", R("report-templates")),
         ("reportDateTime", D), ("submittedOn", D),
         ("account", R("accounts")), ("position", R("positions")),
-        ("reportFields", L("report-fields", _children("report-fields", "report"))),
+        ("reportFields", L("report-fields", _fields_of_report)),
         ("approvedOn", D), ("status", D), ("approvedBy", R(EMPLOYEES)),
         ("reportFlag", R("report-flags")), ("id", D),
     ] + COMMON_TAIL + AUDIT + [("timeZone", D)],
@@ -284,6 +292,8 @@ class Tenant:
         self.anchor = anchor or now.replace(hour=0, minute=0, second=0,
                                             microsecond=0)
         self.next_ids = {}
+        self.fields_by_report = {}
+        self.bulk_rng = random.Random(seed * 13 + 7)
         self._build(history)
 
     # -- storage -------------------------------------------------------
@@ -302,6 +312,8 @@ class Tenant:
     def add(self, res, obj, start):
         obj["id"] = self._new_id(res, start)
         self.tables[res][obj["id"]] = obj
+        if res == "report-fields":
+            self.fields_by_report.setdefault(obj["report"], []).append(obj)
         return obj
 
     # -- generation ----------------------------------------------------
@@ -562,6 +574,35 @@ class Tenant:
                     rf["valueLabel"] = label
             return rep
 
+    def bulk_reports(self, count, first_day, last_day, seed=1):
+        """count reports spread evenly over [first_day, last_day] (UTC
+        dates, inclusive), as history: the admin API's bulk set-up."""
+        try:
+            count = int(count)
+            lo = datetime.datetime.strptime(first_day, "%Y-%m-%d")
+            hi = datetime.datetime.strptime(last_day, "%Y-%m-%d")
+        except (TypeError, ValueError):
+            raise ApiError(400, "reports: count (integer), from and to "
+                           "(YYYY-MM-DD) are required")
+        if not 1 <= count <= 200000 or hi < lo:
+            raise ApiError(400, "reports: count is 1..200000 and to may "
+                           "not be before from")
+        lo, hi = lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC)
+        span = int((hi - lo).total_seconds()) + 86399
+        rng = random.Random(seed)
+        times = sorted(lo + datetime.timedelta(seconds=rng.randint(0, span))
+                       for _ in range(count))
+        with self.lock:
+            saved = self.anchor
+            # history is clamped to the anchor: let it cover the range
+            self.anchor = max(saved, hi + datetime.timedelta(days=1))
+            try:
+                made = [self.new_report(when, rng, history=True)["id"]
+                        for when in times]
+            finally:
+                self.anchor = saved
+        return {"created": len(made), "first": made[0], "last": made[-1]}
+
     def _template_fields(self, tpl_id):
         return [f for f in self.tables["report-template-fields"].values()
                 if f["reportTemplate"] == tpl_id]
@@ -602,8 +643,7 @@ class Tenant:
         """Change an earlier report the way supervisors do; returns a
         short description of the change."""
         with self.lock:
-            fields = [f for f in self.tables["report-fields"].values()
-                      if f["report"] == rep["id"]]
+            fields = list(self.fields_by_report.get(rep["id"], ()))
             choices = ["edit"]
             if rep["status"] != "APPROVED":
                 choices += ["approve", "approve"]

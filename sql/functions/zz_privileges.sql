@@ -164,6 +164,31 @@ BEGIN
             tracktik_accounts TO tracktik_notify_role;
     END IF;
 
+    -- `tracktik-worker pull` and `schedule` (016): their checkpoints,
+    -- runs and lease; the pages become jobs through tracktik_ingest(),
+    -- as deliveries do
+    IF EXISTS (SELECT 1 FROM pg_roles
+                WHERE rolname = 'tracktik_worker_role') THEN
+        GRANT SELECT, INSERT, UPDATE ON tracktik_pulls,
+            tracktik_pull_windows, tracktik_pull_lease
+            TO tracktik_worker_role;
+        GRANT DELETE ON tracktik_pull_lease TO tracktik_worker_role;
+        EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I '
+                       'TO tracktik_worker_role', current_schema());
+        GRANT INSERT ON tracktik_deliveries, tracktik_jobs
+            TO tracktik_worker_role;
+        GRANT EXECUTE ON FUNCTION tracktik_ingest(text[], text[])
+            TO tracktik_worker_role;
+        FOR r IN SELECT p.oid::regprocedure AS f
+                   FROM pg_proc p
+                  WHERE p.pronamespace = current_schema()::regnamespace
+                    AND p.proname LIKE 'tracktik\_pull\_%'
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s '
+                           'TO tracktik_worker_role', r.f);
+        END LOOP;
+    END IF;
+
     -- nginx's health check (webhook pool) and metrics scrape (portal
     -- pool), and the worker's start-up check read the schema version
     FOR r IN SELECT rolname FROM pg_roles

@@ -152,6 +152,24 @@ typedef struct {
     const char  *reason;
 } tt_subscription_suspend_opts_t;
 
+typedef struct {
+    const char  *from;
+    const char  *to;
+    int          site;
+    int          client;
+    const char  *include;
+    int          no_process;
+    int          page_size;
+} tt_pull_opts_t;
+
+typedef struct {
+    int          interval;
+    int          margin;
+    int          lookback;
+    int          once;
+    int          lease;
+} tt_schedule_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -174,6 +192,8 @@ int tt_cmd_subscription_list(tt_cmd_args_t *args);
 int tt_cmd_subscription_suspend(tt_cmd_args_t *args);
 int tt_cmd_subscription_enable(tt_cmd_args_t *args);
 int tt_cmd_subscription_archive(tt_cmd_args_t *args);
+int tt_cmd_pull(tt_cmd_args_t *args);
+int tt_cmd_schedule(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -185,6 +205,8 @@ extern const tt_option_t  tt_cmd_auth_login_options[];
 extern const tt_option_t  tt_cmd_billing_sync_options[];
 extern const tt_option_t  tt_cmd_subscription_create_options[];
 extern const tt_option_t  tt_cmd_subscription_suspend_options[];
+extern const tt_option_t  tt_cmd_pull_options[];
+extern const tt_option_t  tt_cmd_schedule_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */

@@ -117,6 +117,19 @@ static const tt_command_t  tt_commands[] = {
       "end subscription ID for good",
       1, 1, NULL, 0, TT_GROUP_API, 0, tt_cmd_subscription_archive },
 
+    { "pull", "--from DATE --to DATE [--site ID | --client ID] "
+      "[--no-process]",
+      "list the range's reports from TrackTik (resumable) and process "
+      "them as webhook jobs",
+      0, 0, tt_cmd_pull_options, sizeof(tt_pull_opts_t), TT_GROUP_API, 0,
+      tt_cmd_pull },
+
+    { "schedule", "[--pull-interval SECONDS] [--once]",
+      "pull the recent window on a schedule shared by every process (a "
+      "lease in PostgreSQL); the run daemon processes the jobs",
+      0, 0, tt_cmd_schedule_options, sizeof(tt_schedule_opts_t),
+      TT_GROUP_API, 0, tt_cmd_schedule },
+
     { NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
