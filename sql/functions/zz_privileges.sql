@@ -66,6 +66,18 @@ BEGIN
                            'TO tracktik_portal_role', f);
         END IF;
     END LOOP;
+
+    -- a pulled page becomes jobs through tracktik_ingest(), as webhook
+    -- deliveries do: the worker itself may not insert jobs
+    FOR f IN
+        SELECT p.oid::regprocedure
+          FROM pg_proc p
+         WHERE p.pronamespace = current_schema()::regnamespace
+           AND p.proname = 'tracktik_pull_page'
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER '
+                       'SET search_path = %s, pg_temp', f, v_path);
+    END LOOP;
 END
 $$;
 
@@ -165,8 +177,8 @@ BEGIN
     END IF;
 
     -- `tracktik-worker pull` and `schedule` (016): their checkpoints,
-    -- runs and lease; the pages become jobs through tracktik_ingest(),
-    -- as deliveries do
+    -- runs and lease; the pages become jobs through tracktik_pull_page()
+    -- (run as the owner, above), never by the worker's own INSERT
     IF EXISTS (SELECT 1 FROM pg_roles
                 WHERE rolname = 'tracktik_worker_role') THEN
         GRANT SELECT, INSERT, UPDATE ON tracktik_pulls,
@@ -175,10 +187,6 @@ BEGIN
         GRANT DELETE ON tracktik_pull_lease TO tracktik_worker_role;
         EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I '
                        'TO tracktik_worker_role', current_schema());
-        GRANT INSERT ON tracktik_deliveries, tracktik_jobs
-            TO tracktik_worker_role;
-        GRANT EXECUTE ON FUNCTION tracktik_ingest(text[], text[])
-            TO tracktik_worker_role;
         FOR r IN SELECT p.oid::regprocedure AS f
                    FROM pg_proc p
                   WHERE p.pronamespace = current_schema()::regnamespace

@@ -45,8 +45,10 @@ subtest 'a migrated database: the commands run' => sub {
     unlike $err, qr/schema/, 'no complaint about the schema';
 };
 
-my ($last) = $t->rows("SELECT filename, checksum FROM tracktik_schema_migrations"
-                    . " ORDER BY filename DESC LIMIT 1");
+my ($last, $before) = $t->rows("SELECT filename, checksum"
+                    . " FROM tracktik_schema_migrations"
+                    . " ORDER BY filename DESC LIMIT 2");
+my ($found) = $before->[0] =~ /^0*(\d+)_/;
 
 subtest 'the newest migration not recorded: every command refuses' => sub {
     $t->enqueue([ 'waiting-1', TTWorker::report_json(id => 1) ]);
@@ -59,7 +61,7 @@ subtest 'the newest migration not recorded: every command refuses' => sub {
         is $rc, $want, "@c: exit $want";
         like $err, $refusal, "@$c: says to run migrate";
         my ($at) = $err =~ $refusal;
-        is $at, $needed - 1, "@$c: names the version it found";
+        is $at, $found, "@$c: names the version it found";
         unlike $err, qr/level=/, "@$c: refused before it started";
     }
     is $t->value("SELECT count(*) FROM tracktik_jobs WHERE state = 'queued'"
