@@ -34,7 +34,8 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
                   src/worker/billing_refs.c \
                   src/worker/channel.c src/worker/lookup.c \
-                  src/worker/enrich.c src/worker/photos.c
+                  src/worker/enrich.c src/worker/photos.c \
+                  src/worker/chain.c src/worker/billing_view.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
