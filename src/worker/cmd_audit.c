@@ -136,8 +136,14 @@ tt_cmd_audit_problem(PGresult *res, int i)
     found = PQgetvalue(res, i, TT_CHAIN_FOUND);
 
     if (strcmp(what, "missing") == 0) {
-        printf("  removed rows: chain_seq %s is missing (expected chain_seq "
-               "%s, found %s next, row id %s)\n", seq, expected, found, id);
+        if (atoll(found) - atoll(expected) == 1) {
+            printf("  removed rows: chain_seq %s is missing (the next row "
+                   "is chain_seq %s, row id %s)\n", seq, found, id);
+        } else {
+            printf("  removed rows: chain_seq %s to %lld are missing (the "
+                   "next row is chain_seq %s, row id %s)\n", seq,
+                   atoll(found) - 1, found, id);
+        }
 
     } else if (strcmp(what, "hash") == 0) {
         printf("  broken link at row id %s (chain_seq %s): the row or the "
