@@ -1,0 +1,121 @@
+-- portal_billing.sql: the portal's billing page for the guard company's
+-- staff (route `billing`, portal/billing.html): the billing lines and
+-- their totals as `tracktik-worker billing list` shows them (the same
+-- functions: billing_view.sql).  Operators only: a client's user gets 403
+-- (billing lines carry every client's prices).
+--
+-- Filters (each optional): from/to (service dates, YYYY-MM-DD,
+-- inclusive), client, site (ids), code (bill code), state (pending,
+-- posted, failed, in_doubt).  A malformed one is a 400 naming it.  At
+-- most 5,000 lines, newest service date first ("truncated": true when
+-- there are more); the totals always cover every matching line.
+
+CREATE OR REPLACE FUNCTION portal_api_billing(p_token text, p_from text,
+    p_to text, p_client text, p_site text, p_code text, p_state text)
+RETURNS portal_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u         portal_users := portal_session_user(p_token);
+    v_from    date;
+    v_to      date;
+    v_client  bigint;
+    v_site    bigint;
+    v_code    text := nullif(p_code, '');
+    v_state   text := nullif(p_state, '');
+    v_items   json;
+    v_n       bigint;
+    v_totals  json;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    IF u.role IS DISTINCT FROM 'operator' THEN
+        RETURN portal_reply(403, '{"error":"billing is for operators only"}',
+                            u.email, u.client_id, NULL);
+    END IF;
+
+    IF nullif(p_from, '') IS NOT NULL THEN
+        v_from := portal_billing_day(p_from);
+        IF v_from IS NULL THEN
+            RETURN portal_bad_filter(u, 'from must be a date YYYY-MM-DD');
+        END IF;
+    END IF;
+
+    IF nullif(p_to, '') IS NOT NULL THEN
+        v_to := portal_billing_day(p_to);
+        IF v_to IS NULL THEN
+            RETURN portal_bad_filter(u, 'to must be a date YYYY-MM-DD');
+        END IF;
+    END IF;
+
+    IF nullif(p_client, '') IS NOT NULL THEN
+        IF p_client !~ '^[1-9][0-9]{0,17}$' THEN
+            RETURN portal_bad_filter(u, 'client must be an id');
+        END IF;
+        v_client := p_client::bigint;
+    END IF;
+
+    IF nullif(p_site, '') IS NOT NULL THEN
+        IF p_site !~ '^[1-9][0-9]{0,17}$' THEN
+            RETURN portal_bad_filter(u, 'site must be an id');
+        END IF;
+        v_site := p_site::bigint;
+    END IF;
+
+    IF length(v_code) > 100 THEN
+        RETURN portal_bad_filter(u, 'code is at most 100 characters');
+    END IF;
+
+    IF v_state NOT IN ('pending', 'posted', 'failed', 'in_doubt') THEN
+        RETURN portal_bad_filter(u, 'state must be pending, posted, failed '
+                                    || 'or in_doubt');
+    END IF;
+
+    SELECT json_agg(json_build_object(
+               'id', v.id, 'state', v.state, 'kind', v.kind,
+               'service_date', v.service_date, 'client_id', v.client_id,
+               'site_id', v.site_id, 'bill_code', v.bill_code,
+               'quantity', v.quantity, 'unit_price', v.unit_price,
+               'amount', v.amount, 'report_id', v.report_id,
+               'ledger_version', v.ledger_version,
+               'external_id', v.external_id, 'last_error', v.last_error)
+               ORDER BY v.service_date DESC, v.id DESC),
+           max(v.n)
+      INTO v_items, v_n
+      FROM (SELECT b.*, count(*) OVER () AS n
+              FROM tracktik_billing_view(v_from, v_to, v_client, v_site,
+                                         v_code, v_state) b
+             ORDER BY b.service_date DESC, b.id DESC
+             LIMIT 5000) v;
+
+    SELECT json_agg(json_build_object(
+               'client_id', t.client_id, 'bill_code', t.bill_code,
+               'grand_total', t.grand_total, 'lines', t.lines,
+               'quantity', t.quantity, 'amount', t.amount,
+               'unpriced', t.unpriced))
+      INTO v_totals
+      FROM tracktik_billing_view_totals(v_from, v_to, v_client, v_site,
+                                        v_code, v_state) t;
+
+    RETURN portal_reply(200,
+            json_build_object('items', coalesce(v_items, '[]'::json),
+                              'totals', coalesce(v_totals, '[]'::json),
+                              'matched', coalesce(v_n, 0),
+                              'truncated', coalesce(v_n, 0) > 5000)::text,
+            u.email, u.client_id, NULL);
+END
+$$;
+
+-- a calendar date written YYYY-MM-DD, else NULL (2026-02-30 too)
+CREATE OR REPLACE FUNCTION portal_billing_day(p text)
+RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+        RETURN NULL;
+    END IF;
+    RETURN p::date;
+EXCEPTION
+    WHEN data_exception THEN
+        RETURN NULL;
+END
+$$;
