@@ -24,6 +24,7 @@ DECLARE
     v_items   json;
     v_n       bigint;
     v_totals  json;
+    v_bad     text;
 BEGIN
     IF u.id IS NULL THEN
         RETURN portal_unauthorized();
@@ -34,41 +35,29 @@ BEGIN
                             u.email, u.client_id, NULL);
     END IF;
 
-    IF nullif(p_from, '') IS NOT NULL THEN
-        v_from := portal_billing_day(p_from);
-        IF v_from IS NULL THEN
-            RETURN portal_bad_filter(u, 'from must be a date YYYY-MM-DD');
-        END IF;
-    END IF;
+    v_from := portal_billing_day(p_from);
+    v_to := portal_billing_day(p_to);
+    v_client := portal_billing_id(p_client);
+    v_site := portal_billing_id(p_site);
 
-    IF nullif(p_to, '') IS NOT NULL THEN
-        v_to := portal_billing_day(p_to);
-        IF v_to IS NULL THEN
-            RETURN portal_bad_filter(u, 'to must be a date YYYY-MM-DD');
-        END IF;
-    END IF;
+    -- a value given that did not read is the first one named
+    v_bad := CASE
+        WHEN v_from IS NULL AND nullif(p_from, '') IS NOT NULL
+            THEN 'from must be a date YYYY-MM-DD'
+        WHEN v_to IS NULL AND nullif(p_to, '') IS NOT NULL
+            THEN 'to must be a date YYYY-MM-DD'
+        WHEN v_client IS NULL AND nullif(p_client, '') IS NOT NULL
+            THEN 'client must be an id'
+        WHEN v_site IS NULL AND nullif(p_site, '') IS NOT NULL
+            THEN 'site must be an id'
+        WHEN length(v_code) > 100
+            THEN 'code is at most 100 characters'
+        WHEN v_state NOT IN ('pending', 'posted', 'failed', 'in_doubt')
+            THEN 'state must be pending, posted, failed or in_doubt'
+    END;
 
-    IF nullif(p_client, '') IS NOT NULL THEN
-        IF p_client !~ '^[1-9][0-9]{0,17}$' THEN
-            RETURN portal_bad_filter(u, 'client must be an id');
-        END IF;
-        v_client := p_client::bigint;
-    END IF;
-
-    IF nullif(p_site, '') IS NOT NULL THEN
-        IF p_site !~ '^[1-9][0-9]{0,17}$' THEN
-            RETURN portal_bad_filter(u, 'site must be an id');
-        END IF;
-        v_site := p_site::bigint;
-    END IF;
-
-    IF length(v_code) > 100 THEN
-        RETURN portal_bad_filter(u, 'code is at most 100 characters');
-    END IF;
-
-    IF v_state NOT IN ('pending', 'posted', 'failed', 'in_doubt') THEN
-        RETURN portal_bad_filter(u, 'state must be pending, posted, failed '
-                                    || 'or in_doubt');
+    IF v_bad IS NOT NULL THEN
+        RETURN portal_bad_filter(u, v_bad);
     END IF;
 
     SELECT json_agg(json_build_object(
@@ -104,6 +93,12 @@ BEGIN
                               'truncated', coalesce(v_n, 0) > 5000)::text,
             u.email, u.client_id, NULL);
 END
+$$;
+
+-- an id written in decimal digits, else NULL
+CREATE OR REPLACE FUNCTION portal_billing_id(p text)
+RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p ~ '^[1-9][0-9]{0,17}$' THEN p::bigint END
 $$;
 
 -- a calendar date written YYYY-MM-DD, else NULL (2026-02-30 too)

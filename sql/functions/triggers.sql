@@ -287,6 +287,23 @@ BEGIN
 END
 $$;
 
+-- 018: the tip of the chain as transaction p_xid left it
+-- (tracktik.ledger_chain_tip = '<xid>:<chain_seq>:<row_hash in hex>'),
+-- or NULL when this transaction has not extended the chain yet
+CREATE OR REPLACE FUNCTION tracktik_ledger_chain_tip(p_xid text)
+RETURNS text[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_tip  text[] := string_to_array(
+                         current_setting('tracktik.ledger_chain_tip', true),
+                         ':');
+BEGIN
+    IF cardinality(v_tip) = 3 AND v_tip[1] = p_xid THEN
+        RETURN v_tip;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 -- 018: the hash chain, whoever inserts (SECURITY DEFINER: the head is
 -- the owner's; the worker's role needs no right on it).  The first
 -- ledger row a transaction inserts locks the head row (FOR UPDATE, held
@@ -300,14 +317,12 @@ $$;
 CREATE OR REPLACE FUNCTION incidents_ledger_chain_row() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
-    v_tip   text[] := string_to_array(
-                          current_setting('tracktik.ledger_chain_tip', true),
-                          ':');
     v_xid   text := pg_current_xact_id()::text;
+    v_tip   text[] := tracktik_ledger_chain_tip(v_xid);
     v_seq   bigint;
     v_hash  bytea;
 BEGIN
-    IF cardinality(v_tip) = 3 AND v_tip[1] = v_xid THEN
+    IF v_tip IS NOT NULL THEN
         v_seq := v_tip[2]::bigint;
         v_hash := decode(v_tip[3], 'hex');
     ELSE
@@ -332,12 +347,11 @@ $$;
 CREATE OR REPLACE FUNCTION incidents_ledger_chain_save() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
-    v_tip  text[] := string_to_array(
-                         current_setting('tracktik.ledger_chain_tip', true),
-                         ':');
-BEGIN
     -- _if_assigned: a statement that inserted nothing takes no xid
-    IF v_tip[1] = pg_current_xact_id_if_assigned()::text THEN
+    v_tip  text[] := tracktik_ledger_chain_tip(
+                         pg_current_xact_id_if_assigned()::text);
+BEGIN
+    IF v_tip IS NOT NULL THEN
         UPDATE incidents_ledger_chain_head
            SET seq = v_tip[2]::bigint, row_hash = decode(v_tip[3], 'hex')
          WHERE seq < v_tip[2]::bigint;

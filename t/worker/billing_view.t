@@ -17,7 +17,6 @@ use TTSim;
 
 my $t = TTWorker->new('billing_view');
 my $sim = TTSim->new(repo => TTWorker::repo());
-my $url = $sim->url;
 
 sub worker_in {
     my ($stdin, @args) = @_;
@@ -45,10 +44,7 @@ $t->load_contracts($t->file('contracts.json', TTWorker::json_encode({
           bill_code => 'NPR', quantity => 1, unit_price => 10 },
     ] })));
 
-my ($rc, $out, $err) = worker_in("api-password\n", 'auth', 'login', '--url',
-    $url, '--client-id', 'demo', '--client-secret-file',
-    $t->file('client.secret', "demo-secret\n"), '--username', 'api',
-    '--password-stdin');
+my ($rc, $out, $err) = $sim->worker_login($t);
 is $rc, 0, 'logged in to the simulator' or diag $err;
 
 my %post;
