@@ -55,6 +55,17 @@
         return v === null || v === undefined ? '' : String(v);
     }
 
+    /* prices and amounts in currency units, to the cent */
+    var MONEY = { unit_price: 1, amount: 1 };
+
+    function money(v) {
+        return v === null || v === undefined ? '' : Number(v).toFixed(2);
+    }
+
+    function value(l, name) {
+        return MONEY[name] ? money(l[name]) : l[name];
+    }
+
     function cell(tr, value, header) {
         var c = document.createElement(header ? 'th' : 'td');
         if (header) {
@@ -74,7 +85,7 @@
             cell(tr, STATES[l.state] || l.state);
             COLUMNS.slice(2).forEach(function (name) {
                 var c = cell(tr, name === 'amount' && l.amount === null
-                                 ? 'no price yet' : l[name]);
+                                 ? 'no price yet' : value(l, name));
                 if (name === 'quantity' || name === 'unit_price'
                     || name === 'amount') {
                     c.className = 'num';
@@ -92,10 +103,8 @@
             var tr = document.createElement('tr');
             cell(tr, t.grand_total ? 'All clients' : t.client_id, true);
             cell(tr, t.bill_code === null ? 'All codes' : t.bill_code);
-            cell(tr, t.lines);
-            cell(tr, t.quantity);
-            cell(tr, t.amount);
-            cell(tr, t.unpriced);
+            [t.lines, t.quantity, money(t.amount), t.unpriced].forEach(
+                function (v) { cell(tr, v).className = 'num'; });
             if (t.bill_code === null) {
                 tr.className = 'subtotal';
             }
@@ -128,7 +137,8 @@
             $('notice').textContent = answer.truncated
                 ? 'Showing the newest ' + answer.items.length + ' of '
                   + answer.matched + ' lines; the totals count them all.'
-                : answer.matched + ' lines.';
+                : answer.matched + (answer.matched === 1 ? ' line.'
+                                                          : ' lines.');
             $('csv').disabled = answer.items.length === 0;
         }, function (e) {
             shown = null;
@@ -157,7 +167,7 @@
         var rows = [COLUMNS.join(',')];
         shown.items.forEach(function (l) {
             rows.push(COLUMNS.map(function (name) {
-                return csvField(l[name], numeric[name]);
+                return csvField(value(l, name), numeric[name]);
             }).join(','));
         });
         var blob = new Blob([rows.join('\r\n') + '\r\n'],
