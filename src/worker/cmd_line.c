@@ -640,8 +640,9 @@ tt_cmd_check_id(const char *value, char *err, size_t errlen)
     errno = 0;
     v = strtoll(value, &end, 10);
 
+    /* strtoll() would take a sign or leading blanks too */
     if (errno != 0 || end == value || *end != '\0' || v <= 0
-        || value[0] == '+' || value[0] == ' ')
+        || value[0] < '0' || value[0] > '9')
     {
         snprintf(err, errlen, "\"%s\" is not an id (a positive integer)",
                  value);
