@@ -157,6 +157,10 @@ static ngx_http_tracktik_portal_route_t  ngx_http_tracktik_portal_routes[] = {
     { NGX_HTTP_GET, ngx_string("billing"), "portal_api_billing",
       ngx_http_tracktik_billing_args, &ngx_http_tracktik_portal_json },
 
+    { NGX_HTTP_POST, ngx_string("billing/retry/"),
+      "portal_api_billing_retry", ngx_http_tracktik_id_args,
+      &ngx_http_tracktik_portal_json },
+
     { 0, ngx_null_string, NULL, NULL, NULL }
 };
 

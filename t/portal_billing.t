@@ -203,3 +203,66 @@ qr/"totals" : \[$t\]/
 --- error_code: 200
 --- response_body_like eval
 qr/^\{"items" : \[\], "totals" : \[\{"client_id" : null, "bill_code" : null, "grand_total" : true, "lines" : 0, "quantity" : null, "amount" : 0, "unpriced" : 0\}\], "matched" : 0, "truncated" : false\}$/
+
+
+
+=== TEST 7: an operator retries a failed line: it is pending again
+--- request eval: "POST /portal/api/billing/retry/$::Line{failed}\n"
+--- more_headers eval: ::as('ops') . "Origin: http://localhost\n"
+--- error_code: 200
+--- response_body eval: qq({"requeued" : $::Line{failed}})
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: the retried line is listed as pending, with its last error
+--- request eval: ::get("?client=$::A&state=pending")
+--- more_headers eval: ::as('ops')
+--- error_code: 200
+--- response_body_like eval
+qr/\{"id" : $::Line{failed}, "state" : "pending", .*"last_error" : "TrackTik refused/
+
+
+
+=== TEST 9: a line that is not failed: 409; no such line: 404
+--- request eval
+["POST /portal/api/billing/retry/$::Line{posted}\n",
+ "POST /portal/api/billing/retry/$::Line{doubt}\n",
+ "POST /portal/api/billing/retry/99999999999\n",
+ "POST /portal/api/billing/retry/abc\n"]
+--- more_headers eval: [(::as('ops') . "Origin: http://localhost\n") x 4]
+--- error_code eval: [409, 409, 404, 404]
+--- response_body eval
+[qq({"error" : "billing line $::Line{posted} is posted, not failed: nothing to retry"}),
+ qq({"error" : "billing line $::Line{doubt} is in_doubt, not failed: nothing to retry"}),
+ '{"error":"not found"}', '{"error":"not found"}']
+
+
+
+=== TEST 10: retry is a same-origin POST by an operator only
+--- init
+::tt_sql("UPDATE billing_lines SET state = 'failed' WHERE id = $::Line{failed}");
+--- request eval
+["POST /portal/api/billing/retry/$::Line{failed}\n",
+ "POST /portal/api/billing/retry/$::Line{failed}\n",
+ "POST /portal/api/billing/retry/$::Line{failed}\n",
+ "GET /portal/api/billing/retry/$::Line{failed}\n"]
+--- more_headers eval
+[::as('alice') . "Origin: http://localhost\n",
+ ::as('ops') . "Origin: http://evil.example\n",
+ ::as('ops'),
+ ::as('ops')]
+--- error_code eval: [403, 403, 403, 405]
+--- response_body_like eval
+[qr/billing is for operators only/, qr/cross-origin request refused/,
+ qr/cross-origin request refused/, qr/./]
+
+
+
+=== TEST 11: after all that the line is still failed
+--- request eval: ::get("?client=$::A&state=failed")
+--- more_headers eval: ::as('ops')
+--- error_code: 200
+--- response_body_like eval
+qr/^\{"items" : \[\{"id" : $::Line{failed}, "state" : "failed", .*"matched" : 1,/

@@ -22,8 +22,9 @@
         location.replace(LOGIN + '?next=' + encodeURIComponent(here));
     }
 
-    function api(path) {
+    function api(path, method) {
         return fetch(API + path, {
+            method: method || 'GET',
             credentials: 'same-origin',
             headers: { Accept: 'application/json' }
         }).then(function (res) {
@@ -91,9 +92,37 @@
                     c.className = 'num';
                 }
             });
+            var action = document.createElement('td');
+            if (l.state === 'failed') {
+                action.appendChild(retryButton(l.id));
+            }
+            tr.appendChild(action);
             body.appendChild(tr);
         });
         $('empty').hidden = items.length > 0;
+    }
+
+    /* a failed line back to pending for the next billing sync */
+    function retryButton(id) {
+        var b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = 'Retry';
+        b.setAttribute('aria-label', 'Retry billing line ' + id);
+        b.addEventListener('click', function () {
+            b.disabled = true;
+            api('billing/retry/' + encodeURIComponent(id), 'POST')
+                .then(function () {
+                    return load().then(function () {
+                        $('notice').textContent = 'Billing line ' + id
+                            + ' is pending again: the next billing sync '
+                            + 'posts it.';
+                    });
+                }, function (e) {
+                    b.disabled = false;
+                    showError(e.message);
+                });
+        });
+        return b;
     }
 
     function renderTotals(totals) {

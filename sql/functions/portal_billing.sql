@@ -114,3 +114,50 @@ EXCEPTION
         RETURN NULL;
 END
 $$;
+
+-- POST billing/retry/{id}: a failed line back to pending for the next
+-- billing sync (tracktik_billing_retry(), as `tracktik-worker billing
+-- retry ID`); operators only.  404 for no such line, 409 when the line is
+-- not failed (posted, pending or in doubt: nothing to retry).
+CREATE OR REPLACE FUNCTION portal_api_billing_retry(p_token text, p_id text)
+RETURNS portal_answer LANGUAGE plpgsql AS $$
+DECLARE
+    u        portal_users := portal_session_user(p_token);
+    v_id     bigint := portal_billing_id(p_id);
+    v_state  text;
+BEGIN
+    IF u.id IS NULL THEN
+        RETURN portal_unauthorized();
+    END IF;
+
+    IF u.role IS DISTINCT FROM 'operator' THEN
+        RETURN portal_reply(403, '{"error":"billing is for operators only"}',
+                            u.email, u.client_id, NULL);
+    END IF;
+
+    -- never NULL here: tracktik_billing_retry(NULL) retries every line
+    IF v_id IS NULL THEN
+        RETURN portal_reply(404, '{"error":"not found"}', u.email,
+                            u.client_id, NULL);
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM tracktik_billing_retry(v_id)) THEN
+        RETURN portal_reply(200, json_build_object('requeued', v_id)::text,
+                            u.email, u.client_id, NULL);
+    END IF;
+
+    SELECT v.state INTO v_state
+      FROM tracktik_billing_view(NULL, NULL, NULL, NULL, NULL, NULL) v
+     WHERE v.id = v_id;
+
+    IF v_state IS NULL THEN
+        RETURN portal_reply(404, '{"error":"not found"}', u.email,
+                            u.client_id, NULL);
+    END IF;
+
+    RETURN portal_reply(409, json_build_object('error', 'billing line '
+                            || v_id || ' is ' || v_state
+                            || ', not failed: nothing to retry')::text,
+                        u.email, u.client_id, NULL);
+END
+$$;

@@ -456,6 +456,9 @@ async function run(context, page) {
 /* an operator's billing page: the fixture's line, amount and totals, and
    the CSV of what is shown */
 async function billingAsOperator(page) {
+    psql('UPDATE billing_lines SET state = \'failed\', last_error = '
+         + '\'' + fx.billing_error + '\' WHERE report_id = '
+         + fx.photo_report);
     await page.goto(base + '/portal/login.html?next='
                     + encodeURIComponent('/portal/billing.html?client='
                                          + fx.client));
@@ -466,13 +469,27 @@ async function billingAsOperator(page) {
         page.click('#login-submit')
     ]);
     await page.waitForSelector('#line-rows tr');
+
+    /* a failed line has a Retry button; retried, it is pending again */
+    const failed = await page.$$eval('#line-rows tr', (trs) => trs.map(
+        (tr) => Array.from(tr.cells, (c) => c.textContent)));
+    check('the failed line shows its state and its last error',
+          failed.length === 1 && failed[0].includes('Failed')
+          && failed[0].includes(fx.billing_error), failed);
+    await page.click('#line-rows button');
+    await page.waitForFunction(() => /pending again/.test(
+        document.getElementById('notice').textContent));
+    check('Retry puts it back to pending for the billing sync',
+          psql('SELECT state FROM billing_lines WHERE report_id = '
+               + fx.photo_report) === 'pending');
     const rows = await page.$$eval('#line-rows tr', (trs) => trs.map(
         (tr) => Array.from(tr.cells, (c) => c.textContent)));
     const want = ['Pending', 'charge', 'ADH', '1', '45.00', '45.00',
                   String(fx.photo_report)];
     check('the operator sees the client\'s billing line: 1 x 45.00 = '
-          + '45.00, pending, with its report',
-          rows.length === 1 && want.every((v) => rows[0].includes(v)),
+          + '45.00, pending, with its report, and no Retry button',
+          rows.length === 1 && want.every((v) => rows[0].includes(v))
+          && rows[0][rows[0].length - 1] === '',
           rows);
     const totals = await page.$$eval('#total-rows tr', (trs) => trs.map(
         (tr) => Array.from(tr.cells, (c) => c.textContent)));

@@ -273,6 +273,7 @@ my $fixture = {
     password            => $password,
     operator_email      => $operator_email,
     client              => $client,
+    billing_error       => 'no contract: the post has none',
     sites               => \@sites,
     newest              => $report{photo},
     visible_total       => 4 + $fillers,
