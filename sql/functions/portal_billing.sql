@@ -25,14 +25,11 @@ DECLARE
     v_n       bigint;
     v_totals  json;
     v_bad     text;
+    v_refusal portal_answer;
 BEGIN
-    IF u.id IS NULL THEN
-        RETURN portal_unauthorized();
-    END IF;
-
-    IF u.role IS DISTINCT FROM 'operator' THEN
-        RETURN portal_reply(403, '{"error":"billing is for operators only"}',
-                            u.email, u.client_id, NULL);
+    v_refusal := portal_billing_refusal(u);
+    IF v_refusal.status IS NOT NULL THEN
+        RETURN v_refusal;
     END IF;
 
     v_from := portal_billing_day(p_from);
@@ -95,6 +92,19 @@ BEGIN
 END
 $$;
 
+-- the answer for a user the billing routes refuse: 401 without a session,
+-- 403 for anyone but an operator; a NULL status for an operator
+CREATE OR REPLACE FUNCTION portal_billing_refusal(u portal_users)
+RETURNS portal_answer LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN u.id IS NULL THEN portal_unauthorized()
+        WHEN u.role IS DISTINCT FROM 'operator'
+            THEN portal_reply(403, '{"error":"billing is for operators only"}',
+                              u.email, u.client_id, NULL)
+        ELSE (NULL, NULL, NULL, NULL, NULL)::portal_answer
+    END
+$$;
+
 -- an id written in decimal digits, else NULL
 CREATE OR REPLACE FUNCTION portal_billing_id(p text)
 RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
@@ -125,14 +135,11 @@ DECLARE
     u        portal_users := portal_session_user(p_token);
     v_id     bigint := portal_billing_id(p_id);
     v_state  text;
+    v_refusal portal_answer;
 BEGIN
-    IF u.id IS NULL THEN
-        RETURN portal_unauthorized();
-    END IF;
-
-    IF u.role IS DISTINCT FROM 'operator' THEN
-        RETURN portal_reply(403, '{"error":"billing is for operators only"}',
-                            u.email, u.client_id, NULL);
+    v_refusal := portal_billing_refusal(u);
+    IF v_refusal.status IS NOT NULL THEN
+        RETURN v_refusal;
     END IF;
 
     -- never NULL here: tracktik_billing_retry(NULL) retries every line
