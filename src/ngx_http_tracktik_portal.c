@@ -94,6 +94,17 @@ static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_stats_args[] = {
     { NULL, 0 }
 };
 
+/* the billing page's filters (sql/functions/portal_billing.sql) */
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_billing_args[] = {
+    { "p_from", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_to", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_client", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_site", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_code", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_state", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { NULL, 0 }
+};
+
 /* the resume point first: each poll replaces it with the next one */
 static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_events_args[] = {
     { "p_after", NGX_HTTP_TRACKTIK_ARG_RESUME },
@@ -143,6 +154,13 @@ static ngx_http_tracktik_portal_route_t  ngx_http_tracktik_portal_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("attachments/"), "portal_api_attachment",
       ngx_http_tracktik_id_args, &ngx_http_tracktik_portal_file },
+
+    { NGX_HTTP_GET, ngx_string("billing"), "portal_api_billing",
+      ngx_http_tracktik_billing_args, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_POST, ngx_string("billing/retry/"),
+      "portal_api_billing_retry", ngx_http_tracktik_id_args,
+      &ngx_http_tracktik_portal_json },
 
     { 0, ngx_null_string, NULL, NULL, NULL }
 };

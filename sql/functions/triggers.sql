@@ -243,3 +243,119 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- 018: the canonical content of a ledger row, the bytes its chain hash
+-- covers (doc/ledger-chain.md says it in words, for an auditor who
+-- recomputes it without us).  r is an incidents_ledger row (record: this
+-- file may not name the table); p_seq its place in the chain.  Each field
+-- in this fixed order is "-" when NULL, else its UTF-8 byte length, ":"
+-- and its text, so no value can pass for another (a field holding
+-- "3:abc" stays one field).  Integers in decimal, times in UTC to the
+-- microsecond, raw as PostgreSQL's jsonb text (whose key order and
+-- spacing are fixed by the value, not by how it was sent).
+CREATE OR REPLACE FUNCTION tracktik_ledger_canonical(r record, p_seq bigint)
+RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_fields  text[];
+    v_out     text := 'tracktik-ledger-chain-v1' || chr(10);
+    v_f       text;
+BEGIN
+    v_fields := ARRAY[
+        r.id::text, p_seq::text, r.event_id, r.report_id::text,
+        r.version::text,
+        to_char(r.occurred_at AT TIME ZONE 'UTC',
+                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        r.client_id::text, r.site_id::text, r.severity, r.category,
+        r.category_id::text, r.report_template,
+        r.report_template_id::text, r.status, r.time_zone,
+        to_char(r.updated_on AT TIME ZONE 'UTC',
+                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        r.raw::text, r.raw_sha256, r.job_id::text,
+        to_char(r.recorded_at AT TIME ZONE 'UTC',
+                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')];
+
+    FOREACH v_f IN ARRAY v_fields LOOP
+        IF v_f IS NULL THEN
+            v_out := v_out || '-';
+        ELSE
+            v_out := v_out || octet_length(convert_to(v_f, 'UTF8')) || ':'
+                     || v_f;
+        END IF;
+    END LOOP;
+
+    RETURN convert_to(v_out, 'UTF8');
+END
+$$;
+
+-- 018: the tip of the chain as transaction p_xid left it
+-- (tracktik.ledger_chain_tip = '<xid>:<chain_seq>:<row_hash in hex>'),
+-- or NULL when this transaction has not extended the chain yet
+CREATE OR REPLACE FUNCTION tracktik_ledger_chain_tip(p_xid text)
+RETURNS text[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_tip  text[] := string_to_array(
+                         current_setting('tracktik.ledger_chain_tip', true),
+                         ':');
+BEGIN
+    IF cardinality(v_tip) = 3 AND v_tip[1] = p_xid THEN
+        RETURN v_tip;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- 018: the hash chain, whoever inserts (SECURITY DEFINER: the head is
+-- the owner's; the worker's role needs no right on it).  The first
+-- ledger row a transaction inserts locks the head row (FOR UPDATE, held
+-- to commit), so chain writers take turns and the chain follows commit
+-- order; the transaction's tip (its xid, seq and hash) is then kept in a
+-- transaction-local setting, not written to the head per row (one update
+-- per row of a bulk load would leave the head a chain of dead versions).
+-- incidents_ledger_chain_save() writes the tip to the head once per
+-- statement.  Values the inserter gives for chain_seq and row_hash are
+-- overwritten.
+CREATE OR REPLACE FUNCTION incidents_ledger_chain_row() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    v_xid   text := pg_current_xact_id()::text;
+    v_tip   text[] := tracktik_ledger_chain_tip(v_xid);
+    v_seq   bigint;
+    v_hash  bytea;
+BEGIN
+    IF v_tip IS NOT NULL THEN
+        v_seq := v_tip[2]::bigint;
+        v_hash := decode(v_tip[3], 'hex');
+    ELSE
+        SELECT h.seq, h.row_hash INTO v_seq, v_hash
+          FROM incidents_ledger_chain_head h
+           FOR UPDATE;
+    END IF;
+
+    NEW.chain_seq := v_seq + 1;
+    NEW.row_hash := sha256(v_hash
+                           || tracktik_ledger_canonical(NEW, NEW.chain_seq));
+
+    PERFORM set_config('tracktik.ledger_chain_tip',
+                       v_xid || ':' || NEW.chain_seq || ':'
+                       || encode(NEW.row_hash, 'hex'), true);
+    RETURN NEW;
+END
+$$;
+
+-- 018: the tip this transaction's inserts reached becomes the head (after
+-- each inserting statement; the head row is already locked by then)
+CREATE OR REPLACE FUNCTION incidents_ledger_chain_save() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    -- _if_assigned: a statement that inserted nothing takes no xid
+    v_tip  text[] := tracktik_ledger_chain_tip(
+                         pg_current_xact_id_if_assigned()::text);
+BEGIN
+    IF v_tip IS NOT NULL THEN
+        UPDATE incidents_ledger_chain_head
+           SET seq = v_tip[2]::bigint, row_hash = decode(v_tip[3], 'hex')
+         WHERE seq < v_tip[2]::bigint;
+    END IF;
+    RETURN NULL;
+END
+$$;

@@ -197,6 +197,13 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- the ledger's hash chain (018): the insert trigger keeps its head
+    -- as the owner; `audit --verify-chain` reads it
+    IF EXISTS (SELECT 1 FROM pg_roles
+                WHERE rolname = 'tracktik_worker_role') THEN
+        GRANT SELECT ON incidents_ledger_chain_head TO tracktik_worker_role;
+    END IF;
+
     -- nginx's health check (webhook pool) and metrics scrape (portal
     -- pool), and the worker's start-up check read the schema version
     FOR r IN SELECT rolname FROM pg_roles

@@ -19,6 +19,7 @@
 #define TT_CMD_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <libpq-fe.h>
 
 #include "channel.h"
@@ -170,6 +171,27 @@ typedef struct {
     int          lease;
 } tt_schedule_opts_t;
 
+typedef struct {
+    const char  *from;
+    const char  *to;
+    const char  *client;
+    const char  *site;
+    const char  *code;
+    const char  *state;
+    const char  *format;
+} tt_billing_list_opts_t;
+
+typedef struct {
+    int          failed;
+} tt_billing_retry_opts_t;
+
+typedef struct {
+    int          verify_chain;
+    const char  *from;
+    const char  *to;
+    const char  *source;
+} tt_audit_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -194,6 +216,9 @@ int tt_cmd_subscription_enable(tt_cmd_args_t *args);
 int tt_cmd_subscription_archive(tt_cmd_args_t *args);
 int tt_cmd_pull(tt_cmd_args_t *args);
 int tt_cmd_schedule(tt_cmd_args_t *args);
+int tt_cmd_billing_list(tt_cmd_args_t *args);
+int tt_cmd_billing_retry(tt_cmd_args_t *args);
+int tt_cmd_audit(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -207,10 +232,15 @@ extern const tt_option_t  tt_cmd_subscription_create_options[];
 extern const tt_option_t  tt_cmd_subscription_suspend_options[];
 extern const tt_option_t  tt_cmd_pull_options[];
 extern const tt_option_t  tt_cmd_schedule_options[];
+extern const tt_option_t  tt_cmd_billing_list_options[];
+extern const tt_option_t  tt_cmd_billing_retry_options[];
+extern const tt_option_t  tt_cmd_audit_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */
 int tt_cmd_check_zone(const char *value, char *err, size_t errlen);
+int tt_cmd_check_day(const char *value, char *err, size_t errlen);
+int tt_cmd_check_id(const char *value, char *err, size_t errlen);
 
 
 /* helpers the commands share (cmd_io.c) */
@@ -262,5 +292,9 @@ char *tt_cmd_read_secret(const char *what, size_t max);
 char *tt_cmd_read_file_line(const char *file, const char *what);
 
 void tt_cmd_wipe_free(char *s);
+
+/* res's header and rows, as aligned columns (NULL: -) or as CSV
+ * (cmd_table.c) */
+void tt_cmd_table(FILE *f, PGresult *res, int csv);
 
 #endif /* TT_CMD_H */

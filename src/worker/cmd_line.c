@@ -597,6 +597,62 @@ tt_cmd_check_zone(const char *value, char *err, size_t errlen)
 }
 
 
+/* for --from and --to: a calendar date, YYYY-MM-DD */
+int
+tt_cmd_check_day(const char *value, char *err, size_t errlen)
+{
+    int         y, m, d, days;
+    static const int  month_days[12] = { 31, 29, 31, 30, 31, 30, 31, 31,
+                                         30, 31, 30, 31 };
+
+    if (strlen(value) != 10 || value[4] != '-' || value[7] != '-'
+        || strspn(value, "0123456789-") != 10
+        || sscanf(value, "%4d-%2d-%2d", &y, &m, &d) != 3
+        || y < 1 || m < 1 || m > 12 || d < 1)
+    {
+        goto bad;
+    }
+
+    days = month_days[m - 1];
+    if (m == 2 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
+        days = 28;
+    }
+
+    if (d <= days) {
+        return 0;
+    }
+
+bad:
+
+    snprintf(err, errlen, "\"%s\" is not a date (YYYY-MM-DD, like "
+             "2026-03-01)", value);
+    return -1;
+}
+
+
+/* for ids of TrackTik objects (--client, --site): a positive integer */
+int
+tt_cmd_check_id(const char *value, char *err, size_t errlen)
+{
+    char       *end;
+    long long   v;
+
+    errno = 0;
+    v = strtoll(value, &end, 10);
+
+    /* strtoll() would take a sign or leading blanks too */
+    if (errno != 0 || end == value || *end != '\0' || v <= 0
+        || value[0] < '0' || value[0] > '9')
+    {
+        snprintf(err, errlen, "\"%s\" is not an id (a positive integer)",
+                 value);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static void
 tt_cmd_usage(FILE *f, const tt_command_t *table)
 {

@@ -130,6 +130,26 @@ static const tt_command_t  tt_commands[] = {
       0, 0, tt_cmd_schedule_options, sizeof(tt_schedule_opts_t),
       TT_GROUP_API, 0, tt_cmd_schedule },
 
+    { "billing list", "[--from DATE] [--to DATE] [--client ID] [--site ID] "
+      "[--code CODE] [--state STATE] [--format table|csv]",
+      "billing lines (quantity x price = amount) and their totals per "
+      "client and bill code",
+      0, 0, tt_cmd_billing_list_options, sizeof(tt_billing_list_opts_t), 0,
+      0, tt_cmd_billing_list },
+
+    { "billing retry", "ID | --failed",
+      "a failed billing line, or every failed line, back to pending for "
+      "billing sync",
+      0, 1, tt_cmd_billing_retry_options, sizeof(tt_billing_retry_opts_t),
+      0, 0, tt_cmd_billing_retry },
+
+    { "audit", "--verify-chain [--from DATE] [--to DATE]",
+      "recompute the ledger's hash chain: exit 0 when intact, 3 naming the "
+      "first broken link (--source, comparing the ledger with TrackTik, "
+      "is not built yet)",
+      0, 0, tt_cmd_audit_options, sizeof(tt_audit_opts_t), 0, 0,
+      tt_cmd_audit },
+
     { NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

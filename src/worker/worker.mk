@@ -35,7 +35,8 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/billing_refs.c \
                   src/worker/channel.c src/worker/lookup.c \
                   src/worker/enrich.c src/worker/photos.c \
-                  src/worker/pull.c
+                  src/worker/pull.c \
+                  src/worker/chain.c src/worker/billing_view.c
 WORKER_STAGES  += src/worker/schema.c
 WORKER_STAGES  += src/worker/subscriptions.c
 # the command layer: main.c and one cmd_*.c per command (the only code

@@ -418,6 +418,17 @@ async function run(context, page) {
     await page.click('#detail-close');
     await page.setViewportSize({ width: 1280, height: 900 });
 
+    /* the billing page is the operators': a client's user is told so */
+    await page.goto(base + '/portal/billing.html');
+    await page.waitForSelector('#page-error:not([hidden])');
+    const refused = await page.textContent('#page-error');
+    check('a client user on the billing page reads that it is for '
+          + 'operators only', /operators only/i.test(refused), refused);
+    check('and sees no billing lines',
+          await page.$$eval('#line-rows tr', (trs) => trs.length) === 0);
+    await page.goto(base + '/portal/');
+    await listSettled(page);
+
     /* sign out: the session is revoked on the server, not only forgotten */
     const token = session ? session.value : '';
     await Promise.all([
@@ -437,7 +448,66 @@ async function run(context, page) {
     check('after signing out /portal/ needs a new sign-in',
           new URL(page.url()).pathname === '/portal/login.html', page.url());
     await shot(page, '08-signed-out');
+
+    await billingAsOperator(page);
     process.stdout.write('TT-END\n');
+}
+
+/* an operator's billing page: the fixture's line, amount and totals, and
+   the CSV of what is shown */
+async function billingAsOperator(page) {
+    psql('UPDATE billing_lines SET state = \'failed\', last_error = '
+         + '\'' + fx.billing_error + '\' WHERE report_id = '
+         + fx.photo_report);
+    await page.goto(base + '/portal/login.html?next='
+                    + encodeURIComponent('/portal/billing.html?client='
+                                         + fx.client));
+    await page.fill('#email', fx.operator_email);
+    await page.fill('#password', fx.password);
+    await Promise.all([
+        page.waitForURL(/\/portal\/billing\.html/, { timeout: WAIT }),
+        page.click('#login-submit')
+    ]);
+    await page.waitForSelector('#line-rows tr');
+
+    /* a failed line has a Retry button; retried, it is pending again */
+    const failed = await page.$$eval('#line-rows tr', (trs) => trs.map(
+        (tr) => Array.from(tr.cells, (c) => c.textContent)));
+    check('the failed line shows its state and its last error',
+          failed.length === 1 && failed[0].includes('Failed')
+          && failed[0].includes(fx.billing_error), failed);
+    await page.click('#line-rows button');
+    await page.waitForFunction(() => /pending again/.test(
+        document.getElementById('notice').textContent));
+    check('Retry puts it back to pending for the billing sync',
+          psql('SELECT state FROM billing_lines WHERE report_id = '
+               + fx.photo_report) === 'pending');
+    const rows = await page.$$eval('#line-rows tr', (trs) => trs.map(
+        (tr) => Array.from(tr.cells, (c) => c.textContent)));
+    const want = ['Pending', 'charge', 'ADH', '1', '45.00', '45.00',
+                  String(fx.photo_report)];
+    check('the operator sees the client\'s billing line: 1 x 45.00 = '
+          + '45.00, pending, with its report, and no Retry button',
+          rows.length === 1 && want.every((v) => rows[0].includes(v))
+          && rows[0][rows[0].length - 1] === '',
+          rows);
+    const totals = await page.$$eval('#total-rows tr', (trs) => trs.map(
+        (tr) => Array.from(tr.cells, (c) => c.textContent)));
+    check('and the totals per code, per client and overall',
+          totals.length === 3
+          && totals.every((t) => t.includes('45.00'))
+          && totals[2][0] === 'All clients', totals);
+    await shot(page, '09-billing');
+
+    const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('#csv')
+    ]);
+    const csv = readFileSync(await download.path(), 'utf8');
+    check('its CSV holds the header and the line',
+          /^id,state,kind,service_date,/.test(csv)
+          && csv.includes(',ADH,1,45.00,45.00,' + fx.photo_report + ','),
+          csv);
 }
 
 main().catch((err) => {

@@ -208,6 +208,10 @@ tt_sql("INSERT INTO portal_attachments (id, report_id, name, content_type,
 
 tt_sql("SELECT portal_user_add(" . q_lit($email) . ", " . q_lit($password)
        . ", 'client', $client, NULL)");
+# an operator, for the billing page
+my $operator_email = "browser-ops-$run\@guards.example";
+tt_sql("SELECT portal_user_add(" . q_lit($operator_email) . ", "
+       . q_lit($password) . ", 'operator', NULL, NULL)");
 # earlier suites' failed logins from 127.0.0.1 must not throttle this one
 tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
 
@@ -267,6 +271,9 @@ CONF
 my $fixture = {
     email               => $email,
     password            => $password,
+    operator_email      => $operator_email,
+    client              => $client,
+    billing_error       => 'no contract: the post has none',
     sites               => \@sites,
     newest              => $report{photo},
     visible_total       => 4 + $fillers,

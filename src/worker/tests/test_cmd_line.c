@@ -286,6 +286,47 @@ test_help_and_version_exit_0(void **state)
 }
 
 
+static void
+test_day_and_id_checks(void **state)
+{
+    char  err[256];
+
+    (void) state;
+
+    assert_int_equal(tt_cmd_check_day("2026-03-01", err, sizeof(err)), 0);
+    assert_int_equal(tt_cmd_check_day("2024-02-29", err, sizeof(err)), 0);
+    assert_int_equal(tt_cmd_check_day("2000-02-29", err, sizeof(err)), 0);
+    assert_int_equal(tt_cmd_check_day("2026-12-31", err, sizeof(err)), 0);
+
+    assert_int_equal(tt_cmd_check_day("2026-02-29", err, sizeof(err)), -1);
+    assert_string_equal(err, "\"2026-02-29\" is not a date (YYYY-MM-DD, "
+                        "like 2026-03-01)");
+    assert_int_equal(tt_cmd_check_day("1900-02-29", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_day("2026-04-31", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_day("2026-13-01", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_day("2026-00-10", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_day("2026-3-1", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_day("2026-03-01T00:00", err,
+                                      sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_day("20260301xx", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_day("", err, sizeof(err)), -1);
+
+    assert_int_equal(tt_cmd_check_id("1", err, sizeof(err)), 0);
+    assert_int_equal(tt_cmd_check_id("9223372036854775807", err,
+                                     sizeof(err)), 0);
+    assert_int_equal(tt_cmd_check_id("0", err, sizeof(err)), -1);
+    assert_string_equal(err, "\"0\" is not an id (a positive integer)");
+    assert_int_equal(tt_cmd_check_id("-5", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_id("+5", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_id(" 5", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_id("\t5", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_id("5x", err, sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_id("9223372036854775808", err,
+                                     sizeof(err)), -1);
+    assert_int_equal(tt_cmd_check_id("", err, sizeof(err)), -1);
+}
+
+
 int
 main(void)
 {
@@ -296,6 +337,7 @@ main(void)
         cmocka_unit_test(test_database_only_when_needed),
         cmocka_unit_test(test_values_stored_where_they_belong),
         cmocka_unit_test(test_help_and_version_exit_0),
+        cmocka_unit_test(test_day_and_id_checks),
     };
 
     return cmocka_run_group_tests(tests, NULL, test_free_parsed);

@@ -51,9 +51,10 @@ sub _server {
     return \%s;
 }
 
-# A fresh, migrated database: TTWorker->new('ledger')
+# A fresh, migrated database: TTWorker->new('ledger'); extra arguments
+# go to its migrate (TTWorker->new('x', '--sql-dir', $older_schema))
 sub new {
-    my ($class, $name) = @_;
+    my ($class, $name, @migrate) = @_;
     my $s = _server();
     my $db = "tt_worker_${name}_$$";
     my $self = bless { %$s, db => $db, logs => [],
@@ -67,7 +68,7 @@ sub new {
     $self->{created} = 1;
     push @live, $self;
 
-    my ($rc, $out, $err) = $self->worker('migrate');
+    my ($rc, $out, $err) = $self->worker('migrate', @migrate);
     BAIL_OUT("migrate failed: $err$out") unless $rc == 0;
 
     return $self;
