@@ -443,12 +443,12 @@ for my $r (
 ($rc, $out, $err) = worker_as('owner', undef, 'migrate', '--sql-dir',
                               "$repo/sql");
 is $rc, 0, 'migrate again' or diag $err;
-is value_as($user{owner}, "SELECT count(*) FILTER (WHERE NOT prosecdef "
+like value_as($user{owner}, "SELECT count(*) FILTER (WHERE NOT prosecdef "
             . "OR NOT 'search_path=public, pg_temp' = ANY (proconfig)) "
             . "|| ' of ' || count(*) FROM pg_proc WHERE proname LIKE "
             . "'portal\\_api\\_%' OR proname IN ('portal_login_hash', "
-            . "'portal_login_open', 'portal_logout')"), '0 of 11',
-    'the 11 entry points still run as the owner, search_path fixed';
+            . "'portal_login_open', 'portal_logout')"), qr/^0 of (1[1-9]|[2-9]\d)$/,
+    'every entry point (11 or more) still runs as the owner, search_path fixed';
 is value_as($user{portal}, "SELECT status FROM portal_api_session('x')"),
     401, 'tt_portal calls an entry point (it runs as the owner)';
 
@@ -467,10 +467,11 @@ for my $r (qw(ingest portal worker billing)) {
             'cannot skip triggers as a replica');
 }
 
-is value_as($user{owner}, "SELECT count(*) FROM pg_trigger "
+like value_as($user{owner}, "SELECT count(*) FILTER (WHERE tgenabled <> 'D')"
+            . " || ' of ' || count(*) FROM pg_trigger "
             . "WHERE tgrelid = 'incidents_ledger'::regclass "
-            . "AND tgenabled <> 'D' AND NOT tgisinternal"), 4,
-    'the ledger keeps its four triggers, enabled';
+            . "AND NOT tgisinternal"), qr/^([4-9]|\d\d+) of \1$/,
+    'the ledger keeps its triggers (four or more), all enabled';
 
 $ngx->stop;
 $sim->stop;

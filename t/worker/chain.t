@@ -34,6 +34,12 @@ for my $f (glob("$sql/functions/*.sql")) {
 }
 
 my $t = TTWorker->new('chain', '--sql-dir', $old);
+# the worker refuses a schema older than it was built for: 018 is recorded
+# (not applied) while the old ledger is written, and forgotten before the
+# real migrate below
+my $pretend = "INSERT INTO tracktik_schema_migrations (filename, checksum)"
+            . " VALUES ('018_ledger_chain.sql', 'not applied')";
+$t->rows($pretend);
 $t->load_contracts;
 
 sub verify {
@@ -58,6 +64,8 @@ subtest 'the migration chains the rows already there, in id order' => sub {
                   . " WHERE table_name = 'incidents_ledger'"
                   . " AND column_name = 'row_hash'"), 'no chain yet';
 
+    $t->rows("DELETE FROM tracktik_schema_migrations"
+           . " WHERE checksum = 'not applied'");
     my ($mrc, $out, $err) = $t->worker('migrate');
     is $mrc, 0, 'migrate applies 018' or diag $err;
     like $out, qr/018_ledger_chain\.sql: applied/, 'named';
@@ -162,8 +170,10 @@ subtest 'two workers at once still build one valid chain' => sub {
     $t->enqueue(map { [ "c-$_", ($_ % 3 ? patrol(10000 + $_)
                                         : report_json(id => 10000 + $_)) ] }
                 1 .. 600);
+    # the per-job lines (level debug) say which worker did which job
     my @w = map { $t->spawn('--drain', '--batch-size', '25',
-                            '--job-delay-ms', '2') } 1 .. 2;
+                            '--job-delay-ms', '2', '--log-level', 'debug') }
+            1 .. 2;
     is $t->reap($_), 0, "worker $_->{pid} exits 0" for @w;
     my @share = map { scalar(() = $t->log_of($_) =~ /outcome=done/g) } @w;
     ok $share[0] > 0 && $share[1] > 0, "both took part (@share)";
