@@ -180,7 +180,7 @@ like $worker_postinst, qr{install -d -o tracktik -g www-data -m 2750\s+\\?\s*/va
     '... and the attachment store, readable by nginx';
 like $worker_postinst, qr/deb-systemd-helper debian-installed '$_\.service'/,
     "... does not enable $_ (dh_installsystemd --no-enable)"
-    for qw(tracktik-worker tracktik-billing);
+    for qw(tracktik-worker tracktik-billing tracktik-schedule);
 unlike $worker_postinst, qr/restart/, '... restarts no unit on upgrade';
 my $preinst = "$scratch/control-tracktik-worker/preinst";
 unlike -f $preinst ? slurp($preinst) : '', qr/\bstop\b/,
@@ -272,13 +272,14 @@ is $rc, 0, "the checkout's worker still finds the checkout's sql/"
 # --- the systemd units
 
 my %unit;
-for my $name (qw(tracktik-worker tracktik-billing)) {
+for my $name (qw(tracktik-worker tracktik-billing tracktik-schedule)) {
     my $path = "$root/lib/systemd/system/$name.service";
     ok -f $path, "$name.service is installed" or next;
     $unit{$name} = slurp($path);
 }
 # each daemon its own environment file: its own database role
-my %env_file = ('tracktik-worker' => 'worker', 'tracktik-billing' => 'billing');
+my %env_file = ('tracktik-worker' => 'worker', 'tracktik-billing' => 'billing',
+                'tracktik-schedule' => 'worker');
 for my $name (sort keys %unit) {
     my $u = $unit{$name};
     like $u, qr/^$_$/m, "$name: $_"
@@ -294,6 +295,9 @@ like $unit{'tracktik-worker'} // '', qr{^ExecStart=/usr/bin/tracktik-worker run\
 like $unit{'tracktik-billing'} // '',
     qr{^ExecStart=/usr/bin/tracktik-worker billing sync\b}m,
     'billing runs `billing sync`';
+like $unit{'tracktik-schedule'} // '',
+    qr{^ExecStart=/usr/bin/tracktik-worker schedule\b}m,
+    'the scheduled pull runs `schedule`';
 
 my ($have_analyze) = cmd(['sh', '-c', 'command -v systemd-analyze']);
 SKIP: {
