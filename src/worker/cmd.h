@@ -134,6 +134,26 @@ typedef struct {
     int          once;
 } tt_billing_sync_opts_t;
 
+typedef struct {
+    int          drain;
+    const char  *smtp_url;
+    const char  *smtp_from;
+    const char  *smtp_auth_file;
+    const char  *portal_url;
+    int          batch;
+    int          lease_s;
+    int          max_attempts;
+    int          backoff_base_s;
+    int          backoff_cap_s;
+    int          pause_after;
+    int          timeout_s;
+    int          poll_ms;
+} tt_notify_run_opts_t;
+
+typedef struct {
+    int          limit;
+} tt_notify_log_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -151,6 +171,12 @@ int tt_cmd_auth_login(tt_cmd_args_t *args);
 int tt_cmd_auth_status(tt_cmd_args_t *args);
 int tt_cmd_auth_check(tt_cmd_args_t *args);
 int tt_cmd_billing_sync(tt_cmd_args_t *args);
+int tt_cmd_notify_rules_load(tt_cmd_args_t *args);
+int tt_cmd_notify_rules_check(tt_cmd_args_t *args);
+int tt_cmd_notify_run(tt_cmd_args_t *args);
+int tt_cmd_notify_log(tt_cmd_args_t *args);
+int tt_cmd_notify_replay(tt_cmd_args_t *args);
+int tt_cmd_notify_resume(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -160,6 +186,8 @@ extern const tt_option_t  tt_cmd_jobs_retry_options[];
 extern const tt_option_t  tt_cmd_users_add_options[];
 extern const tt_option_t  tt_cmd_auth_login_options[];
 extern const tt_option_t  tt_cmd_billing_sync_options[];
+extern const tt_option_t  tt_cmd_notify_run_options[];
+extern const tt_option_t  tt_cmd_notify_log_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */

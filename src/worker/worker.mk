@@ -19,6 +19,7 @@ WORKER_CC      ?= cc
 WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
                   -I$(shell pg_config --includedir) -Isrc/common -Isrc/worker
 WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lcurl -lm
+WORKER_LIBS    += -lcrypto
 WORKER_OBJDIR  := $(WORKER_BUILD)/worker
 
 WORKER_COMMON  := src/common/tt_time.c src/common/tt_json.c
@@ -34,7 +35,9 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
                   src/worker/billing_refs.c \
                   src/worker/channel.c src/worker/lookup.c \
-                  src/worker/enrich.c src/worker/photos.c
+                  src/worker/enrich.c src/worker/photos.c \
+                  src/worker/notify_rules.c src/worker/notify_send.c \
+                  src/worker/notify_mail.c src/worker/notify_run.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))

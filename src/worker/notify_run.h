@@ -1,0 +1,38 @@
+/*
+ * notify_run: a sending pass over the notification outbox.
+ */
+
+#ifndef TT_NOTIFY_RUN_H
+#define TT_NOTIFY_RUN_H
+
+#include <libpq-fe.h>
+
+#include "notify_send.h"
+#include "notify_mail.h"
+
+
+typedef struct {
+    tt_notify_channel_t  channel;
+    const char          *portal_url;     /* ends with "/" */
+    int                  batch;
+    int                  lease_s;
+    int                  max_attempts;
+    int                  backoff_base_s;
+    int                  backoff_cap_s;
+    int                  pause_after;
+    /* called after each attempt (the command prints it), may be NULL */
+    void               (*log)(long long id, const char *channel,
+                              const char *address,
+                              const tt_notify_outcome_t *out);
+} tt_notify_cfg_t;
+
+
+/*
+ * Claims up to cfg->batch due notifications and delivers them, counting
+ * into *sent and *failed.  Returns how many it claimed (0: nothing due),
+ * or -1 with err on a database error.
+ */
+int tt_notify_pass(PGconn *conn, const tt_notify_cfg_t *cfg, int *sent,
+    int *failed, char *err, size_t errlen);
+
+#endif /* TT_NOTIFY_RUN_H */

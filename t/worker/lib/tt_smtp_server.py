@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""A local SMTP server for the notification tests and `make run`.
+
+Python's standard library only (socketserver).  Every accepted mail is
+written, whole, as a file into DIR (NNNNNN.eml, renamed into place once
+complete).  Told to fail: DIR/.fail holding "CODE N" makes the next N
+mails get that reply to DATA's end (4xx: try later, 5xx: refused) and
+the line is counted down.  The chosen port is written to DIR/.port.
+
+    tt_smtp_server.py DIR [PORT]        (PORT 0 or absent: any free port)
+"""
+
+import os
+import socketserver
+import sys
+import threading
+
+lock = threading.Lock()
+counter = [0]
+
+
+def take_failure(folder):
+    """The reply to force for this mail, or None."""
+    path = os.path.join(folder, ".fail")
+    with lock:
+        try:
+            with open(path) as f:
+                code, n = f.read().split()
+        except (OSError, ValueError):
+            return None
+        n = int(n)
+        if n <= 0:
+            return None
+        with open(path + ".tmp", "w") as f:
+            f.write("%s %d\n" % (code, n - 1))
+        os.replace(path + ".tmp", path)
+        return code
+
+
+def store(folder, data):
+    with lock:
+        counter[0] += 1
+        name = "%06d.eml" % counter[0]
+    tmp = os.path.join(folder, "." + name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, os.path.join(folder, name))
+
+
+class Session(socketserver.StreamRequestHandler):
+    def reply(self, line):
+        self.wfile.write((line + "\r\n").encode())
+        self.wfile.flush()
+
+    def handle(self):
+        folder = self.server.folder
+        self.reply("220 tt-smtp ready")
+        sender, rcpts = None, []
+        while True:
+            raw = self.rfile.readline(4096)
+            if not raw:
+                return
+            line = raw.decode("latin-1").rstrip("\r\n")
+            verb = line[:4].upper()
+            if verb in ("EHLO", "HELO"):
+                self.reply("250-tt-smtp" if verb == "EHLO" else "250 tt-smtp")
+                if verb == "EHLO":
+                    self.reply("250 8BITMIME")
+            elif verb == "MAIL":
+                sender, rcpts = line[10:].strip(), []
+                self.reply("250 ok")
+            elif verb == "RCPT":
+                if sender is None:
+                    self.reply("503 MAIL first")
+                    continue
+                rcpts.append(line[8:].strip())
+                self.reply("250 ok")
+            elif verb == "DATA":
+                if not rcpts:
+                    self.reply("503 RCPT first")
+                    continue
+                self.reply("354 end with .")
+                body = []
+                while True:
+                    raw = self.rfile.readline(65536)
+                    if not raw:
+                        return
+                    if raw in (b".\r\n", b".\n"):
+                        break
+                    if raw.startswith(b".."):
+                        raw = raw[1:]
+                    body.append(raw)
+                code = take_failure(folder)
+                if code:
+                    self.reply("%s forced failure (test)" % code)
+                else:
+                    head = "X-TT-Envelope-From: %s\r\nX-TT-Envelope-To: %s\r\n" \
+                        % (sender, ",".join(rcpts))
+                    store(folder, head.encode() + b"".join(body))
+                    self.reply("250 queued")
+                sender, rcpts = None, []
+            elif verb == "RSET":
+                sender, rcpts = None, []
+                self.reply("250 ok")
+            elif verb == "NOOP":
+                self.reply("250 ok")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("502 not implemented")
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def main():
+    folder = sys.argv[1]
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    os.makedirs(folder, exist_ok=True)
+    server = Server(("127.0.0.1", port), Session)
+    server.folder = folder
+    with open(os.path.join(folder, ".port.tmp"), "w") as f:
+        f.write("%d\n" % server.server_address[1])
+    os.replace(os.path.join(folder, ".port.tmp"),
+               os.path.join(folder, ".port"))
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
