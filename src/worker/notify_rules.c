@@ -34,6 +34,7 @@ static int tt_notify_secrets(const char *file, const char *where,
     tt_notify_buf_t *out, char *err, size_t errlen);
 static int tt_notify_secret_valid(const char *s, size_t len);
 static int tt_notify_name_valid(const char *s);
+static const char *tt_notify_shown(const char *s, char *buf, size_t size);
 static int tt_notify_append(tt_notify_buf_t *b, const char *s, size_t len);
 
 
@@ -276,7 +277,7 @@ tt_notify_recipient(yajl_val v, const char *name, const char *dir,
     tt_notify_buf_t *secrets, char *err, size_t errlen)
 {
     int          kinds;
-    char         where[128], path[2048];
+    char         where[128], path[2048], shown[84];
     size_t       i;
     yajl_val     email, hook, role, file, sites, zone;
     const char  *url;
@@ -323,9 +324,10 @@ tt_notify_recipient(yajl_val v, const char *name, const char *dir,
     if (email != NULL) {
         if (!YAJL_IS_STRING(email) || !tt_notify_email_valid(TT_STR(email)))
         {
-            snprintf(err, errlen, "%s: email: \"%.80s\" is not a mail "
+            snprintf(err, errlen, "%s: email: \"%s\" is not a mail "
                      "address (local@domain.tld)", where,
-                     YAJL_IS_STRING(email) ? TT_STR(email) : "");
+                     tt_notify_shown(YAJL_IS_STRING(email) ? TT_STR(email)
+                                     : "", shown, sizeof(shown)));
             return -1;
         }
         return 0;
@@ -364,8 +366,9 @@ tt_notify_recipient(yajl_val v, const char *name, const char *dir,
     if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         || strlen(url) > 2000 || strpbrk(url, " \t\r\n") != NULL)
     {
-        snprintf(err, errlen, "%s: webhook: \"%.80s\" is not an http:// or "
-                 "https:// URL", where, url);
+        snprintf(err, errlen, "%s: webhook: \"%s\" is not an http:// or "
+                 "https:// URL", where,
+                 tt_notify_shown(url, shown, sizeof(shown)));
         return -1;
     }
 
@@ -656,6 +659,21 @@ tt_notify_name_valid(const char *s)
     }
 
     return 1;
+}
+
+
+/* s for an error message: at most size - 1 bytes, controls as "?" */
+static const char *
+tt_notify_shown(const char *s, char *buf, size_t size)
+{
+    size_t  i;
+
+    for (i = 0; s[i] != '\0' && i + 1 < size; i++) {
+        buf[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    }
+
+    buf[i] = '\0';
+    return buf;
 }
 
 
