@@ -54,6 +54,7 @@ WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
                   build/tests/worker_api build/tests/worker_cmd_line \
                   build/tests/worker_json
+WORKER_TESTS   += build/tests/worker_notify
 
 # the list above names the default build/; the same binaries under
 # $(WORKER_BUILD)
