@@ -148,6 +148,7 @@ typedef struct {
     int          pause_after;
     int          timeout_s;
     int          poll_ms;
+    int          record_delay_ms;
 } tt_notify_run_opts_t;
 
 typedef struct {

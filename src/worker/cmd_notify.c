@@ -67,6 +67,9 @@ const tt_option_t  tt_cmd_notify_run_options[] = {
                   "one SMTP or webhook delivery at most"),
     TT_NOTIFY_OPT("poll-interval-ms", "N", poll_ms, 10, 600000, "500",
                   "idle poll period"),
+    TT_NOTIFY_OPT("record-delay-ms", "N", record_delay_ms, 0, 600000, NULL,
+                  "wait between a delivery and its record (fault-injection "
+                  "tests only)"),
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 
@@ -210,6 +213,7 @@ tt_cmd_notify_run(tt_cmd_args_t *args)
     cfg.backoff_base_s = o->backoff_base_s;
     cfg.backoff_cap_s = o->backoff_cap_s;
     cfg.pause_after = o->pause_after;
+    cfg.record_delay_ms = o->record_delay_ms;
     cfg.log = tt_cmd_notify_print;
 
     conn = tt_cmd_connect(&args->cfg);

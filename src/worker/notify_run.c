@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "notify_run.h"
 
@@ -35,6 +36,7 @@ tt_notify_pass(PGconn *conn, const tt_notify_cfg_t *cfg, int *sent,
     PGresult            *res, *rec;
     tt_notify_note_t     note;
     tt_notify_outcome_t  out;
+    struct timespec      nap;
 
     snprintf(limit, sizeof(limit), "%d", cfg->batch);
     snprintf(lease, sizeof(lease), "%d", cfg->lease_s);
@@ -67,6 +69,12 @@ tt_notify_pass(PGconn *conn, const tt_notify_cfg_t *cfg, int *sent,
         note.unsubscribe = PQgetvalue(res, i, 8);
 
         tt_notify_one(conn, cfg, &note, &out);
+
+        if (cfg->record_delay_ms > 0) {
+            nap.tv_sec = cfg->record_delay_ms / 1000;
+            nap.tv_nsec = (long) (cfg->record_delay_ms % 1000) * 1000000;
+            nanosleep(&nap, NULL);
+        }
 
         snprintf(max, sizeof(max), "%d", cfg->max_attempts);
         snprintf(base, sizeof(base), "%d", cfg->backoff_base_s);
