@@ -377,21 +377,23 @@ BEGIN
         RETURNING n.*
     )
     SELECT c.id, c.channel, r.address, c.announce, c.report_id, c.attempts,
-           portal_incident_json(l)::jsonb || jsonb_build_object(
+           CASE WHEN c.ledger_id IS NULL
+                THEN notify_digest_json(c.id, r.time_zone)
+                ELSE portal_incident_json(l)::jsonb || jsonb_build_object(
                'status', l.status,
                'fields', coalesce((
                    SELECT jsonb_agg(jsonb_build_object('label', v.label,
                                                        'type', v.type,
                                                        'value', v.value)
                                     ORDER BY v.n)
-                     FROM tracktik_visible_fields(l.raw) v), '[]')),
+                     FROM tracktik_visible_fields(l.raw) v), '[]')) END,
            ARRAY(SELECT s.secret FROM notify_webhook_secrets s
                   WHERE s.recipient_id = r.id
                   ORDER BY s.position),
            notify_unsubscribe_token(c.id)
       FROM claimed c
       JOIN notify_recipients r ON r.id = c.recipient_id
-      JOIN incidents_ledger l ON l.id = c.ledger_id
+      LEFT JOIN incidents_ledger l ON l.id = c.ledger_id
      ORDER BY c.id;
 END
 $$;
@@ -488,4 +490,130 @@ RETURNS boolean LANGUAGE sql AS $$
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM r) AND (SELECT count(*) >= 0 FROM due)
+$$;
+
+
+-- Digests.  The end of a digest period: the latest local digest_at (on
+-- the weekday, for a weekly one) at or before p_now in the recipient's
+-- zone.  Local times are turned into instants by the zone's rules for
+-- that day, so 08:00 stays 08:00 across a DST change.
+CREATE OR REPLACE FUNCTION notify_digest_cut(p_now timestamptz,
+    p_zone text, p_at time, p_weekday integer)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT max(c.at)
+      FROM (SELECT (d.day::date + p_at) AT TIME ZONE p_zone AS at
+              FROM generate_series((p_now AT TIME ZONE p_zone)::date - 7,
+                                   (p_now AT TIME ZONE p_zone)::date,
+                                   interval '1 day') AS d(day)
+             WHERE p_weekday IS NULL
+                OR extract(dow FROM d.day)::integer = p_weekday) c
+     WHERE c.at <= p_now
+$$;
+
+-- Makes the digests due at p_now (the clock; `notify run --now` sets it
+-- for tests): per recipient and digest rule, one digest row carrying the
+-- notifications that waited since before the end of its period.  A
+-- period's digest is made once (its key); what came later waits for the
+-- next.  Returns the digests made.
+CREATE OR REPLACE FUNCTION notify_digests_make(p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    g      record;
+    v_cut  timestamptz;
+    v_id   bigint;
+    v_n    integer := 0;
+BEGIN
+    FOR g IN
+        SELECT n.recipient_id, n.rule_key, max(n.rule_id) AS rule_id,
+               tracktik_time_zone(r.time_zone) AS zone,
+               max(n.channel) AS channel
+          FROM notifications n
+          JOIN notify_recipients r ON r.id = n.recipient_id
+         WHERE n.state = 'digest'
+         GROUP BY n.recipient_id, n.rule_key, r.time_zone
+         ORDER BY n.recipient_id, n.rule_key
+    LOOP
+        SELECT notify_digest_cut(p_now, g.zone, rl.digest_at,
+                   CASE WHEN rl.mode = 'weekly' THEN rl.digest_weekday END)
+          INTO v_cut
+          FROM notify_rules rl
+         WHERE rl.id = g.rule_id;
+
+        CONTINUE WHEN v_cut IS NULL;
+
+        INSERT INTO notifications (rule_key, recipient_id, report_id,
+            announce, rule_id, channel, mode, state)
+        SELECT g.rule_key, g.recipient_id, 0,
+               'digest:' || to_char(v_cut AT TIME ZONE 'UTC',
+                                    'YYYY-MM-DD"T"HH24:MI"Z"'),
+               g.rule_id, g.channel, 'digest', 'pending'
+         WHERE EXISTS (SELECT 1 FROM notifications n
+                        WHERE n.recipient_id = g.recipient_id
+                          AND n.rule_key = g.rule_key
+                          AND n.state = 'digest'
+                          AND n.created_at <= v_cut)
+        ON CONFLICT (rule_key, recipient_id, report_id, announce)
+        DO NOTHING
+        RETURNING id INTO v_id;
+
+        CONTINUE WHEN v_id IS NULL;
+
+        UPDATE notifications n
+           SET state = 'digested', digest_id = v_id
+         WHERE n.recipient_id = g.recipient_id
+           AND n.rule_key = g.rule_key
+           AND n.state = 'digest'
+           AND n.created_at <= v_cut;
+
+        v_n := v_n + 1;
+        v_id := NULL;
+    END LOOP;
+
+    RETURN v_n;
+END
+$$;
+
+-- what a digest says: counts per site and severity, and the incidents
+-- (the portal's items: nothing a client could not see), oldest first
+CREATE OR REPLACE FUNCTION notify_digest_json(p_digest bigint, p_zone text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_zone  text := tracktik_time_zone(p_zone);
+    v_end   timestamptz;
+BEGIN
+    SELECT substr(n.announce, 8)::timestamptz INTO v_end
+      FROM notifications n WHERE n.id = p_digest;
+
+    RETURN (
+        WITH members AS (
+            SELECT l.*
+              FROM notifications n
+              JOIN incidents_ledger l ON l.id = n.ledger_id
+             WHERE n.digest_id = p_digest
+        ), counts AS (
+            SELECT portal_site_name(m.raw, m.site_id) AS site,
+                   coalesce(m.severity, '') AS severity,
+                   notify_rank(m.severity) AS rank, count(*) AS n
+              FROM members m
+             GROUP BY 1, 2, 3
+        )
+        SELECT jsonb_build_object(
+            'period_end', to_char(v_end AT TIME ZONE v_zone,
+                                  'YYYY-MM-DD HH24:MI'),
+            'time_zone', v_zone,
+            'total', (SELECT count(*) FROM members),
+            'counts', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                    'site', c.site, 'severity', c.severity,
+                                    'count', c.n)
+                                  ORDER BY c.site, c.rank DESC)
+                                  FROM counts c), '[]'),
+            'incidents', coalesce((SELECT jsonb_agg(
+                                       portal_incident_json(m)::jsonb
+                                       || jsonb_build_object('local_time',
+                                              to_char(m.occurred_at
+                                                      AT TIME ZONE v_zone,
+                                                      'YYYY-MM-DD HH24:MI'))
+                                       ORDER BY m.occurred_at, m.report_id)
+                                     FROM members m), '[]')));
+END
 $$;

@@ -141,7 +141,9 @@ CREATE TABLE notify_unsubscribes (
 -- the outbox.  state: pending (due at next_attempt_at), sending (claimed
 -- until lease_until; a sender that died lets it come back), sent, dead
 -- (attempts used up: `notify replay ID`), digest (waits for its
--- recipient's digest).
+-- recipient's digest), digested (went out in digest_id).  A digest is a
+-- row of its own: report_id 0, announce 'digest:<end of its period>',
+-- no ledger row; the rows it carries point to it.
 CREATE TABLE notifications (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     rule_key         text NOT NULL,
@@ -149,27 +151,34 @@ CREATE TABLE notifications (
     report_id        bigint NOT NULL,
     announce         text NOT NULL
                      CHECK (announce = 'new'
-                            OR announce ~ '^severity_raised:[A-Z]+$'),
+                            OR announce ~ '^severity_raised:[A-Z]+$'
+                            OR announce ~ '^digest:'),
     rule_id          bigint NOT NULL REFERENCES notify_rules,
-    ledger_id        bigint NOT NULL REFERENCES incidents_ledger,
+    ledger_id        bigint REFERENCES incidents_ledger,
     severity_rank    integer,           -- of the version announced
     channel          text NOT NULL CHECK (channel IN ('email', 'webhook')),
     mode             text NOT NULL DEFAULT 'immediate',
     state            text NOT NULL DEFAULT 'pending'
                      CHECK (state IN ('pending', 'sending', 'sent', 'dead',
-                                      'digest')),
+                                      'digest', 'digested')),
+    digest_id        bigint REFERENCES notifications,
     attempts         integer NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     lease_until      timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
     sent_at          timestamptz,
     last_error       text,
-    UNIQUE (rule_key, recipient_id, report_id, announce)
+    UNIQUE (rule_key, recipient_id, report_id, announce),
+    CHECK ((ledger_id IS NULL) = (announce ~ '^digest:'))
 );
 
 CREATE INDEX notifications_due ON notifications (next_attempt_at)
     WHERE state IN ('pending', 'sending');
 CREATE INDEX notifications_report ON notifications (report_id);
+CREATE INDEX notifications_waiting ON notifications (recipient_id, rule_key)
+    WHERE state = 'digest';
+CREATE INDEX notifications_digest ON notifications (digest_id)
+    WHERE digest_id IS NOT NULL;
 
 -- every delivery attempt: what the SMTP relay or the endpoint answered
 CREATE TABLE notify_attempts (

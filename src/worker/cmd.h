@@ -149,6 +149,7 @@ typedef struct {
     int          timeout_s;
     int          poll_ms;
     int          record_delay_ms;
+    const char  *now;
 } tt_notify_run_opts_t;
 
 typedef struct {

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "contracts.h"
 #include "notify.h"
 #include "notify_run.h"
 
@@ -22,6 +23,8 @@
       help }
 
 
+static int tt_cmd_notify_check_now(const char *value, char *err,
+    size_t errlen);
 static void tt_cmd_notify_stop(int signo);
 static void tt_cmd_notify_print(long long id, const char *channel,
     const char *address, const tt_notify_outcome_t *out);
@@ -67,6 +70,10 @@ const tt_option_t  tt_cmd_notify_run_options[] = {
                   "one SMTP or webhook delivery at most"),
     TT_NOTIFY_OPT("poll-interval-ms", "N", poll_ms, 10, 600000, "500",
                   "idle poll period"),
+    { "now", "TIME", TT_OPT_TEXT, TT_IN_COMMAND,
+      offsetof(tt_notify_run_opts_t, now), 0, 0, tt_cmd_notify_check_now,
+      NULL, NULL, "the clock that decides which digests are due, an ISO "
+      "8601 date-time (tests)" },
     TT_NOTIFY_OPT("record-delay-ms", "N", record_delay_ms, 0, 600000, NULL,
                   "wait between a delivery and its record (fault-injection "
                   "tests only)"),
@@ -214,6 +221,7 @@ tt_cmd_notify_run(tt_cmd_args_t *args)
     cfg.backoff_cap_s = o->backoff_cap_s;
     cfg.pause_after = o->pause_after;
     cfg.record_delay_ms = o->record_delay_ms;
+    cfg.now = o->now;
     cfg.log = tt_cmd_notify_print;
 
     conn = tt_cmd_connect(&args->cfg);
@@ -359,6 +367,20 @@ tt_cmd_notify_resume(tt_cmd_args_t *args)
     PQfinish(conn);
 
     return ok ? 0 : 1;
+}
+
+
+static int
+tt_cmd_notify_check_now(const char *value, char *err, size_t errlen)
+{
+    long long  t;
+
+    if (strchr(value, 'T') == NULL || tt_contracts_date(value, &t) != 0) {
+        snprintf(err, errlen, "\"%s\" is not an ISO 8601 date-time", value);
+        return -1;
+    }
+
+    return 0;
 }
 
 

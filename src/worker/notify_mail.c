@@ -18,6 +18,13 @@
 #include "notify_mail.h"
 
 
+static void tt_notify_headers(FILE *f, const tt_notify_note_t *note,
+    const char *from, const char *portal_url, const char *subject);
+static char *tt_notify_digest_mail(const tt_notify_note_t *note,
+    yajl_val digest, const char *from, const char *portal_url);
+static void tt_notify_field(FILE *f, int html, const char *in_html,
+    const char *plain);
+static void tt_notify_value(FILE *f, int html, const char *s);
 static const char *tt_notify_text(yajl_val item, const char *key,
     const char *sub);
 static void tt_notify_header_text(FILE *f, const char *s);
@@ -29,13 +36,11 @@ char *
 tt_notify_mail(const tt_notify_note_t *note, const char *from,
     const char *portal_url, char *err, size_t errlen)
 {
-    char         date[64], subject[512], *msg;
+    char         subject[512], *msg;
     size_t       i, len;
     FILE        *f;
-    time_t       now;
     yajl_val     item, fields, fv;
-    struct tm    tm;
-    const char  *sev, *site, *cat, *tmpl, *at, *zone, *domain, *raised;
+    const char  *sev, *site, *cat, *tmpl, *at, *zone, *raised;
 
     item = tt_json_tree(note->item, TT_JSON_MAX_DEPTH, err, errlen);
     if (item == NULL) {
@@ -62,12 +67,14 @@ tt_notify_mail(const tt_notify_note_t *note, const char *from,
                  note->report_id, site);
     }
 
-    domain = strchr(from, '@');
-    domain = domain != NULL ? domain + 1 : "localhost";
-
-    now = time(NULL);
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    if (strncmp(note->announce, "digest:", 7) == 0) {
+        msg = tt_notify_digest_mail(note, item, from, portal_url);
+        yajl_tree_free(item);
+        if (msg == NULL) {
+            snprintf(err, errlen, "out of memory");
+        }
+        return msg;
+    }
 
     msg = NULL;
     f = open_memstream(&msg, &len);
@@ -77,17 +84,7 @@ tt_notify_mail(const tt_notify_note_t *note, const char *from,
         return NULL;
     }
 
-    fprintf(f, "From: %s\r\nTo: %s\r\nSubject: ", from, note->address);
-    tt_notify_header_text(f, subject);
-    fprintf(f, "\r\nDate: %s\r\n"
-            "Message-ID: <tracktik-notification-%lld@%s>\r\n"
-            "MIME-Version: 1.0\r\n"
-            "List-Unsubscribe: <%snotify/unsubscribe?token=%s>\r\n"
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-            "Content-Type: multipart/alternative; "
-            "boundary=\"tt-%lld-part\"\r\n\r\n",
-            date, note->id, domain, portal_url, note->unsubscribe,
-            note->id);
+    tt_notify_headers(f, note, from, portal_url, subject);
 
     /* the plain text part */
     fprintf(f, "--tt-%lld-part\r\n"
@@ -173,13 +170,171 @@ tt_notify_webhook_body(const tt_notify_note_t *note)
     int    n;
     char  *body;
 
-    n = asprintf(&body, "{\"type\":\"incident.%s\",\"announce\":\"%s\","
+    n = asprintf(&body, "{\"type\":\"%s\",\"announce\":\"%s\","
                  "\"timestamp\":%lld,\"data\":%s}",
                  strncmp(note->announce, "severity_raised:", 16) == 0
-                 ? "severity_raised" : "new", note->announce,
+                 ? "incident.severity_raised"
+                 : strncmp(note->announce, "digest:", 7) == 0
+                 ? "digest" : "incident.new", note->announce,
                  (long long) time(NULL), note->item);
 
     return n < 0 ? NULL : body;
+}
+
+
+/* From, To, Subject, Date, Message-ID, List-Unsubscribe and the
+ * multipart Content-Type, then the blank line */
+static void
+tt_notify_headers(FILE *f, const tt_notify_note_t *note, const char *from,
+    const char *portal_url, const char *subject)
+{
+    char         date[64];
+    time_t       now;
+    struct tm    tm;
+    const char  *domain;
+
+    domain = strchr(from, '@');
+    domain = domain != NULL ? domain + 1 : "localhost";
+
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+
+    fprintf(f, "From: %s\r\nTo: %s\r\nSubject: ", from, note->address);
+    tt_notify_header_text(f, subject);
+    fprintf(f, "\r\nDate: %s\r\n"
+            "Message-ID: <tracktik-notification-%lld@%s>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "List-Unsubscribe: <%snotify/unsubscribe?token=%s>\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            "Content-Type: multipart/alternative; "
+            "boundary=\"tt-%lld-part\"\r\n\r\n",
+            date, note->id, domain, portal_url, note->unsubscribe,
+            note->id);
+}
+
+
+/* a digest: counts per site and severity, then the incidents */
+static char *
+tt_notify_digest_mail(const tt_notify_note_t *note, yajl_val digest,
+    const char *from, const char *portal_url)
+{
+    int          html;
+    char         subject[256], *msg;
+    size_t       i, len;
+    FILE        *f;
+    yajl_val     list, x;
+    const char  *total, *end, *zone;
+
+    total = tt_notify_text(digest, "total", NULL);
+    end = tt_notify_text(digest, "period_end", NULL);
+    zone = tt_notify_text(digest, "time_zone", NULL);
+
+    snprintf(subject, sizeof(subject), "Digest: %s incident%s up to %s "
+             "(%s)", total, strcmp(total, "1") == 0 ? "" : "s", end, zone);
+
+    msg = NULL;
+    f = open_memstream(&msg, &len);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    tt_notify_headers(f, note, from, portal_url, subject);
+
+    for (html = 0; html < 2; html++) {
+        fprintf(f, "--tt-%lld-part\r\nContent-Type: text/%s; "
+                "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+                note->id, html ? "html" : "plain");
+
+        if (html) {
+            fprintf(f, "<!DOCTYPE html>\r\n<html><body>\r\n<h1>");
+            tt_notify_html(f, subject);
+            fprintf(f, "</h1>\r\n<table>\r\n<tr><th>Site</th>"
+                    "<th>Severity</th><th>Incidents</th></tr>\r\n");
+        } else {
+            tt_notify_plain(f, subject);
+            fprintf(f, "\r\n\r\nPer site and severity:\r\n");
+        }
+
+        list = tt_rule_get(digest, "counts");
+        for (i = 0; list != NULL && YAJL_IS_ARRAY(list)
+                    && i < list->u.array.len; i++)
+        {
+            x = list->u.array.values[i];
+            tt_notify_field(f, html, "<tr><td>", "  ");
+            tt_notify_value(f, html, tt_notify_text(x, "site", NULL));
+            tt_notify_field(f, html, "</td><td>", " / ");
+            tt_notify_value(f, html, tt_notify_text(x, "severity", NULL));
+            tt_notify_field(f, html, "</td><td>", ": ");
+            tt_notify_value(f, html, tt_notify_text(x, "count", NULL));
+            tt_notify_field(f, html, "</td></tr>\r\n", "\r\n");
+        }
+
+        tt_notify_field(f, html, "</table>\r\n<ul>\r\n",
+                        "\r\nIncidents:\r\n");
+
+        list = tt_rule_get(digest, "incidents");
+        for (i = 0; list != NULL && YAJL_IS_ARRAY(list)
+                    && i < list->u.array.len; i++)
+        {
+            x = list->u.array.values[i];
+            if (html) {
+                fprintf(f, "<li><a href=\"%s#incident=%s\">", portal_url,
+                        tt_notify_text(x, "id", NULL));
+            } else {
+                fprintf(f, "  ");
+            }
+            tt_notify_value(f, html, tt_notify_text(x, "local_time", NULL));
+            fprintf(f, " #%s ", tt_notify_text(x, "id", NULL));
+            tt_notify_value(f, html, tt_notify_text(x, "severity", NULL));
+            fprintf(f, " ");
+            tt_notify_value(f, html, tt_notify_text(x, "site", "name"));
+            fprintf(f, " ");
+            tt_notify_value(f, html, tt_notify_text(x, "category", NULL));
+            if (html) {
+                fprintf(f, "</a></li>\r\n");
+            } else {
+                fprintf(f, " %s#incident=%s\r\n", portal_url,
+                        tt_notify_text(x, "id", NULL));
+            }
+        }
+
+        if (html) {
+            fprintf(f, "</ul>\r\n<p><a href=\"%snotify/unsubscribe?"
+                    "token=%s\">Stop these messages</a></p>\r\n"
+                    "</body></html>\r\n", portal_url, note->unsubscribe);
+        } else {
+            fprintf(f, "\r\nStop these messages: %snotify/unsubscribe?"
+                    "token=%s\r\n\r\n", portal_url, note->unsubscribe);
+        }
+    }
+
+    fprintf(f, "--tt-%lld-part--\r\n", note->id);
+
+    if (fclose(f) != 0) {
+        free(msg);
+        return NULL;
+    }
+
+    return msg;
+}
+
+
+static void
+tt_notify_field(FILE *f, int html, const char *in_html, const char *plain)
+{
+    fputs(html ? in_html : plain, f);
+}
+
+
+static void
+tt_notify_value(FILE *f, int html, const char *s)
+{
+    if (html) {
+        tt_notify_html(f, s);
+    } else {
+        tt_notify_plain(f, s);
+    }
 }
 
 

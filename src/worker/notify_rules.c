@@ -13,6 +13,7 @@
 #include "tt_json.h"
 #include "rules.h"
 #include "contracts.h"
+#include "tz.h"
 #include "notify.h"
 
 
@@ -314,7 +315,8 @@ tt_notify_recipient(yajl_val v, const char *name, const char *dir,
 
     zone = tt_rule_get(v, "time_zone");
     if (zone != NULL && (!YAJL_IS_STRING(zone) || TT_STR(zone)[0] == '\0'
-                         || strlen(TT_STR(zone)) > 64))
+                         || strlen(TT_STR(zone)) > 64
+                         || !tt_tz_valid(TT_STR(zone))))
     {
         snprintf(err, errlen, "%s: time_zone: expected a zone name such as "
                  "\"America/Toronto\"", where);

@@ -38,6 +38,21 @@ tt_notify_pass(PGconn *conn, const tt_notify_cfg_t *cfg, int *sent,
     tt_notify_outcome_t  out;
     struct timespec      nap;
 
+    /* the digests whose period ended are queued like any notification */
+    params[0] = cfg->now;
+    res = PQexecParams(conn, "SELECT notify_digests_make(coalesce("
+                       "$1::timestamptz, now()))", 1, NULL, params, NULL,
+                       NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "making digests failed: %s",
+                 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
     snprintf(limit, sizeof(limit), "%d", cfg->batch);
     snprintf(lease, sizeof(lease), "%d", cfg->lease_s);
     params[0] = limit;

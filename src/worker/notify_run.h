@@ -21,6 +21,7 @@ typedef struct {
     int                  backoff_cap_s;
     int                  pause_after;
     int                  record_delay_ms;  /* fault injection (tests) */
+    const char          *now;     /* the digests' clock; NULL: now() */
     /* called after each attempt (the command prints it), may be NULL */
     void               (*log)(long long id, const char *channel,
                               const char *address,
