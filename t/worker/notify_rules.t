@@ -33,11 +33,11 @@ sub rules_count {
 subtest 'the example file is valid and loads' => sub {
     my ($rc, $out, $err) = $t->worker('notify', 'rules', 'check', $example);
     is $rc, 0, 'check exits 0' or diag $err;
-    like $out, qr/3 rules, 3 recipients, valid/, 'says what it holds';
+    like $out, qr/4 rules, 3 recipients, valid/, 'says what it holds';
 
     ($rc, $out, $err) = $t->worker('notify', 'rules', 'load', $example);
     is $rc, 0, 'load exits 0' or diag $err;
-    like $out, qr/notification rule set version 1: 3 rules/, 'version 1';
+    like $out, qr/notification rule set version 1: 4 rules/, 'version 1';
     is $t->value("SELECT min_severity || ' ' || array_to_string(client_ids, ',')"
                . " || ' ' || mode FROM notify_rules WHERE rule_key = 'client-3-high'"),
         'HIGH 3 immediate', 'client 3, HIGH or above, immediately';
