@@ -261,6 +261,7 @@ tt_cmd_notify_run(tt_cmd_args_t *args)
 
     printf("notify: %d sent, %d failed attempts\n", sent, failed);
 
+    tt_notify_channel_close(&cfg.channel);
     PQfinish(conn);
     tt_cmd_wipe_free(auth);
 

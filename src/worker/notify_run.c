@@ -20,13 +20,13 @@
 #include "notify_run.h"
 
 
-static void tt_notify_one(PGconn *conn, const tt_notify_cfg_t *cfg,
+static void tt_notify_one(PGconn *conn, tt_notify_cfg_t *cfg,
     const tt_notify_note_t *note, tt_notify_outcome_t *out);
 static size_t tt_notify_split(char *list, char **items, size_t max);
 
 
 int
-tt_notify_pass(PGconn *conn, const tt_notify_cfg_t *cfg, int *sent,
+tt_notify_pass(PGconn *conn, tt_notify_cfg_t *cfg, int *sent,
     int *failed, char *err, size_t errlen)
 {
     int                  i, n;
@@ -141,7 +141,7 @@ tt_notify_pass(PGconn *conn, const tt_notify_cfg_t *cfg, int *sent,
 
 
 static void
-tt_notify_one(PGconn *conn, const tt_notify_cfg_t *cfg,
+tt_notify_one(PGconn *conn, tt_notify_cfg_t *cfg,
     const tt_notify_note_t *note, tt_notify_outcome_t *out)
 {
     char    *msg, err[256], id[32], *secrets[8], list[2048];

@@ -34,7 +34,7 @@ typedef struct {
  * into *sent and *failed.  Returns how many it claimed (0: nothing due),
  * or -1 with err on a database error.
  */
-int tt_notify_pass(PGconn *conn, const tt_notify_cfg_t *cfg, int *sent,
+int tt_notify_pass(PGconn *conn, tt_notify_cfg_t *cfg, int *sent,
     int *failed, char *err, size_t errlen);
 
 #endif /* TT_NOTIFY_RUN_H */

@@ -29,7 +29,7 @@ static void tt_notify_outcome(CURL *curl, CURLcode rc, const char *ebuf,
 
 
 void
-tt_notify_smtp_send(const tt_notify_channel_t *ch, const char *to,
+tt_notify_smtp_send(tt_notify_channel_t *ch, const char *to,
     const char *message, tt_notify_outcome_t *out)
 {
     char                ebuf[CURL_ERROR_SIZE], rcpt[512];
@@ -42,11 +42,16 @@ tt_notify_smtp_send(const tt_notify_channel_t *ch, const char *to,
     memset(out, 0, sizeof(*out));
     clock_gettime(CLOCK_MONOTONIC, &start);
 
-    curl = curl_easy_init();
+    curl = ch->smtp_handle;
     if (curl == NULL) {
-        snprintf(out->status, sizeof(out->status), "error");
-        snprintf(out->detail, sizeof(out->detail), "curl_easy_init failed");
-        return;
+        curl = curl_easy_init();
+        if (curl == NULL) {
+            snprintf(out->status, sizeof(out->status), "error");
+            snprintf(out->detail, sizeof(out->detail),
+                     "curl_easy_init failed");
+            return;
+        }
+        ch->smtp_handle = curl;
     }
 
     snprintf(rcpt, sizeof(rcpt), "<%s>", to);
@@ -81,8 +86,26 @@ tt_notify_smtp_send(const tt_notify_channel_t *ch, const char *to,
 
     tt_notify_outcome(curl, rc, ebuf, 1, &start, out);
 
+    /* the handle keeps its connection; not the list it points to */
+    curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, NULL);
+    curl_easy_setopt(curl, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(rcpts);
-    curl_easy_cleanup(curl);
+
+    if (rc != CURLE_OK) {
+        /* a failed transaction may leave the session half way */
+        tt_notify_channel_close(ch);
+    }
+}
+
+
+void
+tt_notify_channel_close(tt_notify_channel_t *ch)
+{
+    if (ch->smtp_handle != NULL) {
+        curl_easy_cleanup(ch->smtp_handle);
+        ch->smtp_handle = NULL;
+    }
 }
 
 

@@ -23,6 +23,8 @@ typedef struct {
     const char  *smtp_user;     /* NULL: no AUTH */
     const char  *smtp_password;
     long         timeout_s;
+    void        *smtp_handle;   /* the CURL handle mails reuse (one
+                                 * connection to the relay); NULL at first */
 } tt_notify_channel_t;
 
 
@@ -34,9 +36,13 @@ typedef struct {
 } tt_notify_outcome_t;
 
 
-/* the message (headers and body, CRLF lines) to one address */
-void tt_notify_smtp_send(const tt_notify_channel_t *ch, const char *to,
+/* the message (headers and body, CRLF lines) to one address, over the
+ * channel's connection to the relay (opened or reopened as needed) */
+void tt_notify_smtp_send(tt_notify_channel_t *ch, const char *to,
     const char *message, tt_notify_outcome_t *out);
+
+/* closes the relay connection */
+void tt_notify_channel_close(tt_notify_channel_t *ch);
 
 /*
  * POSTs body to url, signed with every secret ("whsec_..."); id is the
