@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # notify-bench: stakeholder notifications, figures only.
 #
-#   bench/notify-bench.sh     RATE=100 SECONDS=10 N=2000 to change
+#   bench/notify-bench.sh     RATE=100 BENCH_SECONDS=10 N=2000 POLL_MS=20
+#                             (the sender's idle poll) to change
 #
 # 1. Latency: nginx with the module, `tracktik-worker run`, `notify run`
 #    and the local SMTP server; RATE signed deliveries a second (each a
@@ -104,7 +105,7 @@ nginx_start notify "$http_port" --module "$module" \
 
 "$WORKER" run --dsn "$dsn" >"$work/worker.log" 2>&1 &
 pids+=($!)
-"$WORKER" notify run --dsn "$dsn" --poll-interval-ms 20 \
+"$WORKER" notify run --dsn "$dsn" --poll-interval-ms "${POLL_MS:-20}" \
     --smtp-url "smtp://127.0.0.1:$smtp_port" \
     --smtp-from alerts@guards.example >"$work/notify.log" 2>&1 &
 pids+=($!)

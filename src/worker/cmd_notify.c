@@ -28,6 +28,8 @@ static int tt_cmd_notify_check_now(const char *value, char *err,
 static void tt_cmd_notify_stop(int signo);
 static void tt_cmd_notify_print(long long id, const char *channel,
     const char *address, const tt_notify_outcome_t *out);
+static int tt_cmd_notify_yes(tt_cmd_args_t *args, const char *sql,
+    const char *yes, const char *no);
 static PGresult *tt_cmd_notify_exec(PGconn *conn, const char *sql,
     const char *arg, char *err, size_t errlen);
 
@@ -301,11 +303,6 @@ tt_cmd_notify_log(tt_cmd_args_t *args)
 int
 tt_cmd_notify_replay(tt_cmd_args_t *args)
 {
-    int        ok;
-    char       err[1024];
-    PGconn    *conn;
-    PGresult  *res;
-
     if (strspn(args->argv[0], "0123456789") != strlen(args->argv[0])
         || strlen(args->argv[0]) > 18 || args->argv[0][0] == '\0')
     {
@@ -314,33 +311,27 @@ tt_cmd_notify_replay(tt_cmd_args_t *args)
         return TT_EXIT_USAGE;
     }
 
-    conn = tt_cmd_connect(&args->cfg);
-    if (conn == NULL) {
-        return 1;
-    }
-
-    res = tt_cmd_notify_exec(conn, "SELECT notify_replay($1::bigint)",
-                             args->argv[0], err, sizeof(err));
-    ok = res != NULL && PQgetvalue(res, 0, 0)[0] == 't';
-
-    if (res == NULL) {
-        tt_cmd_error("%s", err);
-    } else if (!ok) {
-        tt_cmd_error("notification %s is not dead (nothing to replay)",
-                     args->argv[0]);
-    } else {
-        printf("notification %s is due again\n", args->argv[0]);
-    }
-
-    PQclear(res);
-    PQfinish(conn);
-
-    return ok ? 0 : 1;
+    return tt_cmd_notify_yes(args, "SELECT notify_replay($1::bigint)",
+                             "notification %s is due again\n",
+                             "notification %s is not dead (nothing to "
+                             "replay)");
 }
 
 
 int
 tt_cmd_notify_resume(tt_cmd_args_t *args)
+{
+    return tt_cmd_notify_yes(args, "SELECT notify_resume($1)",
+                             "recipient %s is sent to again\n",
+                             "no recipient \"%s\"");
+}
+
+
+/* a function of the operand that answers true (printing yes) or false
+ * (saying no); the exit status */
+static int
+tt_cmd_notify_yes(tt_cmd_args_t *args, const char *sql, const char *yes,
+    const char *no)
 {
     int        ok;
     char       err[1024];
@@ -352,16 +343,15 @@ tt_cmd_notify_resume(tt_cmd_args_t *args)
         return 1;
     }
 
-    res = tt_cmd_notify_exec(conn, "SELECT notify_resume($1)",
-                             args->argv[0], err, sizeof(err));
+    res = tt_cmd_notify_exec(conn, sql, args->argv[0], err, sizeof(err));
     ok = res != NULL && PQgetvalue(res, 0, 0)[0] == 't';
 
     if (res == NULL) {
         tt_cmd_error("%s", err);
     } else if (!ok) {
-        tt_cmd_error("no recipient \"%s\"", args->argv[0]);
+        tt_cmd_error(no, args->argv[0]);
     } else {
-        printf("recipient %s is sent to again\n", args->argv[0]);
+        printf(yes, args->argv[0]);
     }
 
     PQclear(res);

@@ -293,17 +293,23 @@ subtest 'the unsubscribe link pauses that subscription' => sub {
     send_all();
 };
 
-subtest 'secret rotation: a signature per secret' => sub {
-    my $new = 'whsec_' . MIME::Base64::encode_base64('n' x 32, '');
-    # the receiver knows only the new secret; the sender signs with both
-    $t->file('receiver.secrets', "$new\n");
-    $t->file('hook.secret', "$n->{secret}\n$new\n");
+# the rules again, client 3's incidents to the webhook alone: a load reads
+# the endpoint's secret file afresh
+sub load_hook_only {
     $n->load({
         recipients => { hook => { webhook => $n->{hook_url},
                                   secret_file => $n->{secret_file} } },
         rules => [ { id => 'client-3-high', match => { client => [3] },
                      min_severity => 'HIGH', notify => ['hook'] } ],
     });
+}
+
+subtest 'secret rotation: a signature per secret' => sub {
+    my $new = 'whsec_' . MIME::Base64::encode_base64('n' x 32, '');
+    # the receiver knows only the new secret; the sender signs with both
+    $t->file('receiver.secrets', "$new\n");
+    $t->file('hook.secret', "$n->{secret}\n$new\n");
+    load_hook_only();
     ingest([ 'd-7', report(id => 107) ]);
     send_all();
     my @hooks = $n->hooks;
@@ -313,12 +319,7 @@ subtest 'secret rotation: a signature per secret' => sub {
 
     # the old secret alone no longer verifies: the receiver answers 401
     $t->file('hook.secret', "$n->{secret}\n");
-    $n->load({
-        recipients => { hook => { webhook => $n->{hook_url},
-                                  secret_file => $n->{secret_file} } },
-        rules => [ { id => 'client-3-high', match => { client => [3] },
-                     min_severity => 'HIGH', notify => ['hook'] } ],
-    });
+    load_hook_only();
     ingest([ 'd-8', report(id => 108) ]);
     my ($rc, $out) = $n->send_due(@fast);
     like $out, qr/failed 401/, 'a wrong signature is refused by the receiver';

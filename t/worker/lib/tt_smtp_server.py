@@ -14,39 +14,8 @@ import os
 import socket
 import socketserver
 import sys
-import threading
 
-lock = threading.Lock()
-counter = [0]
-
-
-def take_failure(folder):
-    """The reply to force for this mail, or None."""
-    path = os.path.join(folder, ".fail")
-    with lock:
-        try:
-            with open(path) as f:
-                code, n = f.read().split()
-        except (OSError, ValueError):
-            return None
-        n = int(n)
-        if n <= 0:
-            return None
-        with open(path + ".tmp", "w") as f:
-            f.write("%s %d\n" % (code, n - 1))
-        os.replace(path + ".tmp", path)
-        return code
-
-
-def store(folder, data):
-    with lock:
-        counter[0] += 1
-        name = "%06d.eml" % counter[0]
-    tmp = os.path.join(folder, "." + name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, os.path.join(folder, name))
-
+from tt_testserver import store, take_failure, write_port
 
 class Session(socketserver.StreamRequestHandler):
     def reply(self, line):
@@ -98,7 +67,7 @@ class Session(socketserver.StreamRequestHandler):
                 else:
                     head = "X-TT-Envelope-From: %s\r\nX-TT-Envelope-To: %s\r\n" \
                         % (sender, ",".join(rcpts))
-                    store(folder, head.encode() + b"".join(body))
+                    store(folder, "eml", head.encode() + b"".join(body))
                     self.reply("250 queued")
                 sender, rcpts = None, []
             elif verb == "RSET":
@@ -129,10 +98,7 @@ def main():
     os.makedirs(folder, exist_ok=True)
     server = Server(("127.0.0.1", port), Session)
     server.folder = folder
-    with open(os.path.join(folder, ".port.tmp"), "w") as f:
-        f.write("%d\n" % server.server_address[1])
-    os.replace(os.path.join(folder, ".port.tmp"),
-               os.path.join(folder, ".port"))
+    write_port(folder, server.server_address[1])
     server.serve_forever()
 
 

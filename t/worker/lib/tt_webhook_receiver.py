@@ -19,29 +19,9 @@ import http.server
 import json
 import os
 import sys
-import threading
 import time
 
-lock = threading.Lock()
-counter = [0]
-
-
-def take_failure(folder):
-    path = os.path.join(folder, ".fail")
-    with lock:
-        try:
-            with open(path) as f:
-                mode, n = f.read().split()
-        except (OSError, ValueError):
-            return None
-        n = int(n)
-        if n <= 0:
-            return None
-        with open(path + ".tmp", "w") as f:
-            f.write("%s %d\n" % (mode, n - 1))
-        os.replace(path + ".tmp", path)
-        return mode
-
+from tt_testserver import store, take_failure, write_port
 
 def verified(secrets, msg_id, stamp, body, header):
     signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
@@ -79,17 +59,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ok = verified(secrets, self.headers.get("webhook-id", ""),
                       self.headers.get("webhook-timestamp", ""), body,
                       self.headers.get("webhook-signature", ""))
-        with lock:
-            counter[0] += 1
-            name = "%06d.json" % counter[0]
         record = {"id": self.headers.get("webhook-id"),
                   "timestamp": self.headers.get("webhook-timestamp"),
                   "signatures": self.headers.get("webhook-signature"),
                   "verified": ok, "body": body.decode("utf-8", "replace")}
-        tmp = os.path.join(folder, "." + name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(record, f)
-        os.replace(tmp, os.path.join(folder, name))
+        store(folder, "json", json.dumps(record).encode())
         self.send_response(204 if ok else 401)
         self.end_headers()
 
@@ -101,10 +75,7 @@ def main():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.folder, server.secrets = folder, secrets
-    with open(os.path.join(folder, ".port.tmp"), "w") as f:
-        f.write("%d\n" % server.server_address[1])
-    os.replace(os.path.join(folder, ".port.tmp"),
-               os.path.join(folder, ".port"))
+    write_port(folder, server.server_address[1])
     server.serve_forever()
 
 
