@@ -94,17 +94,31 @@ RETURNS SETOF notify_rules LANGUAGE sql STABLE AS $$
 $$;
 
 
--- The recipient row of a portal user (made on first use)
+-- The recipient row of a portal user (made on first use).  NULL for an
+-- address no mail can go to (portal_users accepts more than a mail
+-- header may hold): that user is not told, and the ledger insert this
+-- runs in goes on.
 CREATE OR REPLACE FUNCTION notify_portal_recipient(u portal_users)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     v_id  bigint;
 BEGIN
+    SELECT r.id INTO v_id FROM notify_recipients r
+     WHERE r.kind = 'portal_user' AND r.address = lower(u.email)
+       AND r.portal_user_id = u.id;
+
+    IF v_id IS NOT NULL THEN
+        RETURN v_id;
+    END IF;
+
     INSERT INTO notify_recipients (kind, address, name, portal_user_id)
     VALUES ('portal_user', lower(u.email), u.email, u.id)
     ON CONFLICT (kind, address) DO UPDATE SET portal_user_id = u.id
     RETURNING id INTO v_id;
     RETURN v_id;
+EXCEPTION
+    WHEN check_violation THEN
+        RETURN NULL;
 END
 $$;
 
@@ -245,13 +259,15 @@ BEGIN
               FROM added a
               JOIN notify_rules_in_force() r ON notify_rule_matches(r, a)
         ), targets AS (
-            SELECT m.*, t.recipient_id
+            SELECT m.*, t.recipient_id, r.kind
               FROM matched m
               JOIN notify_rule_targets t ON t.rule_id = m.rule_id
-             WHERE t.recipient_id IS NOT NULL
+              JOIN notify_recipients r ON r.id = t.recipient_id
             UNION ALL
-            -- a portal user hears only of what the portal shows them
-            SELECT m.*, notify_portal_recipient(u)
+            -- a portal user hears only of what the portal shows them.
+            -- (A recipient row made here is not visible to this
+            -- statement's snapshot: its kind is not read back.)
+            SELECT m.*, notify_portal_recipient(u), 'portal_user'
               FROM matched m
               JOIN notify_rule_targets t ON t.rule_id = m.rule_id
               JOIN portal_users u ON u.role = t.portal_role
@@ -260,10 +276,10 @@ BEGIN
                AND (t.portal_sites IS NULL
                     OR m.site_id = ANY (t.portal_sites))
         )
-        SELECT g.*, r.kind
+        SELECT g.*
           FROM targets g
-          JOIN notify_recipients r ON r.id = g.recipient_id
-         WHERE NOT EXISTS (SELECT 1 FROM notify_unsubscribes u
+         WHERE g.recipient_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM notify_unsubscribes u
                             WHERE u.rule_key = g.rule_key
                               AND u.recipient_id = g.recipient_id)
          ORDER BY g.report_id, g.version, g.rule_key, g.recipient_id

@@ -117,4 +117,34 @@ is $t->value("SELECT count(DISTINCT announce) || ' ' || min(announce)"
            . " || ' ' || min(state) FROM notifications"),
     '1 new pending', 'each announced as new, waiting to be sent';
 
+subtest 'portal users by role: only those who may see the incident' => sub {
+    $t->rows("INSERT INTO portal_users (email, password_hash, role, client_id,"
+           . " site_ids) VALUES"
+           . " ('all-of-3\@client3.example', 'x', 'client', 3, NULL),"
+           . " ('site-56\@client3.example', 'x', 'client', 3, '{56}'),"
+           . " ('of-4\@client4.example', 'x', 'client', 4, NULL),"
+           . " ('odd,address\@client3.example', 'x', 'client', 3, NULL),"
+           . " ('ops\@guards.example', 'x', 'operator', NULL, NULL)");
+    $t->rows("UPDATE portal_users SET disabled = true"
+           . " WHERE email = 'ops\@guards.example'");
+    $n->load({ recipients => { users => { portal_role => 'client' },
+                               staff => { portal_role => 'operator' } },
+               rules => [ { id => 'users', notify => ['users', 'staff'] } ] });
+    $t->enqueue([ 'u-1', report_json(id => 501) ],
+                [ 'u-2', report_json(id => 502,
+                                     account => account(3, 56)) ]);
+    my ($rc, $log) = $t->drain;
+    is $rc, 0, 'recorded, although one address cannot be mailed' or diag $log;
+    my $who = sub {
+        $t->value("SELECT string_agg(r.address, ',' ORDER BY r.address)"
+                . " FROM notifications n JOIN notify_recipients r"
+                . " ON r.id = n.recipient_id WHERE n.report_id = $_[0]") // '';
+    };
+    is $who->(501), 'all-of-3@client3.example',
+        'site 55: the client 3 user of every site; not the site 56 user, '
+      . 'not client 4, not the disabled operator';
+    is $who->(502), 'all-of-3@client3.example,site-56@client3.example',
+        'site 56: and the site 56 user';
+};
+
 done_testing;
