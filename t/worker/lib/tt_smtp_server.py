@@ -7,9 +7,15 @@ complete).  Told to fail: DIR/.fail holding "CODE N" makes the next N
 mails get that reply to DATA's end (4xx: try later, 5xx: refused) and
 the line is counted down.  The chosen port is written to DIR/.port.
 
-    tt_smtp_server.py DIR [PORT]        (PORT 0 or absent: any free port)
+    tt_smtp_server.py DIR [PORT [HOST [USER:PASSWORD]]]
+
+PORT 0 or absent: any free port; HOST: the address to listen on
+(127.0.0.1); USER:PASSWORD: AUTH PLAIN is offered and required before
+MAIL.  STARTTLS is never offered (a sender must refuse to send to a relay
+off this host without it).
 """
 
+import base64
 import os
 import socket
 import socketserver
@@ -26,6 +32,7 @@ class Session(socketserver.StreamRequestHandler):
         folder = self.server.folder
         self.reply("220 tt-smtp ready")
         sender, rcpts = None, []
+        authed = self.server.auth is None
         while True:
             raw = self.rfile.readline(4096)
             if not raw:
@@ -35,9 +42,28 @@ class Session(socketserver.StreamRequestHandler):
             if verb in ("EHLO", "HELO"):
                 # one write for a multi-line reply: two small writes meet
                 # the client's delayed ACK (40 ms a mail)
-                self.reply("250-tt-smtp\r\n250 8BITMIME" if verb == "EHLO"
-                           else "250 tt-smtp")
+                auth = "\r\n250-AUTH PLAIN" if self.server.auth else ""
+                self.reply("250-tt-smtp%s\r\n250 8BITMIME" % auth
+                           if verb == "EHLO" else "250 tt-smtp")
+            elif verb == "AUTH":
+                parts = line.split()
+                if len(parts) == 2 and parts[1].upper() == "PLAIN":
+                    self.reply("334 ")
+                    parts.append(self.rfile.readline(4096).decode().strip())
+                try:
+                    given = base64.b64decode(parts[2]).split(b"\0")
+                    ok = b":".join(given[1:]).decode() == self.server.auth
+                except (IndexError, ValueError):
+                    ok = False
+                if ok:
+                    authed = True
+                    self.reply("235 authenticated")
+                else:
+                    self.reply("535 authentication failed")
             elif verb == "MAIL":
+                if not authed:
+                    self.reply("530 authentication required")
+                    continue
                 sender, rcpts = line[10:].strip(), []
                 self.reply("250 ok")
             elif verb == "RCPT":
@@ -95,9 +121,11 @@ class Server(socketserver.ThreadingTCPServer):
 def main():
     folder = sys.argv[1]
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
     os.makedirs(folder, exist_ok=True)
-    server = Server(("127.0.0.1", port), Session)
+    server = Server((host, port), Session)
     server.folder = folder
+    server.auth = sys.argv[4] if len(sys.argv) > 4 else None
     write_port(folder, server.server_address[1])
     server.serve_forever()
 
