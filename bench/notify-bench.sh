@@ -101,7 +101,8 @@ new_secret "$secret"
 http_port=$(free_port)
 nginx_start notify "$http_port" --module "$module" \
     --http "tracktik_postgres \"$dsn\";" \
-    --server "location = /webhooks/tracktik { tracktik_webhook; tracktik_webhook_secret_file $secret; }"
+    --server "location = /webhooks/tracktik { tracktik_webhook;
+              tracktik_webhook_secret_file $secret; }"
 
 "$WORKER" run --dsn "$dsn" >"$work/worker.log" 2>&1 &
 pids+=($!)
@@ -140,9 +141,12 @@ SQL
         --smtp-url "smtp://127.0.0.1:$smtp_port" \
         --smtp-from alerts@guards.example >"$work/tp-$channel.log" 2>&1
     t1=$(date +%s.%N)
-    sent=$(psql "$dsn" -qXAt -c "SELECT count(*) FROM notifications WHERE state = 'sent'")
+    sent=$(psql "$dsn" -qXAt \
+           -c "SELECT count(*) FROM notifications WHERE state = 'sent'")
     awk -v n="$sent" -v t0="$t0" -v t1="$t1" -v w="$what" -v all="$N" \
-        'BEGIN { printf "notify-bench: one sender, %d of %d notifications to %s in %.1f s: %.0f/s\n", n, all, w, t1 - t0, n / (t1 - t0) }'
+        'BEGIN { printf "notify-bench: one sender, %d of %d notifications" \
+                        " to %s in %.1f s: %.0f/s\n",
+                        n, all, w, t1 - t0, n / (t1 - t0) }'
     [ "$sent" = "$N" ] || status=1
 }
 
@@ -153,8 +157,8 @@ JSON
 throughput email "the SMTP server"
 
 hook_secret=$work/hook.secret
-python3 -c 'import base64, os; print("whsec_" + base64.b64encode(os.urandom(32)).decode())' \
-    >"$hook_secret"
+python3 -c 'import base64, os
+print("whsec_" + base64.b64encode(os.urandom(32)).decode())' >"$hook_secret"
 start_server hook tt_webhook_receiver.py "$hook_secret"
 cat >"$work/tp-webhook.json" <<JSON
 {"recipients": {"hook": {"webhook": "http://127.0.0.1:$port/in",

@@ -20,8 +20,8 @@
 #include "notify_run.h"
 
 
-static void tt_notify_one(PGconn *conn, tt_notify_cfg_t *cfg,
-    const tt_notify_note_t *note, tt_notify_outcome_t *out);
+static void tt_notify_one(tt_notify_cfg_t *cfg, const tt_notify_note_t *note,
+    tt_notify_outcome_t *out);
 static size_t tt_notify_split(char *list, char **items, size_t max);
 
 
@@ -83,7 +83,7 @@ tt_notify_pass(PGconn *conn, tt_notify_cfg_t *cfg, int *sent,
         note.secrets = PQgetvalue(res, i, 7);
         note.unsubscribe = PQgetvalue(res, i, 8);
 
-        tt_notify_one(conn, cfg, &note, &out);
+        tt_notify_one(cfg, &note, &out);
 
         if (cfg->record_delay_ms > 0) {
             nap.tv_sec = cfg->record_delay_ms / 1000;
@@ -141,13 +141,11 @@ tt_notify_pass(PGconn *conn, tt_notify_cfg_t *cfg, int *sent,
 
 
 static void
-tt_notify_one(PGconn *conn, tt_notify_cfg_t *cfg,
-    const tt_notify_note_t *note, tt_notify_outcome_t *out)
+tt_notify_one(tt_notify_cfg_t *cfg, const tt_notify_note_t *note,
+    tt_notify_outcome_t *out)
 {
     char    *msg, err[256], id[32], *secrets[8], list[2048];
     size_t   n;
-
-    (void) conn;
 
     memset(out, 0, sizeof(*out));
 

@@ -92,7 +92,8 @@ test_rules_errors(void **state)
     expect_error("{\"recipients\": {\"a\": {\"email\": \"a@b\"}},"
                  " \"rules\": [{\"id\": \"r\", \"notify\": \"a\"}]}",
                  "recipient \"a\": email: \"a@b\" is not a mail address");
-    expect_error("{\"recipients\": {\"h\": {\"webhook\": \"https://x.example/\","
+    expect_error("{\"recipients\": {\"h\": {"
+                 " \"webhook\": \"https://x.example/\","
                  " \"secret_file\": \"/nonexistent/secret\"}},"
                  " \"rules\": [{\"id\": \"r\", \"notify\": \"h\"}]}",
                  "recipient \"h\": secret_file: cannot open");
@@ -167,7 +168,8 @@ test_mail(void **state)
     note.unsubscribe = "42.abc";
     note.item = "{\"id\": 7, \"severity\": \"SEVERE\","
                 " \"site\": {\"name\": \"Main\\r\\nBcc: x@evil.example\"},"
-                " \"fields\": [{\"label\": \"Note\", \"value\": \"<b>hi</b>\"}]}";
+                " \"fields\": [{\"label\": \"Note\","
+                " \"value\": \"<b>hi</b>\"}]}";
 
     msg = tt_notify_mail(&note, "alerts@guards.example",
                          "https://portal.example/portal/", err, sizeof(err));

@@ -91,8 +91,9 @@ class Session(socketserver.StreamRequestHandler):
                 if code:
                     self.reply("%s forced failure (test)" % code)
                 else:
-                    head = "X-TT-Envelope-From: %s\r\nX-TT-Envelope-To: %s\r\n" \
-                        % (sender, ",".join(rcpts))
+                    head = ("X-TT-Envelope-From: %s\r\n"
+                            "X-TT-Envelope-To: %s\r\n"
+                            % (sender, ",".join(rcpts)))
                     store(folder, "eml", head.encode() + b"".join(body))
                     self.reply("250 queued")
                 sender, rcpts = None, []
