@@ -278,6 +278,25 @@ subtest 'a recipient that keeps failing is paused with the reason' => sub {
     is states(801), 'email:sent', 'sent once resumed';
 };
 
+subtest 'two senders at once share the queue: each mail once' => sub {
+    my $before = scalar(() = $n->mails);
+    ingest(map { [ "d-par-$_", report(id => 1000 + $_) ] } 1 .. 60);
+    my @senders = map {
+        IPC::Run::start([ TTWorker::binary(), 'notify', 'run', '--drain',
+                          '--batch', 5, '--dsn', $t->dsn,
+                          '--smtp-url', "smtp://127.0.0.1:$n->{smtp_port}",
+                          '--smtp-from', 'alerts@guards.example' ],
+                        \undef, \my $out, \my $err)
+    } 1 .. 2;
+    $_->finish for @senders;
+    is $t->value("SELECT count(*) FROM notifications WHERE report_id > 1000"
+               . " AND state = 'sent'"), 120, 'all 120 sent';
+    is scalar(() = $n->mails) - $before, 60, '60 mails, none twice';
+    is $t->value("SELECT count(*) FROM notify_attempts a JOIN notifications n"
+               . " ON n.id = a.notification_id WHERE n.report_id > 1000"),
+        120, 'one attempt each';
+};
+
 subtest 'the unsubscribe link pauses that subscription' => sub {
     my ($token) = $first_mail =~ /unsubscribe\?token=(\d+\.[0-9a-f]{64})/;
     my $bad = $token;
