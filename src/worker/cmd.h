@@ -195,6 +195,10 @@ extern const tt_option_t  tt_cmd_notify_log_options[];
 /* TT_OPT_TEXT checks (cmd_line.c) */
 int tt_cmd_check_zone(const char *value, char *err, size_t errlen);
 
+/* (cmd_notify.c) */
+int tt_cmd_check_smtp_url(const char *value, char *err, size_t errlen);
+int tt_cmd_check_address(const char *value, char *err, size_t errlen);
+
 
 /* helpers the commands share (cmd_io.c) */
 

@@ -42,13 +42,14 @@ const tt_option_t  tt_cmd_notify_run_options[] = {
       offsetof(tt_notify_run_opts_t, drain), 0, 0, NULL, NULL, NULL,
       "exit 0 once nothing is due" },
     { "smtp-url", "URL", TT_OPT_TEXT, TT_IN_COMMAND,
-      offsetof(tt_notify_run_opts_t, smtp_url), 0, 0, NULL,
-      "TRACKTIK_SMTP_URL", NULL,
+      offsetof(tt_notify_run_opts_t, smtp_url), 0, 0,
+      tt_cmd_check_smtp_url, "TRACKTIK_SMTP_URL", NULL,
       "the relay, smtp://HOST:PORT (STARTTLS unless on loopback) or "
       "smtps://HOST:PORT" },
     { "smtp-from", "ADDRESS", TT_OPT_TEXT, TT_IN_COMMAND,
-      offsetof(tt_notify_run_opts_t, smtp_from), 0, 0, NULL,
-      "TRACKTIK_SMTP_FROM", NULL, "the sender address" },
+      offsetof(tt_notify_run_opts_t, smtp_from), 0, 0,
+      tt_cmd_check_address, "TRACKTIK_SMTP_FROM", NULL,
+      "the sender address" },
     { "smtp-auth-file", "FILE", TT_OPT_TEXT, TT_IN_COMMAND,
       offsetof(tt_notify_run_opts_t, smtp_auth_file), 0, 0, NULL, NULL,
       NULL, "AUTH with the one line USER:PASSWORD of FILE" },
@@ -176,20 +177,6 @@ tt_cmd_notify_run(tt_cmd_args_t *args)
     o = args->opts;
     auth = NULL;
     memset(&cfg, 0, sizeof(cfg));
-
-    if (o->smtp_from != NULL && !tt_notify_email_valid(o->smtp_from)) {
-        tt_cmd_error("--smtp-from: \"%s\" is not a mail address",
-                     o->smtp_from);
-        return TT_EXIT_USAGE;
-    }
-
-    if (o->smtp_url != NULL && strncmp(o->smtp_url, "smtp://", 7) != 0
-        && strncmp(o->smtp_url, "smtps://", 8) != 0)
-    {
-        tt_cmd_error("--smtp-url: expected smtp://HOST:PORT or "
-                     "smtps://HOST:PORT");
-        return TT_EXIT_USAGE;
-    }
 
     if (o->smtp_auth_file != NULL) {
         auth = tt_cmd_read_file_line(o->smtp_auth_file, "SMTP AUTH");
@@ -358,6 +345,33 @@ tt_cmd_notify_yes(tt_cmd_args_t *args, const char *sql, const char *yes,
     PQfinish(conn);
 
     return ok ? 0 : 1;
+}
+
+
+int
+tt_cmd_check_smtp_url(const char *value, char *err, size_t errlen)
+{
+    if (strncmp(value, "smtp://", 7) != 0
+        && strncmp(value, "smtps://", 8) != 0)
+    {
+        snprintf(err, errlen, "expected smtp://HOST:PORT or "
+                 "smtps://HOST:PORT");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+tt_cmd_check_address(const char *value, char *err, size_t errlen)
+{
+    if (!tt_notify_email_valid(value)) {
+        snprintf(err, errlen, "\"%s\" is not a mail address", value);
+        return -1;
+    }
+
+    return 0;
 }
 
 

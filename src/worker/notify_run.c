@@ -17,12 +17,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "notify_run.h"
 
 
 static void tt_notify_one(tt_notify_cfg_t *cfg, const tt_notify_note_t *note,
     tt_notify_outcome_t *out);
 static size_t tt_notify_split(char *list, char **items, size_t max);
+static void tt_notify_log(long long id, const char *channel,
+    const char *address, const tt_notify_outcome_t *out);
 
 
 int
@@ -137,6 +140,65 @@ tt_notify_pass(PGconn *conn, tt_notify_cfg_t *cfg, int *sent,
     PQclear(res);
 
     return n;
+}
+
+
+void
+tt_notify_cfg_from(tt_notify_cfg_t *n, const tt_config_t *cfg)
+{
+    size_t       len;
+    const char  *url;
+
+    memset(n, 0, sizeof(*n));
+
+    url = cfg->portal_url != NULL ? cfg->portal_url : "http://localhost/";
+    len = strlen(url);
+    snprintf(n->portal_buf, sizeof(n->portal_buf), "%s%s", url,
+             len > 0 && url[len - 1] == '/' ? "" : "/");
+
+    n->channel.smtp_url = cfg->smtp_url;
+    n->channel.smtp_from = cfg->smtp_from;
+    n->channel.timeout_s = 30;
+    n->portal_url = n->portal_buf;
+    n->batch = 20;
+    n->lease_s = 300;
+    n->max_attempts = 8;
+    n->backoff_base_s = 30;
+    n->backoff_cap_s = 3600;
+    n->pause_after = 20;
+    n->log = tt_notify_log;
+}
+
+
+int
+tt_notify_idle(PGconn *conn, tt_notify_cfg_t *n)
+{
+    int   claimed, sent, failed;
+    char  err[512], msg[600];
+
+    sent = 0;
+    failed = 0;
+
+    claimed = tt_notify_pass(conn, n, &sent, &failed, err, sizeof(err));
+    if (claimed < 0) {
+        tt_log(TT_LOG_ERROR, "event=notify_failed error=%s",
+               tt_log_quote(err, msg, sizeof(msg)));
+    }
+
+    return claimed;
+}
+
+
+static void
+tt_notify_log(long long id, const char *channel, const char *address,
+    const tt_notify_outcome_t *out)
+{
+    char  a[300], d[300];
+
+    tt_log(out->ok ? TT_LOG_INFO : TT_LOG_WARN, "event=notification id=%lld "
+           "channel=%s recipient=%s ok=%d status=%s detail=%s", id, channel,
+           tt_log_quote(address, a, sizeof(a)), out->ok, out->status,
+           tt_log_quote(out->detail, d, sizeof(d)));
 }
 
 

@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include "config.h"
 #include "notify_send.h"
 #include "notify_mail.h"
 
@@ -22,6 +23,7 @@ typedef struct {
     int                  pause_after;
     int                  record_delay_ms;  /* fault injection (tests) */
     const char          *now;     /* the digests' clock; NULL: now() */
+    char                 portal_buf[512];
     /* called after each attempt (the command prints it), may be NULL */
     void               (*log)(long long id, const char *channel,
                               const char *address,
@@ -36,5 +38,13 @@ typedef struct {
  */
 int tt_notify_pass(PGconn *conn, tt_notify_cfg_t *cfg, int *sent,
     int *failed, char *err, size_t errlen);
+
+/*
+ * For `run --notify`: the sender's settings from the worker's (the
+ * defaults of `notify run` otherwise; attempts are logged), and one pass
+ * that logs its own errors.  Returns what tt_notify_pass() does.
+ */
+void tt_notify_cfg_from(tt_notify_cfg_t *n, const tt_config_t *cfg);
+int tt_notify_idle(PGconn *conn, tt_notify_cfg_t *n);
 
 #endif /* TT_NOTIFY_RUN_H */

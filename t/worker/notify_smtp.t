@@ -106,4 +106,21 @@ subtest 'a bad AUTH file or relay URL is refused before anything is sent' => sub
     is $rc, 2, 'so is a sender that is not an address';
 };
 
+subtest 'run --notify: the worker daemon sends them too' => sub {
+    my $before = scalar(() = $n->mails);
+    $t->enqueue([ 'daemon-1', report_json(id => 700) ]);
+    my ($rc, $log) = $t->drain('--notify',
+        '--smtp-url', "smtp://127.0.0.1:$n->{smtp_port}",
+        '--smtp-from', 'alerts@guards.example');
+    is $rc, 0, 'run --drain --notify exits 0' or diag $log;
+    is state_of(700), 'sent', 'the report recorded and its mail sent';
+    is scalar(() = $n->mails), $before + 1, 'the SMTP server has it';
+    like $log, qr/event=notification id=\d+ channel=email .* ok=1 status=250/,
+        'the worker logs the attempt';
+
+    $t->enqueue([ 'daemon-2', report_json(id => 701) ]);
+    ($rc, $log) = $t->drain;
+    is state_of(701), 'pending', 'without --notify, run leaves it queued';
+};
+
 done_testing;
