@@ -52,5 +52,6 @@ fi
 if [ -f bench/portal-bench.sh ]; then echo; bash bench/portal-bench.sh || status=$?; fi
 
 if [ -f bench/pull-bench.sh ]; then echo; bash bench/pull-bench.sh || status=$?; fi
+if [ -f bench/notify-bench.sh ]; then echo; bash bench/notify-bench.sh || status=$?; fi
 
 exit $status

@@ -176,6 +176,29 @@ if [ -x build/tracktik-worker ]; then
         build/tracktik-worker run --attachment-dir "$run/attachments" || true
 fi
 
+if [ -x build/tracktik-worker ]; then
+    # stakeholder notifications: a local SMTP server keeps every mail as
+    # a file in $run/mail/ (a free port unless TT_SMTP_PORT), the example
+    # rules (conf/notify.example.json) and a sender
+    [ -f "$run/smtp.pid" ] && alive "$(cat "$run/smtp.pid")" tt_smtp_server \
+        || rm -f "$run/mail/.port"
+    start_bg smtp "$run/smtp.log" tt_smtp_server python3 \
+        t/worker/lib/tt_smtp_server.py "$run/mail" "${TT_SMTP_PORT:-0}" \
+        || true
+    for _ in $(seq 1 100); do
+        [ -s "$run/mail/.port" ] && break
+        sleep 0.1
+    done
+    smtp_port=$(cat "$run/mail/.port" 2>/dev/null || true)
+    build/tracktik-worker notify rules load conf/notify.example.json \
+        >/dev/null || echo "run: could not load conf/notify.example.json" >&2
+    [ -n "$smtp_port" ] && start_bg notify "$run/notify.log" "notify run" \
+        build/tracktik-worker notify run \
+        --smtp-url "smtp://127.0.0.1:$smtp_port" \
+        --smtp-from notifications@tracktik.localhost \
+        --portal-url "http://127.0.0.1:$http_port/portal/" || true
+fi
+
 # a realistic sample delivery to try the endpoint with
 sample=$run/sample-report.json
 # (approved, at the simulator's site 102 of client 101: the demo client
@@ -198,6 +221,7 @@ cat <<MSG
   TrackTik sim      http://127.0.0.1:${SIM_PORT:-8090}/ (delivering to the webhook; log $run/sim.log)
   PostgreSQL        $TRACKTIK_DSN
   logs              $prefix/logs/error.log, $prefix/logs/access.log$( [ -x build/tracktik-worker ] && printf ', %s' "$run/worker.log")
+  notifications     mails to conf/notify.example.json's recipients land in $run/mail/ (log $run/notify.log)
   billing sync      ad-hoc items appear at http://127.0.0.1:${SIM_PORT:-8090}/__sim/state (billingAdhocItems); log $run/billing.log
   stop everything   make stop
 

@@ -52,6 +52,8 @@ stop_pidfile() {
 stop_pidfile simulator "$run/sim.pid" TERM tracktik_sim.py
 stop_pidfile billing "$run/billing.pid" TERM "billing sync"
 stop_pidfile worker "$run/worker.pid" TERM tracktik-worker
+stop_pidfile notify "$run/notify.pid" TERM "notify run"
+stop_pidfile smtp "$run/smtp.pid" TERM tt_smtp_server
 stop_pidfile nginx "$run/nginx/logs/nginx.pid" QUIT "nginx: master"
 if [ -d "$run/pg" ]; then
     scripts/pg.sh stop

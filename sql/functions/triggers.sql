@@ -359,3 +359,14 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- 015: the notification outbox follows the ledger: the rows an INSERT
+-- added go to notify_enqueue() (sql/functions/notify.sql), in the same
+-- transaction
+CREATE OR REPLACE FUNCTION incidents_notify_add() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM notify_enqueue(array_agg(a.id)) FROM notify_added a;
+    RETURN NULL;
+END
+$$;

@@ -68,12 +68,19 @@ BEGIN
     END LOOP;
 
     -- a pulled page becomes jobs through tracktik_ingest(), as webhook
-    -- deliveries do: the worker itself may not insert jobs
+    -- deliveries do: the worker itself may not insert jobs; notifications
+    -- are queued and sent through the outbox's functions only
     FOR f IN
         SELECT p.oid::regprocedure
           FROM pg_proc p
          WHERE p.pronamespace = current_schema()::regnamespace
-           AND p.proname = 'tracktik_pull_page'
+           AND p.proname IN ('tracktik_pull_page',
+                             -- the outbox (015): queued by the ledger's
+                             -- trigger whoever inserts, claimed and
+                             -- recorded by the sender, as the owner
+                             'notify_enqueue', 'notify_portal_recipient',
+                             'notify_claim', 'notify_record',
+                             'notify_digests_make')
     LOOP
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER '
                        'SET search_path = %s, pg_temp', f, v_path);
@@ -203,6 +210,20 @@ BEGIN
                 WHERE rolname = 'tracktik_worker_role') THEN
         GRANT SELECT ON incidents_ledger_chain_head TO tracktik_worker_role;
     END IF;
+
+    -- notifications (015): the ledger's trigger queues them as the
+    -- inserting role (the worker); `run --notify` (worker) or `notify
+    -- run` (tracktik_notify_role) claims and records them
+    FOR r IN SELECT g.rolname, p.oid::regprocedure AS f
+               FROM pg_roles g, pg_proc p
+              WHERE g.rolname IN ('tracktik_worker_role',
+                                  'tracktik_notify_role')
+                AND p.pronamespace = current_schema()::regnamespace
+                AND p.proname IN ('notify_enqueue', 'notify_claim',
+                                  'notify_record', 'notify_digests_make')
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', r.f, r.rolname);
+    END LOOP;
 
     -- nginx's health check (webhook pool) and metrics scrape (portal
     -- pool), and the worker's start-up check read the schema version

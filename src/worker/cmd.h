@@ -192,6 +192,28 @@ typedef struct {
     const char  *source;
 } tt_audit_opts_t;
 
+typedef struct {
+    int          drain;
+    const char  *smtp_url;
+    const char  *smtp_from;
+    const char  *smtp_auth_file;
+    const char  *portal_url;
+    int          batch;
+    int          lease_s;
+    int          max_attempts;
+    int          backoff_base_s;
+    int          backoff_cap_s;
+    int          pause_after;
+    int          timeout_s;
+    int          poll_ms;
+    int          record_delay_ms;
+    const char  *now;
+} tt_notify_run_opts_t;
+
+typedef struct {
+    int          limit;
+} tt_notify_log_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -219,6 +241,12 @@ int tt_cmd_schedule(tt_cmd_args_t *args);
 int tt_cmd_billing_list(tt_cmd_args_t *args);
 int tt_cmd_billing_retry(tt_cmd_args_t *args);
 int tt_cmd_audit(tt_cmd_args_t *args);
+int tt_cmd_notify_rules_load(tt_cmd_args_t *args);
+int tt_cmd_notify_rules_check(tt_cmd_args_t *args);
+int tt_cmd_notify_run(tt_cmd_args_t *args);
+int tt_cmd_notify_log(tt_cmd_args_t *args);
+int tt_cmd_notify_replay(tt_cmd_args_t *args);
+int tt_cmd_notify_resume(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -235,12 +263,18 @@ extern const tt_option_t  tt_cmd_schedule_options[];
 extern const tt_option_t  tt_cmd_billing_list_options[];
 extern const tt_option_t  tt_cmd_billing_retry_options[];
 extern const tt_option_t  tt_cmd_audit_options[];
+extern const tt_option_t  tt_cmd_notify_run_options[];
+extern const tt_option_t  tt_cmd_notify_log_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */
 int tt_cmd_check_zone(const char *value, char *err, size_t errlen);
 int tt_cmd_check_day(const char *value, char *err, size_t errlen);
 int tt_cmd_check_id(const char *value, char *err, size_t errlen);
+
+/* (cmd_notify.c) */
+int tt_cmd_check_smtp_url(const char *value, char *err, size_t errlen);
+int tt_cmd_check_address(const char *value, char *err, size_t errlen);
 
 
 /* helpers the commands share (cmd_io.c) */

@@ -20,7 +20,7 @@
 #include "tz.h"
 
 
-#define TT_CMD_WORDS  2         /* "jobs list" */
+#define TT_CMD_WORDS  3         /* "notify rules load" */
 #define TT_CMD_COL    24        /* where help text starts */
 #define TT_CMD_WIDTH  79
 
@@ -135,10 +135,10 @@ tt_cmd_parse(const tt_command_t *table, int argc, char **argv,
     cmd = tt_cmd_find(table, words, nwords, &used);
 
     if (cmd == NULL) {
-        tt_cmd_error("unknown command or wrong arguments: %s%s%s (see "
+        tt_cmd_error("unknown command or wrong arguments: %s%s%s%s%s (see "
                      "tracktik-worker --help)", words[0],
-                     used == TT_CMD_WORDS && nwords > 1 ? " " : "",
-                     used == TT_CMD_WORDS && nwords > 1 ? words[1] : "");
+                     used > 1 ? " " : "", used > 1 ? words[1] : "",
+                     used > 2 ? " " : "", used > 2 ? words[2] : "");
         return TT_EXIT_USAGE;
     }
 
@@ -345,43 +345,62 @@ tt_cmd_kind(const char *a, int *dashdash)
 }
 
 
-/* the row named by one or two words; *used: the words it took (2 with no
- * row: the first word names a group of commands) */
+/* the row named by up to TT_CMD_WORDS words; *used: the words it took */
 static const tt_command_t *
 tt_cmd_find(const tt_command_t *table, char **words, int nwords, int *used)
 {
+    int                  n, full, best_n, shared;
     size_t               len;
-    const tt_command_t  *c, *one;
+    const char          *p;
+    const tt_command_t  *c, *best;
 
-    /* "migrate status" before "migrate": two words win over one */
+    /* the command with the most words, all on the line: "migrate status"
+     * before "migrate".  None: *used is how many words of the line a
+     * command family has, and one more (for the message). */
 
-    one = NULL;
-    *used = 1;
-    len = strlen(words[0]);
+    best = NULL;
+    best_n = 0;
+    shared = 0;
 
     for (c = table; c->name != NULL; c++) {
-        if (strcmp(c->name, words[0]) == 0) {
-            one = c;
-            continue;
+        p = c->name;
+        n = 0;
+        full = 0;
+
+        while (n < nwords) {
+            len = strlen(words[n]);
+            if (strncmp(p, words[n], len) != 0
+                || (p[len] != ' ' && p[len] != '\0'))
+            {
+                break;
+            }
+
+            n++;
+
+            if (p[len] == '\0') {
+                full = 1;
+                break;
+            }
+
+            p += len + 1;
         }
 
-        if (strncmp(c->name, words[0], len) == 0 && c->name[len] == ' ') {
-            if (nwords > 1 && strcmp(c->name + len + 1, words[1]) == 0) {
-                *used = TT_CMD_WORDS;
-                return c;
-            }
+        if (full && n > best_n) {
+            best = c;
+            best_n = n;
 
-            if (one == NULL) {
-                *used = TT_CMD_WORDS;
-            }
+        } else if (!full && n > shared) {
+            shared = n;
         }
     }
 
-    if (one != NULL) {
-        *used = 1;
+    if (best != NULL) {
+        *used = best_n;
+        return best;
     }
 
-    return one;
+    *used = shared + 1 < nwords ? shared + 1 : nwords;
+    return NULL;
 }
 
 

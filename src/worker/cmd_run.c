@@ -50,6 +50,19 @@ const tt_option_t  tt_cmd_run_options[] = {
       offsetof(tt_config_t, attachment_dir), 0, 0, NULL,
       "TRACKTIK_ATTACHMENT_DIR", NULL,
       "fetch report photos into DIR, for the portal (\"\": off)" },
+    { "notify", NULL, TT_OPT_FLAG, TT_IN_CONFIG,
+      offsetof(tt_config_t, notify), 0, 0, NULL, NULL, NULL,
+      "also send due notifications when idle (as `notify run` does, with "
+      "its default retry settings)" },
+    { "smtp-url", "URL", TT_OPT_TEXT, TT_IN_CONFIG,
+      offsetof(tt_config_t, smtp_url), 0, 0, tt_cmd_check_smtp_url,
+      "TRACKTIK_SMTP_URL", NULL, "--notify: the relay, smtp://HOST:PORT or smtps://HOST:PORT" },
+    { "smtp-from", "ADDRESS", TT_OPT_TEXT, TT_IN_CONFIG,
+      offsetof(tt_config_t, smtp_from), 0, 0, tt_cmd_check_address,
+      "TRACKTIK_SMTP_FROM", NULL, "--notify: the sender address" },
+    { "portal-url", "URL", TT_OPT_TEXT, TT_IN_CONFIG,
+      offsetof(tt_config_t, portal_url), 0, 0, NULL, "TRACKTIK_PORTAL_URL",
+      "http://localhost/portal/", "--notify: the portal, for mail links" },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 

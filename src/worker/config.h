@@ -27,6 +27,10 @@ typedef struct {
     int          job_delay_ms;      /* fault-injection tests only */
     const char  *attachment_dir;    /* run: report photos go here; NULL:
                                        photos are not fetched */
+    int          notify;            /* run: send notifications when idle */
+    const char  *smtp_url;          /* run --notify: the SMTP relay */
+    const char  *smtp_from;         /* run --notify: the sender */
+    const char  *portal_url;        /* run --notify: for links in mails */
 
     /* TrackTik API client (api.c): 0 / NULL = the default */
     const char  *api_url;           /* tenant base URL */

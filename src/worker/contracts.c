@@ -17,10 +17,6 @@
 #include "db.h"
 
 
-static char *tt_contracts_slurp(const char *file, size_t *len, char *err,
-    size_t errlen);
-
-
 int
 tt_contracts_read(const char *file, char **text, size_t *len,
     tt_rule_set_t *set, char *err, size_t errlen)
@@ -241,7 +237,7 @@ tt_rulebook_load(PGconn *conn, tt_rulebook_t *rb, char *err, size_t errlen)
 }
 
 
-static char *
+char *
 tt_contracts_slurp(const char *file, size_t *len, char *err, size_t errlen)
 {
     FILE    *f;

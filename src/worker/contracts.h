@@ -21,6 +21,11 @@
 int tt_contracts_read(const char *file, char **text, size_t *len,
     tt_rule_set_t *set, char *err, size_t errlen);
 
+/* a file's bytes, NUL terminated, malloc()ed (at most 16 MB); NULL with
+ * err */
+char *tt_contracts_slurp(const char *file, size_t *len, char *err,
+    size_t errlen);
+
 /* a date YYYY-MM-DD or an ISO 8601 date-time as an instant; -1: not one */
 int tt_contracts_date(const char *text, long long *out);
 

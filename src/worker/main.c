@@ -150,6 +150,34 @@ static const tt_command_t  tt_commands[] = {
       0, 0, tt_cmd_audit_options, sizeof(tt_audit_opts_t), 0, 0,
       tt_cmd_audit },
 
+    { "notify rules load", "FILE",
+      "store FILE as a new notification rule set version",
+      1, 1, NULL, 0, 0, 0, tt_cmd_notify_rules_load },
+
+    { "notify rules check", "FILE",
+      "validate a notification rule file without a database",
+      1, 1, NULL, 0, 0, TT_CMD_NO_DB, tt_cmd_notify_rules_check },
+
+    { "notify run", "[--drain] [--smtp-url URL] [--smtp-from ADDRESS] "
+      "[OPTIONS]",
+      "send due notifications (email, signed webhooks) until SIGTERM, or "
+      "with --drain until nothing is due",
+      0, 0, tt_cmd_notify_run_options, sizeof(tt_notify_run_opts_t), 0, 0,
+      tt_cmd_notify_run },
+
+    { "notify log", "[--limit N]",
+      "delivery attempts, newest first",
+      0, 0, tt_cmd_notify_log_options, sizeof(tt_notify_log_opts_t), 0, 0,
+      tt_cmd_notify_log },
+
+    { "notify replay", "ID",
+      "send a dead notification again",
+      1, 1, NULL, 0, 0, 0, tt_cmd_notify_replay },
+
+    { "notify resume", "ADDRESS",
+      "send to a paused recipient (email address or webhook URL) again",
+      1, 1, NULL, 0, 0, 0, tt_cmd_notify_resume },
+
     { NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

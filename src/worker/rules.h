@@ -111,6 +111,20 @@ int tt_rules_bill(const tt_rule_set_t *set, const tt_report_t *r,
     const struct tm *local, tt_line_t *lines, size_t max, size_t *n,
     char *err, size_t errlen);
 
+/*
+ * Parts of a rule's parse that notification rules share (rules_parse.c):
+ * the id (where becomes 'rule "ID" (rules[N])'), the "match" object
+ * (NULL: any), a check that obj has no key outside keys (NULL ended),
+ * and obj's value of key (NULL: absent or obj not an object).
+ */
+int tt_rule_id_parse(yajl_val v, int position, const char **id,
+    char *where, size_t wherelen, char *err, size_t errlen);
+int tt_rule_match_parse(yajl_val match, tt_rule_t *rule, const char *where,
+    char *err, size_t errlen);
+int tt_rule_keys_check(yajl_val obj, const char **keys, const char *where,
+    char *err, size_t errlen);
+yajl_val tt_rule_get(yajl_val obj, const char *key);
+
 /* 1 when s is a plain non-negative decimal ("2", "2.50", ".5") */
 int tt_rules_decimal(const char *s);
 

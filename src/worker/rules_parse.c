@@ -31,7 +31,6 @@ static int tt_rule_date(yajl_val v, const char *key, const char **out,
     const char *where, char *err, size_t errlen);
 static int tt_rule_hhmm(const char *s, int *minutes);
 static int tt_rule_cmp(const void *a, const void *b);
-static yajl_val tt_rule_get(yajl_val obj, const char *key);
 
 
 static const char  *tt_rule_keys[] = {
@@ -182,9 +181,7 @@ tt_rule_parse(yajl_val v, int position, tt_rule_t *rule, char *err,
     size_t errlen)
 {
     char         where[128];
-    size_t       i, k;
-    yajl_val     x, match;
-    const char  *s, *p;
+    yajl_val     x;
 
     rule->position = position;
 
@@ -193,44 +190,14 @@ tt_rule_parse(yajl_val v, int position, tt_rule_t *rule, char *err,
         return -1;
     }
 
-    x = tt_rule_get(v, "id");
-    if (x == NULL || !YAJL_IS_STRING(x) || TT_STR(x)[0] == '\0') {
-        snprintf(err, errlen, "rules[%d]: id: missing (every rule needs a "
-                 "string id)", position);
-        return -1;
-    }
-    rule->id = TT_STR(x);
-
-    snprintf(where, sizeof(where), "rule \"%.64s\" (rules[%d])", rule->id,
-             position);
-
-    if (strlen(rule->id) > 64) {
-        snprintf(err, errlen, "%s: id: longer than 64 characters", where);
+    if (tt_rule_id_parse(v, position, &rule->id, where, sizeof(where), err,
+                         errlen) != 0)
+    {
         return -1;
     }
 
-    for (p = rule->id; *p != '\0'; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-              || *p == '.'))
-        {
-            snprintf(err, errlen, "%s: id: only letters, digits, \"-\", "
-                     "\"_\" and \".\" are allowed", where);
-            return -1;
-        }
-    }
-
-    for (i = 0; i < v->u.object.len; i++) {
-        s = v->u.object.keys[i];
-        for (k = 0; tt_rule_keys[k] != NULL; k++) {
-            if (strcmp(s, tt_rule_keys[k]) == 0) {
-                break;
-            }
-        }
-        if (tt_rule_keys[k] == NULL) {
-            snprintf(err, errlen, "%s: unknown key \"%.40s\"", where, s);
-            return -1;
-        }
+    if (tt_rule_keys_check(v, tt_rule_keys, where, err, errlen) != 0) {
+        return -1;
     }
 
     x = tt_rule_get(v, "priority");
@@ -299,7 +266,89 @@ tt_rule_parse(yajl_val v, int position, tt_rule_t *rule, char *err,
         return -1;
     }
 
-    match = tt_rule_get(v, "match");
+    return tt_rule_match_parse(tt_rule_get(v, "match"), rule, where, err,
+                               errlen);
+}
+
+
+/* -1 with '<where>: unknown key "K"' when obj has a key not in keys */
+int
+tt_rule_keys_check(yajl_val obj, const char **keys, const char *where,
+    char *err, size_t errlen)
+{
+    size_t       i, k;
+    const char  *s;
+
+    for (i = 0; i < obj->u.object.len; i++) {
+        s = obj->u.object.keys[i];
+        for (k = 0; keys[k] != NULL; k++) {
+            if (strcmp(s, keys[k]) == 0) {
+                break;
+            }
+        }
+        if (keys[k] == NULL) {
+            snprintf(err, errlen, "%s: unknown key \"%.40s\"", where, s);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A rule's "id" (letters, digits, "-", "_", "."; at most 64), and where
+ * set to 'rule "ID" (rules[N])' for the errors that follow.
+ */
+int
+tt_rule_id_parse(yajl_val v, int position, const char **id, char *where,
+    size_t wherelen, char *err, size_t errlen)
+{
+    yajl_val     x;
+    const char  *p;
+
+    x = tt_rule_get(v, "id");
+    if (x == NULL || !YAJL_IS_STRING(x) || TT_STR(x)[0] == '\0') {
+        snprintf(err, errlen, "rules[%d]: id: missing (every rule needs a "
+                 "string id)", position);
+        return -1;
+    }
+    *id = TT_STR(x);
+
+    snprintf(where, wherelen, "rule \"%.64s\" (rules[%d])", *id,
+             position);
+
+    if (strlen(*id) > 64) {
+        snprintf(err, errlen, "%s: id: longer than 64 characters", where);
+        return -1;
+    }
+
+    for (p = *id; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+              || *p == '.'))
+        {
+            snprintf(err, errlen, "%s: id: only letters, digits, \"-\", "
+                     "\"_\" and \".\" are allowed", where);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The "match" object of a rule (NULL: match any), shared by contract
+ * and notification rules.
+ */
+int
+tt_rule_match_parse(yajl_val match, tt_rule_t *rule, const char *where,
+    char *err, size_t errlen)
+{
+    size_t       i, k;
+    yajl_val     x;
+    const char  *s;
 
     if (match != NULL && !YAJL_IS_OBJECT(match)) {
         snprintf(err, errlen, "%s: match: expected an object", where);
@@ -618,7 +667,7 @@ tt_rule_cmp(const void *a, const void *b)
 }
 
 
-static yajl_val
+yajl_val
 tt_rule_get(yajl_val obj, const char *key)
 {
     size_t  i;

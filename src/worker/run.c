@@ -33,6 +33,7 @@
 #include "contracts.h"
 #include "db.h"
 #include "log.h"
+#include "notify_run.h"
 #include "photos.h"
 #include "process.h"
 #include "run.h"
@@ -183,6 +184,7 @@ tt_run_worker(const tt_config_t *base)
     tt_worker_t    w;
     tt_enrich_t   *enrich;
     tt_photos_t   *photos;
+    tt_notify_cfg_t  notify;
 
     /* locked_by must be unique per process: "<name>:<pid>" */
     cfg = *base;
@@ -218,6 +220,9 @@ tt_run_worker(const tt_config_t *base)
             return 1;
         }
     }
+
+    /* stakeholder notifications, when asked (run --notify) */
+    tt_notify_cfg_from(&notify, &cfg);
 
     tt_log(TT_LOG_INFO, "event=started mode=%s wakeup=%s batch=%d "
            "lease=%ds max_attempts=%d", cfg.drain ? "drain" : "daemon",
@@ -288,6 +293,12 @@ tt_run_worker(const tt_config_t *base)
                 {
                     /* next pass */
                 }
+                /* and the notifications due now */
+                while (cfg.notify && !tt_run_stop
+                       && tt_notify_idle(w.conn, &notify) > 0)
+                {
+                    /* next pass */
+                }
                 break;
             }
 
@@ -306,6 +317,10 @@ tt_run_worker(const tt_config_t *base)
             if (tt_photos_pass(photos, &tt_run_stop) > 0) {
                 continue;
             }
+
+            if (cfg.notify && tt_notify_idle(w.conn, &notify) > 0) {
+                continue;
+            }
         }
 
         tt_run_wait(&w, timeout);
@@ -318,6 +333,7 @@ tt_run_worker(const tt_config_t *base)
     tt_rulebook_free(&w.rules);
     tt_enrich_free(enrich);
     tt_photos_free(photos);
+    tt_notify_channel_close(&notify.channel);
     if (w.conn != NULL) {
         PQfinish(w.conn);
     }

@@ -19,6 +19,7 @@ WORKER_CC      ?= cc
 WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
                   -I$(shell pg_config --includedir) -Isrc/common -Isrc/worker
 WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lcurl -lm
+WORKER_LIBS    += -lcrypto
 WORKER_OBJDIR  := $(WORKER_BUILD)/worker
 
 WORKER_COMMON  := src/common/tt_time.c src/common/tt_json.c
@@ -36,7 +37,9 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/channel.c src/worker/lookup.c \
                   src/worker/enrich.c src/worker/photos.c \
                   src/worker/pull.c \
-                  src/worker/chain.c src/worker/billing_view.c
+                  src/worker/chain.c src/worker/billing_view.c \
+                  src/worker/notify_rules.c src/worker/notify_send.c \
+                  src/worker/notify_mail.c src/worker/notify_run.c
 WORKER_STAGES  += src/worker/schema.c
 WORKER_STAGES  += src/worker/subscriptions.c
 # the command layer: main.c and one cmd_*.c per command (the only code
@@ -55,6 +58,7 @@ WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
                   build/tests/worker_api build/tests/worker_cmd_line \
                   build/tests/worker_json
+WORKER_TESTS   += build/tests/worker_notify
 
 # the list above names the default build/; the same binaries under
 # $(WORKER_BUILD)

@@ -59,6 +59,8 @@ static const tt_command_t  test_table[] = {
       sizeof(test_opts_t), 0, 0, test_main },
     { "things check", "FILE", "checks", 1, 1, NULL, 0, 0, TT_CMD_NO_DB,
       test_main },
+    { "things rules load", "FILE", "loads", 1, 1, NULL, 0, 0, 0,
+      test_main },
     { NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
@@ -327,6 +329,29 @@ test_day_and_id_checks(void **state)
 }
 
 
+/* "notify rules load FILE": three command words, then the operand */
+static void
+test_three_words(void **state)
+{
+    tt_cmd_args_t        a;
+    const tt_command_t  *cmd;
+
+    (void) state;
+
+    assert_int_equal(parse(&a, &cmd, "things", "rules", "load", "f.json",
+                           "--dsn", "db=1", NULL), -1);
+    assert_string_equal(cmd->name, "things rules load");
+    assert_int_equal(a.argc, 1);
+    assert_string_equal(a.argv[0], "f.json");
+
+    assert_int_equal(parse(&a, &cmd, "things", "rules", "frob", "f.json",
+                           NULL), TT_EXIT_USAGE);
+    assert_int_equal(parse(&a, &cmd, "things", "check", "rules", NULL), -1);
+    assert_string_equal(cmd->name, "things check");
+    assert_string_equal(a.argv[0], "rules");
+}
+
+
 int
 main(void)
 {
@@ -338,6 +363,7 @@ main(void)
         cmocka_unit_test(test_values_stored_where_they_belong),
         cmocka_unit_test(test_help_and_version_exit_0),
         cmocka_unit_test(test_day_and_id_checks),
+        cmocka_unit_test(test_three_words),
     };
 
     return cmocka_run_group_tests(tests, NULL, test_free_parsed);
