@@ -134,6 +134,12 @@ typedef struct {
     int          once;
 } tt_billing_sync_opts_t;
 
+typedef struct {
+    const char  *mapping;
+    const char  *mapping_dir;
+    const char  *rejects;
+} tt_import_cmd_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -151,6 +157,7 @@ int tt_cmd_auth_login(tt_cmd_args_t *args);
 int tt_cmd_auth_status(tt_cmd_args_t *args);
 int tt_cmd_auth_check(tt_cmd_args_t *args);
 int tt_cmd_billing_sync(tt_cmd_args_t *args);
+int tt_cmd_import(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -160,6 +167,7 @@ extern const tt_option_t  tt_cmd_jobs_retry_options[];
 extern const tt_option_t  tt_cmd_users_add_options[];
 extern const tt_option_t  tt_cmd_auth_login_options[];
 extern const tt_option_t  tt_cmd_billing_sync_options[];
+extern const tt_option_t  tt_cmd_import_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */

@@ -91,6 +91,12 @@ static const tt_command_t  tt_commands[] = {
       0, 0, tt_cmd_billing_sync_options, sizeof(tt_billing_sync_opts_t),
       TT_GROUP_API, 0, tt_cmd_billing_sync },
 
+    { "import", "FILE.csv|FILE.xlsx [--mapping NAME] [--rejects FILE]",
+      "load an Operation Reports or Data Lab export into the ledger "
+      "(exit 3: some rows were rejected)",
+      1, 1, tt_cmd_import_options, sizeof(tt_import_cmd_opts_t), 0, 0,
+      tt_cmd_import },
+
     { NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

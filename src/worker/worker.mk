@@ -19,6 +19,7 @@ WORKER_CC      ?= cc
 WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
                   -I$(shell pg_config --includedir) -Isrc/common -Isrc/worker
 WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lcurl -lm
+WORKER_LIBS    += -lcsv -lzip -lexpat
 WORKER_OBJDIR  := $(WORKER_BUILD)/worker
 
 WORKER_COMMON  := src/common/tt_time.c src/common/tt_json.c
@@ -34,7 +35,10 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
                   src/worker/billing_refs.c \
                   src/worker/channel.c src/worker/lookup.c \
-                  src/worker/enrich.c src/worker/photos.c
+                  src/worker/enrich.c src/worker/photos.c \
+                  src/worker/import.c src/worker/import_read.c \
+                  src/worker/import_csv.c src/worker/import_xlsx.c \
+                  src/worker/import_map.c src/worker/import_row.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
@@ -50,7 +54,7 @@ WORKER_MAIN_OBJ := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,$(WORKER_CMDS))
 WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
                   build/tests/worker_api build/tests/worker_cmd_line \
-                  build/tests/worker_json
+                  build/tests/worker_json build/tests/worker_import
 
 # the list above names the default build/; the same binaries under
 # $(WORKER_BUILD)
