@@ -45,7 +45,7 @@ import tt_tenant                                      # noqa: E402
 
 COLUMNS = ["ID", "Date", "Client", "Client ID", "Site", "Site ID",
            "Severity", "Category", "Report Template", "Status",
-           "Time Zone", "Updated", "Position", "Guard", "Details",
+           "Time Zone", "Updated", "Position", "Guard", "Hours", "Details",
            "Submitted On"]
 
 VARIANTS = ("plain", "bom", "semicolon", "crlf", "duplicates", "missing",
@@ -94,6 +94,7 @@ def _row(tenant, rep, fields):
         "Updated": rep["updatedOn"],
         "Position": post["name"] if post else "",
         "Guard": "Officer %d" % rep["createdBy"],
+        "Hours": tags.get("hours") or "",
         "Details": details,
         "Submitted On": rep.get("submittedOn", ""),
     }
@@ -113,7 +114,7 @@ def rows_for(base, count, variants):
     """The export's rows: base repeated with new ids up to count, then
     the variants' changes.  A generator: nothing is kept."""
     n = count if count is not None else len(base)
-    long_done = 0
+    first = []
     for i in range(n):
         row = dict(base[i % len(base)])
         row["ID"] = row["ID"] + (i // len(base)) * ID_STRIDE
@@ -122,7 +123,6 @@ def rows_for(base, count, variants):
         if "long" in variants and i in (4, 5):
             size = FIELD_MAX + 1 if i == 4 else FIELD_MAX - 10
             row["Details"] = ("x" * size)
-            long_done += 1
         if "badutf8" in variants and i == 6:
             row["Details"] = b"caf\xe9 \xff\xfe".decode("latin-1")
             row["_raw_bytes"] = True
@@ -130,10 +130,12 @@ def rows_for(base, count, variants):
             row["Details"] = '=HYPERLINK("http://evil.example","click")'
             row["Guard"] = "@SUM(A1)"
         yield row
+        if i < 3:
+            first.append(row)
         if "duplicates" in variants and i == 2:
             for k in range(3):
                 for j in range(2):
-                    yield dict(base[k])
+                    yield dict(first[k])
 
 
 def columns_for(variants):
