@@ -51,4 +51,6 @@ fi
 
 if [ -f bench/portal-bench.sh ]; then echo; bash bench/portal-bench.sh || status=$?; fi
 
+if [ -f bench/import-bench.sh ]; then echo; bash bench/import-bench.sh || status=$?; fi
+
 exit $status

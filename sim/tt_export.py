@@ -3,12 +3,16 @@ Operation Reports export (one row per report), as CSV or XLSX, and the
 hostile variants the importer must survive.
 
     python3 sim/tt_export.py OUT.csv|OUT.xlsx [--variant NAME]
-        [--rows N] [--seed N] [--history N] [--anchor YYYY-MM-DD]
+        [--rows N | --size-mb N] [--pad BYTES] [--seed N] [--history N]
+        [--anchor YYYY-MM-DD]
 
 The rows are the tenant's reports (--history of them, generated from
 --seed as the simulator does); --rows N repeats them with new ids
 (id + k * 10,000,000) to any length, written as they are produced, so a
-large export costs no memory.  The XLSX is written with the standard
+large export costs no memory; --size-mb N writes rows until the file has
+N MB (the benchmark's large files).  --pad BYTES adds a "Notes" column
+of that much text to every row (a column no mapping knows: it lands in
+the raw record's import.extra).  The XLSX is written with the standard
 library (zipfile and XML text): one sheet, inline strings, numbers as
 numbers, a formula cell as a real <f> element.
 
@@ -30,6 +34,7 @@ import argparse
 import datetime
 import io
 import os
+import random
 import sys
 import zipfile
 from xml.sax.saxutils import escape
@@ -110,13 +115,27 @@ def _local(iso_utc, tz):
     return t.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def rows_for(base, count, variants):
-    """The export's rows: base repeated with new ids up to count, then
-    the variants' changes.  A generator: nothing is kept."""
-    n = count if count is not None else len(base)
+def _pad_text(size):
+    """A block of words to cut row padding from: text that compresses as
+    text does, not as one repeated byte."""
+    rng = random.Random(7)
+    words = [w for w in __doc__.split() if w.isalpha()]
+    text = " ".join(rng.choice(words) for _ in range(size // 4))
+    return text[:size]
+
+
+def rows_for(base, count, variants, pad=0):
+    """The export's rows: base repeated with new ids up to count (None:
+    without end), then the variants' changes.  A generator: nothing is
+    kept."""
+    block = _pad_text(1024 * 1024 + pad) if pad else ""
     first = []
-    for i in range(n):
+    i = 0
+    while count is None or i < count:
         row = dict(base[i % len(base)])
+        if pad:
+            at = (i * 104729) % (len(block) - pad)
+            row["Notes"] = block[at:at + pad]
         row["ID"] = row["ID"] + (i // len(base)) * ID_STRIDE
         if "crlf" in variants and i == 1:
             row["Details"] = "Line one,\r\nline two \"quoted\"\r\nend"
@@ -129,19 +148,30 @@ def rows_for(base, count, variants):
         if "formula" in variants and i == 7:
             row["Details"] = '=HYPERLINK("http://evil.example","click")'
             row["Guard"] = "@SUM(A1)"
+        i += 1
         yield row
-        if i < 3:
+        if i <= 3:
             first.append(row)
-        if "duplicates" in variants and i == 2:
+        if "duplicates" in variants and i == 3:
             for k in range(3):
                 for j in range(2):
                     yield dict(first[k])
 
 
-def columns_for(variants):
+def columns_for(variants, pad=0):
+    cols = list(COLUMNS) + (["Notes"] if pad else [])
     if "missing" in variants:
-        return [c for c in COLUMNS if c != "Severity"]
-    return list(COLUMNS)
+        return [c for c in cols if c != "Severity"]
+    return cols
+
+
+def _until(rows, path, size_mb):
+    """rows until the file at path has size_mb MB (None: all of them)"""
+    for n, row in enumerate(rows):
+        if size_mb is not None and n % 100 == 0 \
+                and os.path.getsize(path) >= size_mb * 1024 * 1024:
+            return
+        yield row
 
 
 def _csv_cell(value, sep):
@@ -151,10 +181,11 @@ def _csv_cell(value, sep):
     return text
 
 
-def write_csv(path, rows, variants):
+def write_csv(path, rows, variants, pad=0, size_mb=None):
     sep = ";" if "semicolon" in variants else ","
-    cols = columns_for(variants)
+    cols = columns_for(variants, pad)
     with open(path, "wb") as out:
+        rows = _until(rows, path, size_mb)
         if "bom" in variants:
             out.write(b"\xef\xbb\xbf")
         out.write((sep.join(cols) + "\r\n").encode())
@@ -223,8 +254,9 @@ XLSX_PARTS = {
 }
 
 
-def write_xlsx(path, rows, variants):
-    cols = columns_for(variants)
+def write_xlsx(path, rows, variants, pad=0, size_mb=None):
+    cols = columns_for(variants, pad)
+    rows = _until(rows, path, size_mb)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for name, text in XLSX_PARTS.items():
             z.writestr(name, text)
@@ -257,6 +289,8 @@ def parse_args(argv):
     p.add_argument("out")
     p.add_argument("--variant", default="plain")
     p.add_argument("--rows", type=int, default=None)
+    p.add_argument("--size-mb", type=int, default=None)
+    p.add_argument("--pad", type=int, default=0)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--history", type=int, default=240)
     p.add_argument("--anchor", default="2026-11-30")
@@ -279,11 +313,15 @@ def main(argv=None):
         .replace(tzinfo=datetime.timezone.utc)
     tenant = tt_tenant.Tenant(seed=args.seed, anchor=anchor,
                               history=args.history)
-    rows = rows_for(report_rows(tenant), args.rows, variants)
+    base = report_rows(tenant)
+    count = args.rows
+    if count is None and args.size_mb is None:
+        count = len(base)
+    rows = rows_for(base, count, variants, args.pad)
     if args.out.endswith(".xlsx"):
-        write_xlsx(args.out, rows, variants)
+        write_xlsx(args.out, rows, variants, args.pad, args.size_mb)
     else:
-        write_csv(args.out, rows, variants)
+        write_csv(args.out, rows, variants, args.pad, args.size_mb)
     return 0
 
 
