@@ -79,15 +79,15 @@ BEGIN
 
     CREATE TEMPORARY TABLE tracktik_import_appended ON COMMIT DROP AS
     WITH keyed AS (
-        SELECT s.*,
-               encode(sha256(convert_to(s.raw::text, 'UTF8')), 'hex') AS sha
-          FROM tracktik_import_staging s
-    ), ranked AS (
-        SELECT k.*,
-               'report:' || k.report_id || ':' || k.sha AS event_id,
-               row_number() OVER (PARTITION BY k.report_id, k.sha
-                                  ORDER BY k.line) AS copy
-          FROM keyed k
+        -- one row per report and content: the first line that has it
+        SELECT DISTINCT ON (s.report_id, h.sha)
+               s.*, h.sha, 'report:' || s.report_id || ':' || h.sha
+                   AS event_id
+          FROM tracktik_import_staging s,
+               LATERAL (SELECT encode(sha256(convert_to(s.raw::text,
+                                                        'UTF8')), 'hex')
+                               AS sha) h
+         ORDER BY s.report_id, h.sha, s.line
     ), latest AS (
         SELECT DISTINCT ON (l.report_id) l.*
           FROM incidents_ledger l
@@ -95,21 +95,20 @@ BEGIN
                                  FROM tracktik_import_staging s)
          ORDER BY l.report_id, l.version DESC
     ), judged AS (
-        SELECT r.*, lt.version AS latest_version
-          FROM ranked r
-          LEFT JOIN latest lt ON lt.report_id = r.report_id
-         WHERE r.copy = 1
-           AND NOT EXISTS (SELECT 1 FROM incidents_ledger e
-                            WHERE e.event_id = r.event_id)
-           AND NOT coalesce(r.updated_on < lt.updated_on, false)
+        SELECT k.*, lt.version AS latest_version
+          FROM keyed k
+          LEFT JOIN latest lt ON lt.report_id = k.report_id
+         WHERE NOT EXISTS (SELECT 1 FROM incidents_ledger e
+                            WHERE e.event_id = k.event_id)
+           AND NOT coalesce(k.updated_on < lt.updated_on, false)
            AND NOT (lt.version IS NOT NULL AND NOT lt.raw ? 'import'
-                    AND (r.occurred_at, r.client_id, r.site_id, r.severity,
-                         r.category, r.status)
+                    AND (k.occurred_at, k.client_id, k.site_id, k.severity,
+                         k.category, k.status)
                         IS NOT DISTINCT FROM
                         (lt.occurred_at, lt.client_id, lt.site_id,
                          lt.severity, lt.category, lt.status)
-                    AND (r.report_template IS NULL
-                         OR r.report_template
+                    AND (k.report_template IS NULL
+                         OR k.report_template
                             IS NOT DISTINCT FROM lt.report_template))
     )
     SELECT j.*,
@@ -142,7 +141,9 @@ BEGIN
 
     SELECT count(*) INTO v_rows FROM tracktik_import_staging;
 
-    -- billing of the newest appended version of each report
+    -- billing of the newest appended version of each report: its open
+    -- charges (no credit line undoes them) and the lines it should have,
+    -- the n-th of each (code, quantity, price) paired with the n-th
     CREATE TEMPORARY TABLE tracktik_import_open ON COMMIT DROP AS
     SELECT b.*,
            row_number() OVER (PARTITION BY b.report_id, b.bill_code,
@@ -156,9 +157,10 @@ BEGIN
                         WHERE c.credits_line_id = b.id);
 
     CREATE TEMPORARY TABLE tracktik_import_wanted ON COMMIT DROP AS
-    SELECT a.report_id, a.ledger_id, a.new_version, a.service_date,
-           a.client_id, a.site_id, w.rule_id, w.rule_set_version,
-           w.bill_code, w.quantity, w.unit_price,
+    SELECT row_number() OVER () AS wanted_no, a.report_id, a.ledger_id,
+           a.new_version, a.service_date, a.client_id, a.site_id,
+           w.rule_id, w.rule_set_version, w.bill_code, w.quantity,
+           w.unit_price,
            row_number() OVER (PARTITION BY a.report_id, w.bill_code,
                                            w.quantity, w.unit_price
                               ORDER BY w.rule_id) AS n
@@ -168,6 +170,15 @@ BEGIN
                 quantity numeric, unit_price numeric)
      WHERE a.is_last;
 
+    CREATE TEMPORARY TABLE tracktik_import_kept ON COMMIT DROP AS
+    SELECT o.id AS open_id, w.wanted_no
+      FROM tracktik_import_open o
+      JOIN tracktik_import_wanted w
+        ON (w.report_id, w.bill_code, w.quantity, w.n)
+           = (o.report_id, o.bill_code, o.quantity, o.n)
+       AND w.unit_price IS NOT DISTINCT FROM o.unit_price;
+
+    -- an open charge the new version no longer bills: credited
     INSERT INTO billing_lines (idempotency_key, kind, report_id, ledger_id,
         ledger_version, rule_set_version, rule_id, bill_code, quantity,
         unit_price, service_date, client_id, site_id, credits_line_id)
@@ -178,16 +189,12 @@ BEGIN
       FROM tracktik_import_open o
       JOIN tracktik_import_appended a
         ON a.report_id = o.report_id AND a.is_last
-     WHERE NOT EXISTS (SELECT 1 FROM tracktik_import_wanted w
-                        WHERE w.report_id = o.report_id
-                          AND w.bill_code = o.bill_code
-                          AND w.quantity = o.quantity
-                          AND w.unit_price IS NOT DISTINCT FROM o.unit_price
-                          AND w.n = o.n)
+     WHERE o.id NOT IN (SELECT k.open_id FROM tracktik_import_kept k)
      ORDER BY o.report_id, o.id;
 
     GET DIAGNOSTICS v_credited = ROW_COUNT;
 
+    -- a line it bills that is not open: charged
     INSERT INTO billing_lines (idempotency_key, kind, report_id, ledger_id,
         ledger_version, rule_set_version, rule_id, bill_code, quantity,
         unit_price, service_date, client_id, site_id)
@@ -197,12 +204,8 @@ BEGIN
            w.rule_set_version, w.rule_id, w.bill_code, w.quantity,
            w.unit_price, w.service_date, w.client_id, w.site_id
       FROM tracktik_import_wanted w
-     WHERE NOT EXISTS (SELECT 1 FROM tracktik_import_open o
-                        WHERE o.report_id = w.report_id
-                          AND o.bill_code = w.bill_code
-                          AND o.quantity = w.quantity
-                          AND o.unit_price IS NOT DISTINCT FROM w.unit_price
-                          AND o.n = w.n)
+     WHERE w.wanted_no NOT IN (SELECT k.wanted_no
+                                 FROM tracktik_import_kept k)
      ORDER BY w.report_id, w.rule_id;
 
     GET DIAGNOSTICS v_charged = ROW_COUNT;

@@ -194,26 +194,23 @@ tt_cmd_now(void)
 }
 
 
-/* <dir of the binary>/../conf/import-mappings when it exists (build/ in
- * the repository), else ./conf/import-mappings */
+/* conf/import-mappings of the repository the binary was built in
+ * (build/tracktik-worker), else of the current directory */
 static const char *
 tt_cmd_default_mapping_dir(void)
 {
-    char         exe[PATH_MAX], *dir;
-    static char  path[PATH_MAX + 32];
+    char         exe[PATH_MAX];
     ssize_t      n;
+    static char  beside[PATH_MAX + 32];
 
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-    if (n > 0) {
-        exe[n] = '\0';
-        dir = dirname(exe);
-        snprintf(path, sizeof(path), "%s/../conf/import-mappings", dir);
-
-        if (access(path, R_OK) == 0) {
-            return path;
-        }
+    if (n <= 0) {
+        return "conf/import-mappings";
     }
 
-    return "conf/import-mappings";
+    exe[n] = '\0';
+    snprintf(beside, sizeof(beside), "%s/../conf/import-mappings",
+             dirname(exe));
+
+    return access(beside, R_OK) == 0 ? beside : "conf/import-mappings";
 }

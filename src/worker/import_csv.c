@@ -19,6 +19,11 @@
 
 #define TT_CSV_BLOCK  (256 * 1024)
 
+/* libcsv keeps a field whole until it ends: a file that has not ended one
+ * for this many blocks (8 MB: an unterminated quote, most likely) is
+ * refused, so its memory stays bounded */
+#define TT_CSV_BLOCKS_PER_FIELD  32
+
 
 typedef struct {
     tt_import_rowbuf_t   rb;
@@ -28,6 +33,7 @@ typedef struct {
     long long            breaks;        /* line breaks inside this row */
     long long            done;
     long long            total;
+    int                  blocks;        /* read since the last field */
     int                  last_end;      /* what ended the last row */
     int                  stopped;       /* cb said stop */
     int                  nomem;
@@ -96,6 +102,14 @@ tt_csv_read(const char *file, tt_import_row_pt cb, void *ctx, char *err,
             break;
         }
 
+        if (++s.blocks > TT_CSV_BLOCKS_PER_FIELD) {
+            snprintf(err, errlen, "%s: line %lld: a field runs on for more "
+                     "than %d MB (a quote never closed?)", file, s.line,
+                     TT_CSV_BLOCKS_PER_FIELD * TT_CSV_BLOCK / 1048576);
+            rc = -1;
+            break;
+        }
+
         skip = 0;
         n = fread(block, 1, TT_CSV_BLOCK, f);
     }
@@ -141,6 +155,8 @@ tt_csv_field(void *data, size_t len, void *arg)
     if (s->stopped || s->nomem) {
         return;
     }
+
+    s->blocks = 0;
 
     /* CRLF, lone CR and lone LF each end one physical line */
     for (i = 0; i < len; i++) {

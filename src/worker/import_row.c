@@ -44,7 +44,12 @@ typedef struct {
 static int tt_import_check(tt_import_rows_t *ir, const tt_import_row_t *row,
     tt_import_values_t *x, char *reason, size_t reasonlen);
 static int tt_import_id(const char *v, long long *id);
-static int tt_import_when(const char *v, const char *zone, long long *t);
+static int tt_import_ref(const char *id_value, const char *name,
+    long long *id, int *has_id);
+static int tt_import_when(tt_import_rows_t *ir, const char *v,
+    const char *zone, long long *t, long *offset);
+static int tt_import_civil(tt_import_rows_t *ir, const tt_datetime_t *dt,
+    const char *zone, long long *t, long *offset);
 static void tt_import_quote(const char *v, char *out, size_t size);
 static int tt_import_raw(tt_import_rows_t *ir, const tt_import_row_t *row,
     const tt_import_values_t *x, int *formulas);
@@ -227,6 +232,7 @@ tt_import_check(tt_import_rows_t *ir, const tt_import_row_t *row,
     tt_import_values_t *x, char *reason, size_t reasonlen)
 {
     int                       i;
+    long                      offset, updated_offset;
     size_t                    k;
     char                      q[64];
     const char               *v;
@@ -303,15 +309,15 @@ tt_import_check(tt_import_rows_t *ir, const tt_import_row_t *row,
         return 1;
     }
 
-    if (tt_import_when(x->v[TT_MAP_OCCURRED_AT], x->zone, &x->occurred_at)
-        != 0)
+    if (tt_import_when(ir, x->v[TT_MAP_OCCURRED_AT], x->zone,
+                       &x->occurred_at, &offset) != 0)
     {
         TT_IMPORT_BAD(TT_MAP_OCCURRED_AT, "not a date-time");
     }
 
     if (x->v[TT_MAP_UPDATED_ON] != NULL) {
-        if (tt_import_when(x->v[TT_MAP_UPDATED_ON], x->zone, &x->updated_on)
-            != 0)
+        if (tt_import_when(ir, x->v[TT_MAP_UPDATED_ON], x->zone,
+                           &x->updated_on, &updated_offset) != 0)
         {
             TT_IMPORT_BAD(TT_MAP_UPDATED_ON, "not a date-time");
         }
@@ -319,36 +325,28 @@ tt_import_check(tt_import_rows_t *ir, const tt_import_row_t *row,
         tt_time_format_utc(x->updated_on, x->updated, sizeof(x->updated));
     }
 
-    if (x->v[TT_MAP_CLIENT_ID] != NULL) {
-        if (tt_import_id(x->v[TT_MAP_CLIENT_ID], &x->client_id) != 0) {
-            TT_IMPORT_BAD(TT_MAP_CLIENT_ID, "not an id");
-        }
-        x->has_client_id = 1;
-
-    } else if (x->v[TT_MAP_CLIENT] != NULL
-               && tt_import_id(x->v[TT_MAP_CLIENT], &x->client_id) == 0)
+    if (tt_import_ref(x->v[TT_MAP_CLIENT_ID], x->v[TT_MAP_CLIENT],
+                      &x->client_id, &x->has_client_id) != 0)
     {
-        /* a Client column holding an id */
-        x->has_client_id = 1;
+        TT_IMPORT_BAD(TT_MAP_CLIENT_ID, "not an id");
     }
 
-    if (x->v[TT_MAP_SITE_ID] != NULL) {
-        if (tt_import_id(x->v[TT_MAP_SITE_ID], &x->site_id) != 0) {
-            TT_IMPORT_BAD(TT_MAP_SITE_ID, "not an id");
-        }
-        x->has_site_id = 1;
-
-    } else if (x->v[TT_MAP_SITE] != NULL
-               && tt_import_id(x->v[TT_MAP_SITE], &x->site_id) == 0)
+    if (tt_import_ref(x->v[TT_MAP_SITE_ID], x->v[TT_MAP_SITE], &x->site_id,
+                      &x->has_site_id) != 0)
     {
-        x->has_site_id = 1;
+        TT_IMPORT_BAD(TT_MAP_SITE_ID, "not an id");
     }
 
 #undef TT_IMPORT_BAD
 
     tt_time_format_utc(x->occurred_at, x->occurred, sizeof(x->occurred));
 
-    if (tt_tz_local(x->occurred_at, x->zone, &x->local) != 0) {
+    /* the local time the rules and the service date read: known already
+     * unless the text carried its own offset */
+    if (offset != TT_IMPORT_OFFSET_UNKNOWN) {
+        tt_time_epoch_to_civil(x->occurred_at + offset, &x->local);
+
+    } else if (tt_tz_local(x->occurred_at, x->zone, &x->local) != 0) {
         snprintf(reason, reasonlen, "time zone %s is not usable", x->zone);
         return 1;
     }
@@ -381,12 +379,30 @@ tt_import_id(const char *v, long long *id)
 }
 
 
+/* the id of a client or site: its id column, else a name column that
+ * holds an id; -1 when the id column holds something else */
+static int
+tt_import_ref(const char *id_value, const char *name, long long *id,
+    int *has_id)
+{
+    if (id_value != NULL) {
+        *has_id = tt_import_id(id_value, id) == 0;
+        return *has_id ? 0 : -1;
+    }
+
+    *has_id = name != NULL && tt_import_id(name, id) == 0;
+
+    return 0;
+}
+
+
 /*
  * An ISO 8601 date-time (its own offset, else civil time in zone), or a
  * spreadsheet serial date (days since 1899-12-30, civil time in zone).
  */
 static int
-tt_import_when(const char *v, const char *zone, long long *t)
+tt_import_when(tt_import_rows_t *ir, const char *v, const char *zone,
+    long long *t, long *offset)
 {
     char           *end;
     double          days;
@@ -416,7 +432,62 @@ tt_import_when(const char *v, const char *zone, long long *t)
         return -1;
     }
 
-    return tt_tz_instant(&dt, zone, t);
+    return tt_import_civil(ir, &dt, zone, t, offset);
+}
+
+
+/*
+ * The instant of a date-time, through a cache of zone offsets per civil
+ * hour: rows of many sites alternate between zones, and each switch of
+ * tz.c's zone re-reads the zone file (tzset), which made it most of the
+ * import's own time.  An offset holds for a whole civil hour (DST moves
+ * on the hour); the first time of an hour decides an ambiguous one, the
+ * same for every row.  *offset: the zone's offset at the instant, or
+ * TT_IMPORT_OFFSET_UNKNOWN when the text carried its own.
+ */
+static int
+tt_import_civil(tt_import_rows_t *ir, const tt_datetime_t *dt,
+    const char *zone, long long *t, long *offset)
+{
+    size_t                   k;
+    long long                civil, hour;
+    const char              *p;
+    tt_import_offset_t      *e;
+
+    if (dt->has_offset) {
+        *offset = TT_IMPORT_OFFSET_UNKNOWN;
+        return tt_tz_instant(dt, zone, t);
+    }
+
+    civil = tt_time_civil_to_epoch(dt->year, dt->month, dt->day, dt->hour,
+                                   dt->minute, dt->second);
+    hour = civil >= 0 ? civil / 3600 : (civil - 3599) / 3600;
+
+    k = (size_t) hour * 31;
+    for (p = zone; *p != '\0'; p++) {
+        k = k * 33 + (unsigned char) *p;
+    }
+    e = &ir->offsets[k % TT_IMPORT_OFFSETS];
+
+    if (e->hour != hour || strcmp(e->zone, zone) != 0) {
+        if (tt_tz_instant(dt, zone, t) != 0) {
+            return -1;
+        }
+
+        if (strlen(zone) < sizeof(e->zone)) {
+            snprintf(e->zone, sizeof(e->zone), "%s", zone);
+            e->hour = hour;
+            e->offset = (long) (civil - *t);
+        }
+
+        *offset = (long) (civil - *t);
+        return 0;
+    }
+
+    *t = civil - e->offset;
+    *offset = e->offset;
+
+    return 0;
 }
 
 

@@ -15,6 +15,18 @@
 #include "rules.h"
 
 
+#define TT_IMPORT_OFFSETS         4096
+#define TT_IMPORT_OFFSET_UNKNOWN  (-1000000L)
+
+
+/* a zone's offset during one civil hour (import_row.c's cache) */
+typedef struct {
+    char        zone[64];
+    long long   hour;           /* civil time / 3600 */
+    long        offset;         /* seconds east of UTC */
+} tt_import_offset_t;
+
+
 /* where the COPY text goes (PQputCopyData, or a test's buffer); -1 stops */
 typedef int (*tt_import_put_pt)(void *ctx, const char *data, size_t len);
 
@@ -27,6 +39,7 @@ typedef struct {
     tt_import_put_pt          put;
     void                     *put_ctx;
     yajl_gen                  gen;      /* the raw record, reused */
+    tt_import_offset_t        offsets[TT_IMPORT_OFFSETS];
 } tt_import_rows_t;
 
 

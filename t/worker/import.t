@@ -11,19 +11,11 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use TTWorker;
+use TTImport;
 
 my $t = TTWorker->new('import');
 $t->load_contracts;
-my $repo = TTWorker::repo();
 
-# an export written by the simulator (20 reports of seed 42)
-sub export_file {
-    my ($name, @args) = @_;
-    my $path = "$t->{dir}/$name";
-    system('python3', "$repo/sim/tt_export.py", $path, '--history', 20,
-           @args) == 0 or die "tt_export.py failed for $name";
-    return $path;
-}
 
 # the export's data rows as hashes (a plain CSV: no quotes in it)
 sub csv_rows {
@@ -57,7 +49,7 @@ sub ledger_of {
       . " ORDER BY report_id, version");
 }
 
-my $plain = export_file('plain.csv');
+my $plain = export_file($t, 'plain.csv');
 my @rows = csv_rows($plain);
 is scalar @rows, 20, 'the export has 20 reports';
 
@@ -111,7 +103,7 @@ subtest 're-importing the same file changes nothing' => sub {
 };
 
 subtest 'the XLSX of the same data is the same ledger' => sub {
-    my $xlsx = export_file('plain.xlsx');
+    my $xlsx = export_file($t, 'plain.xlsx');
     my ($rc, $out, $err) = import_file($xlsx);
     is $rc, 0, 'exit 0' or diag $err;
     is counts($out), '20 rows: 0 new, 20 unchanged, 0 updated, 0 rejected',
@@ -152,11 +144,30 @@ subtest 'a changed row adds one version; the others stay' => sub {
         'importing it again adds nothing';
 };
 
+subtest 'a changed category: the old charge credited, as for a webhook' => sub {
+    my ($adh) = grep { $_->{Category} eq 'After hours dispatch'
+                       && $_->{Status} eq 'APPROVED' } @rows;
+    my $id = $adh->{ID};
+    my $text = slurp($plain);
+    $text =~ s/^($id,.*?),MODERATE,After hours dispatch,/$1,HIGH,Vandalism,/m
+        or die 'no ADH row';
+    my ($rc, $out, $err) = import_file($t->file('reflagged.csv', $text));
+    is $rc, 0, 'exit 0' or diag $err;
+    like $out, qr/1 updated, 0 rejected; .*billing lines: 0 charged, 1 credited/,
+        'summary: one credit line';
+    is join(';', map { join ',', @$_ } $t->rows(
+        "SELECT kind, bill_code, quantity, ledger_version, idempotency_key"
+      . "  FROM billing_lines WHERE report_id = $id ORDER BY id")),
+        "charge,ADH,1.0,1,report:$id:v1:after-hours-dispatch\@1;"
+      . "credit,ADH,-1.0,2,credit:report:$id:v1:after-hours-dispatch\@1",
+        'the ADH charge of version 1 is credited by version 2';
+};
+
 subtest 'a missing required column: an error naming it, nothing written' => sub {
     my $count = $t->value("SELECT count(*) FROM incidents_ledger");
     my $runs = $t->value("SELECT count(*) FROM import_runs");
     for my $ext (qw(csv xlsx)) {
-        my $file = export_file("missing.$ext", '--variant', 'missing',
+        my $file = export_file($t, "missing.$ext", '--variant', 'missing',
                                '--seed', 7);
         my ($rc, $out, $err) = import_file($file, '--mapping',
                                            'operation-reports-v1');

@@ -11,18 +11,11 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use TTWorker;
+use TTImport;
 
 my $t = TTWorker->new('import_hostile');
 $t->load_contracts;
-my $repo = TTWorker::repo();
 
-sub export_file {
-    my ($name, @args) = @_;
-    my $path = "$t->{dir}/$name";
-    system('python3', "$repo/sim/tt_export.py", $path, '--history', 20,
-           @args) == 0 or die "tt_export.py failed for $name";
-    return $path;
-}
 
 # a report field's value by its label, of the newest version
 sub field_sql {
@@ -32,19 +25,13 @@ sub field_sql {
          . " WHERE report_id = $id AND f->>'label' = '$label'";
 }
 
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<:raw', $path or die "$path: $!";
-    local $/;
-    return scalar <$fh>;
-}
 
 # report ids of the export's rows, in order (the plain CSV: no quotes)
 my @ids = map { (split /,/)[0] } grep { /^\d/ }
-          split /\r\n/, slurp(export_file('plain.csv'));
+          split /\r\n/, slurp(export_file($t, 'plain.csv'));
 
 subtest 'hostile CSV: exact rejects, every good row imported' => sub {
-    my $file = export_file('hostile.csv', '--variant', 'hostile');
+    my $file = export_file($t, 'hostile.csv', '--variant', 'hostile');
     like slurp($file), qr/\A\xEF\xBB\xBFID;Date;Client;/,
         'the file starts with a BOM and uses ";"';
 
@@ -78,7 +65,7 @@ subtest 'hostile CSV: exact rejects, every good row imported' => sub {
 };
 
 subtest 'hostile XLSX: the same data, the same ledger' => sub {
-    my $file = export_file('hostile.xlsx', '--variant', 'hostile');
+    my $file = export_file($t, 'hostile.xlsx', '--variant', 'hostile');
     my $rejects = "$t->{dir}/hostile-xlsx.rejects";
     my $before = join ';', map { join ',', @$_ } $t->rows(
         "SELECT report_id, version, raw_sha256 FROM incidents_ledger ORDER BY 1, 2");

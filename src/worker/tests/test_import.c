@@ -192,6 +192,35 @@ test_csv_over_long_field(void **state)
 
 
 static void
+test_csv_unclosed_quote(void **state)
+{
+    char         *csv, *path, err[256];
+    size_t        len;
+    collected_t   c;
+
+    (void) state;
+    len = 9 * 1024 * 1024;
+    csv = malloc(len);
+    assert_non_null(csv);
+    memcpy(csv, "ID,Notes\n1,\"", 12);
+    memset(csv + 12, 'x', len - 12);
+
+    memset(&c, 0, sizeof(c));
+    path = temp_file(".csv", csv, len);
+
+    assert_int_equal(tt_csv_read(path, collect, &c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, ": line 2: a field runs on for more than "
+                           "8 MB (a quote never closed?)"));
+    assert_int_equal(c.n, 1);
+
+    collected_free(&c);
+    unlink(path);
+    free(path);
+    free(csv);
+}
+
+
+static void
 test_csv_stop_and_missing_file(void **state)
 {
     char         err[256], *path;
@@ -282,13 +311,33 @@ test_xlsx_strings_gaps_formula(void **state)
 }
 
 
+/* an XLSX of members (or, members NULL, a file of text) is refused with
+ * an error containing what */
 static void
-test_xlsx_bad_files(void **state)
+xlsx_refused(const char *const *members, const char *text,
+    const char *what)
 {
     char         *path, err[256];
     collected_t   c;
-    const char   *no_sheet[] = { "xl/workbook.xml", "<workbook/>", NULL };
-    const char   *bad_ref[] = {
+
+    memset(&c, 0, sizeof(c));
+    path = members != NULL ? write_xlsx(members)
+                           : temp_file(".xlsx", text, strlen(text));
+
+    assert_int_equal(tt_xlsx_read(path, collect, &c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, what));
+    assert_int_equal(c.n, 0);
+
+    unlink(path);
+    free(path);
+}
+
+
+static void
+test_xlsx_bad_files(void **state)
+{
+    const char  *no_sheet[] = { "xl/workbook.xml", "<workbook/>", NULL };
+    const char  *bad_ref[] = {
         "xl/worksheets/sheet1.xml",
         "<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>9</v>"
         "</c></row></sheetData></worksheet>",
@@ -296,28 +345,11 @@ test_xlsx_bad_files(void **state)
     };
 
     (void) state;
-    memset(&c, 0, sizeof(c));
 
-    path = write_xlsx(no_sheet);
-    assert_int_equal(tt_xlsx_read(path, collect, &c, err, sizeof(err)), -1);
-    assert_string_equal(err, "xl/worksheets/sheet1.xml is missing: not an "
-                        "XLSX workbook");
-    unlink(path);
-    free(path);
-
-    path = write_xlsx(bad_ref);
-    assert_int_equal(tt_xlsx_read(path, collect, &c, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "row 1: shared string 9 does not exist"));
-    unlink(path);
-    free(path);
-
-    path = temp_file(".xlsx", "not a zip", 9);
-    assert_int_equal(tt_xlsx_read(path, collect, &c, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "not a readable XLSX (zip) file"));
-    unlink(path);
-    free(path);
-
-    assert_int_equal(c.n, 0);
+    xlsx_refused(no_sheet, NULL, "xl/worksheets/sheet1.xml is missing: "
+                 "not an XLSX workbook");
+    xlsx_refused(bad_ref, NULL, "row 1: shared string 9 does not exist");
+    xlsx_refused(NULL, "not a zip", "not a readable XLSX (zip) file");
 }
 
 
@@ -363,6 +395,7 @@ main(void)
         cmocka_unit_test(test_csv_quotes_lines_bom_semicolon),
         cmocka_unit_test(test_csv_comma_wins_without_semicolons),
         cmocka_unit_test(test_csv_over_long_field),
+        cmocka_unit_test(test_csv_unclosed_quote),
         cmocka_unit_test(test_csv_stop_and_missing_file),
         cmocka_unit_test(test_xlsx_strings_gaps_formula),
         cmocka_unit_test(test_xlsx_bad_files),
