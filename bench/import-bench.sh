@@ -34,18 +34,10 @@ BIG_XLSX_MB=${BIG_XLSX_MB:-200}
 BIG_PAD=${BIG_PAD:-4000}
 WORKER=$PWD/build/tracktik-worker
 
-if [ ! -x "$WORKER" ]; then
-    echo "import-bench: $WORKER is missing: run make first" >&2
-    exit 1
-fi
-
-if [ -z "${PGPORT:-}" ]; then
-    scripts/pg.sh start >/dev/null
-    eval "$(scripts/pg.sh env)"
-fi
-
-: "${PGHOST:=127.0.0.1}" "${PGUSER:=tracktik}"
-export PGHOST PGPORT PGUSER
+[ -x "$WORKER" ] || { echo "import-bench: no $WORKER: make first" >&2; exit 1; }
+[ -n "${PGPORT:-}" ] || { scripts/pg.sh start >/dev/null
+                          eval "$(scripts/pg.sh env)"; }
+export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-tracktik} PGPORT
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/import-bench.XXXXXX")
 dbs=()
@@ -207,29 +199,20 @@ printf 'RSS: %s-row CSV %d MB, XLSX %d MB\n' "$ROWS" \
     $(( csv_rss / 1024 )) $(( xlsx_rss / 1024 ))
 
 # memory on large files: flat means well under 64 MB whatever the size
-if [ "$BIG_CSV_MB" -gt 0 ]; then
-    big=$work/big.csv
-    python3 sim/tt_export.py "$big" --size-mb "$BIG_CSV_MB" \
-        --pad "$BIG_PAD"
-    rm -f "$csv" "$work/inserts.sql" "$work/ledger.sql"
-    import_run "$big" "$(new_db bigcsv)"
-    printf 'RSS: %d MB CSV (%s): %d MB max resident, %s s\n' \
-        $(( $(stat -c %s "$big") / 1048576 )) \
+big_rss() {
+    local ext=$1 mb=$2 big=$work/big.$1
+    [ "$mb" -gt 0 ] || return 0
+    python3 sim/tt_export.py "$big" --size-mb "$mb" --pad "$BIG_PAD"
+    import_run "$big" "$(new_db "big$ext")"
+    printf 'RSS: %d MB %s (%s): %d MB max resident, %s s\n' \
+        $(( $(stat -c %s "$big") / 1048576 )) "$ext" \
         "$(grep -o '[0-9]* rows:' <<<"$summary")" \
         $(( rss_kb / 1024 )) "$secs"
     rm -f "$big"
-fi
+}
 
-if [ "$BIG_XLSX_MB" -gt 0 ]; then
-    big=$work/big.xlsx
-    python3 sim/tt_export.py "$big" --size-mb "$BIG_XLSX_MB" \
-        --pad "$BIG_PAD"
-    import_run "$big" "$(new_db bigxlsx)"
-    printf 'RSS: %d MB XLSX (%s): %d MB max resident, %s s\n' \
-        $(( $(stat -c %s "$big") / 1048576 )) \
-        "$(grep -o '[0-9]* rows:' <<<"$summary")" \
-        $(( rss_kb / 1024 )) "$secs"
-    rm -f "$big"
-fi
+rm -f "$csv" "$work/inserts.sql" "$work/ledger.sql"
+big_rss csv "$BIG_CSV_MB"
+big_rss xlsx "$BIG_XLSX_MB"
 
 exit $status

@@ -92,38 +92,39 @@ subtest 'a plain CSV: every row a new report, billed by the rules' => sub {
 my $before = ledger_of($t);
 my $billing = $t->value("SELECT count(*) FROM billing_lines");
 
+# imports $file into $w's database: exit 0, the summary, and a ledger and
+# billing that are the ones the first import of the CSV built
+sub same_ledger {
+    my ($w, $file, $summary, $what) = @_;
+    my ($rc, $out, $err) = $w->worker('import', $file);
+    is $rc, 0, "$what: exit 0" or diag $err;
+    is counts($out), $summary, "$what: summary";
+    is ledger_of($w), $before, "$what: the ledger built from the CSV";
+    is $w->value("SELECT count(*) FROM billing_lines"), $billing,
+        "$what: its billing lines";
+}
+
 subtest 're-importing the same file changes nothing' => sub {
-    my ($rc, $out, $err) = import_file($plain);
-    is $rc, 0, 'exit 0' or diag $err;
-    is counts($out), '20 rows: 0 new, 20 unchanged, 0 updated, 0 rejected',
-        'summary';
-    is ledger_of($t), $before, 'the ledger is the same';
-    is $t->value("SELECT count(*) FROM billing_lines"), $billing,
-        'no billing line added';
+    same_ledger($t, $plain,
+        '20 rows: 0 new, 20 unchanged, 0 updated, 0 rejected', 'again');
 };
 
 subtest 'the XLSX of the same data is the same ledger' => sub {
     my $xlsx = export_file($t, 'plain.xlsx');
-    my ($rc, $out, $err) = import_file($xlsx);
-    is $rc, 0, 'exit 0' or diag $err;
-    is counts($out), '20 rows: 0 new, 20 unchanged, 0 updated, 0 rejected',
-        'into the CSV\'s ledger: nothing changes';
+    same_ledger($t, $xlsx,
+        '20 rows: 0 new, 20 unchanged, 0 updated, 0 rejected',
+        'XLSX over the CSV\'s ledger');
 
     # and into an empty database: the same rows, hashes and billing
     my $x = TTWorker->new('import_xlsx');
     $x->load_contracts;
-    ($rc, $out, $err) = $x->worker('import', $xlsx);
-    is $rc, 0, 'exit 0' or diag $err;
-    is counts($out), '20 rows: 20 new, 0 unchanged, 0 updated, 0 rejected',
-        'into an empty database';
-    is ledger_of($x), $before, 'the same ledger as the CSV built';
-    is $x->value("SELECT count(*) FROM billing_lines"), $billing,
-        'the same billing';
+    same_ledger($x, $xlsx,
+        '20 rows: 20 new, 0 unchanged, 0 updated, 0 rejected',
+        'XLSX into an empty database');
 };
 
 subtest 'a changed row adds one version; the others stay' => sub {
-    open my $in, '<:raw', $plain or die;
-    my $text = do { local $/; <$in> };
+    my $text = slurp($plain);
     my $id = $rows[3]{ID};
     $text =~ s/^($id,.*?),(Officer \d+),/$1,$2 (relieved),/m or die 'no row';
     my $changed = $t->file('changed.csv', $text);
