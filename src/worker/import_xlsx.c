@@ -1,7 +1,8 @@
 /*
  * import_xlsx: the first worksheet of an XLSX export, streamed: libzip
- * inflates xl/worksheets/sheet1.xml a block at a time into expat, and a
- * row is handed on at its </row>, so memory does not grow with the sheet.
+ * inflates it (the workbook's first <sheet>, usually
+ * xl/worksheets/sheet1.xml) a block at a time into expat, and a row is
+ * handed on at its </row>, so memory does not grow with the sheet.
  *
  * Shared strings (xl/sharedStrings.xml) are the one part held in memory,
  * because a cell may refer to any of them: all their bytes in one buffer
@@ -23,6 +24,8 @@
 #define TT_XLSX_BLOCK        (64 * 1024)
 #define TT_XLSX_STRINGS_MAX  (32 * 1024 * 1024)
 #define TT_XLSX_SHEET        "xl/worksheets/sheet1.xml"
+#define TT_XLSX_WORKBOOK     "xl/workbook.xml"
+#define TT_XLSX_RELS         "xl/_rels/workbook.xml.rels"
 #define TT_XLSX_STRINGS      "xl/sharedStrings.xml"
 
 
@@ -39,6 +42,13 @@ typedef struct {
     int        too_big;
     int        nomem;
 } tt_xlsx_strings_t;
+
+
+/* the first sheet's part name, from the workbook and its relationships */
+typedef struct {
+    char       rid[64];         /* the first <sheet>'s r:id */
+    char       part[256];       /* its Target, as a member name */
+} tt_xlsx_first_t;
 
 
 typedef struct {
@@ -77,6 +87,11 @@ static void tt_xlsx_sheet_start(void *data, const XML_Char *name,
 static void tt_xlsx_sheet_end(void *data, const XML_Char *name);
 static void tt_xlsx_sheet_text(void *data, const XML_Char *s, int len);
 static void tt_xlsx_cell_end(tt_xlsx_sheet_t *s);
+static void tt_xlsx_first_sheet(zip_t *z, char *part, size_t size);
+static void tt_xlsx_workbook_start(void *data, const XML_Char *name,
+    const XML_Char **attrs);
+static void tt_xlsx_rels_start(void *data, const XML_Char *name,
+    const XML_Char **attrs);
 static const char *tt_xlsx_local(const XML_Char *name);
 static const char *tt_xlsx_attr(const XML_Char **attrs, const char *name);
 static long long tt_xlsx_column(const char *ref);
@@ -87,6 +102,7 @@ tt_xlsx_read(const char *file, tt_import_row_pt cb, void *ctx, char *err,
     size_t errlen)
 {
     int                 rc, zerr, stop;
+    char                part[256];
     zip_t              *z;
     long long           done, total;
     XML_Parser          parser;
@@ -148,7 +164,8 @@ tt_xlsx_read(const char *file, tt_import_row_pt cb, void *ctx, char *err,
     XML_SetElementHandler(parser, tt_xlsx_sheet_start, tt_xlsx_sheet_end);
     XML_SetCharacterDataHandler(parser, tt_xlsx_sheet_text);
 
-    rc = tt_xlsx_stream(z, TT_XLSX_SHEET, parser, &sheet.done, &sheet.total,
+    tt_xlsx_first_sheet(z, part, sizeof(part));
+    rc = tt_xlsx_stream(z, part, parser, &sheet.done, &sheet.total,
                         &sheet.stopped, err, errlen);
     XML_ParserFree(parser);
 
@@ -524,6 +541,108 @@ nomem:
 
     s->nomem = 1;
     XML_StopParser(s->parser, 0);
+}
+
+
+/*
+ * The member holding the workbook's first sheet: the first <sheet> of
+ * xl/workbook.xml, through its relationship in workbook.xml.rels (Excel
+ * renumbers nothing when sheets are moved or deleted); sheet1.xml when
+ * either is missing or says nothing usable.
+ */
+static void
+tt_xlsx_first_sheet(zip_t *z, char *part, size_t size)
+{
+    int                      i, stop;
+    char                     err[256];
+    long long                done, total;
+    XML_Parser               parser;
+    tt_xlsx_first_t          first;
+    const char              *member[2] = { TT_XLSX_WORKBOOK,
+                                           TT_XLSX_RELS };
+    XML_StartElementHandler  handler[2] = { tt_xlsx_workbook_start,
+                                            tt_xlsx_rels_start };
+
+    memset(&first, 0, sizeof(first));
+
+    for (i = 0; i < 2; i++) {
+        parser = XML_ParserCreate("UTF-8");
+        if (parser == NULL) {
+            break;
+        }
+
+        XML_SetUserData(parser, &first);
+        XML_SetStartElementHandler(parser, handler[i]);
+        stop = 0;
+
+        if (zip_name_locate(z, member[i], 0) < 0
+            || tt_xlsx_stream(z, member[i], parser, &done, &total, &stop,
+                              err, sizeof(err)) != 0)
+        {
+            first.part[0] = '\0';
+        }
+
+        XML_ParserFree(parser);
+
+        if (first.rid[0] == '\0') {
+            break;
+        }
+    }
+
+    if (first.part[0] == '\0' || strstr(first.part, "..") != NULL) {
+        snprintf(part, size, "%s", TT_XLSX_SHEET);
+        return;
+    }
+
+    /* a Target is relative to xl/, or absolute in the package */
+    if (first.part[0] == '/') {
+        snprintf(part, size, "%s", first.part + 1);
+    } else {
+        snprintf(part, size, "xl/%s", first.part);
+    }
+}
+
+
+static void
+tt_xlsx_workbook_start(void *data, const XML_Char *name,
+    const XML_Char **attrs)
+{
+    const char       *v;
+    tt_xlsx_first_t  *first;
+
+    first = data;
+
+    if (first->rid[0] == '\0' && strcmp(tt_xlsx_local(name), "sheet") == 0)
+    {
+        v = tt_xlsx_attr(attrs, "id");
+        if (v != NULL && strlen(v) < sizeof(first->rid)) {
+            snprintf(first->rid, sizeof(first->rid), "%s", v);
+        }
+    }
+}
+
+
+static void
+tt_xlsx_rels_start(void *data, const XML_Char *name,
+    const XML_Char **attrs)
+{
+    const char       *id, *target;
+    tt_xlsx_first_t  *first;
+
+    first = data;
+
+    if (strcmp(tt_xlsx_local(name), "Relationship") != 0) {
+        return;
+    }
+
+    id = tt_xlsx_attr(attrs, "Id");
+    target = tt_xlsx_attr(attrs, "Target");
+
+    if (id != NULL && target != NULL && strcmp(id, first->rid) == 0
+        && strlen(target) < sizeof(first->part) - 4)
+    {
+        snprintf(first->part, sizeof(first->part), "%s", target);
+    }
 }
 
 

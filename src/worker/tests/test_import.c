@@ -311,6 +311,43 @@ test_xlsx_strings_gaps_formula(void **state)
 }
 
 
+static void
+test_xlsx_first_sheet_by_relationship(void **state)
+{
+    char         *path, err[256];
+    collected_t   c;
+    const char   *members[] = {
+        "xl/workbook.xml",
+        "<workbook xmlns:r=\"urn:r\"><sheets><sheet name=\"Reports\" "
+        "sheetId=\"7\" r:id=\"rId3\"/><sheet name=\"Other\" sheetId=\"1\" "
+        "r:id=\"rId1\"/></sheets></workbook>",
+        "xl/_rels/workbook.xml.rels",
+        "<Relationships><Relationship Id=\"rId1\" "
+        "Target=\"worksheets/sheet1.xml\"/><Relationship Id=\"rId3\" "
+        "Target=\"worksheets/sheet3.xml\"/></Relationships>",
+        "xl/worksheets/sheet1.xml",
+        "<worksheet><sheetData><row r=\"1\"><c t=\"inlineStr\"><is><t>"
+        "wrong</t></is></c></row></sheetData></worksheet>",
+        "xl/worksheets/sheet3.xml",
+        "<worksheet><sheetData><row r=\"1\"><c t=\"inlineStr\"><is><t>"
+        "first</t></is></c></row></sheetData></worksheet>",
+        NULL
+    };
+
+    (void) state;
+    memset(&c, 0, sizeof(c));
+    path = write_xlsx(members);
+
+    assert_int_equal(tt_xlsx_read(path, collect, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.rows[0], "1|first");
+
+    collected_free(&c);
+    unlink(path);
+    free(path);
+}
+
+
 /* an XLSX of members (or, members NULL, a file of text) is refused with
  * an error containing what */
 static void
@@ -398,6 +435,7 @@ main(void)
         cmocka_unit_test(test_csv_unclosed_quote),
         cmocka_unit_test(test_csv_stop_and_missing_file),
         cmocka_unit_test(test_xlsx_strings_gaps_formula),
+        cmocka_unit_test(test_xlsx_first_sheet_by_relationship),
         cmocka_unit_test(test_xlsx_bad_files),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_formula),
