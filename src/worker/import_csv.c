@@ -90,6 +90,10 @@ tt_csv_read(const char *file, tt_import_row_pt cb, void *ctx, char *err,
     csv_set_delim(&p, tt_csv_delimiter(block + skip, n - skip));
     csv_set_space_func(&p, tt_csv_no_space);
 
+    /* libcsv grows a field's buffer by this much at a time (128 bytes by
+     * default: a 1 MB field was thousands of reallocations) */
+    csv_set_blk_size(&p, TT_CSV_BLOCK);
+
     while (n > 0 && !s.stopped && !s.nomem) {
         s.done += n;
 
