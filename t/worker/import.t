@@ -184,6 +184,37 @@ subtest 'a missing required column: an error naming it, nothing written' => sub 
     is $t->value("SELECT count(*) FROM import_runs"), $runs, 'no run recorded';
 };
 
+subtest 'a report a webhook recorded: an export of it changes nothing' => sub {
+    $t->enqueue([ 'hook-700', report_json(id => 700) ]);
+    my ($rc) = $t->drain;
+    is $rc, 0, 'the webhook job drained';
+    my ($when, $zone, $client, $site, $updated) = @{ ($t->rows(
+        "SELECT to_char(occurred_at AT TIME ZONE 'UTC',"
+      . " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), time_zone, client_id, site_id,"
+      . " to_char(updated_on AT TIME ZONE 'UTC',"
+      . " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+      . " FROM incidents_ledger WHERE report_id = 700"))[0] };
+    my $head = 'ID,Date,Client,Client ID,Site,Site ID,Severity,Category,'
+             . 'Status,Time Zone,Updated';
+    my $row = "700,$when,Client,$client,Site,$site,HIGH,"
+            . "After hours dispatch,APPROVED,$zone,$updated";
+
+    ($rc, my $out, my $err) = import_file(
+        $t->file('hooked.csv', "$head\n$row\n"));
+    is $rc, 0, 'exit 0' or diag $err;
+    like $out, qr/1 rows: 0 new, 1 unchanged, 0 updated/,
+        'the same columns as the webhook\'s version: unchanged';
+    is $t->value("SELECT count(*) FROM incidents_ledger WHERE report_id = 700"),
+        1, 'the full entity stays the newest version';
+
+    $row =~ s/,HIGH,/,SEVERE,/;
+    ($rc, $out) = import_file($t->file('hooked2.csv', "$head\n$row\n"));
+    like $out, qr/1 rows: 0 new, 0 unchanged, 1 updated/,
+        'a changed severity: a new version';
+    is $t->value("SELECT count(*) FROM billing_lines WHERE report_id = 700"),
+        1, 'still billed once (the rules bill it the same)';
+};
+
 subtest 'a Data Lab export is detected by its header row' => sub {
     my $file = $t->file('datalab.csv', join "\r\n",
         'Report ID,Report Date,Client Name,Site Name,Severity Level,Report Flag,Client ID,Site ID,Report Status,Site Time Zone',
