@@ -169,6 +169,9 @@ tt_cmd_import_progress(void *ctx, long long rows, long long done,
     if (!p->tty) {
         fprintf(stderr, "import: %lld rows, %.0f rows/s, %.0f%%, %s\n",
                 rows, rate, frac * 100, eta);
+        if (total && done == total) {
+            fprintf(stderr, "import: merging into the ledger\n");
+        }
         return;
     }
 
@@ -180,6 +183,11 @@ tt_cmd_import_progress(void *ctx, long long rows, long long done,
 
     fprintf(stderr, "\r[%s] %3.0f%% %lld rows %.0f rows/s %s   ", bar,
             frac * 100, rows, rate, eta);
+
+    if (total && done == total) {
+        /* the file is read: the merge is one statement, without steps */
+        fprintf(stderr, "\nimport: merging into the ledger ...");
+    }
 }
 
 
