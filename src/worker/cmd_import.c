@@ -30,7 +30,7 @@ typedef struct {
 
 
 static void tt_cmd_import_progress(void *ctx, long long rows,
-    long long done, long long total);
+    long long done, long long total, int read);
 static double tt_cmd_now(void);
 static const char *tt_cmd_default_mapping_dir(void);
 
@@ -141,7 +141,7 @@ tt_cmd_import(tt_cmd_args_t *args)
 /* a bar on a terminal (5 times a second), else a line every 5 s */
 static void
 tt_cmd_import_progress(void *ctx, long long rows, long long done,
-    long long total)
+    long long total, int read)
 {
     int                 i, width;
     char                bar[41], eta[32];
@@ -151,7 +151,7 @@ tt_cmd_import_progress(void *ctx, long long rows, long long done,
     p = ctx;
     now = tt_cmd_now();
 
-    if (now - p->last < (p->tty ? 0.2 : 5.0) && !(total && done == total)) {
+    if (now - p->last < (p->tty ? 0.2 : 5.0) && !read) {
         return;
     }
 
@@ -169,7 +169,7 @@ tt_cmd_import_progress(void *ctx, long long rows, long long done,
     if (!p->tty) {
         fprintf(stderr, "import: %lld rows, %.0f rows/s, %.0f%%, %s\n",
                 rows, rate, frac * 100, eta);
-        if (total && done == total) {
+        if (read) {
             fprintf(stderr, "import: merging into the ledger\n");
         }
         return;
@@ -184,7 +184,7 @@ tt_cmd_import_progress(void *ctx, long long rows, long long done,
     fprintf(stderr, "\r[%s] %3.0f%% %lld rows %.0f rows/s %s   ", bar,
             frac * 100, rows, rate, eta);
 
-    if (total && done == total) {
+    if (read) {
         /* the file is read: the merge is one statement, without steps */
         fprintf(stderr, "\nimport: merging into the ledger ...");
     }

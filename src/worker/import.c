@@ -86,7 +86,7 @@ tt_import_run(PGconn *conn, const tt_import_opts_t *o,
 
     if (rc == 0 && o->progress != NULL) {
         o->progress(o->progress_ctx, sum->rows, im.last_total,
-                    im.last_total);
+                    im.last_total, 1);
     }
 
     if (rc == 0) {
@@ -157,7 +157,7 @@ tt_import_on_row(void *ctx, const tt_import_row_t *row)
         && im->sum->rows % TT_IMPORT_PROGRESS_ROWS == 0)
     {
         im->o->progress(im->o->progress_ctx, im->sum->rows, row->done,
-                        row->total);
+                        row->total, 0);
     }
 
     return 0;

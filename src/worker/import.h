@@ -20,9 +20,10 @@ typedef struct {
     const char  *default_time_zone;
     FILE        *rejects;           /* "LINE<TAB>REASON" lines; NULL */
 
-    /* called every few thousand rows and at the end of the reading */
+    /* called every few thousand rows, and once with read = 1 when the
+     * file has been read (done, total: bytes of the source) */
     void       (*progress)(void *ctx, long long rows, long long done,
-                           long long total);
+                           long long total, int read);
     void        *progress_ctx;
 } tt_import_opts_t;
 
