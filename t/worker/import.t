@@ -59,7 +59,7 @@ subtest 'a plain CSV: every row a new report, billed by the rules' => sub {
     is counts($out), '20 rows: 20 new, 0 unchanged, 0 updated, 0 rejected',
         'summary';
     like $out, qr/\(mapping operation-reports-v1\)/, 'mapping detected';
-    like $err, qr/import: 20 rows, \d+ rows\/s, 100%/,
+    like $err, qr/import: 20 rows, \d+ rows\/s, 100%.*\nimport: merging into the ledger\n/,
         'progress as plain lines when stderr is not a terminal';
     is $t->value("SELECT count(*) FROM incidents_ledger"), 20, '20 ledger rows';
     is $t->value("SELECT count(*) FROM incidents_ledger WHERE version <> 1"), 0,
