@@ -75,6 +75,25 @@ collected_free(collected_t *c)
 }
 
 
+/* c holds exactly the n rows given (strings), then is freed */
+static void
+expect_rows(collected_t *c, size_t n, ...)
+{
+    size_t   i;
+    va_list  ap;
+
+    assert_int_equal(c->n, n);
+
+    va_start(ap, n);
+    for (i = 0; i < n; i++) {
+        assert_string_equal(c->rows[i], va_arg(ap, const char *));
+    }
+    va_end(ap);
+
+    collected_free(c);
+}
+
+
 static char *
 temp_file(const char *suffix, const char *data, size_t len)
 {
@@ -127,16 +146,9 @@ test_csv_quotes_lines_bom_semicolon(void **state)
     (void) state;
     read_csv(csv, sizeof(csv) - 1, &c);
 
-    assert_int_equal(c.n, 5);
-    assert_string_equal(c.rows[0], "1|ID|Name|Notes");
-    assert_string_equal(c.rows[1],
-                        "2|1|a;b|two\r\nlines \"quoted\"");
     /* line 4 is the blank one */
-    assert_string_equal(c.rows[2], "5|2| spaced |");
-    assert_string_equal(c.rows[3], "6|3|x|lf\nonly");
-    assert_string_equal(c.rows[4], "8|4|last|no newline");
-
-    collected_free(&c);
+    expect_rows(&c, 5, "1|ID|Name|Notes", "2|1|a;b|two\r\nlines \"quoted\"",
+                "5|2| spaced |", "6|3|x|lf\nonly", "8|4|last|no newline");
 }
 
 
@@ -182,11 +194,7 @@ test_csv_over_long_field(void **state)
     len += 6;
 
     read_csv(csv, len, &c);
-    assert_int_equal(c.n, 3);
-    assert_string_equal(c.rows[1], "2|1|<too long>");
-    assert_string_equal(c.rows[2], "3|2|ok");
-
-    collected_free(&c);
+    expect_rows(&c, 3, "1|ID|Notes", "2|1|<too long>", "3|2|ok");
     free(csv);
 }
 
@@ -270,10 +278,25 @@ write_xlsx(const char *const *members)
 }
 
 
+/* every row of an XLSX of members into c */
+static void
+read_xlsx(const char *const *members, collected_t *c)
+{
+    char  *path, err[256];
+
+    memset(c, 0, sizeof(*c));
+    path = write_xlsx(members);
+
+    assert_int_equal(tt_xlsx_read(path, collect, c, err, sizeof(err)), 0);
+
+    unlink(path);
+    free(path);
+}
+
+
 static void
 test_xlsx_strings_gaps_formula(void **state)
 {
-    char         *path, err[256];
     collected_t   c;
     const char   *members[] = {
         "xl/sharedStrings.xml",
@@ -295,26 +318,16 @@ test_xlsx_strings_gaps_formula(void **state)
     };
 
     (void) state;
-    memset(&c, 0, sizeof(c));
-    path = write_xlsx(members);
+    read_xlsx(members, &c);
 
-    assert_int_equal(tt_xlsx_read(path, collect, &c, err, sizeof(err)), 0);
-
-    assert_int_equal(c.n, 3);
-    assert_string_equal(c.rows[0], "1|ID|Notes||Extra");
-    assert_string_equal(c.rows[1], "3|42||a & b|=SUM(A1:A2)");
-    assert_string_equal(c.rows[2], "4||cr\r\nlf");
-
-    collected_free(&c);
-    unlink(path);
-    free(path);
+    expect_rows(&c, 3, "1|ID|Notes||Extra", "3|42||a & b|=SUM(A1:A2)",
+                "4||cr\r\nlf");
 }
 
 
 static void
 test_xlsx_first_sheet_by_relationship(void **state)
 {
-    char         *path, err[256];
     collected_t   c;
     const char   *members[] = {
         "xl/workbook.xml",
@@ -335,16 +348,9 @@ test_xlsx_first_sheet_by_relationship(void **state)
     };
 
     (void) state;
-    memset(&c, 0, sizeof(c));
-    path = write_xlsx(members);
+    read_xlsx(members, &c);
 
-    assert_int_equal(tt_xlsx_read(path, collect, &c, err, sizeof(err)), 0);
-    assert_int_equal(c.n, 1);
-    assert_string_equal(c.rows[0], "1|first");
-
-    collected_free(&c);
-    unlink(path);
-    free(path);
+    expect_rows(&c, 1, "1|first");
 }
 
 
