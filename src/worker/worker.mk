@@ -35,8 +35,9 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/ratelimit.c src/worker/billing_sync.c \
                   src/worker/billing_refs.c \
                   src/worker/channel.c src/worker/lookup.c \
-                  src/worker/enrich.c src/worker/photos.c \
-                  src/worker/import.c src/worker/import_read.c \
+                  src/worker/enrich.c src/worker/photos.c
+# import: Operation Reports / Data Lab exports (doc/import.md)
+WORKER_STAGES  += src/worker/import.c src/worker/import_read.c \
                   src/worker/import_csv.c src/worker/import_xlsx.c \
                   src/worker/import_map.c src/worker/import_row.c \
                   src/worker/import_text.c
@@ -55,7 +56,8 @@ WORKER_MAIN_OBJ := $(patsubst src/%.c,$(WORKER_OBJDIR)/%.o,$(WORKER_CMDS))
 WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_rules build/tests/worker_backoff \
                   build/tests/worker_api build/tests/worker_cmd_line \
-                  build/tests/worker_json build/tests/worker_import
+                  build/tests/worker_json
+WORKER_TESTS   += build/tests/worker_import
 
 # the list above names the default build/; the same binaries under
 # $(WORKER_BUILD)
