@@ -214,6 +214,12 @@ typedef struct {
     int          limit;
 } tt_notify_log_opts_t;
 
+typedef struct {
+    const char  *mapping;
+    const char  *mapping_dir;
+    const char  *rejects;
+} tt_import_cmd_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -247,6 +253,7 @@ int tt_cmd_notify_run(tt_cmd_args_t *args);
 int tt_cmd_notify_log(tt_cmd_args_t *args);
 int tt_cmd_notify_replay(tt_cmd_args_t *args);
 int tt_cmd_notify_resume(tt_cmd_args_t *args);
+int tt_cmd_import(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -265,6 +272,7 @@ extern const tt_option_t  tt_cmd_billing_retry_options[];
 extern const tt_option_t  tt_cmd_audit_options[];
 extern const tt_option_t  tt_cmd_notify_run_options[];
 extern const tt_option_t  tt_cmd_notify_log_options[];
+extern const tt_option_t  tt_cmd_import_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */

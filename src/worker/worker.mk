@@ -20,6 +20,7 @@ WORKER_CFLAGS  := -Wall -Wextra -O2 -g -std=gnu11 \
                   -I$(shell pg_config --includedir) -Isrc/common -Isrc/worker
 WORKER_LIBS    := -L$(shell pg_config --libdir) -lpq -lyajl -lcurl -lm
 WORKER_LIBS    += -lcrypto
+WORKER_LIBS    += -lcsv -lzip -lexpat
 WORKER_OBJDIR  := $(WORKER_BUILD)/worker
 
 WORKER_COMMON  := src/common/tt_time.c src/common/tt_json.c
@@ -42,6 +43,11 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/notify_mail.c src/worker/notify_run.c
 WORKER_STAGES  += src/worker/schema.c
 WORKER_STAGES  += src/worker/subscriptions.c
+# import: Operation Reports / Data Lab exports (doc/import.md)
+WORKER_STAGES  += src/worker/import.c src/worker/import_read.c \
+                  src/worker/import_csv.c src/worker/import_xlsx.c \
+                  src/worker/import_map.c src/worker/import_row.c \
+                  src/worker/import_text.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
@@ -59,6 +65,7 @@ WORKER_TESTS   := build/tests/worker_time build/tests/worker_parse \
                   build/tests/worker_api build/tests/worker_cmd_line \
                   build/tests/worker_json
 WORKER_TESTS   += build/tests/worker_notify
+WORKER_TESTS   += build/tests/worker_import
 
 # the list above names the default build/; the same binaries under
 # $(WORKER_BUILD)
