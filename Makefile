@@ -138,7 +138,8 @@ SYSCONFDIR        ?= /etc
 NGINX_MODULES_DIR ?= $(PREFIX)/lib/nginx/modules
 NGINX_MODULES_AVAILABLE ?= $(PREFIX)/share/nginx/modules-available
 INSTALL_BUILD     := $(BUILD)/install
-INSTALL_FLAGS      = $(TT_EXTRA_CFLAGS) -DTT_SQL_DIR=\"$(TT_DATADIR)/sql\"
+INSTALL_FLAGS      = $(TT_EXTRA_CFLAGS) -DTT_SQL_DIR=\"$(TT_DATADIR)/sql\" \
+                     -DTT_MAPPING_DIR=\"$(TT_DATADIR)/import-mappings\"
 
 .PHONY: install install-worker-build
 
@@ -169,8 +170,12 @@ install: module install-worker-build
 	install -m 644 portal/*.html $(DESTDIR)$(TT_DATADIR)/portal/
 	install -m 644 portal/assets/* $(DESTDIR)$(TT_DATADIR)/portal/assets/
 	install -m 644 conf/contracts.example.json conf/worker.env.example \
-	    conf/billing.env.example \
+	    conf/billing.env.example conf/notify.env.example \
+	    conf/notify.example.json conf/prometheus-alerts.example.yml \
 	    $(DESTDIR)$(SYSCONFDIR)/tracktik/
+	install -d $(DESTDIR)$(TT_DATADIR)/import-mappings
+	install -m 644 conf/import-mappings/*.json \
+	    $(DESTDIR)$(TT_DATADIR)/import-mappings/
 	sed -e 's|@DATADIR@|$(TT_DATADIR)|g' \
 	    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' conf/nginx-site.example.conf.in \
 	    >$(DESTDIR)$(SYSCONFDIR)/tracktik/nginx-site.example.conf

@@ -162,7 +162,18 @@ ok -f "$root/usr/share/tracktik/portal/$_", "portal/$_ is installed"
     for qw(index.html login.html assets/app.js assets/login.js);
 ok -f "$root/etc/tracktik/$_", "/etc/tracktik/$_"
     for qw(contracts.example.json worker.env.example billing.env.example
-           nginx-site.example.conf);
+           notify.env.example notify.example.json
+           prometheus-alerts.example.yml nginx-site.example.conf);
+{
+    my @want = map { s{.*/}{}r } sort glob("$repo/conf/import-mappings/*.json");
+    my @got = map { s{.*/}{}r }
+              sort glob("$root/usr/share/tracktik/import-mappings/*.json");
+    ok @want > 0, 'the checkout has import mappings';
+    is_deeply \@got, \@want, 'every import mapping is installed';
+    my $strings = slurp("$root$bin");
+    like $strings, qr{/usr/share/tracktik/import-mappings\0},
+        '... and the installed worker looks for them there';
+}
 like slurp("$scratch/control-tracktik-worker/conffiles"),
     qr{^/etc/tracktik/worker\.env\.example$}m, 'the examples are conffiles';
 
@@ -180,7 +191,7 @@ like $worker_postinst, qr{install -d -o tracktik -g www-data -m 2750\s+\\?\s*/va
     '... and the attachment store, readable by nginx';
 like $worker_postinst, qr/deb-systemd-helper debian-installed '$_\.service'/,
     "... does not enable $_ (dh_installsystemd --no-enable)"
-    for qw(tracktik-worker tracktik-billing tracktik-schedule);
+    for qw(tracktik-worker tracktik-billing tracktik-schedule tracktik-notify);
 unlike $worker_postinst, qr/restart/, '... restarts no unit on upgrade';
 my $preinst = "$scratch/control-tracktik-worker/preinst";
 unlike -f $preinst ? slurp($preinst) : '', qr/\bstop\b/,
@@ -272,14 +283,15 @@ is $rc, 0, "the checkout's worker still finds the checkout's sql/"
 # --- the systemd units
 
 my %unit;
-for my $name (qw(tracktik-worker tracktik-billing tracktik-schedule)) {
+for my $name (qw(tracktik-worker tracktik-billing tracktik-schedule
+                  tracktik-notify)) {
     my $path = "$root/lib/systemd/system/$name.service";
     ok -f $path, "$name.service is installed" or next;
     $unit{$name} = slurp($path);
 }
 # each daemon its own environment file: its own database role
 my %env_file = ('tracktik-worker' => 'worker', 'tracktik-billing' => 'billing',
-                'tracktik-schedule' => 'worker');
+                'tracktik-schedule' => 'worker', 'tracktik-notify' => 'notify');
 for my $name (sort keys %unit) {
     my $u = $unit{$name};
     like $u, qr/^$_$/m, "$name: $_"
@@ -298,6 +310,9 @@ like $unit{'tracktik-billing'} // '',
 like $unit{'tracktik-schedule'} // '',
     qr{^ExecStart=/usr/bin/tracktik-worker schedule\b}m,
     'the scheduled pull runs `schedule`';
+like $unit{'tracktik-notify'} // '',
+    qr{^ExecStart=/usr/bin/tracktik-worker notify run\b}m,
+    'the notification sender runs `notify run`';
 
 my ($have_analyze) = cmd(['sh', '-c', 'command -v systemd-analyze']);
 SKIP: {

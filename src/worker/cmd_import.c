@@ -202,11 +202,15 @@ tt_cmd_now(void)
 }
 
 
-/* conf/import-mappings of the repository the binary was built in
+/* the installed mappings (`make install` builds with -DTT_MAPPING_DIR),
+ * else conf/import-mappings of the repository the binary was built in
  * (build/tracktik-worker), else of the current directory */
 static const char *
 tt_cmd_default_mapping_dir(void)
 {
+#ifdef TT_MAPPING_DIR
+    return TT_MAPPING_DIR;
+#else
     char         exe[PATH_MAX];
     ssize_t      n;
     static char  beside[PATH_MAX + 32];
@@ -221,4 +225,5 @@ tt_cmd_default_mapping_dir(void)
              dirname(exe));
 
     return access(beside, R_OK) == 0 ? beside : "conf/import-mappings";
+#endif
 }

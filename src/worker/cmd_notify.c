@@ -221,6 +221,9 @@ tt_cmd_notify_run(tt_cmd_args_t *args)
 
     signal(SIGTERM, tt_cmd_notify_stop);
     signal(SIGINT, tt_cmd_notify_stop);
+    /* nothing to reload: every pass reads the queue and the rules afresh
+     * (systemd's ExecReload must not kill the sender) */
+    signal(SIGHUP, SIG_IGN);
 
     sent = 0;
     failed = 0;
