@@ -73,6 +73,7 @@ FUZZ_M     := src/ngx_http_tracktik
 FUZZ_SIGNATURE := $(FUZZ_M)_signature.c $(FUZZ_M)_hmac.c $(FUZZ_M)_util.c
 FUZZ_SESSION   := $(FUZZ_M)_session.c $(FUZZ_M)_hmac.c
 FUZZ_PORTAL    := $(FUZZ_M)_portal.c $(FUZZ_M)_portal_call.c \
+                  $(FUZZ_M)_portal_origin.c \
                   $(FUZZ_M)_json.c $(FUZZ_M)_util.c $(FUZZ_SESSION)
 
 $(eval $(call tt_fuzz,worker_parse,$(FUZZ_PARSE),-lyajl))

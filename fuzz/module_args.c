@@ -34,6 +34,8 @@
 #include <openssl/hmac.h>
 
 #include "ngx_http_tracktik_module.h"
+#include "ngx_http_tracktik_json.h"
+#include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_portal.h"
 #include "ngx_http_tracktik_portal_login.h"
 #include "ngx_http_tracktik_portal_response.h"
@@ -89,6 +91,11 @@ static fuzz_route_t  fuzz_routes[] = {
       { "resume:p_after", NULL } },
     { NGX_HTTP_GET, "incidents/", "portal_api_incident", { "id:p_id", NULL } },
     { NGX_HTTP_GET, "attachments/", "portal_api_attachment",
+      { "id:p_id", NULL } },
+    { NGX_HTTP_GET, "billing", "portal_api_billing",
+      { "q:p_from", "q:p_to", "q:p_client", "q:p_site", "q:p_code",
+        "q:p_state", NULL } },
+    { NGX_HTTP_POST, "billing/retry/", "portal_api_billing_retry",
       { "id:p_id", NULL } },
     { 0, NULL, NULL, { NULL } }
 };
@@ -198,6 +205,14 @@ ngx_http_tracktik_password_forget(ngx_http_tracktik_password_t *check)
 {
     abort();                            /* no login gets this far */
 }
+
+
+/* counters live in shared memory nginx never made here */
+void
+ngx_http_tracktik_metrics_portal(ngx_http_request_t *r, ngx_uint_t route)
+{
+}
+
 
 
 /* the UTF-8 check against the reference */
@@ -643,6 +658,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();                    /* refused its own origin */
         }
         goto done;
+    }
+
+    if (rt->args[0] != NULL) {          /* an operator's POST: signed in */
+        if (!(flags & 4)) {
+            if (rc != NGX_HTTP_UNAUTHORIZED) {
+                abort();
+            }
+            goto done;
+        }
+
+        if (id.data && !fuzz_args_id(&id)) {
+            if (rc != NGX_HTTP_NOT_FOUND) {
+                abort();
+            }
+            goto done;
+        }
     }
 
     if (rc != NGX_DONE || fuzz_args.started == NULL
