@@ -136,7 +136,8 @@ sub refused {
 
 # one LOGIN user per runtime role, and the owner
 my %user = (owner => 'tt_owner', ingest => 'tt_nginx', portal => 'tt_portal',
-            worker => 'tt_worker', billing => 'tt_billing');
+            worker => 'tt_worker', billing => 'tt_billing',
+            notify => 'tt_notify');
 my %password;
 my $passfile = "$dir/pgpass";
 open my $pf, '>', $passfile or die "$passfile: $!";
@@ -173,7 +174,7 @@ is $rc, 0, 'the owner migrated over scram-sha-256, its password in the '
            . 'passfile' or diag $err;
 unlike "$out$err", qr/may not create roles/, 'and created the roles';
 
-for my $r (qw(ingest portal worker billing)) {
+for my $r (qw(ingest portal worker billing notify)) {
     value_as($user{owner}, "CREATE ROLE $user{$r} LOGIN "
              . "PASSWORD '$password{$user{$r}}' IN ROLE tracktik_${r}_role");
 }
@@ -183,7 +184,7 @@ value_as($user{owner}, "REVOKE CONNECT, TEMP ON DATABASE $db FROM PUBLIC; "
          . "tracktik_portal_role, tracktik_worker_role, "
          . "tracktik_billing_role, tracktik_notify_role");
 is su_sql("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'tt\\_%' "
-          . "AND rolpassword LIKE 'SCRAM-SHA-256\$%'"), 5,
+          . "AND rolpassword LIKE 'SCRAM-SHA-256\$%'"), 6,
     'every login role has a scram-sha-256 verifier';
 
 # wrong password: refused, so the passfile is what lets them in
@@ -266,6 +267,15 @@ SERVER
         'the portal pool has a conninfo of its own';
 }
 
+# a notification rule for every incident (the outbox is filled by the
+# ledger's trigger as whoever inserts: here tt_worker)
+tt_write_file("$fdir/notify.json", TTWorker::json_encode({
+    name => 'roles test', recipients => { ops => { email => 'ops@roles.test' } },
+    rules => [ { id => 'all', notify => ['ops'], mode => 'immediate' } ] }));
+($rc, $out, $err) = worker_as('owner', undef, 'notify', 'rules', 'load',
+                              "$fdir/notify.json");
+is $rc, 0, 'notification rules loaded' or diag $err;
+
 # 1. a signed webhook: nginx as tt_nginx
 my $report_id = 8_100_000 + $$ % 100_000;
 my $report = TTWorker::report_json(id => $report_id, status => 'APPROVED',
@@ -330,6 +340,37 @@ is value_as($user{owner}, "SELECT count(*) FROM billing_lines "
     'every line posted to the simulator'
     or diag $err, value_as($user{owner}, "SELECT state, last_error "
                            . "FROM billing_lines");
+
+# 3b. the notification the worker's insert queued, sent as tt_notify (to
+# a relay that is not there: the attempt is what must be recorded)
+is value_as($user{owner}, "SELECT count(*) FROM notifications "
+            . "WHERE report_id = $report_id"), 1,
+    'tt_worker\'s ledger insert queued one notification';
+($rc, $out, $err) = worker_as('notify', undef, 'notify', 'run', '--drain',
+                              '--smtp-url', 'smtp://127.0.0.1:9',
+                              '--smtp-from', 'incidents@roles.test');
+is $rc, 0, 'notify run --drain as tt_notify' or diag $err;
+unlike $err, qr/permission denied/, '... without a refusal';
+is value_as($user{owner}, "SELECT count(*) FROM notify_attempts a "
+            . "JOIN notifications n ON n.id = a.notification_id "
+            . "WHERE n.report_id = $report_id"), 1,
+    '... which claimed it and recorded the failed attempt';
+
+# 3c. the scheduled pull as tt_worker: the lease, the run and its pages
+($rc, $out, $err) = worker_as('worker', undef, 'schedule', '--once',
+                              '--pull-interval', '60');
+is $rc, 0, 'schedule --once as tt_worker' or diag $err;
+is $out, "schedule: pulled\n", '... pulled';
+is value_as($user{owner}, "SELECT kind || ' ' || status FROM tracktik_pulls"),
+    'scheduled done', '... and recorded the pull as done';
+cmp_ok value_as($user{owner}, "SELECT count(*) FROM tracktik_jobs"), '>', 0,
+    '... its reports queued as jobs (through tracktik_pull_page)';
+($rc, $out, $err) = worker_as('worker', undef, 'run', '--drain',
+                              '--attachment-dir', "$fdir/attachments");
+is $rc, 0, 'run --drain as tt_worker processes them' or diag $err;
+is value_as($user{owner}, "SELECT count(*) FROM incidents_ledger "
+            . "WHERE report_id = $report_id"), 1,
+    '... and the report already recorded gets no second version';
 
 # 4. the portal: login and the incident list, as tt_portal
 my $origin = 'http://127.0.0.1:' . $ngx->port;
