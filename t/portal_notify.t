@@ -272,14 +272,21 @@ subtest 'methods and origins' => sub {
 my $alice_mail;
 
 subtest "end to end: a subscription tells its owner of their own client's incidents only" => sub {
-    # tampered: alice's stored match says any client, any site
+    # tampered: alice's stored match says any client, any site, and it
+    # names another recipient beside her
     $t->rows("UPDATE notify_rules SET client_ids = NULL, site_ids = NULL"
              . " WHERE id = $sa");
+    $t->rows("WITH r AS (INSERT INTO notify_recipients (kind, address)"
+             . " VALUES ('email', 'spy\@elsewhere.example') RETURNING id)"
+             . " INSERT INTO notify_rule_targets (rule_id, recipient_id)"
+             . " SELECT $sa, id FROM r");
     ingest(report(91001, $site{a1}), report(91002, $site{b1}),
            report(91003, $site{a1}, severity => 'LOW'));
 
     is queued_for('alice'), '91001:new', "alice: her site's HIGH incident only";
     is queued_for('bob'), '91002:new', "bob: his site's incident only";
+    $email{spy} = 'spy@elsewhere.example';
+    is queued_for('spy'), '', 'nobody else';
 
     my ($rc, $out, $err) = $n->send_due;
     is $rc, 0, 'notify run --drain' or diag $err;
