@@ -19,6 +19,7 @@
     var $ = function (id) { return document.getElementById(id); };
     var siteNames = {};
     var subs = [];
+    var zone = '';              // the user's, for their digests
 
     function signedOut() {
         var here = location.pathname + location.search;
@@ -109,7 +110,8 @@
 
     function renderSubs(answer) {
         subs = answer.items;
-        $('s-zone').value = answer.time_zone;
+        zone = answer.time_zone;
+        $('s-zone').value = zone;
         var body = $('sub-rows');
         body.textContent = '';
         subs.forEach(function (s) {
@@ -203,14 +205,18 @@
         if (f.time_zone.value.trim() !== '') {
             p.set('time_zone', f.time_zone.value.trim());
         }
-        save(f.id.value, p).then(reset, function (e) {
+        save(f.id.value, p).then(function () {
+            $('sub-form').reset();
+        }, function (e) {
             showError(e.message);
         });
     }
 
-    function reset() {
-        $('sub-form').reset();
+    // after the form's own reset (its Clear button, or a save) has
+    // cleared the fields: a new subscription again, in the user's zone
+    function afterReset() {
         $('sub-form').elements.id.value = '';
+        $('s-zone').value = zone;
         $('form-title').textContent = 'New subscription';
         $('s-save').textContent = 'Subscribe';
     }
@@ -322,7 +328,7 @@
     document.addEventListener('DOMContentLoaded', function () {
         $('sub-form').addEventListener('submit', submit);
         $('sub-form').addEventListener('reset', function () {
-            setTimeout(reset, 0);
+            setTimeout(afterReset, 0);
         });
         $('log-filter').addEventListener('submit', function (ev) {
             ev.preventDefault();
