@@ -8,8 +8,6 @@
 'use strict';
 
 (function () {
-    var API = '/portal/api/';
-    var LOGIN = '/portal/login.html';
     var SEVERITY = { '': 'Any', INFO: 'Info', LOW: 'Low',
                      MODERATE: 'Moderate', HIGH: 'High', SEVERE: 'Severe' };
     var DAYS = { sun: 'Sundays', mon: 'Mondays', tue: 'Tuesdays',
@@ -21,34 +19,8 @@
     var subs = [];
     var zone = '';              // the user's, for their digests
 
-    function signedOut() {
-        var here = location.pathname + location.search;
-        location.replace(LOGIN + '?next=' + encodeURIComponent(here));
-    }
-
-    function api(path, method) {
-        return fetch(API + path, {
-            method: method || 'GET',
-            credentials: 'same-origin',
-            headers: { Accept: 'application/json' }
-        }).then(function (res) {
-            return res.json().catch(function () { return null; })
-                .then(function (body) {
-                    if (res.status === 401) {
-                        signedOut();
-                        throw new Error('Signed out.');
-                    }
-                    if (!res.ok) {
-                        throw new Error(body && typeof body.error === 'string'
-                            ? body.error
-                            : 'The server answered HTTP ' + res.status + '.');
-                    }
-                    return body;
-                });
-        }, function () {
-            throw new Error('The portal could not be reached.');
-        });
-    }
+    var api = window.TTApi;      // assets/page.js
+    var cell = window.TTCell;
 
     function showError(message) {
         $('page-error').textContent = message;
@@ -58,20 +30,6 @@
     function say(message) {
         showError('');
         $('notice').textContent = message;
-    }
-
-    function text(v) {
-        return v === null || v === undefined ? '' : String(v);
-    }
-
-    function cell(tr, value, header) {
-        var c = document.createElement(header ? 'th' : 'td');
-        if (header) {
-            c.scope = 'row';
-        }
-        c.textContent = text(value);
-        tr.appendChild(c);
-        return c;
     }
 
     function button(label, aria, onClick) {

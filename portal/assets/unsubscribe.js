@@ -6,28 +6,13 @@
 'use strict';
 
 (function () {
-    var API = '/portal/api/notify/unsubscribe?token=';
     var $ = function (id) { return document.getElementById(id); };
     var token = new URLSearchParams(location.search).get('token') || '';
 
+    // no session: the token is the authority (assets/page.js)
     function call(method) {
-        return fetch(API + encodeURIComponent(token), {
-            method: method,
-            credentials: 'omit',
-            headers: { Accept: 'application/json' }
-        }).then(function (res) {
-            return res.json().catch(function () { return null; })
-                .then(function (body) {
-                    if (!res.ok) {
-                        throw new Error(body && typeof body.error === 'string'
-                            ? body.error
-                            : 'The server answered HTTP ' + res.status + '.');
-                    }
-                    return body;
-                });
-        }, function () {
-            throw new Error('The portal could not be reached.');
-        });
+        return window.TTApi('notify/unsubscribe?token='
+                            + encodeURIComponent(token), method, 'omit');
     }
 
     function fail(err) {
