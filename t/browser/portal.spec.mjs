@@ -556,6 +556,31 @@ async function notificationsOfAClient(context, page) {
           stored === 'HIGH daily ' + fx.sites[0].id, stored);
     await shot(page, '11-notifications');
 
+    /* the unsubscribe link of a mail for it: asks, then pauses it */
+    const token = psql('WITH n AS (INSERT INTO notifications (rule_key,'
+        + ' recipient_id, report_id, announce, rule_id, channel, state)'
+        + ' SELECT r.rule_key, c.id, 0, \'digest:browser\', r.id, \'email\','
+        + ' \'sent\' FROM notify_rules r JOIN notify_recipients c'
+        + ' ON c.portal_user_id = r.owner_user_id'
+        + ' JOIN portal_users u ON u.id = r.owner_user_id'
+        + ' WHERE lower(u.email) = lower(\'' + fx.email + '\')'
+        + ' AND r.deleted_at IS NULL RETURNING id)'
+        + ' SELECT notify_unsubscribe_token(id) FROM n');
+    await page.goto(base + '/portal/notify/unsubscribe?token=' + token);
+    await page.waitForSelector('#unsub-confirm:not([hidden])');
+    const asked = await page.textContent('#unsub-what');
+    check('the unsubscribe link asks first, naming the address',
+          asked.includes(fx.email.toLowerCase()), asked);
+    await page.click('#unsub-confirm');
+    await page.waitForSelector('#unsub-done:not([hidden])');
+    await shot(page, '12-unsubscribed');
+    await page.goto(base + '/portal/notifications.html');
+    await page.waitForSelector('#sub-rows tr');
+    const state = await page.$eval('#sub-rows tr',
+                                   (tr) => tr.cells[3].textContent);
+    check('after unsubscribing, the portal shows the subscription paused',
+          state === 'Paused (unsubscribed)', state);
+
     await page.click('#sub-rows button[aria-label="Delete this '
                      + 'subscription"]');
     await page.waitForSelector('#subs-empty:not([hidden])');
