@@ -205,7 +205,7 @@ subtest "another user's subscription is a 404, as a missing one" => sub {
     is $status, 404, "bob changes alice's: 404";
 };
 
-subtest 'a user changes their own: bad values are 400 and change nothing' => sub {
+subtest 'a user changes their own; a bad value is 400, changes nothing' => sub {
     my ($status, $data) = call('alice', 'POST', "notify/subscriptions/$sa?"
                                . "sites=$site{a1},$site{a2}&mode=daily");
     is $status, 400, 'a digest without its time: 400';
@@ -250,7 +250,8 @@ subtest 'client users get 403 on the operator routes' => sub {
 subtest 'the operator sees every rule' => sub {
     my ($status, $data) = call('ops', 'GET', 'notify/rules');
     is $status, 200, 'notify/rules';
-    is_deeply [ sort map { "$_->{id}:$_->{owner}" } @{ $data->{subscriptions} } ],
+    is_deeply [ sort map { "$_->{id}:$_->{owner}" }
+                @{ $data->{subscriptions} } ],
               [ sort "$sa:$email{alice}", "$sb:$email{bob}" ],
               "both clients' subscriptions, with their owners";
     ($status, $data) = call('ops', 'GET', 'notify/subscriptions');
@@ -258,7 +259,8 @@ subtest 'the operator sees every rule' => sub {
 };
 
 subtest 'methods and origins' => sub {
-    my ($status, $data, $head) = call('alice', 'DELETE', 'notify/subscriptions');
+    my ($status, $data, $head) = call('alice', 'DELETE',
+                                      'notify/subscriptions');
     is $status, 405, 'DELETE without an id: 405';
     is $head->{allow}, 'GET, HEAD, POST', '... Allow names what the path takes';
     ($status) = call('alice', 'PUT', "notify/subscriptions/$sa");
@@ -271,7 +273,8 @@ subtest 'methods and origins' => sub {
 
 my $alice_mail;
 
-subtest "end to end: a subscription tells its owner of their own client's incidents only" => sub {
+subtest "end to end: its owner hears of their own client's incidents only"
+    => sub {
     # tampered: alice's stored match says any client, any site, and it
     # names another recipient beside her
     $t->rows("UPDATE notify_rules SET client_ids = NULL, site_ids = NULL"
@@ -302,10 +305,12 @@ subtest "end to end: a subscription tells its owner of their own client's incide
 };
 
 subtest 'the one-click unsubscribe link of that mail, with no login' => sub {
-    like $alice_mail, qr/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r?$/m,
+    like $alice_mail,
+         qr/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r?$/m,
          'the mail offers one-click (RFC 8058)';
     my ($link) = $alice_mail =~ /^List-Unsubscribe: <([^>]+)>/m;
-    my ($token) = ($link // '') =~ m{/portal/notify/unsubscribe\?token=([0-9a-f.]+)$};
+    my ($token) = ($link // '')
+        =~ m{/portal/notify/unsubscribe\?token=([0-9a-f.]+)$};
     ok $token, 'its link is the portal\'s notify/unsubscribe' or diag $link;
     my $url = $nginx->url("/portal/notify/unsubscribe?token=$token");
 
