@@ -14,6 +14,8 @@
 #     nothing; the owner resumes it in the portal
 #   * operators switch a rule off and on, read the delivery log, replay a
 #     dead notification
+#   * a subscription's daily digest comes at its local time, in the
+#     subscriber's zone
 #
 # The database is this suite's own (TTWorker); an nginx of its own serves
 # the portal API and pages from it.
@@ -404,6 +406,35 @@ subtest 'the operator switches a rule off and on' => sub {
     is $status, 200, 'on again';
     ingest(report(92002, $site{b1}));
     is queued_for('bob'), '91002:new,92002:new', 'queued again';
+};
+
+subtest "a daily digest at 08:00 in the subscriber's zone" => sub {
+    my ($status) = call('bob', 'POST', "notify/subscriptions/$sb?mode=daily"
+                        . '&digest_at=08:00&time_zone=America/Toronto');
+    is $status, 200, 'bob: a daily digest at 08:00, Toronto time';
+    ingest(report(94001, $site{b1}), report(94002, $site{b1}));
+    is $t->value("SELECT string_agg(n.state, ',') FROM notifications n"
+                 . " WHERE n.report_id IN (94001, 94002)"), 'digest,digest',
+       'both wait for the digest';
+    # the first 08:00 in Toronto after they came, and a minute before it
+    # (UTC, ISO 8601)
+    my ($at, $before) = @{ ($t->rows("SELECT to_char(a AT TIME ZONE 'UTC',"
+        . " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char((a - interval"
+        . " '1 minute') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+        . " FROM (SELECT min(a) AS a FROM (SELECT ((now() AT TIME ZONE"
+        . " 'America/Toronto')::date + d + time '08:00') AT TIME ZONE"
+        . " 'America/Toronto' AS a FROM generate_series(0, 1) d) y"
+        . " WHERE a > now()) x"))[0] };
+    $n->send_due;               # what is due anyway goes first
+    my @before = $n->mails;
+    $n->send_due('--now', $before);
+    is scalar($n->mails), scalar(@before), 'nothing at 07:59';
+    my ($rc, $out, $err) = $n->send_due('--now', $at);
+    my @new = ($n->mails)[scalar(@before) .. scalar($n->mails) - 1];
+    is scalar @new, 1, 'one mail at 08:00' or diag $err;
+    like $new[0] // '', qr/^X-TT-Envelope-To: <\Q$email{bob}\E>/m, '... to bob';
+    like $new[0] // '', qr/#incident=94001\b.*#incident=94002\b/s,
+         '... listing both incidents';
 };
 
 subtest 'a user deletes their own' => sub {
