@@ -29,10 +29,24 @@
 
 
 static ngx_http_tracktik_portal_route_t *ngx_http_tracktik_portal_route(
-    ngx_str_t *path, ngx_str_t *id);
+    ngx_str_t *path, ngx_uint_t method, ngx_str_t *id);
+static ngx_uint_t ngx_http_tracktik_portal_path(
+    ngx_http_tracktik_portal_route_t *route, ngx_str_t *path, ngx_str_t *id);
+static ngx_uint_t ngx_http_tracktik_portal_method(
+    ngx_http_tracktik_portal_route_t *route, ngx_uint_t method);
+static char *ngx_http_tracktik_portal_allow(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_uint_t ngx_http_tracktik_portal_route_index(
+    ngx_http_tracktik_portal_route_t *route);
 static ngx_int_t ngx_http_tracktik_portal_not_allowed(ngx_http_request_t *r,
     char *allow);
 static ngx_int_t ngx_http_tracktik_portal_query(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx,
+    ngx_http_tracktik_portal_route_t *route, ngx_str_t *id);
+static ngx_int_t ngx_http_tracktik_portal_tokened(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx,
+    ngx_http_tracktik_portal_route_t *route, ngx_str_t *id);
+static ngx_int_t ngx_http_tracktik_portal_args(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx,
     ngx_http_tracktik_portal_route_t *route, ngx_str_t *id);
 static ngx_int_t ngx_http_tracktik_portal_arg(ngx_http_request_t *r,
@@ -43,6 +57,11 @@ static ngx_int_t ngx_http_tracktik_portal_id(ngx_str_t *s);
 
 static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_json = {
     ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_answered
+};
+
+/* no session: the authority is a token in the URL (unsubscribe links) */
+static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_open = {
+    ngx_http_tracktik_portal_tokened, ngx_http_tracktik_portal_answered
 };
 
 static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_file = {
@@ -116,10 +135,50 @@ static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_id_args[] = {
     { NULL, 0 }
 };
 
+/* notifications (sql/functions/portal_notify.sql) */
+#define ngx_http_tracktik_subscription_args                                   \
+    { "p_sites", NGX_HTTP_TRACKTIK_ARG_QUERY },                               \
+    { "p_min_severity", NGX_HTTP_TRACKTIK_ARG_QUERY },                        \
+    { "p_mode", NGX_HTTP_TRACKTIK_ARG_QUERY },                                \
+    { "p_digest_at", NGX_HTTP_TRACKTIK_ARG_QUERY },                           \
+    { "p_digest_weekday", NGX_HTTP_TRACKTIK_ARG_QUERY },                      \
+    { "p_time_zone", NGX_HTTP_TRACKTIK_ARG_QUERY }
+
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_sub_add_args[] = {
+    ngx_http_tracktik_subscription_args,
+    { NULL, 0 }
+};
+
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_sub_change_args[] = {
+    { "p_id", NGX_HTTP_TRACKTIK_ARG_ID },
+    ngx_http_tracktik_subscription_args,
+    { "p_paused", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { NULL, 0 }
+};
+
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_switch_args[] = {
+    { "p_id", NGX_HTTP_TRACKTIK_ARG_ID },
+    { "p_enabled", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { NULL, 0 }
+};
+
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_log_args[] = {
+    { "p_limit", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_state", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { NULL, 0 }
+};
+
+/* ?token=: the unsubscribe link's, not a session's (no session here) */
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_link_args[] = {
+    { "p_token", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { NULL, 0 }
+};
+
 
 /*
  * The routes, after the location's prefix.  A path ending in '/' takes an
- * id; GET routes answer HEAD too; POST routes must come from this origin.
+ * id; GET routes answer HEAD too; POST and DELETE routes must come from
+ * this origin (but for the unsubscribe link's, which takes no session).
  * Login takes its email from the body (portal_login.c).
  */
 
@@ -162,6 +221,43 @@ static ngx_http_tracktik_portal_route_t  ngx_http_tracktik_portal_routes[] = {
       "portal_api_billing_retry", ngx_http_tracktik_id_args,
       &ngx_http_tracktik_portal_json },
 
+    { NGX_HTTP_GET, ngx_string("notify/subscriptions"),
+      "portal_api_notify_subscriptions", NULL,
+      &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_POST, ngx_string("notify/subscriptions"),
+      "portal_api_notify_subscription_add", ngx_http_tracktik_sub_add_args,
+      &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_POST, ngx_string("notify/subscriptions/"),
+      "portal_api_notify_subscription_change",
+      ngx_http_tracktik_sub_change_args, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_DELETE, ngx_string("notify/subscriptions/"),
+      "portal_api_notify_subscription_delete", ngx_http_tracktik_id_args,
+      &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_GET, ngx_string("notify/rules"), "portal_api_notify_rules",
+      NULL, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_POST, ngx_string("notify/rules/"),
+      "portal_api_notify_rule_switch", ngx_http_tracktik_switch_args,
+      &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_GET, ngx_string("notify/log"), "portal_api_notify_log",
+      ngx_http_tracktik_log_args, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_POST, ngx_string("notify/replay/"), "portal_api_notify_replay",
+      ngx_http_tracktik_id_args, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_GET, ngx_string("notify/unsubscribe"),
+      "portal_api_notify_unsubscribe_check", ngx_http_tracktik_link_args,
+      &ngx_http_tracktik_portal_open },
+
+    { NGX_HTTP_POST, ngx_string("notify/unsubscribe"),
+      "portal_api_notify_unsubscribe", ngx_http_tracktik_link_args,
+      &ngx_http_tracktik_portal_open },
+
     { 0, ngx_null_string, NULL, NULL, NULL }
 };
 
@@ -169,6 +265,7 @@ static ngx_http_tracktik_portal_route_t  ngx_http_tracktik_portal_routes[] = {
 ngx_int_t
 ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
 {
+    char                              *allow;
     ngx_int_t                          rc;
     ngx_str_t                          path, id;
     ngx_http_core_loc_conf_t          *clcf;
@@ -196,46 +293,58 @@ ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    route = ngx_http_tracktik_portal_route(&path, &id);
+    route = ngx_http_tracktik_portal_route(&path, r->method, &id);
 
-    ngx_http_tracktik_metrics_portal(r, route ? (ngx_uint_t)
-                                     (route - ngx_http_tracktik_portal_routes)
-                                     : NGX_HTTP_TRACKTIK_METRICS_ROUTES);
+    ngx_http_tracktik_metrics_portal(r,
+        route ? ngx_http_tracktik_portal_route_index(route)
+              : NGX_HTTP_TRACKTIK_METRICS_ROUTES);
 
-    if (route == NULL || route->method == NGX_HTTP_GET) {
+    if (route == NULL) {
 
         if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
             return ngx_http_tracktik_portal_not_allowed(r, "GET, HEAD");
         }
 
-        if (route == NULL) {
-            rc = ngx_http_discard_request_body(r);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            return ngx_http_tracktik_portal_error(r, NGX_HTTP_NOT_FOUND,
-                                                  "no such API route");
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
-    } else {
+        return ngx_http_tracktik_portal_error(r, NGX_HTTP_NOT_FOUND,
+                                              "no such API route");
+    }
 
-        if (r->method != route->method) {
-            return ngx_http_tracktik_portal_not_allowed(r, "POST");
+    if (!ngx_http_tracktik_portal_method(route, r->method)) {
+        allow = ngx_http_tracktik_portal_allow(r, &path);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_tracktik_portal_origin_check(r) != NGX_OK) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "tracktik portal: refused a cross-origin POST");
+        return ngx_http_tracktik_portal_not_allowed(r, allow);
+    }
 
-            rc = ngx_http_discard_request_body(r);
-            if (rc != NGX_OK) {
-                return rc;
-            }
+    /*
+     * a route that changes something must come from this origin: its
+     * authority is the session cookie, which a browser would send along
+     * with another site's request; a route without a session (its
+     * authority is a token in its URL) is exempt
+     */
 
-            return ngx_http_tracktik_portal_error(r, NGX_HTTP_FORBIDDEN,
+    if (route->method != NGX_HTTP_GET
+        && route->answer != &ngx_http_tracktik_portal_open
+        && ngx_http_tracktik_portal_origin_check(r) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tracktik portal: refused a cross-origin %V",
+                      &r->method_name);
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_tracktik_portal_error(r, NGX_HTTP_FORBIDDEN,
                                               "cross-origin request refused");
-        }
     }
 
     ctx->function = route->function;
@@ -245,13 +354,18 @@ ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
 }
 
 
-/* a route's path, for the metrics' labels */
+/*
+ * A route's path, for the metrics' labels: the routes of one path (its
+ * methods) count as its first one, so each path is one series.
+ */
 
 ngx_str_t *
 ngx_http_tracktik_portal_route_name(ngx_uint_t route)
 {
     if (route >= sizeof(ngx_http_tracktik_portal_routes)
-                 / sizeof(ngx_http_tracktik_portal_route_t) - 1)
+                 / sizeof(ngx_http_tracktik_portal_route_t) - 1
+        || ngx_http_tracktik_portal_route_index(
+               &ngx_http_tracktik_portal_routes[route]) != route)
     {
         return NULL;
     }
@@ -260,37 +374,138 @@ ngx_http_tracktik_portal_route_name(ngx_uint_t route)
 }
 
 
-static ngx_http_tracktik_portal_route_t *
-ngx_http_tracktik_portal_route(ngx_str_t *path, ngx_str_t *id)
+static ngx_uint_t
+ngx_http_tracktik_portal_route_index(ngx_http_tracktik_portal_route_t *route)
 {
-    ngx_str_t                         *p;
-    ngx_http_tracktik_portal_route_t  *route;
+    ngx_http_tracktik_portal_route_t  *first;
 
-    ngx_str_null(id);
-
-    for (route = ngx_http_tracktik_portal_routes; route->method; route++) {
-        p = &route->path;
-
-        if (p->data[p->len - 1] != '/') {
-            if (path->len == p->len
-                && ngx_strncmp(path->data, p->data, p->len) == 0)
-            {
-                return route;
-            }
-
-            continue;
-        }
-
-        if (path->len > p->len
-            && ngx_strncmp(path->data, p->data, p->len) == 0)
+    for (first = ngx_http_tracktik_portal_routes; first < route; first++) {
+        if (first->path.len == route->path.len
+            && ngx_strncmp(first->path.data, route->path.data,
+                           route->path.len) == 0)
         {
-            id->data = path->data + p->len;
-            id->len = path->len - p->len;
-            return route;
+            break;
         }
     }
 
-    return NULL;
+    return first - ngx_http_tracktik_portal_routes;
+}
+
+
+/*
+ * The route of a path and method: several routes may share a path (GET,
+ * POST and DELETE of notify/subscriptions/), and the first of them that
+ * takes the method wins; when none does, the first route of the path
+ * (the caller answers 405 naming what the path allows).
+ */
+
+static ngx_http_tracktik_portal_route_t *
+ngx_http_tracktik_portal_route(ngx_str_t *path, ngx_uint_t method,
+    ngx_str_t *id)
+{
+    ngx_http_tracktik_portal_route_t  *route, *first;
+
+    first = NULL;
+
+    for (route = ngx_http_tracktik_portal_routes; route->method; route++) {
+
+        if (!ngx_http_tracktik_portal_path(route, path, id)) {
+            continue;
+        }
+
+        if (ngx_http_tracktik_portal_method(route, method)) {
+            return route;
+        }
+
+        if (first == NULL) {
+            first = route;
+        }
+    }
+
+    if (first) {
+        (void) ngx_http_tracktik_portal_path(first, path, id);
+    }
+
+    return first;
+}
+
+
+/* whether a route's path is this one; a path ending in '/' sets *id */
+
+static ngx_uint_t
+ngx_http_tracktik_portal_path(ngx_http_tracktik_portal_route_t *route,
+    ngx_str_t *path, ngx_str_t *id)
+{
+    ngx_str_t  *p;
+
+    ngx_str_null(id);
+
+    p = &route->path;
+
+    if (p->data[p->len - 1] != '/') {
+        return path->len == p->len
+               && ngx_strncmp(path->data, p->data, p->len) == 0;
+    }
+
+    if (path->len > p->len && ngx_strncmp(path->data, p->data, p->len) == 0)
+    {
+        id->data = path->data + p->len;
+        id->len = path->len - p->len;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* a GET route answers HEAD too */
+
+static ngx_uint_t
+ngx_http_tracktik_portal_method(ngx_http_tracktik_portal_route_t *route,
+    ngx_uint_t method)
+{
+    if (route->method == NGX_HTTP_GET) {
+        return method == NGX_HTTP_GET || method == NGX_HTTP_HEAD;
+    }
+
+    return method == route->method;
+}
+
+
+/* the Allow header of a path: the methods of all its routes */
+
+static char *
+ngx_http_tracktik_portal_allow(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char                            *p, *allow;
+    ngx_str_t                          id;
+    ngx_http_tracktik_portal_route_t  *route;
+
+    allow = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, DELETE"));
+    if (allow == NULL) {
+        return NULL;
+    }
+
+    p = allow;
+
+    for (route = ngx_http_tracktik_portal_routes; route->method; route++) {
+
+        if (!ngx_http_tracktik_portal_path(route, path, &id)) {
+            continue;
+        }
+
+        if (p != allow) {
+            p = ngx_cpymem(p, ", ", 2);
+        }
+
+        p = ngx_sprintf(p, "%s", route->method == NGX_HTTP_GET ? "GET, HEAD"
+                                 : route->method == NGX_HTTP_POST ? "POST"
+                                 : "DELETE");
+    }
+
+    *p = '\0';
+
+    return (char *) allow;
 }
 
 
@@ -313,18 +528,15 @@ ngx_http_tracktik_portal_not_allowed(ngx_http_request_t *r, char *allow)
 }
 
 
-/* a GET route: the session, the route's arguments, then the call */
+/* a route of the session's user: the session, then the route's call */
 
 static ngx_int_t
 ngx_http_tracktik_portal_query(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx,
     ngx_http_tracktik_portal_route_t *route, ngx_str_t *id)
 {
-    char                            *error;
-    ngx_int_t                        rc;
-    ngx_str_t                        value;
-    ngx_http_tracktik_loc_conf_t    *tlcf;
-    ngx_http_tracktik_portal_arg_t  *arg;
+    ngx_int_t                      rc;
+    ngx_http_tracktik_loc_conf_t  *tlcf;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -343,6 +555,47 @@ ngx_http_tracktik_portal_query(ngx_http_request_t *r,
         return ngx_http_tracktik_portal_error(r, NGX_HTTP_UNAUTHORIZED,
                                               "not logged in");
     }
+
+    return ngx_http_tracktik_portal_args(r, ctx, route, id);
+}
+
+
+/*
+ * A route without a session (an unsubscribe link: its token is its
+ * authority, checked by the function): no p_token from a cookie, even
+ * when the browser sends one.  A one-click POST's body
+ * ("List-Unsubscribe=One-Click", RFC 8058) says nothing the URL does not.
+ */
+
+static ngx_int_t
+ngx_http_tracktik_portal_tokened(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx,
+    ngx_http_tracktik_portal_route_t *route, ngx_str_t *id)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_str_null(&ctx->token);
+
+    return ngx_http_tracktik_portal_args(r, ctx, route, id);
+}
+
+
+/* the route's arguments, then the call */
+
+static ngx_int_t
+ngx_http_tracktik_portal_args(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx,
+    ngx_http_tracktik_portal_route_t *route, ngx_str_t *id)
+{
+    char                            *error;
+    ngx_int_t                        rc;
+    ngx_str_t                        value;
+    ngx_http_tracktik_portal_arg_t  *arg;
 
     if (id->data && ngx_http_tracktik_portal_id(id) != NGX_OK) {
         return ngx_http_tracktik_portal_error(r, NGX_HTTP_NOT_FOUND,

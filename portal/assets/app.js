@@ -33,7 +33,8 @@
 
     function signedOut() {
         var here = location.pathname + location.search;
-        location.replace(LOGIN + '?next=' + encodeURIComponent(here));
+        location.replace(LOGIN + '?next=' + encodeURIComponent(here)
+                         + (hashedIncident() ? location.hash : ''));
     }
 
     function api(path, options) {
@@ -328,6 +329,20 @@
 
     /* the detail panel */
 
+    // the incident a link names (#incident=ID: the links in notification
+    // mails), or null
+    function hashedIncident() {
+        var m = /^#incident=([0-9]{1,18})$/.exec(location.hash);
+        return m ? m[1] : null;
+    }
+
+    function openHashedIncident() {
+        var id = hashedIncident();
+        if (id !== null) {
+            openDetail(id, null);
+        }
+    }
+
     function closeDetail() {
         var panel = $('detail');
         if (panel.hidden) {
@@ -342,6 +357,10 @@
             state.opener.focus();
         }
         state.opener = null;
+        // closed: a reload should not open it again
+        if (hashedIncident() !== null) {
+            history.replaceState(null, '', location.pathname + location.search);
+        }
     }
 
     // where the panel covers the whole screen (a phone), what is behind
@@ -612,8 +631,11 @@
         var f = readFiltersFromUrl();
         fillForm(f);
         applyFilters(f, false);
+        openHashedIncident();
         listen();
     }
+
+    window.addEventListener('hashchange', openHashedIncident);
 
     $('filters').addEventListener('submit', function (ev) {
         ev.preventDefault();

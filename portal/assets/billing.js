@@ -5,8 +5,6 @@
 'use strict';
 
 (function () {
-    var API = '/portal/api/';
-    var LOGIN = '/portal/login.html';
     var FILTERS = ['from', 'to', 'client', 'site', 'code', 'state'];
     var COLUMNS = ['id', 'state', 'kind', 'service_date', 'client_id',
                    'site_id', 'bill_code', 'quantity', 'unit_price', 'amount',
@@ -17,34 +15,8 @@
     var $ = function (id) { return document.getElementById(id); };
     var shown = null;           // the last answer, for the CSV
 
-    function signedOut() {
-        var here = location.pathname + location.search;
-        location.replace(LOGIN + '?next=' + encodeURIComponent(here));
-    }
-
-    function api(path, method) {
-        return fetch(API + path, {
-            method: method || 'GET',
-            credentials: 'same-origin',
-            headers: { Accept: 'application/json' }
-        }).then(function (res) {
-            return res.json().catch(function () { return null; })
-                .then(function (body) {
-                    if (res.status === 401) {
-                        signedOut();
-                        throw new Error('Signed out.');
-                    }
-                    if (!res.ok) {
-                        throw new Error(body && typeof body.error === 'string'
-                            ? body.error
-                            : 'The server answered HTTP ' + res.status + '.');
-                    }
-                    return body;
-                });
-        }, function () {
-            throw new Error('The portal could not be reached.');
-        });
-    }
+    var api = window.TTApi;      // assets/page.js
+    var cell = window.TTCell;
 
     function showError(message) {
         var p = $('page-error');
@@ -65,16 +37,6 @@
 
     function value(l, name) {
         return MONEY[name] ? money(l[name]) : l[name];
-    }
-
-    function cell(tr, value, header) {
-        var c = document.createElement(header ? 'th' : 'td');
-        if (header) {
-            c.scope = 'row';
-        }
-        c.textContent = text(value);
-        tr.appendChild(c);
-        return c;
     }
 
     function renderLines(items) {

@@ -21,8 +21,15 @@
     function target() {
         // only a path inside the portal may be returned to
         var next = new URLSearchParams(location.search).get('next') || '';
-        return /^\/portal\/(?!\/)[^\\]*$/.test(next) && next.indexOf('/portal/api/') !== 0
-            ? next : '/portal/';
+        return (/^\/portal\/(?!\/)[^\\]*$/.test(next) && next.indexOf('/portal/api/') !== 0
+            ? next : '/portal/') + incidentHash();
+    }
+
+    // a mail's link to an incident (#incident=ID) survives the sign-in:
+    // the browser carries the fragment through the redirect to this page
+    function incidentHash() {
+        return /^#incident=[0-9]{1,18}$/.test(location.hash)
+            ? location.hash : '';
     }
 
     fetch('/portal/api/me', { credentials: 'same-origin' })

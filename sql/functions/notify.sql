@@ -83,14 +83,18 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
                l.occurred_at AT TIME ZONE tracktik_time_zone(l.time_zone))
 $$;
 
--- the rules in force: the newest file version, and every subscription
+-- the rules in force: the newest file version, and every subscription,
+-- but for those switched off
 CREATE OR REPLACE FUNCTION notify_rules_in_force()
 RETURNS SETOF notify_rules LANGUAGE sql STABLE AS $$
     SELECT r.*
       FROM notify_rules r
-     WHERE r.rule_set_version = (SELECT max(s.version)
-                                   FROM notify_rule_sets s)
-        OR r.owner_user_id IS NOT NULL
+     WHERE (r.rule_set_version = (SELECT max(s.version)
+                                    FROM notify_rule_sets s)
+            OR r.owner_user_id IS NOT NULL)
+       -- switched off by an operator, or deleted by its owner (020)
+       AND r.disabled_at IS NULL
+       AND r.deleted_at IS NULL
 $$;
 
 
@@ -255,7 +259,7 @@ BEGIN
         ), matched AS (
             SELECT a.id AS ledger_id, a.report_id, a.version, a.severity,
                    a.status, a.client_id, a.site_id, r.id AS rule_id,
-                   r.rule_key, r.mode
+                   r.rule_key, r.mode, r.owner_user_id
               FROM added a
               JOIN notify_rules_in_force() r ON notify_rule_matches(r, a)
         ), targets AS (
@@ -263,6 +267,7 @@ BEGIN
               FROM matched m
               JOIN notify_rule_targets t ON t.rule_id = m.rule_id
               JOIN notify_recipients r ON r.id = t.recipient_id
+             WHERE m.owner_user_id IS NULL
             UNION ALL
             -- a portal user hears only of what the portal shows them.
             -- (A recipient row made here is not visible to this
@@ -272,9 +277,20 @@ BEGIN
               JOIN notify_rule_targets t ON t.rule_id = m.rule_id
               JOIN portal_users u ON u.role = t.portal_role
                                  AND NOT u.disabled
-             WHERE portal_visible(u, m.status, m.client_id, m.site_id)
+             WHERE m.owner_user_id IS NULL
+               AND portal_visible(u, m.status, m.client_id, m.site_id)
                AND (t.portal_sites IS NULL
                     OR m.site_id = ANY (t.portal_sites))
+            UNION ALL
+            -- a subscription tells its owner and nobody else (targets of
+            -- its own are ignored), and only of what the portal shows
+            -- them: whatever its stored match says, another client's
+            -- incident never reaches a client user
+            SELECT m.*, notify_portal_recipient(u), 'portal_user'
+              FROM matched m
+              JOIN portal_users u ON u.id = m.owner_user_id
+                                 AND NOT u.disabled
+             WHERE portal_visible(u, m.status, m.client_id, m.site_id)
         )
         SELECT g.*
           FROM targets g

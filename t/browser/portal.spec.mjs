@@ -450,6 +450,7 @@ async function run(context, page) {
     await shot(page, '08-signed-out');
 
     await billingAsOperator(page);
+    await notificationsOfAClient(context, page);
     process.stdout.write('TT-END\n');
 }
 
@@ -508,6 +509,83 @@ async function billingAsOperator(page) {
           /^id,state,kind,service_date,/.test(csv)
           && csv.includes(',ADH,1,45.00,45.00,' + fx.photo_report + ','),
           csv);
+}
+
+/* a mail's link to an incident (#incident=ID), through the sign-in; then
+   the client user's own subscriptions on the notifications page */
+async function notificationsOfAClient(context, page) {
+    await context.clearCookies();
+    await page.goto(base + '/portal/#incident=' + fx.photo_report);
+    await page.waitForURL(/\/portal\/login\.html/, { timeout: WAIT });
+    await page.fill('#email', fx.email);
+    await page.fill('#password', fx.password);
+    await Promise.all([
+        page.waitForURL(/\/portal\/#incident=/, { timeout: WAIT }),
+        page.click('#login-submit')
+    ]);
+    await page.waitForSelector('#detail:not([hidden])');
+    const title = await page.textContent('#detail-title');
+    check('a mail\'s #incident=ID link opens that incident after the '
+          + 'sign-in', new RegExp('^Report #' + fx.photo_report + '( |$)')
+              .test(title), title);
+    await shot(page, '10-incident-link');
+
+    await page.goto(base + '/portal/notifications.html');
+    await page.waitForSelector('#site-choices input');
+    check('a client user does not see the operators\' rules and log',
+          await page.isHidden('#operator'));
+    await page.check('#site-choices input[value="' + fx.sites[0].id + '"]');
+    await page.selectOption('#s-severity', 'HIGH');
+    await page.selectOption('#s-mode', 'daily');
+    await page.fill('#s-at', '07:30');
+    await page.fill('#s-zone', 'America/Toronto');
+    await page.click('#s-save');
+    await page.waitForSelector('#sub-rows tr');
+    const row = await page.$$eval('#sub-rows tr', (trs) => trs.map(
+        (tr) => Array.from(tr.cells, (c) => c.textContent)));
+    check('subscribing shows the subscription: site, severity, digest',
+          row.length === 1 && row[0][0] === fx.sites[0].name
+          && row[0][1] === 'High or above'
+          && row[0][2] === 'Daily at 07:30', row);
+    const stored = psql('SELECT r.min_severity || \' \' || r.mode || \' \''
+        + ' || array_to_string(r.site_ids, \',\') FROM notify_rules r'
+        + ' JOIN portal_users u ON u.id = r.owner_user_id'
+        + ' WHERE lower(u.email) = lower(\'' + fx.email + '\')'
+        + ' AND r.deleted_at IS NULL');
+    check('stored as the user\'s own rule',
+          stored === 'HIGH daily ' + fx.sites[0].id, stored);
+    await shot(page, '11-notifications');
+
+    /* the unsubscribe link of a mail for it: asks, then pauses it */
+    const token = psql('WITH n AS (INSERT INTO notifications (rule_key,'
+        + ' recipient_id, report_id, announce, rule_id, channel, state)'
+        + ' SELECT r.rule_key, c.id, 0, \'digest:browser\', r.id, \'email\','
+        + ' \'sent\' FROM notify_rules r JOIN notify_recipients c'
+        + ' ON c.portal_user_id = r.owner_user_id'
+        + ' JOIN portal_users u ON u.id = r.owner_user_id'
+        + ' WHERE lower(u.email) = lower(\'' + fx.email + '\')'
+        + ' AND r.deleted_at IS NULL RETURNING id)'
+        + ' SELECT notify_unsubscribe_token(id) FROM n');
+    await page.goto(base + '/portal/notify/unsubscribe?token=' + token);
+    await page.waitForSelector('#unsub-confirm:not([hidden])');
+    const asked = await page.textContent('#unsub-what');
+    check('the unsubscribe link asks first, naming the address',
+          asked.includes(fx.email.toLowerCase()), asked);
+    await page.click('#unsub-confirm');
+    await page.waitForSelector('#unsub-done:not([hidden])');
+    await shot(page, '12-unsubscribed');
+    await page.goto(base + '/portal/notifications.html');
+    await page.waitForSelector('#sub-rows tr');
+    const state = await page.$eval('#sub-rows tr',
+                                   (tr) => tr.cells[3].textContent);
+    check('after unsubscribing, the portal shows the subscription paused',
+          state === 'Paused (unsubscribed)', state);
+
+    await page.click('#sub-rows button[aria-label="Delete this '
+                     + 'subscription"]');
+    await page.waitForSelector('#subs-empty:not([hidden])');
+    check('deleting it empties the list', await page.$$eval(
+        '#sub-rows tr', (trs) => trs.length) === 0);
 }
 
 main().catch((err) => {

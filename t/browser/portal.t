@@ -233,6 +233,13 @@ my $nginx = TrackTikTest::Nginx->start(
             tracktik_portal_api;
         }
 
+        location = /portal/notify/unsubscribe {
+            if (\$request_method = POST) {
+                rewrite ^ /portal/api/notify/unsubscribe last;
+            }
+            rewrite ^ /portal/unsubscribe.html last;
+        }
+
         location /portal/ {
             root $repo;
             types {
@@ -248,6 +255,10 @@ my $nginx = TrackTikTest::Nginx->start(
             add_header Cache-Control no-cache always;
 
             location = /portal/login.html {
+                tracktik_portal_auth off;
+            }
+
+            location = /portal/unsubscribe.html {
                 tracktik_portal_auth off;
             }
 
