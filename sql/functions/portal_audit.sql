@@ -24,6 +24,7 @@ BEGIN
                'created_at', tracktik_audit_time(a.created_at),
                'agrees', a.agrees, 'ledger_reports', a.ledger_reports,
                'source_reports', a.source_reports,
+               'pending', a.pending,
                'counts', json_build_object(
                    'missing_from_ledger', a.missing_from_ledger,
                    'missing_from_source', a.missing_from_source,

@@ -4,7 +4,8 @@
 -- `tracktik-worker audit` writes its files and records nothing here.
 --
 -- One row per audit; rows are only added (the schedule never changes an
--- earlier result).  agrees: no difference of any kind.  csv: the audit's
+-- earlier result).  agrees: no difference of any kind.  pending: the
+-- pull's reports still queued as jobs, left out of the comparison.  csv: the audit's
 -- audit.csv, whole (kind, report id, field, ledger value, source value).
 
 CREATE TABLE tracktik_audit_runs (
@@ -16,6 +17,7 @@ CREATE TABLE tracktik_audit_runs (
     period_to                timestamptz NOT NULL,
     ledger_reports           bigint NOT NULL,
     source_reports           bigint NOT NULL,
+    pending                  bigint NOT NULL DEFAULT 0,
     missing_from_ledger      bigint NOT NULL,
     missing_from_source      bigint NOT NULL,
     changed                  bigint NOT NULL,

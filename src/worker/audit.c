@@ -74,7 +74,7 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
     int          i, rc;
     char         from[32], to[32];
     PGresult    *res;
-    const char  *params[3];
+    const char  *params[4];
 
     memset(result, 0, sizeof(*result));
 
@@ -90,15 +90,17 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
     params[0] = spec->file != NULL ? "t" : "f";
     params[1] = from;
     params[2] = to;
+    params[3] = spec->skip_pending ? "t" : "f";
 
     res = rc != 0 ? NULL
           : tt_db_query(conn, "comparing the ledger with the source",
-                        "SELECT * FROM tracktik_audit_compare($1, $2, $3)",
-                        3, params, err, errlen);
+                        "SELECT * FROM tracktik_audit_compare($1, $2, $3,"
+                        " $4)", 4, params, err, errlen);
 
     if (res != NULL) {
         result->ledger_reports = atoll(PQgetvalue(res, 0, 0));
         result->source_reports = atoll(PQgetvalue(res, 0, 1));
+        result->pending = atoll(PQgetvalue(res, 0, 2));
         PQclear(res);
         rc = tt_audit_rules(conn, result, err, errlen);
 

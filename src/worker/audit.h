@@ -36,6 +36,8 @@ typedef struct {
     const char  *default_time_zone;
     FILE        *rejects;       /* the file's bad rows; NULL */
     int          page_size;     /* the API's limit=; 0: the setting */
+    int          skip_pending;  /* leave out reports whose pulled job is
+                                   not recorded yet */
 } tt_audit_spec_t;
 
 
@@ -43,6 +45,7 @@ typedef struct {
     long long    ledger_reports;    /* in the period, newest versions */
     long long    source_reports;
     long long    source_rejected;   /* file rows the importer refused */
+    long long    pending;           /* skip_pending: left out */
     long long    counts[TT_AUDIT_KINDS];
     long long    differences;
     long long    requests;          /* API calls */
@@ -74,5 +77,15 @@ int tt_audit_write(PGconn *conn, const char *dir, const char *title,
 long long tt_audit_record(PGconn *conn, long long pull_id,
     const tt_audit_spec_t *spec, const tt_audit_result_t *result,
     char *err, size_t errlen);
+
+/*
+ * The schedule's audit of a pull it ran: [from, to] compared with
+ * TrackTik (the reports whose jobs `run` has not recorded yet left out)
+ * and the result recorded (tracktik_audit_runs) in one transaction;
+ * *result says what was found.  The run's id, or -1 with err.
+ */
+long long tt_audit_scheduled(const tt_config_t *cfg, long long pull_id,
+    long long from, long long to, volatile sig_atomic_t *stop,
+    tt_audit_result_t *result, char *err, size_t errlen);
 
 #endif /* TT_AUDIT_H */

@@ -248,15 +248,17 @@ tt_audit_record(PGconn *conn, long long pull_id,
     char *err, size_t errlen)
 {
     char          pull[24], from[32], to[32], ledger[24], source[24];
+    char          pending[24];
     long long     id;
     PGresult     *res;
-    const char   *params[6];
+    const char   *params[7];
 
     snprintf(pull, sizeof(pull), "%lld", pull_id);
     tt_time_format_utc(spec->from, from, sizeof(from));
     tt_time_format_utc(spec->to, to, sizeof(to));
     snprintf(ledger, sizeof(ledger), "%lld", result->ledger_reports);
     snprintf(source, sizeof(source), "%lld", result->source_reports);
+    snprintf(pending, sizeof(pending), "%lld", result->pending);
 
     params[0] = pull_id > 0 ? pull : NULL;
     params[1] = spec->file != NULL ? spec->file : "api";
@@ -264,10 +266,11 @@ tt_audit_record(PGconn *conn, long long pull_id,
     params[3] = to;
     params[4] = ledger;
     params[5] = source;
+    params[6] = pending;
 
     res = tt_db_query(conn, "recording the audit",
-                      "SELECT tracktik_audit_record($1, $2, $3, $4, $5, $6)",
-                      6, params, err, errlen);
+                      "SELECT tracktik_audit_record($1, $2, $3, $4, $5, $6,"
+                      " $7)", 7, params, err, errlen);
     if (res == NULL) {
         return -1;
     }
@@ -275,5 +278,42 @@ tt_audit_record(PGconn *conn, long long pull_id,
     id = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
 
+    return id;
+}
+
+
+long long
+tt_audit_scheduled(const tt_config_t *cfg, long long pull_id,
+    long long from, long long to, volatile sig_atomic_t *stop,
+    tt_audit_result_t *result, char *err, size_t errlen)
+{
+    PGconn          *conn;
+    long long        id;
+    tt_audit_spec_t  spec;
+
+    conn = tt_db_connect(cfg->dsn, err, errlen);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    memset(&spec, 0, sizeof(spec));
+    spec.from = from;
+    spec.to = to;
+    spec.skip_pending = 1;
+
+    id = -1;
+
+    if (tt_audit_run(conn, cfg, &spec, stop, result, err, errlen) == 0) {
+        id = tt_audit_record(conn, pull_id, &spec, result, err, errlen);
+
+        if (id >= 0
+            && tt_db_exec(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen)
+               != 0)
+        {
+            id = -1;
+        }
+    }
+
+    PQfinish(conn);
     return id;
 }

@@ -169,6 +169,7 @@ typedef struct {
     int          lookback;
     int          once;
     int          lease;
+    int          no_audit;
 } tt_schedule_opts_t;
 
 typedef struct {

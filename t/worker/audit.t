@@ -201,6 +201,68 @@ SQL
 };
 
 
+subtest 'each scheduled pull keeps its audit' => sub {
+    my $t = TTWorker->new('audit_schedule');
+    my $sim = TTSim->new(repo => TTWorker::repo());
+    $t->load_contracts;
+    my ($rc, $out, $err) = $sim->worker_login($t);
+    is $rc, 0, 'logged in' or diag $err;
+
+    my @d = gmtime(time - 5 * 86400);
+    my @e = gmtime(time - 86400);
+    my $from = sprintf '%04d-%02d-%02d', $d[5] + 1900, $d[4] + 1, $d[3];
+    my $to = sprintf '%04d-%02d-%02d', $e[5] + 1900, $e[4] + 1, $e[3];
+    $sim->admin('POST', '/__sim/reports',
+                { count => 30, from => $from, to => $to, seed => 31 });
+
+    my @schedule = ('schedule', '--once', '--pull-interval', '1');
+    my $latest = 'SELECT missing_from_ledger, missing_from_source, changed,'
+               . ' billing_without_report, should_have_billed, pending,'
+               . ' agrees, source_reports FROM tracktik_audit_runs'
+               . ' ORDER BY id DESC LIMIT 1';
+
+    # the pull queues jobs that `run` has not recorded: pending, not
+    # differences
+    ($rc, $out, $err) = $t->worker(@schedule);
+    is $rc, 0, 'schedule --once' or diag $err;
+    like $out, qr/pulled/, 'it pulled';
+    my $n = $t->value('SELECT reports FROM tracktik_pulls');
+    cmp_ok $n, '>=', 30, "$n reports pulled";
+    is join(',', @{ ($t->rows($latest))[0] || [] }), "0,0,0,0,0,$n,t,0",
+        'audit kept: every pulled report pending, nothing else';
+
+    my $log;
+    ($rc, $log) = $t->drain;
+    is $rc, 0, 'the jobs recorded';
+
+    sleep 1.2;
+    ($rc, $out, $err) = $t->worker(@schedule);
+    is $rc, 0, 'schedule --once again' or diag $err;
+    is join(',', @{ ($t->rows($latest))[0] || [] }), "0,0,0,0,0,0,t,$n",
+        'audit kept: the ledger agrees with TrackTik';
+
+    $t->rows(<<"SQL");
+INSERT INTO incidents_ledger (event_id, report_id, version, occurred_at,
+    time_zone, raw, raw_sha256, status)
+VALUES ('planted:990003', 990003, 1, '${to}T12:00:00Z', 'UTC',
+        '{"id": 990003}', 'planted', 'APPROVED');
+SQL
+    sleep 1.2;
+    ($rc, $out, $err) = $t->worker(@schedule);
+    is $rc, 0, 'a third scheduled pull' or diag $err;
+    is join(',', @{ ($t->rows($latest))[0] || [] }), "0,1,0,0,0,0,f,$n",
+        'audit kept: the planted report is missing from TrackTik';
+    is $t->value("SELECT replace(csv, E'\\r\\n', '~')"
+                 . ' FROM tracktik_audit_runs ORDER BY id DESC LIMIT 1'),
+        'kind,report_id,field,ledger_value,source_value~'
+      . "missing_from_source,990003,,${to}T12:00:00Z,~", 'with its CSV';
+    is $t->value('SELECT count(*) FROM tracktik_audit_runs'), 3,
+        'one audit per scheduled pull';
+
+    $sim->stop;
+};
+
+
 subtest 'against exports (--source FILE, CSV and XLSX)' => sub {
     my $t = TTWorker->new('audit_file');
     $t->load_contracts;
