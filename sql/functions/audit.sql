@@ -25,30 +25,17 @@
 --                           and has no open charge (field: the bill code;
 --                           source value: the rule)
 
--- p_file: the FILE staging table has the import's columns (import.sql's
--- tracktik_import_begin()) but raw and lines as text: the audit never
+-- p_file: the FILE staging table is the import's (import.sql's
+-- tracktik_import_begin()) with raw and lines as text: the audit never
 -- reads them, and parsing a million jsonb values would be most of its
--- time
+-- time (the table is empty: the change costs nothing)
 CREATE OR REPLACE FUNCTION tracktik_audit_begin(p_file boolean)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF p_file THEN
-        CREATE TEMPORARY TABLE tracktik_import_staging (
-            line             bigint NOT NULL,
-            report_id        bigint NOT NULL,
-            occurred_at      timestamptz NOT NULL,
-            client_id        bigint,
-            site_id          bigint,
-            severity         text,
-            category         text,
-            report_template  text,
-            status           text,
-            time_zone        text NOT NULL,
-            updated_on       timestamptz,
-            service_date     date NOT NULL,
-            raw              text NOT NULL,
-            lines            text NOT NULL
-        ) ON COMMIT DROP;
+        PERFORM tracktik_import_begin();
+        ALTER TABLE tracktik_import_staging ALTER COLUMN raw TYPE text,
+            ALTER COLUMN lines TYPE text;
     ELSE
         CREATE TEMPORARY TABLE tracktik_audit_api (
             line             bigserial,

@@ -4,7 +4,6 @@
  * the SQL side: sql/functions/audit.sql).
  */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +27,6 @@
 #define TT_AUDIT_FETCH  "10000"
 
 
-/* the COPY text of the matches of one batch */
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   size;
-    int      failed;
-} tt_audit_buf_t;
-
-
 const char  *tt_audit_kinds[TT_AUDIT_KINDS] = {
     "missing_from_ledger", "missing_from_source", "changed",
     "billing_without_report", "should_have_billed"
@@ -56,14 +46,12 @@ static int tt_audit_page(PGconn *conn, const char *body, long long *last_id,
 static int tt_audit_rules(PGconn *conn, tt_audit_result_t *result,
     char *err, size_t errlen);
 static int tt_audit_unbilled(PGresult *res, int i, const tt_rulebook_t *rb,
-    tt_audit_buf_t *copy, char *err, size_t errlen);
+    FILE *copy, char *err, size_t errlen);
 static void tt_audit_ref(PGresult *res, int i, int id_col, int name_col,
     tt_ref_t *ref);
-static void tt_audit_copy_text(tt_audit_buf_t *b, const char *s, int last);
-static int tt_audit_copy(PGconn *conn, const tt_audit_buf_t *b, char *err,
-    size_t errlen);
-static void tt_audit_printf(tt_audit_buf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void tt_audit_copy_text(FILE *f, const char *s, int last);
+static int tt_audit_copy(PGconn *conn, const char *data, size_t len,
+    char *err, size_t errlen);
 
 
 int
@@ -356,8 +344,10 @@ tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
     size_t errlen)
 {
     int             i, n, rc;
+    char           *data;
+    FILE           *copy;
+    size_t          len;
     PGresult       *res;
-    tt_audit_buf_t        copy;
     tt_rulebook_t   rb;
 
     (void) result;
@@ -371,8 +361,6 @@ tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
         tt_rulebook_free(&rb);
         return 0;
     }
-
-    memset(&copy, 0, sizeof(copy));
 
     rc = tt_db_exec(conn, "DECLARE tt_audit_unbilled NO SCROLL CURSOR FOR"
                     " SELECT * FROM tracktik_audit_unbilled",
@@ -388,24 +376,39 @@ tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
         }
 
         n = PQntuples(res);
-        copy.len = 0;
+        data = NULL;
+        len = 0;
+        copy = open_memstream(&data, &len);
+
+        if (copy == NULL) {
+            snprintf(err, errlen, "out of memory");
+            PQclear(res);
+            rc = -1;
+            break;
+        }
 
         for (i = 0; rc == 0 && i < n; i++) {
-            rc = tt_audit_unbilled(res, i, &rb, &copy, err, errlen);
+            rc = tt_audit_unbilled(res, i, &rb, copy, err, errlen);
         }
 
         PQclear(res);
 
-        if (rc == 0 && copy.len > 0) {
-            rc = tt_audit_copy(conn, &copy, err, errlen);
+        if (fclose(copy) != 0 && rc == 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
         }
+
+        if (rc == 0 && len > 0) {
+            rc = tt_audit_copy(conn, data, len, err, errlen);
+        }
+
+        free(data);
 
         if (n == 0) {
             break;
         }
     }
 
-    free(copy.data);
     tt_rulebook_free(&rb);
     return rc;
 }
@@ -414,7 +417,7 @@ tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
 /* row i of the cursor: a COPY line when a rule bills it */
 static int
 tt_audit_unbilled(PGresult *res, int i, const tt_rulebook_t *rb,
-    tt_audit_buf_t *copy, char *err, size_t errlen)
+    FILE *copy, char *err, size_t errlen)
 {
     size_t                k;
     char                  rule[160];
@@ -451,17 +454,12 @@ tt_audit_unbilled(PGresult *res, int i, const tt_rulebook_t *rb,
         if (tt_rule_matches(rule_p, &r, &local)) {
             snprintf(rule, sizeof(rule), "rule %s (rule set %d)",
                      rule_p->id, set->version);
-            tt_audit_printf(copy, "should_have_billed\t%lld\t", r.report_id);
+            fprintf(copy, "should_have_billed\t%lld\t", r.report_id);
             tt_audit_copy_text(copy, rule_p->bill_code, 0);
-            tt_audit_printf(copy, "\\N\t");
+            fputs("\\N\t", copy);
             tt_audit_copy_text(copy, rule, 1);
             break;
         }
-    }
-
-    if (copy->failed) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
     }
 
     return 0;
@@ -482,24 +480,25 @@ tt_audit_ref(PGresult *res, int i, int id_col, int name_col, tt_ref_t *ref)
 
 /* one COPY text column, then a tab or (last) a newline */
 static void
-tt_audit_copy_text(tt_audit_buf_t *b, const char *s, int last)
+tt_audit_copy_text(FILE *f, const char *s, int last)
 {
     for ( /* void */ ; *s != '\0'; s++) {
         switch (*s) {
-        case '\\': tt_audit_printf(b, "\\\\"); break;
-        case '\t': tt_audit_printf(b, "\\t"); break;
-        case '\n': tt_audit_printf(b, "\\n"); break;
-        case '\r': tt_audit_printf(b, "\\r"); break;
-        default: tt_audit_printf(b, "%c", *s);
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: fputc(*s, f);
         }
     }
 
-    tt_audit_printf(b, last ? "\n" : "\t");
+    fputc(last ? '\n' : '\t', f);
 }
 
 
 static int
-tt_audit_copy(PGconn *conn, const tt_audit_buf_t *b, char *err, size_t errlen)
+tt_audit_copy(PGconn *conn, const char *data, size_t len, char *err,
+    size_t errlen)
 {
     PGresult  *res;
 
@@ -514,7 +513,7 @@ tt_audit_copy(PGconn *conn, const tt_audit_buf_t *b, char *err, size_t errlen)
 
     PQclear(res);
 
-    if (PQputCopyData(conn, b->data, (int) b->len) != 1
+    if (PQputCopyData(conn, data, (int) len) != 1
         || PQputCopyEnd(conn, NULL) != 1)
     {
         tt_db_error(conn, NULL, "COPY", err, errlen);
@@ -540,43 +539,3 @@ tt_audit_copy(PGconn *conn, const tt_audit_buf_t *b, char *err, size_t errlen)
     return 0;
 }
 
-
-static void
-tt_audit_printf(tt_audit_buf_t *b, const char *fmt, ...)
-{
-    int      n;
-    char    *p;
-    size_t   size;
-    va_list  ap;
-
-    if (b->failed) {
-        return;
-    }
-
-    va_start(ap, fmt);
-    n = vsnprintf(b->data ? b->data + b->len : NULL,
-                  b->data ? b->size - b->len : 0, fmt, ap);
-    va_end(ap);
-
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-
-    if (b->data == NULL || b->len + n >= b->size) {
-        size = (b->size ? b->size * 2 : 4096) + n;
-        p = realloc(b->data, size);
-        if (p == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->data = p;
-        b->size = size;
-
-        va_start(ap, fmt);
-        vsnprintf(b->data + b->len, b->size - b->len, fmt, ap);
-        va_end(ap);
-    }
-
-    b->len += n;
-}
