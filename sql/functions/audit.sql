@@ -127,20 +127,22 @@ BEGIN
         CASE WHEN p_file THEN 'tracktik_import_staging'
              ELSE 'tracktik_audit_api' END);
 
+    -- the newest version: no later one (an anti-join, cheaper here than
+    -- sorting the ledger's rows for DISTINCT ON)
     CREATE TEMPORARY TABLE tracktik_audit_led ON COMMIT DROP AS
-    SELECT DISTINCT ON (l.report_id) l.report_id, l.occurred_at,
-           l.client_id, l.site_id, l.severity, l.category, l.category_id,
-           l.report_template, l.report_template_id, l.status, l.time_zone,
-           l.updated_on
+    SELECT l.report_id, l.occurred_at, l.client_id, l.site_id, l.severity,
+           l.category, l.category_id, l.report_template,
+           l.report_template_id, l.status, l.time_zone, l.updated_on
       FROM incidents_ledger l
-     WHERE l.report_id IN (SELECT report_id FROM incidents_ledger
-                            WHERE occurred_at >= p_from
-                              AND occurred_at < p_to
-                           UNION
-                           SELECT report_id FROM tracktik_audit_src
-                            WHERE occurred_at >= p_from
-                              AND occurred_at < p_to)
-     ORDER BY l.report_id, l.version DESC;
+     WHERE NOT EXISTS (SELECT 1 FROM incidents_ledger n
+                        WHERE n.report_id = l.report_id
+                          AND n.version > l.version)
+       AND (l.report_id IN (SELECT report_id FROM incidents_ledger
+                             WHERE occurred_at >= p_from
+                               AND occurred_at < p_to)
+            OR l.report_id IN (SELECT report_id FROM tracktik_audit_src
+                                WHERE occurred_at >= p_from
+                                  AND occurred_at < p_to));
 
     IF p_pending THEN
         -- a pulled job's payload is the listed report (pull.sql)
