@@ -54,5 +54,6 @@ if [ -f bench/portal-bench.sh ]; then echo; bash bench/portal-bench.sh || status
 if [ -f bench/pull-bench.sh ]; then echo; bash bench/pull-bench.sh || status=$?; fi
 if [ -f bench/notify-bench.sh ]; then echo; bash bench/notify-bench.sh || status=$?; fi
 if [ -f bench/import-bench.sh ]; then echo; bash bench/import-bench.sh || status=$?; fi
+if [ -f bench/audit-bench.sh ]; then echo; bash bench/audit-bench.sh || status=$?; fi
 
 exit $status

@@ -29,7 +29,7 @@
 #define NGX_HTTP_TRACKTIK_PG_EVENTS         7
 
 /* portal routes counted one by one; a later one counts as the last */
-#define NGX_HTTP_TRACKTIK_METRICS_ROUTES    24
+#define NGX_HTTP_TRACKTIK_METRICS_ROUTES    32
 
 
 /* the hooks: each one line where the thing happens, cheap, lock-free */

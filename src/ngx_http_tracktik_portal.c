@@ -72,6 +72,10 @@ static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_csv = {
     ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_csv_page
 };
 
+static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_audit = {
+    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_audit_csv
+};
+
 static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_events = {
     ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_events_page
 };
@@ -127,6 +131,12 @@ static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_billing_args[] = {
 /* the resume point first: each poll replaces it with the next one */
 static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_events_args[] = {
     { "p_after", NGX_HTTP_TRACKTIK_ARG_RESUME },
+    { NULL, 0 }
+};
+
+/* the latest audit's CSV is one page: the cursor is never set */
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_audit_args[] = {
+    { "p_cursor", NGX_HTTP_TRACKTIK_ARG_CURSOR },
     { NULL, 0 }
 };
 
@@ -257,6 +267,12 @@ static ngx_http_tracktik_portal_route_t  ngx_http_tracktik_portal_routes[] = {
     { NGX_HTTP_POST, ngx_string("notify/unsubscribe"),
       "portal_api_notify_unsubscribe", ngx_http_tracktik_link_args,
       &ngx_http_tracktik_portal_open },
+
+    { NGX_HTTP_GET, ngx_string("audit"), "portal_api_audit_latest",
+      NULL, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_GET, ngx_string("audit.csv"), "portal_api_audit_csv",
+      ngx_http_tracktik_audit_args, &ngx_http_tracktik_portal_audit },
 
     { 0, ngx_null_string, NULL, NULL, NULL }
 };

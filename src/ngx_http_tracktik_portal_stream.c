@@ -28,6 +28,8 @@ static ngx_int_t ngx_http_tracktik_portal_events_wait(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tracktik_portal_stream_start(
     ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc,
     char *type, char *key, char *value);
+static void ngx_http_tracktik_portal_csv_named(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc, char *disposition);
 static ngx_int_t ngx_http_tracktik_portal_stream(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, u_char *data, size_t len,
     ngx_uint_t last);
@@ -39,13 +41,30 @@ void
 ngx_http_tracktik_portal_csv_page(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc)
 {
+    ngx_http_tracktik_portal_csv_named(r, ctx, rc,
+                                 "attachment; filename=\"incidents.csv\"");
+}
+
+
+void
+ngx_http_tracktik_portal_audit_csv(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_http_tracktik_portal_csv_named(r, ctx, rc,
+                                 "attachment; filename=\"audit.csv\"");
+}
+
+
+static void
+ngx_http_tracktik_portal_csv_named(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc, char *disposition)
+{
     ngx_int_t  last;
 
     if (!ctx->streaming) {
         if (ngx_http_tracktik_portal_stream_start(r, ctx, rc,
                                  "text/csv; charset=utf-8",
-                                 "Content-Disposition",
-                                 "attachment; filename=\"incidents.csv\"")
+                                 "Content-Disposition", disposition)
             != NGX_OK)
         {
             return;

@@ -19,6 +19,10 @@
 
 void ngx_http_tracktik_portal_csv_page(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
+
+/* the latest audit's CSV, whole (one page), as audit.csv */
+void ngx_http_tracktik_portal_audit_csv(ngx_http_request_t *r,
+    ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
 void ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc);
 

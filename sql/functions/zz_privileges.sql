@@ -225,6 +225,24 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', r.f, r.rolname);
     END LOOP;
 
+    -- the scheduled audit (021): `schedule` compares the pulled window
+    -- with the ledger (audit.sql, temporary tables) and keeps the result
+    IF EXISTS (SELECT 1 FROM pg_roles
+                WHERE rolname = 'tracktik_worker_role') THEN
+        GRANT SELECT, INSERT ON tracktik_audit_runs TO tracktik_worker_role;
+        GRANT SELECT ON incidents_ledger, billing_lines
+            TO tracktik_worker_role;
+        FOR r IN SELECT p.oid::regprocedure AS f
+                   FROM pg_proc p
+                  WHERE p.pronamespace = current_schema()::regnamespace
+                    AND (p.proname LIKE 'tracktik\_audit\_%'
+                         OR p.proname = 'portal_csv')
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s '
+                           'TO tracktik_worker_role', r.f);
+        END LOOP;
+    END IF;
+
     -- nginx's health check (webhook pool) and metrics scrape (portal
     -- pool), and the worker's start-up check read the schema version
     FOR r IN SELECT rolname FROM pg_roles

@@ -169,6 +169,7 @@ typedef struct {
     int          lookback;
     int          once;
     int          lease;
+    int          no_audit;
 } tt_schedule_opts_t;
 
 typedef struct {
@@ -190,6 +191,10 @@ typedef struct {
     const char  *from;
     const char  *to;
     const char  *source;
+    const char  *mapping;
+    const char  *mapping_dir;
+    const char  *out;
+    int          page_size;
 } tt_audit_opts_t;
 
 typedef struct {
@@ -279,6 +284,10 @@ extern const tt_option_t  tt_cmd_import_options[];
 int tt_cmd_check_zone(const char *value, char *err, size_t errlen);
 int tt_cmd_check_day(const char *value, char *err, size_t errlen);
 int tt_cmd_check_id(const char *value, char *err, size_t errlen);
+
+/* conf/import-mappings beside the build, else in the current directory
+ * (cmd_import.c) */
+const char *tt_cmd_default_mapping_dir(void);
 
 /* (cmd_notify.c) */
 int tt_cmd_check_smtp_url(const char *value, char *err, size_t errlen);

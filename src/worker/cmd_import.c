@@ -32,7 +32,6 @@ typedef struct {
 static void tt_cmd_import_progress(void *ctx, long long rows,
     long long done, long long total, int read);
 static double tt_cmd_now(void);
-static const char *tt_cmd_default_mapping_dir(void);
 
 
 const tt_option_t  tt_cmd_import_options[] = {
@@ -205,7 +204,7 @@ tt_cmd_now(void)
 /* the installed mappings (`make install` builds with -DTT_MAPPING_DIR),
  * else conf/import-mappings of the repository the binary was built in
  * (build/tracktik-worker), else of the current directory */
-static const char *
+const char *
 tt_cmd_default_mapping_dir(void)
 {
 #ifdef TT_MAPPING_DIR

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cmd.h"
 #include "log.h"
 #include "pull.h"
@@ -66,6 +67,10 @@ const tt_option_t  tt_cmd_schedule_options[] = {
       offsetof(tt_schedule_opts_t, lease), 1, 86400, NULL, NULL, NULL,
       "how long the schedule's lease outlives a holder that stopped "
       "renewing it (default: 60 s beyond three looks)" },
+    { "no-audit", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
+      offsetof(tt_schedule_opts_t, no_audit), 0, 0, NULL, NULL, NULL,
+      "do not audit the window after each pull (the audit lists it from "
+      "TrackTik again; doc/audit.md)" },
     { "once", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
       offsetof(tt_schedule_opts_t, once), 0, 0, NULL, NULL, NULL,
       "one step: pull if this process holds the lease and a pull is due" },
@@ -83,6 +88,8 @@ static void tt_cmd_pull_signals(void);
 static void tt_cmd_pull_signal(int signo);
 static void tt_cmd_pull_holder(const tt_config_t *cfg, char *buf,
     size_t size);
+static void tt_cmd_schedule_audit(const tt_config_t *cfg,
+    const tt_pull_result_t *r);
 
 
 int
@@ -203,6 +210,10 @@ tt_cmd_schedule(tt_cmd_args_t *args)
                    tt_log_quote(err, q, sizeof(q)));
         }
 
+        if (rc == 1 && !o->no_audit) {
+            tt_cmd_schedule_audit(&args->cfg, &r);
+        }
+
         if (o->once) {
             break;
         }
@@ -217,6 +228,38 @@ tt_cmd_schedule(tt_cmd_args_t *args)
     }
 
     return rc < 0 ? 1 : 0;
+}
+
+
+/*
+ * After a scheduled pull: the same window audited against TrackTik, the
+ * result kept for the portal (the reports `run` has not recorded yet are
+ * counted as pending, not as differences).  A failed audit is logged;
+ * the schedule goes on.
+ */
+static void
+tt_cmd_schedule_audit(const tt_config_t *cfg, const tt_pull_result_t *r)
+{
+    char               err[1024], q[1100];
+    long long          id;
+    tt_audit_result_t  a;
+
+    id = tt_audit_scheduled(cfg, r->pull_id, r->from, r->to, &tt_pull_stop,
+                            &a, err, sizeof(err));
+
+    if (id < 0) {
+        tt_log(TT_LOG_ERROR, "event=audit_failed pull=%lld error=%s",
+               r->pull_id, tt_log_quote(err, q, sizeof(q)));
+        return;
+    }
+
+    tt_log(a.differences ? TT_LOG_WARN : TT_LOG_INFO, "event=audit_done "
+           "audit=%lld pull=%lld ledger=%lld source=%lld "
+           "missing_from_ledger=%lld missing_from_source=%lld changed=%lld "
+           "billing_without_report=%lld should_have_billed=%lld "
+           "pending=%lld requests=%lld", id, r->pull_id, a.ledger_reports,
+           a.source_reports, a.counts[0], a.counts[1], a.counts[2],
+           a.counts[3], a.counts[4], a.pending, a.requests);
 }
 
 

@@ -68,7 +68,9 @@ tt_import_run(PGconn *conn, const tt_import_opts_t *o,
     }
 
     /* the contract rules bill an imported report as they bill a webhook's */
-    if (tt_rulebook_load(conn, &im.rulebook, err, errlen) != 0) {
+    if (!o->stage_only
+        && tt_rulebook_load(conn, &im.rulebook, err, errlen) != 0)
+    {
         return -1;
     }
 
@@ -208,7 +210,7 @@ tt_import_header(tt_import_t *im, const tt_import_row_t *row)
 
     im->rows.mapping = &im->mapping;
     im->rows.binding = &im->binding;
-    im->rows.rulebook = &im->rulebook;
+    im->rows.rulebook = im->o->stage_only ? NULL : &im->rulebook;
     im->rows.default_time_zone = im->o->default_time_zone;
     im->rows.put = tt_import_put;
     im->rows.put_ctx = im;
@@ -220,7 +222,8 @@ tt_import_header(tt_import_t *im, const tt_import_row_t *row)
     }
 
     res = tt_db_query(im->conn, "staging table",
-                      "SELECT tracktik_import_begin()", 0, NULL, im->err,
+                      im->o->staging_sql != NULL ? im->o->staging_sql
+                      : "SELECT tracktik_import_begin()", 0, NULL, im->err,
                       im->errlen);
     if (res == NULL) {
         return -1;
@@ -284,6 +287,10 @@ tt_import_finish(tt_import_t *im)
     PQclear(res);
     while ((res = PQgetResult(im->conn)) != NULL) {
         PQclear(res);
+    }
+
+    if (im->o->stage_only) {
+        return 0;
     }
 
     snprintf(rejected, sizeof(rejected), "%lld", s->rows_rejected);

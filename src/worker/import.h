@@ -25,6 +25,12 @@ typedef struct {
     void       (*progress)(void *ctx, long long rows, long long done,
                            long long total, int read);
     void        *progress_ctx;
+
+    /* audit.c: the rows only staged, not merged, and the transaction
+     * left open (no contract rules: the audit does not read the lines);
+     * staging_sql creates the staging table (NULL: the import's own) */
+    int          stage_only;
+    const char  *staging_sql;
 } tt_import_opts_t;
 
 

@@ -143,11 +143,13 @@ static const tt_command_t  tt_commands[] = {
       0, 1, tt_cmd_billing_retry_options, sizeof(tt_billing_retry_opts_t),
       0, 0, tt_cmd_billing_retry },
 
-    { "audit", "--verify-chain [--from DATE] [--to DATE]",
+    { "audit", "--verify-chain [--from DATE] [--to DATE] | --from DATE "
+      "--to DATE --source api|FILE [--mapping NAME] [--out DIR]",
       "recompute the ledger's hash chain: exit 0 when intact, 3 naming the "
-      "first broken link (--source, comparing the ledger with TrackTik, "
-      "is not built yet)",
-      0, 0, tt_cmd_audit_options, sizeof(tt_audit_opts_t), 0, 0,
+      "first broken link; or (--source) compare the ledger with TrackTik "
+      "or an export: audit.csv and audit.html, exit 0 when they agree, 1 "
+      "when they differ",
+      0, 0, tt_cmd_audit_options, sizeof(tt_audit_opts_t), TT_GROUP_API, 0,
       tt_cmd_audit },
 
     { "notify rules load", "FILE",

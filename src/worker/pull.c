@@ -108,6 +108,8 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
     tt_api_settings_t   set;
 
     memset(result, 0, sizeof(*result));
+    result->from = spec->from;
+    result->to = spec->to;
     memset(&p, 0, sizeof(p));
     p.spec = spec;
     p.result = result;

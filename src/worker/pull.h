@@ -49,6 +49,8 @@ typedef struct {
     long long    reports;       /* listed by TrackTik */
     long long    queued;        /* became jobs (new or changed content) */
     long long    requests;      /* API calls made, retries not counted */
+    long long    from;          /* the reportDateTime range pulled */
+    long long    to;
 } tt_pull_result_t;
 
 

@@ -48,6 +48,8 @@ WORKER_STAGES  += src/worker/import.c src/worker/import_read.c \
                   src/worker/import_csv.c src/worker/import_xlsx.c \
                   src/worker/import_map.c src/worker/import_row.c \
                   src/worker/import_text.c
+# audit: the ledger against TrackTik or an export (doc/audit.md)
+WORKER_STAGES  += src/worker/audit.c src/worker/audit_out.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))

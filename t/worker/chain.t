@@ -305,9 +305,11 @@ subtest '--from/--to check the rows recorded in those days' => sub {
 };
 
 subtest 'usage' => sub {
-    my ($rc, $out, $err) = $t->worker('audit', '--source', 'api');
-    is $rc, 2, '--source: exit 2';
-    like $err, qr/audit --source is not built yet/, 'says it is not built';
+    my ($rc, $out, $err) = $t->worker('audit', '--source', 'api',
+                                      '--verify-chain');
+    is $rc, 2, '--source with --verify-chain: exit 2';
+    like $err, qr/--source and --verify-chain are two audits/,
+        'one audit at a time';
     ($rc, $out, $err) = $t->worker('audit');
     is $rc, 2, 'nothing to do: exit 2';
     like $err, qr/usage: tracktik-worker audit --verify-chain/, 'usage';
