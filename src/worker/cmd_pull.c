@@ -82,6 +82,8 @@ const tt_option_t  tt_cmd_schedule_options[] = {
 
 
 static volatile sig_atomic_t  tt_pull_stop;
+/* the stop flag a scheduled pull gets: never set (see tt_cmd_schedule) */
+static volatile sig_atomic_t  tt_schedule_never;
 
 
 static void tt_cmd_pull_signals(void);
@@ -202,7 +204,12 @@ tt_cmd_schedule(tt_cmd_args_t *args)
     rc = 0;
 
     while (!tt_pull_stop) {
-        rc = tt_schedule_tick(&args->cfg, &s, holder, &tt_pull_stop, &r,
+        /*
+         * SIGTERM is looked at between pulls: the scheduled pull in hand
+         * (the little that changed since the last one) is finished and
+         * recorded first, so a stop leaves no pull half done
+         */
+        rc = tt_schedule_tick(&args->cfg, &s, holder, &tt_schedule_never, &r,
                               err, sizeof(err));
 
         if (rc < 0) {
