@@ -12,18 +12,24 @@
  *
  *     flags  path \0 args \0 Last-Event-ID \0 Origin \0 Host
  *
- * flags & 3 is the method (GET, HEAD, POST, PUT); flags & 4 sends a
- * valid session cookie.  The path follows the location "/api/".  What
- * PostgreSQL and the responses would do is replaced by stand-ins below
- * that record the call (pg_submit) or the refusal (portal_error); the
- * splitting of ?args and %XX decoding are nginx's (stand-ins in
- * fuzz/ngx_stubs.c).
+ * flags & 3 and flags & 8 are the method (GET, HEAD, POST, PUT, and with
+ * 8: DELETE, PATCH, OPTIONS, TRACE), set as r->method and r->method_name;
+ * flags & 4 sends a valid session cookie.  The path follows the location
+ * "/api/".  What PostgreSQL and the responses would do is replaced by
+ * stand-ins below that record the call (pg_submit), the refusal
+ * (portal_error), the Allow header and the route counted; the splitting
+ * of ?args and %XX decoding are nginx's (stand-ins in fuzz/ngx_stubs.c).
  *
  * Checked: the route, status and arguments are the ones a restatement
- * here of the portal's rules gives (the route table, id digits, 512
- * bytes, no NUL, strict UTF-8); every value PostgreSQL would see is
- * strict UTF-8 without NUL; the SQL names the route's function and its
- * parameters in order.
+ * here of the portal's rules gives (the route table, where several
+ * routes may share a path with different methods; a 405's Allow names
+ * every method of the path; POSTs and DELETEs from this very origin only
+ * but for the unsubscribe link's routes, which take no session and whose
+ * p_token is the ?token= argument; id digits, 512 bytes, no NUL, strict
+ * UTF-8); every value PostgreSQL would see is strict UTF-8 without NUL;
+ * the SQL names the route's function and its parameters in order; the
+ * metrics count a request under its path's name; the request's args
+ * never change.
  */
 
 #include <ngx_config.h>
@@ -60,44 +66,105 @@ static struct {
     char                           *error;
     const char                     *started;    /* login / logout */
     ngx_http_tracktik_pg_query_t   *query;      /* pg_submit() */
+    char                           *allow;      /* the Allow header */
+    ngx_uint_t                      metrics;    /* the route counted */
+    ngx_uint_t                      counted;
 } fuzz_args;
 
 
-/* a restatement of the route table: method, path, function, arguments */
+/*
+ * A restatement of the route table: method, path, whose authority the
+ * route takes, function, arguments.
+ */
+
+#define FUZZ_SESSION   0        /* the session's: p_token is the cookie's */
+#define FUZZ_OPEN      1        /* a link's: ?token= is p_token */
+#define FUZZ_LOGIN     2        /* portal_login.c's */
+#define FUZZ_LOGOUT    3
 
 typedef struct {
     ngx_uint_t     method;
     const char    *path;
+    ngx_uint_t     kind;
     const char    *function;
-    const char    *args[9];       /* "q:" a query argument, "id", "" */
+    const char    *args[10];      /* "q:" a query argument, "id", "" */
 } fuzz_route_t;
 
 
 #define FUZZ_FILTERS  "q:p_site", "q:p_severity", "q:p_category",          \
                       "q:p_from", "q:p_to", "q:p_q"
 
+#define FUZZ_SUBSCRIPTION                                                     \
+    "q:p_sites", "q:p_min_severity", "q:p_mode", "q:p_digest_at",            \
+    "q:p_digest_weekday", "q:p_time_zone"
+
 static fuzz_route_t  fuzz_routes[] = {
-    { NGX_HTTP_POST, "login", "portal_login_hash", { NULL } },
-    { NGX_HTTP_POST, "logout", "portal_logout", { NULL } },
-    { NGX_HTTP_GET, "me", "portal_api_session", { NULL } },
-    { NGX_HTTP_GET, "sites", "portal_api_sites", { NULL } },
-    { NGX_HTTP_GET, "incidents", "portal_api_incidents",
+    { NGX_HTTP_POST, "login", FUZZ_LOGIN, "portal_login_hash", { NULL } },
+    { NGX_HTTP_POST, "logout", FUZZ_LOGOUT, "portal_logout", { NULL } },
+    { NGX_HTTP_GET, "me", FUZZ_SESSION, "portal_api_session", { NULL } },
+    { NGX_HTTP_GET, "sites", FUZZ_SESSION, "portal_api_sites", { NULL } },
+    { NGX_HTTP_GET, "incidents", FUZZ_SESSION, "portal_api_incidents",
       { FUZZ_FILTERS, "q:p_cursor", "q:p_limit", NULL } },
-    { NGX_HTTP_GET, "incidents.csv", "portal_api_incidents_csv",
-      { FUZZ_FILTERS, "cursor:p_cursor", NULL } },
-    { NGX_HTTP_GET, "stats", "portal_api_stats",
+    { NGX_HTTP_GET, "incidents.csv", FUZZ_SESSION,
+      "portal_api_incidents_csv", { FUZZ_FILTERS, "cursor:p_cursor", NULL } },
+    { NGX_HTTP_GET, "stats", FUZZ_SESSION, "portal_api_stats",
       { "q:p_from", "q:p_to", NULL } },
-    { NGX_HTTP_GET, "events", "portal_api_events",
+    { NGX_HTTP_GET, "events", FUZZ_SESSION, "portal_api_events",
       { "resume:p_after", NULL } },
-    { NGX_HTTP_GET, "incidents/", "portal_api_incident", { "id:p_id", NULL } },
-    { NGX_HTTP_GET, "attachments/", "portal_api_attachment",
+    { NGX_HTTP_GET, "incidents/", FUZZ_SESSION, "portal_api_incident",
       { "id:p_id", NULL } },
-    { NGX_HTTP_GET, "billing", "portal_api_billing",
+    { NGX_HTTP_GET, "attachments/", FUZZ_SESSION, "portal_api_attachment",
+      { "id:p_id", NULL } },
+    { NGX_HTTP_GET, "billing", FUZZ_SESSION, "portal_api_billing",
       { "q:p_from", "q:p_to", "q:p_client", "q:p_site", "q:p_code",
         "q:p_state", NULL } },
-    { NGX_HTTP_POST, "billing/retry/", "portal_api_billing_retry",
-      { "id:p_id", NULL } },
-    { 0, NULL, NULL, { NULL } }
+    { NGX_HTTP_POST, "billing/retry/", FUZZ_SESSION,
+      "portal_api_billing_retry", { "id:p_id", NULL } },
+    { NGX_HTTP_GET, "notify/subscriptions", FUZZ_SESSION,
+      "portal_api_notify_subscriptions", { NULL } },
+    { NGX_HTTP_POST, "notify/subscriptions", FUZZ_SESSION,
+      "portal_api_notify_subscription_add", { FUZZ_SUBSCRIPTION, NULL } },
+    { NGX_HTTP_POST, "notify/subscriptions/", FUZZ_SESSION,
+      "portal_api_notify_subscription_change",
+      { "id:p_id", FUZZ_SUBSCRIPTION, "q:p_paused", NULL } },
+    { NGX_HTTP_DELETE, "notify/subscriptions/", FUZZ_SESSION,
+      "portal_api_notify_subscription_delete", { "id:p_id", NULL } },
+    { NGX_HTTP_GET, "notify/rules", FUZZ_SESSION, "portal_api_notify_rules",
+      { NULL } },
+    { NGX_HTTP_POST, "notify/rules/", FUZZ_SESSION,
+      "portal_api_notify_rule_switch", { "id:p_id", "q:p_enabled", NULL } },
+    { NGX_HTTP_GET, "notify/log", FUZZ_SESSION, "portal_api_notify_log",
+      { "q:p_limit", "q:p_state", NULL } },
+    { NGX_HTTP_POST, "notify/replay/", FUZZ_SESSION,
+      "portal_api_notify_replay", { "id:p_id", NULL } },
+    { NGX_HTTP_GET, "notify/unsubscribe", FUZZ_OPEN,
+      "portal_api_notify_unsubscribe_check", { "q:p_token", NULL } },
+    { NGX_HTTP_POST, "notify/unsubscribe", FUZZ_OPEN,
+      "portal_api_notify_unsubscribe", { "q:p_token", NULL } },
+    { NGX_HTTP_GET, "audit", FUZZ_SESSION, "portal_api_audit_latest",
+      { NULL } },
+    { NGX_HTTP_GET, "audit.csv", FUZZ_SESSION, "portal_api_audit_csv",
+      { "cursor:p_cursor", NULL } },
+    { 0, NULL, 0, NULL, { NULL } }
+};
+
+
+/* the methods a harness sends, as r->method and r->method_name */
+
+typedef struct {
+    ngx_uint_t     method;
+    const char    *name;
+} fuzz_method_t;
+
+static fuzz_method_t  fuzz_methods[] = {
+    { NGX_HTTP_GET, "GET" },
+    { NGX_HTTP_HEAD, "HEAD" },
+    { NGX_HTTP_POST, "POST" },
+    { NGX_HTTP_PUT, "PUT" },
+    { NGX_HTTP_DELETE, "DELETE" },
+    { NGX_HTTP_PATCH, "PATCH" },
+    { NGX_HTTP_OPTIONS, "OPTIONS" },
+    { NGX_HTTP_TRACE, "TRACE" }
 };
 
 
@@ -122,6 +189,12 @@ ngx_int_t
 ngx_http_tracktik_portal_header(ngx_http_request_t *r, char *key,
     char *value)
 {
+    if (strcmp(key, "Allow") != 0 || fuzz_args.allow || value == NULL) {
+        abort();                        /* no other header, and once */
+    }
+
+    fuzz_args.allow = value;
+
     return NGX_OK;
 }
 
@@ -163,6 +236,7 @@ ngx_http_tracktik_portal_logout(ngx_http_request_t *r,
 fuzz_args_done(ngx_http_tracktik_portal_answered)
 fuzz_args_done(ngx_http_tracktik_portal_attachment)
 fuzz_args_done(ngx_http_tracktik_portal_csv_page)
+fuzz_args_done(ngx_http_tracktik_portal_audit_csv)
 fuzz_args_done(ngx_http_tracktik_portal_events_page)
 fuzz_args_done(ngx_http_tracktik_portal_login_hash)
 
@@ -207,10 +281,16 @@ ngx_http_tracktik_password_forget(ngx_http_tracktik_password_t *check)
 }
 
 
-/* counters live in shared memory nginx never made here */
+/* counters live in shared memory nginx never made here: recorded */
 void
 ngx_http_tracktik_metrics_portal(ngx_http_request_t *r, ngx_uint_t route)
 {
+    if (fuzz_args.counted) {
+        abort();                        /* counted twice */
+    }
+
+    fuzz_args.counted = 1;
+    fuzz_args.metrics = route;
 }
 
 
@@ -262,33 +342,177 @@ fuzz_args_utf8(const uint8_t *data, size_t size)
 }
 
 
-/* the route for a path, by the table above */
+/* whether a route's path is this one; an id follows a path ending in '/' */
+
+static ngx_uint_t
+fuzz_args_path(fuzz_route_t *rt, ngx_str_t *path, ngx_str_t *id)
+{
+    size_t  len;
+
+    len = strlen(rt->path);
+
+    if (rt->path[len - 1] == '/') {
+        if (path->len > len && memcmp(path->data, rt->path, len) == 0) {
+            id->data = path->data + len;
+            id->len = path->len - len;
+            return 1;
+        }
+
+        return 0;
+    }
+
+    if (path->len == len && memcmp(path->data, rt->path, len) == 0) {
+        ngx_str_null(id);
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* a route's methods: a GET route answers HEAD too */
+
+static ngx_uint_t
+fuzz_args_methods(fuzz_route_t *rt)
+{
+    return (rt->method == NGX_HTTP_GET) ? (NGX_HTTP_GET | NGX_HTTP_HEAD)
+                                        : rt->method;
+}
+
+
+/*
+ * The route for a path and method by the table above: the first of the
+ * path's routes that takes the method.  *allow is every method of the
+ * path (0: no route has this path), *name the path's name in the table.
+ */
 
 static fuzz_route_t *
-fuzz_args_route(ngx_str_t *path, ngx_str_t *id)
+fuzz_args_route(ngx_str_t *path, ngx_uint_t method, ngx_str_t *id,
+    ngx_uint_t *allow, const char **name)
 {
-    size_t         len;
-    fuzz_route_t  *rt;
+    ngx_str_t      rid;
+    fuzz_route_t  *rt, *found;
 
     ngx_str_null(id);
+    *allow = 0;
+    *name = NULL;
+    found = NULL;
 
     for (rt = fuzz_routes; rt->path; rt++) {
-        len = strlen(rt->path);
+        if (!fuzz_args_path(rt, path, &rid)) {
+            continue;
+        }
 
-        if (rt->path[len - 1] == '/') {
-            if (path->len > len && memcmp(path->data, rt->path, len) == 0) {
-                id->data = path->data + len;
-                id->len = path->len - len;
-                return rt;
-            }
+        if (*name == NULL) {
+            *name = rt->path;
 
-        } else if (path->len == len && memcmp(path->data, rt->path, len) == 0)
-        {
-            return rt;
+        } else if (strcmp(*name, rt->path) != 0) {
+            abort();                    /* the table: one path, one name */
+        }
+
+        *allow |= fuzz_args_methods(rt);
+
+        if (found == NULL && (fuzz_args_methods(rt) & method)) {
+            found = rt;
+            *id = rid;
         }
     }
 
-    return NULL;
+    return found;
+}
+
+
+/* the Allow header sent: each method of the path once, no other */
+
+static void
+fuzz_args_allow(ngx_uint_t want)
+{
+    u_char      *p, *end;
+    size_t       len;
+    ngx_uint_t   i, got, m;
+
+    if (fuzz_args.allow == NULL) {
+        fprintf(stderr, "a 405 without Allow\n");
+        abort();
+    }
+
+    got = 0;
+    p = (u_char *) fuzz_args.allow;
+
+    for ( ;; ) {
+        end = (u_char *) strstr((char *) p, ", ");
+        len = end ? (size_t) (end - p) : strlen((char *) p);
+        m = 0;
+
+        for (i = 0; i < sizeof(fuzz_methods) / sizeof(fuzz_methods[0]); i++)
+        {
+            if (strlen(fuzz_methods[i].name) == len
+                && memcmp(fuzz_methods[i].name, p, len) == 0)
+            {
+                m = fuzz_methods[i].method;
+            }
+        }
+
+        if (m == 0 || (got & m)) {
+            fprintf(stderr, "Allow: %s\n", fuzz_args.allow);
+            abort();                    /* no method, or one twice */
+        }
+
+        got |= m;
+
+        if (end == NULL) {
+            break;
+        }
+
+        p = end + 2;
+    }
+
+    if (got != want) {
+        fprintf(stderr, "Allow: %s (want %lx)\n", fuzz_args.allow,
+                (unsigned long) want);
+        abort();
+    }
+}
+
+
+/* whether Origin names this very Host, http or https, any letter case */
+
+static ngx_uint_t
+fuzz_args_same_origin(ngx_str_t *origin, ngx_str_t *host)
+{
+    size_t       i, skip;
+    ngx_uint_t   a, b;
+    const char  *scheme;
+
+    if (origin->data == NULL || host->data == NULL || host->len == 0) {
+        return 0;
+    }
+
+    if (origin->len == sizeof("http://") - 1 + host->len) {
+        scheme = "http://";
+
+    } else if (origin->len == sizeof("https://") - 1 + host->len) {
+        scheme = "https://";
+
+    } else {
+        return 0;
+    }
+
+    skip = strlen(scheme);
+
+    for (i = 0; i < origin->len; i++) {
+        a = origin->data[i];
+        b = (i < skip) ? (u_char) scheme[i] : host->data[i - skip];
+
+        a = (a >= 'A' && a <= 'Z') ? a + 0x20 : a;
+        b = (b >= 'A' && b <= 'Z') ? b + 0x20 : b;
+
+        if (a != b) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -364,8 +588,8 @@ fuzz_args_call(ngx_http_request_t *r, fuzz_route_t *rt, ngx_str_t *args,
 {
     u_char                        *want, *p;
     size_t                         len;
-    ngx_uint_t                     i, n;
-    const char                    *a, *name;
+    ngx_uint_t                     i, n, k, base;
+    const char                    *a, *name, *value;
     ngx_http_tracktik_pg_query_t  *q;
 
     q = fuzz_args.query;
@@ -374,18 +598,35 @@ fuzz_args_call(ngx_http_request_t *r, fuzz_route_t *rt, ngx_str_t *args,
         abort();
     }
 
-    if (strcmp(q->values[0], FUZZ_TOKEN) != 0) {
-        abort();                        /* p_token is not the cookie's */
-    }
-
     want = ngx_pnalloc(r->pool, 4096);
     p = ngx_sprintf(want, "SELECT status, body, user_email, client_id, "
-                          "next FROM %s(p_token => $1", rt->function);
+                          "next FROM %s(", rt->function);
+
+    /* a session's route: p_token first, the cookie's; a link's: none */
+
+    base = 0;
+
+    if (rt->kind == FUZZ_SESSION) {
+        if (strcmp(q->values[0], FUZZ_TOKEN) != 0) {
+            abort();                    /* p_token is not the cookie's */
+        }
+
+        p = ngx_sprintf(p, "p_token => $1");
+        base = 1;
+    }
 
     for (n = 0; rt->args[n]; n++) {
         a = rt->args[n];
         name = strchr(a, ':') + 1;
-        p = ngx_sprintf(p, ", %s => $%ui", name, n + 2);
+        k = base + n;
+        p = ngx_sprintf(p, "%s%s => $%ui", k ? ", " : "", name, k + 1);
+
+        if ((ngx_uint_t) q->nparams <= k) {
+            fprintf(stderr, "call: %s\n", q->command);
+            abort();                    /* an argument missing */
+        }
+
+        value = q->values[k];
 
         if (ngx_strncmp(a, "q:", 2) == 0) {
             u_char  *v = fuzz_args_query(r, args, name + 2, &len);
@@ -394,36 +635,32 @@ fuzz_args_call(ngx_http_request_t *r, fuzz_route_t *rt, ngx_str_t *args,
                 abort();                /* passed a value to refuse */
             }
 
-            if (strlen(q->values[n + 1]) != len
-                || memcmp(q->values[n + 1], v, len) != 0)
-            {
+            if (strlen(value) != len || memcmp(value, v, len) != 0) {
                 fprintf(stderr, "argument %s is not its decoded value\n",
                         name);
                 abort();
             }
 
         } else if (ngx_strncmp(a, "id:", 3) == 0) {
-            if (strlen(q->values[n + 1]) != id->len
-                || memcmp(q->values[n + 1], id->data, id->len) != 0)
+            if (strlen(value) != id->len
+                || memcmp(value, id->data, id->len) != 0)
             {
                 abort();
             }
 
         } else if (ngx_strncmp(a, "resume:", 7) == 0) {
-            if (strcmp(q->values[n + 1],
+            if (strcmp(value,
                        fuzz_args_id(resume) ? (char *) resume->data : "")
                 != 0)
             {
                 abort();                /* Last-Event-ID not an id */
             }
 
-        } else if (q->values[n + 1][0] != '\0') {
+        } else if (value[0] != '\0') {
             abort();                    /* a stream starts at the start */
         }
 
-        if (!fuzz_args_text((u_char *) q->values[n + 1],
-                            strlen(q->values[n + 1])))
-        {
+        if (!fuzz_args_text((u_char *) value, strlen(value))) {
             abort();                    /* PostgreSQL would refuse it */
         }
     }
@@ -431,7 +668,7 @@ fuzz_args_call(ngx_http_request_t *r, fuzz_route_t *rt, ngx_str_t *args,
     *p++ = ')';
     *p = '\0';
 
-    if ((ngx_uint_t) q->nparams != n + 1
+    if ((ngx_uint_t) q->nparams != base + n
         || strcmp(q->command, (char *) want) != 0)
     {
         fprintf(stderr, "call: %s\nwant: %s\n", q->command, want);
@@ -451,8 +688,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                          len;
     ngx_str_t                       f[FUZZ_FIELDS], path, id, args, key, t;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, flags, method, refused;
+    ngx_uint_t                      i, flags, method, refused, allow;
+    const char                     *name;
+    ngx_str_t                      *series;
     fuzz_route_t                   *rt;
+    fuzz_method_t                  *m;
     ngx_array_t                     secrets;
     ngx_http_request_t             *r;
     ngx_http_core_loc_conf_t        clcf;
@@ -462,10 +702,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     u_char                          mac[EVP_MAX_MD_SIZE], b64[64];
     unsigned int                    maclen;
 
-    static ngx_uint_t  methods[] = {
-        NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_POST, NGX_HTTP_PUT
-    };
-
     fuzz_args_utf8(data, size);
 
     if (size < 1) {
@@ -473,7 +709,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     flags = data[0];
-    method = methods[flags & 3];
+    m = &fuzz_methods[(flags & 3) | ((flags & 8) >> 1)];
+    method = m->method;
 
     ngx_memzero(&fuzz_args, sizeof(fuzz_args));
     ngx_memzero(&clcf, sizeof(ngx_http_core_loc_conf_t));
@@ -487,6 +724,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r = fuzz_ngx_request(&tlcf, &tmcf);
     r->loc_conf[0] = &clcf;
     r->method = method;
+    r->method_name.data = (u_char *) m->name;
+    r->method_name.len = strlen(m->name);
 
     fuzz_ngx_fields(r->pool, data + 1, size - 1, f, FUZZ_FIELDS);
 
@@ -572,119 +811,135 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         path.len--;
     }
 
-    rt = fuzz_args_route(&path, &id);
+    rt = fuzz_args_route(&path, method, &id, &allow, &name);
 
-    if (rt == NULL || rt->method == NGX_HTTP_GET) {
+    /* counted under its path's name, or as no route */
 
-        if (method != NGX_HTTP_GET && method != NGX_HTTP_HEAD) {
-            if (rc != NGX_HTTP_NOT_ALLOWED) {
-                abort();
-            }
-            goto done;
-        }
+    if (!fuzz_args.counted) {
+        abort();
+    }
 
-        if (rt == NULL) {
-            if (rc != NGX_HTTP_NOT_FOUND) {
-                abort();
-            }
-            goto done;
-        }
-
-        if (!(flags & 4)) {
-            if (rc != NGX_HTTP_UNAUTHORIZED) {
-                abort();
-            }
-            goto done;
-        }
-
-        if (id.data && !fuzz_args_id(&id)) {
-            if (rc != NGX_HTTP_NOT_FOUND) {
-                abort();
-            }
-            goto done;
-        }
-
-        refused = 0;
-
-        for (i = 0; rt->args[i]; i++) {
-            if (ngx_strncmp(rt->args[i], "q:", 2) == 0
-                && fuzz_args_query(r, &args, rt->args[i] + 4, &len) == NULL)
-            {
-                refused = 1;
-            }
-        }
-
-        if (refused) {
-            if (rc != NGX_HTTP_BAD_REQUEST) {
-                fprintf(stderr, "a bad argument answered %ld\n", rc);
-                abort();
-            }
-            goto done;
-        }
-
-        if (rc != NGX_DONE) {
-            fprintf(stderr, "a good request answered %ld (%s)\n", rc,
-                    fuzz_args.error ? fuzz_args.error : "");
+    if (name == NULL) {
+        if (fuzz_args.metrics != NGX_HTTP_TRACKTIK_METRICS_ROUTES) {
             abort();
         }
 
-        t = f[2];
-        fuzz_args_call(r, rt, &args, &id, &t);
+    } else {
+        series = ngx_http_tracktik_portal_route_name(fuzz_args.metrics);
+
+        if (fuzz_args.metrics >= NGX_HTTP_TRACKTIK_METRICS_ROUTES
+            || series == NULL || series->len != strlen(name)
+            || memcmp(series->data, name, series->len) != 0)
+        {
+            fprintf(stderr, "counted as route %lu, not %s\n",
+                    (unsigned long) fuzz_args.metrics, name);
+            abort();
+        }
+    }
+
+    /* no route of the path takes the method: 405, naming those that do */
+
+    if (rt == NULL) {
+        if (allow == 0) {               /* no such path */
+            allow = NGX_HTTP_GET | NGX_HTTP_HEAD;
+        }
+
+        if (allow & method) {
+            if (rc != NGX_HTTP_NOT_FOUND || fuzz_args.allow) {
+                abort();
+            }
+            goto done;
+        }
+
+        if (rc != NGX_HTTP_NOT_ALLOWED) {
+            fprintf(stderr, "%s of a route without it answered %ld\n",
+                    m->name, (long) rc);
+            abort();
+        }
+
+        fuzz_args_allow(allow);
 
         goto done;
     }
 
-    /* a POST route */
+    if (fuzz_args.allow) {
+        abort();                        /* Allow on a route's answer */
+    }
 
-    if (method != NGX_HTTP_POST) {
-        if (rc != NGX_HTTP_NOT_ALLOWED) {
+    /*
+     * what changes something must come from this very origin, but for a
+     * link's route (no session: its authority is its token)
+     */
+
+    if (rt->method != NGX_HTTP_GET && rt->kind != FUZZ_OPEN
+        && !fuzz_args_same_origin(&f[3], &f[4]))
+    {
+        if (rc != NGX_HTTP_FORBIDDEN) {
+            fprintf(stderr, "a cross-origin %s answered %ld\n", m->name,
+                    (long) rc);
             abort();
         }
         goto done;
     }
 
     if (rc == NGX_HTTP_FORBIDDEN) {
-        if (f[3].data && f[4].data
-            && ((f[3].len == 7 + f[4].len
-                 && ngx_strncasecmp(f[3].data, (u_char *) "http://", 7) == 0
-                 && ngx_strncasecmp(f[3].data + 7, f[4].data, f[4].len) == 0)
-                || (f[3].len == 8 + f[4].len
-                    && ngx_strncasecmp(f[3].data, (u_char *) "https://", 8)
-                       == 0
-                    && ngx_strncasecmp(f[3].data + 8, f[4].data, f[4].len)
-                       == 0))
-            && f[4].len)
+        fprintf(stderr, "refused a %s it should not check (%s)\n",
+                m->name, fuzz_args.error ? fuzz_args.error : "");
+        abort();
+    }
+
+    if (rt->kind == FUZZ_LOGIN || rt->kind == FUZZ_LOGOUT) {
+        if (rc != NGX_DONE || fuzz_args.started == NULL
+            || strcmp(fuzz_args.started, rt->function) != 0
+            || fuzz_args.query || fuzz_args.status)
         {
-            abort();                    /* refused its own origin */
+            abort();
         }
         goto done;
     }
 
-    if (rt->args[0] != NULL) {          /* an operator's POST: signed in */
-        if (!(flags & 4)) {
-            if (rc != NGX_HTTP_UNAUTHORIZED) {
-                abort();
-            }
-            goto done;
+    if (rt->kind == FUZZ_SESSION && !(flags & 4)) {
+        if (rc != NGX_HTTP_UNAUTHORIZED) {
+            fprintf(stderr, "no session answered %ld\n", (long) rc);
+            abort();
         }
+        goto done;
+    }
 
-        if (id.data && !fuzz_args_id(&id)) {
-            if (rc != NGX_HTTP_NOT_FOUND) {
-                abort();
-            }
-            goto done;
+    if (id.data && !fuzz_args_id(&id)) {
+        if (rc != NGX_HTTP_NOT_FOUND) {
+            fprintf(stderr, "a bad id answered %ld\n", (long) rc);
+            abort();
+        }
+        goto done;
+    }
+
+    refused = 0;
+
+    for (i = 0; rt->args[i]; i++) {
+        if (ngx_strncmp(rt->args[i], "q:", 2) == 0
+            && fuzz_args_query(r, &args, rt->args[i] + 4, &len) == NULL)
+        {
+            refused = 1;
         }
     }
 
-    if (rc != NGX_DONE || fuzz_args.started == NULL
-        || strcmp(fuzz_args.started, rt->function) != 0)
-    {
+    if (refused) {
+        if (rc != NGX_HTTP_BAD_REQUEST) {
+            fprintf(stderr, "a bad argument answered %ld\n", (long) rc);
+            abort();
+        }
+        goto done;
+    }
+
+    if (rc != NGX_DONE) {
+        fprintf(stderr, "a good request answered %ld (%s)\n", (long) rc,
+                fuzz_args.error ? fuzz_args.error : "");
         abort();
     }
 
-    if (f[3].data == NULL || f[4].data == NULL || f[4].len == 0) {
-        abort();                        /* a POST with no origin passed */
-    }
+    t = f[2];
+    fuzz_args_call(r, rt, &args, &id, &t);
 
 done:
 
