@@ -495,7 +495,17 @@ ngx_http_tracktik_portal_allow(ngx_http_request_t *r, ngx_str_t *path)
 {
     u_char                            *p, *allow;
     ngx_str_t                          id;
+    ngx_uint_t                         methods;
     ngx_http_tracktik_portal_route_t  *route;
+
+    /* each method once, whatever the table holds: the buffer's bound */
+    methods = 0;
+
+    for (route = ngx_http_tracktik_portal_routes; route->method; route++) {
+        if (ngx_http_tracktik_portal_path(route, path, &id)) {
+            methods |= route->method;
+        }
+    }
 
     allow = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, DELETE"));
     if (allow == NULL) {
@@ -504,19 +514,16 @@ ngx_http_tracktik_portal_allow(ngx_http_request_t *r, ngx_str_t *path)
 
     p = allow;
 
-    for (route = ngx_http_tracktik_portal_routes; route->method; route++) {
+    if (methods & NGX_HTTP_GET) {
+        p = ngx_cpymem(p, "GET, HEAD", sizeof("GET, HEAD") - 1);
+    }
 
-        if (!ngx_http_tracktik_portal_path(route, path, &id)) {
-            continue;
-        }
+    if (methods & NGX_HTTP_POST) {
+        p = ngx_sprintf(p, "%s%s", (p != allow) ? ", " : "", "POST");
+    }
 
-        if (p != allow) {
-            p = ngx_cpymem(p, ", ", 2);
-        }
-
-        p = ngx_sprintf(p, "%s", route->method == NGX_HTTP_GET ? "GET, HEAD"
-                                 : route->method == NGX_HTTP_POST ? "POST"
-                                 : "DELETE");
+    if (methods & NGX_HTTP_DELETE) {
+        p = ngx_sprintf(p, "%s%s", (p != allow) ? ", " : "", "DELETE");
     }
 
     *p = '\0';
