@@ -192,6 +192,18 @@ typedef struct {
     const char  *source;
 } tt_audit_opts_t;
 
+typedef struct {
+    const char  *client;
+    const char  *from;
+    const char  *to;
+    const char  *out;
+    const char  *sites;
+} tt_archive_create_opts_t;
+
+typedef struct {
+    int          once;
+} tt_archive_build_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -219,6 +231,8 @@ int tt_cmd_schedule(tt_cmd_args_t *args);
 int tt_cmd_billing_list(tt_cmd_args_t *args);
 int tt_cmd_billing_retry(tt_cmd_args_t *args);
 int tt_cmd_audit(tt_cmd_args_t *args);
+int tt_cmd_archive_create(tt_cmd_args_t *args);
+int tt_cmd_archive_build(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -235,6 +249,8 @@ extern const tt_option_t  tt_cmd_schedule_options[];
 extern const tt_option_t  tt_cmd_billing_list_options[];
 extern const tt_option_t  tt_cmd_billing_retry_options[];
 extern const tt_option_t  tt_cmd_audit_options[];
+extern const tt_option_t  tt_cmd_archive_create_options[];
+extern const tt_option_t  tt_cmd_archive_build_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */
