@@ -19,6 +19,8 @@
 static void tt_csv_cell(tt_hashed_t *h, const char *v);
 static int tt_csv_formula(const char *v);
 static int tt_csv_plain_negative(const char *v);
+static lxw_error tt_xlsx_long(lxw_worksheet *ws, lxw_row_t row, int col,
+    const char *v);
 
 
 int
@@ -288,6 +290,10 @@ tt_xlsx_row(lxw_worksheet *ws, lxw_format *bold, lxw_row_t row,
                                             NULL);
             } else {
                 rc = worksheet_write_string(ws, row, c, v, NULL);
+
+                if (rc == LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED) {
+                    rc = tt_xlsx_long(ws, row, c, v);
+                }
             }
         }
 
@@ -297,4 +303,37 @@ tt_xlsx_row(lxw_worksheet *ws, lxw_format *bold, lxw_row_t row,
     }
 
     return 0;
+}
+
+
+/*
+ * A cell holds at most 32,767 characters: a longer value is cut (on a
+ * character boundary) and says so; the CSV has it whole.
+ */
+
+static lxw_error
+tt_xlsx_long(lxw_worksheet *ws, lxw_row_t row, int col, const char *v)
+{
+    size_t        n;
+    char         *cut;
+    lxw_error     rc;
+    static const char  more[] = " [cut: the CSV has all of it]";
+
+    n = 30000;
+    while (n > 0 && ((unsigned char) v[n] & 0xc0) == 0x80) {
+        n--;
+    }
+
+    cut = malloc(n + sizeof(more));
+    if (cut == NULL) {
+        return LXW_ERROR_MEMORY_MALLOC_FAILED;
+    }
+
+    memcpy(cut, v, n);
+    memcpy(cut + n, more, sizeof(more));
+
+    rc = worksheet_write_string(ws, row, col, cut, NULL);
+    free(cut);
+
+    return rc;
 }

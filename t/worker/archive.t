@@ -44,6 +44,8 @@ sub fields {
     my @plain = ({ label => 'Narrative', value => "walked the fence $id" },
                  { label => 'Remark',
                    value => '=HYPERLINK("http://evil.test")' });
+    # longer than a workbook cell may hold
+    push @plain, { label => 'Long', value => 'L' x 40000 } if $id == 81003;
     return [
         @plain,
         { label => 'Internal note', value => "SECRETCONF $id",
@@ -184,6 +186,8 @@ sub check_archive {
 
     like $inc[0]{fields}, qr/Narrative: walked the fence \d+/,
          'the visible fields are there';
+    like $files->{'incidents.csv'}, qr/Long: L{40000}"/,
+         'a 40,000-character value whole in the CSV' unless $sites;
     like $files->{'incidents.csv'}, qr/,"'\@SUM\(1\+1\)",/,
          'a formula is defused in the CSV' unless $sites;
 
@@ -228,6 +232,9 @@ sub check_archive {
         $values += grep { length } @$r;
     }
     is $cells, $values, "workbook: incidents sheet has $values cells";
+    like $x->{'xl/worksheets/sheet1.xml'} // '',
+         qr/L{29000}L* \[cut: the CSV has all of it\]/,
+         'cut in its workbook cell, saying so' unless $sites;
     my $bill = $x->{'xl/worksheets/sheet2.xml'} // '';
     my $want_total = $t->value(
         "SELECT sum(quantity) FROM billing_lines WHERE client_id = $A "
