@@ -45,6 +45,8 @@ typedef struct {
     lxw_worksheet            *ws;
     lxw_format               *bold;
     lxw_row_t                 row;
+    int                       sheet_cut;        /* a sheet was too long */
+    int                       totals;           /* writing the totals */
     FILE                     *files;            /* manifest.files */
     int                       nfiles;
     zip_t                    *zip;
@@ -402,6 +404,13 @@ tt_archive_row(tt_archive_t *a, const PGresult *res, int i)
 {
     tt_csv_row(&a->csv, res, i);
 
+    /* a sheet ends at 1,048,576 rows: the CSV goes on, the manifest says
+     * the workbook is cut (the last rows are kept for the totals) */
+    if (!a->totals && a->row >= LXW_ROW_MAX - 64) {
+        a->sheet_cut = 1;
+        return 0;
+    }
+
     if (tt_xlsx_row(a->ws, a->bold, a->row++, res, i) != 0) {
         snprintf(a->err, a->errlen, "writing row %u of the workbook failed",
                  (unsigned) a->row);
@@ -452,6 +461,7 @@ tt_archive_totals(tt_archive_t *a, PGconn *conn)
 
     n = PQntuples(res);
     a->row++;                   /* a blank row between lines and totals */
+    a->totals = 1;
 
     for (i = -1; i < n; i++) {
         if (tt_archive_row(a, res, i) != 0) {
@@ -618,9 +628,10 @@ tt_archive_manifest(tt_archive_t *a)
     fprintf(m, ",\n  \"from\": \"%s\",\n  \"to\": \"%s\",\n"
             "  \"generated_at\": \"%s\",\n"
             "  \"counts\": {\"incidents\": %lld, \"billing_lines\": %lld, "
-            "\"photos\": %lld},\n",
+            "\"photos\": %lld},\n  \"workbook_complete\": %s,\n",
             spec->from, spec->to, a->generated_at, a->result->incidents,
-            a->result->billing_lines, a->result->photos);
+            a->result->billing_lines, a->result->photos,
+            a->sheet_cut ? "false" : "true");
 
     if (a->first_seq < 0) {
         snprintf(seq, sizeof(seq), "null, \"last_seq\": null");
