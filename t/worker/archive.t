@@ -157,6 +157,7 @@ sub check_archive {
     }
 
     is $m->{client_id}, $A, 'manifest: the client';
+    ok $m->{workbook_complete}, 'manifest: the workbook is complete';
     is_deeply [ @$m{qw(from to)} ], [ '2026-03-01', '2026-03-31' ],
               'manifest: the period';
     like $m->{generated_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
