@@ -17,7 +17,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tracktik_module.h"
 #include "ngx_http_tracktik_portal_archive.h"
 #include "ngx_http_tracktik_portal_response.h"
 
@@ -26,11 +25,8 @@ void
 ngx_http_tracktik_portal_archive(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc)
 {
-    u_char                        *p, *disposition, ch;
-    ngx_str_t                      uri;
-    ngx_uint_t                     i;
-    ngx_connection_t              *c;
-    ngx_http_tracktik_loc_conf_t  *tlcf;
+    u_char      *disposition, ch;
+    ngx_uint_t   i;
 
     if (rc != NGX_OK || ctx->status != NGX_HTTP_OK || ctx->next.len == 0) {
         ngx_http_tracktik_portal_answered(r, ctx, rc);
@@ -51,23 +47,12 @@ ngx_http_tracktik_portal_archive(ngx_http_request_t *r,
         }
     }
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
-    c = r->connection;
-
-    uri.len = tlcf->attachment_store.len + ctx->next.len;
-    uri.data = ngx_pnalloc(r->pool, uri.len);
-
     disposition = ngx_pnalloc(r->pool, sizeof("attachment; filename=\"\"")
                                        + ctx->body.len);
-
-    if (uri.data == NULL || disposition == NULL) {
+    if (disposition == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    p = ngx_cpymem(uri.data, tlcf->attachment_store.data,
-                   tlcf->attachment_store.len);
-    ngx_memcpy(p, ctx->next.data, ctx->next.len);
 
     ngx_sprintf(disposition, "attachment; filename=\"%V\"%Z", &ctx->body);
 
@@ -78,18 +63,12 @@ ngx_http_tracktik_portal_archive(ngx_http_request_t *r,
 
     if (ngx_http_tracktik_portal_header(r, "Content-Disposition",
                                         (char *) disposition)
-        != NGX_OK
-        || ngx_http_tracktik_portal_header(r, "Cache-Control", "private")
-           != NGX_OK
-        || ngx_http_tracktik_portal_header(r, "X-Content-Type-Options",
-                                           "nosniff")
-           != NGX_OK)
+        != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    (void) ngx_http_internal_redirect(r, &uri, NULL);
-    ngx_http_finalize_request(r, NGX_DONE);
-    ngx_http_run_posted_requests(c);
+    /* then as a photo: the store's internal location sends the file */
+    ngx_http_tracktik_portal_attachment(r, ctx, rc);
 }

@@ -292,7 +292,9 @@ BEGIN
         RETURN portal_unauthorized();
     END IF;
 
-    SELECT x.* INTO a FROM tracktik_archives x WHERE x.id = p_id::bigint;
+    -- an id that is not a number finds nothing either
+    SELECT x.* INTO a FROM tracktik_archives x
+     WHERE p_id ~ '^[0-9]{1,18}$' AND x.id = p_id::bigint;
 
     IF a.id IS NULL OR NOT portal_archive_visible(u, a) THEN
         RETURN portal_reply(404, '{"error":"no such archive"}', u.email,
@@ -308,9 +310,5 @@ BEGIN
             format('tracktik-archive-%s-%s-%s.zip', a.client_id,
                    a.period_from, a.period_to),
             u.email, u.client_id, a.file_key);
-EXCEPTION
-    WHEN data_exception THEN
-        RETURN portal_reply(404, '{"error":"no such archive"}', u.email,
-                            u.client_id, NULL);
 END
 $$;

@@ -21,15 +21,15 @@ use JSON::PP;
 use TTWorker;
 
 my $t = TTWorker->new('archive');
+# priority, code, category, quantity, price
+my @rules = ([ 10, 'ADH', 'After hours dispatch', 1.0, 95 ],
+             [ 20, 'GRD', 'Theft', 2, 40 ]);
 $t->load_contracts($t->file('contracts.json', TTWorker::json_encode({
     name => 'archive test', effective_from => '2020-01-01',
-    rules => [
-        { id => 'adh', priority => 10,
-          match => { category => 'After hours dispatch' },
-          bill_code => 'ADH', quantity => 1.0, unit_price => 95.00 },
-        { id => 'theft', priority => 20, match => { category => 'Theft' },
-          bill_code => 'GRD', quantity => 2, unit_price => 40.00 },
-    ] })));
+    rules => [ map { +{ id => lc $_->[1], priority => $_->[0],
+                        match => { category => $_->[2] },
+                        bill_code => $_->[1], quantity => $_->[3],
+                        unit_price => $_->[4] } } @rules ] })));
 
 my $store = "$t->{dir}/store";
 make_path("$store/2026");
@@ -111,25 +111,20 @@ sub unzip {
              $zip->members };
 }
 
+# RFC 4180 rows: a quoted cell (quotes doubled) or a plain one, each
+# ended by a comma, CRLF or the end
 sub csv_rows {
     my ($text) = @_;
     my (@rows, @row);
-    my ($f, $state) = ('', 'out');
-    for my $c (split //, $text) {
-        if ($state eq 'in') {
-            if ($c eq '"') { $state = 'quote' } else { $f .= $c }
-            next;
-        }
-        if ($state eq 'quote') {
-            $state = 'out';
-            if ($c eq '"') { $f .= '"'; $state = 'in'; next }
-        }
-        if ($c eq '"') { $state = 'in'; next }
-        if ($c eq ',') { push @row, $f; $f = ''; next }
-        next if $c eq "\r";
-        if ($c eq "\n") { push @row, $f; push @rows, [ @row ]; @row = ();
-                          $f = ''; next }
-        $f .= $c;
+    while ((pos($text) // 0) < length $text) {
+        $text =~ /\G(?:"((?:[^"]+|"")*)"|([^",\r\n]*))(,|\r\n|\z)/gc
+            or die "not CSV at " . (pos($text) // 0) . ": "
+                   . substr($text, pos($text) // 0, 80);
+        my ($quoted, $plain, $end) = ($1, $2, $3);
+        push @row, defined $quoted ? $quoted =~ s/""/"/gr : $plain;
+        next if $end eq ',';
+        push @rows, [ @row ];
+        @row = ();
     }
     return @rows;
 }
