@@ -39,7 +39,8 @@ WORKER_STAGES  := src/worker/log.c src/worker/db.c src/worker/tz.c \
                   src/worker/chain.c src/worker/billing_view.c
 WORKER_STAGES  += src/worker/schema.c
 WORKER_STAGES  += src/worker/subscriptions.c
-WORKER_STAGES  += src/worker/archive.c src/worker/archive_write.c
+WORKER_STAGES  += src/worker/archive.c src/worker/archive_write.c \
+                  src/worker/archive_queue.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
