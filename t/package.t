@@ -180,7 +180,8 @@ like $worker_postinst, qr{install -d -o tracktik -g www-data -m 2750\s+\\?\s*/va
     '... and the attachment store, readable by nginx';
 like $worker_postinst, qr/deb-systemd-helper debian-installed '$_\.service'/,
     "... does not enable $_ (dh_installsystemd --no-enable)"
-    for qw(tracktik-worker tracktik-billing tracktik-schedule);
+    for qw(tracktik-worker tracktik-billing tracktik-schedule
+           tracktik-archive);
 unlike $worker_postinst, qr/restart/, '... restarts no unit on upgrade';
 my $preinst = "$scratch/control-tracktik-worker/preinst";
 unlike -f $preinst ? slurp($preinst) : '', qr/\bstop\b/,
@@ -272,14 +273,16 @@ is $rc, 0, "the checkout's worker still finds the checkout's sql/"
 # --- the systemd units
 
 my %unit;
-for my $name (qw(tracktik-worker tracktik-billing tracktik-schedule)) {
+for my $name (qw(tracktik-worker tracktik-billing tracktik-schedule
+                 tracktik-archive)) {
     my $path = "$root/lib/systemd/system/$name.service";
     ok -f $path, "$name.service is installed" or next;
     $unit{$name} = slurp($path);
 }
 # each daemon its own environment file: its own database role
 my %env_file = ('tracktik-worker' => 'worker', 'tracktik-billing' => 'billing',
-                'tracktik-schedule' => 'worker');
+                'tracktik-schedule' => 'worker',
+                'tracktik-archive' => 'worker');
 for my $name (sort keys %unit) {
     my $u = $unit{$name};
     like $u, qr/^$_$/m, "$name: $_"
@@ -298,6 +301,9 @@ like $unit{'tracktik-billing'} // '',
 like $unit{'tracktik-schedule'} // '',
     qr{^ExecStart=/usr/bin/tracktik-worker schedule\b}m,
     'the scheduled pull runs `schedule`';
+like $unit{'tracktik-archive'} // '',
+    qr{^ExecStart=/usr/bin/tracktik-worker archive build\b}m,
+    'the archives are built by `archive build`';
 
 my ($have_analyze) = cmd(['sh', '-c', 'command -v systemd-analyze']);
 SKIP: {
