@@ -21,7 +21,7 @@ use File::Temp qw(tempdir);
 use TTWorker;
 
 # the schema as it was before 018: the migrations up to 017, the
-# functions but the chain check
+# functions but the chain check and the archive's (019)
 my $old = tempdir(CLEANUP => 1);
 make_path("$old/migrations", "$old/functions");
 my $sql = TTWorker::repo() . '/sql';
@@ -30,15 +30,17 @@ for my $f (glob("$sql/migrations/*.sql")) {
     copy($f, "$old/migrations/") if $n < 18;
 }
 for my $f (glob("$sql/functions/*.sql")) {
-    copy($f, "$old/functions/") unless $f =~ m{/ledger_chain\.sql$};
+    copy($f, "$old/functions/")
+        unless $f =~ m{/(?:ledger_chain|portal_archive)\.sql$};
 }
 
 my $t = TTWorker->new('chain', '--sql-dir', $old);
-# the worker refuses a schema older than it was built for: 018 is recorded
-# (not applied) while the old ledger is written, and forgotten before the
-# real migrate below
+# the worker refuses a schema older than it was built for: 018 (and 019)
+# are recorded (not applied) while the old ledger is written, and
+# forgotten before the real migrate below
 my $pretend = "INSERT INTO tracktik_schema_migrations (filename, checksum)"
-            . " VALUES ('018_ledger_chain.sql', 'not applied')";
+            . " VALUES ('018_ledger_chain.sql', 'not applied'),"
+            . " ('019_archives.sql', 'not applied')";
 $t->rows($pretend);
 $t->load_contracts;
 
