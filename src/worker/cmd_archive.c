@@ -27,6 +27,13 @@
 #define TT_ARCHIVE_MAX_DAYS  366
 
 
+/* the photo store (run's --attachment-dir), the same setting for both */
+#define TT_ARCHIVE_DIR_OPT(help)                                              \
+    { "attachment-dir", "DIR", TT_OPT_TEXT_OR_OFF, TT_IN_CONFIG,              \
+      offsetof(tt_config_t, attachment_dir), 0, 0, NULL,                      \
+      "TRACKTIK_ATTACHMENT_DIR", NULL, help }
+
+
 static int tt_cmd_check_sites(const char *value, char *err, size_t errlen);
 static int tt_cmd_archive_period(const char *from, const char *to);
 static void tt_cmd_archive_signal(int signo);
@@ -49,11 +56,8 @@ const tt_option_t  tt_cmd_archive_create_options[] = {
     { "sites", "ID,...", TT_OPT_TEXT, TT_IN_COMMAND,
       offsetof(tt_archive_create_opts_t, sites), 0, 0, tt_cmd_check_sites,
       NULL, NULL, "only these sites of the client (default: all)" },
-    { "attachment-dir", "DIR", TT_OPT_TEXT_OR_OFF, TT_IN_CONFIG,
-      offsetof(tt_config_t, attachment_dir), 0, 0, NULL,
-      "TRACKTIK_ATTACHMENT_DIR", NULL,
-      "the photo store (run --attachment-dir); needed when the period has "
-      "photos" },
+    TT_ARCHIVE_DIR_OPT("the photo store (run --attachment-dir); needed when "
+                       "the period has photos"),
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 
@@ -62,11 +66,8 @@ const tt_option_t  tt_cmd_archive_build_options[] = {
     { "once", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
       offsetof(tt_archive_build_opts_t, once), 0, 0, NULL, NULL, NULL,
       "build what is queued, then exit" },
-    { "attachment-dir", "DIR", TT_OPT_TEXT_OR_OFF, TT_IN_CONFIG,
-      offsetof(tt_config_t, attachment_dir), 0, 0, NULL,
-      "TRACKTIK_ATTACHMENT_DIR", NULL,
-      "the photo store nginx serves (required): archives are written to "
-      "DIR/archives/" },
+    TT_ARCHIVE_DIR_OPT("the photo store nginx serves (required): archives "
+                       "are written to DIR/archives/"),
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 
