@@ -15,6 +15,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Archive::Zip qw(:ERROR_CODES);
+use IPC::Run ();
 use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path);
 use JSON::PP;
@@ -330,6 +331,38 @@ subtest 'the queue: archive build' => sub {
     like $r[1][7], qr{gone\.png}, 'the failure names the missing file';
     is $t->value("SELECT count(*) FROM tracktik_archives "
                  . "WHERE state = 'queued'"), 0, 'nothing left queued';
+};
+
+subtest 'the daemon: two at once share the queue, SIGTERM stops them' => sub {
+    my @days = map { sprintf '2026-03-%02d', $_ } 1 .. 6;
+    my $before = $t->value("SELECT max(id) FROM tracktik_archives");
+    $t->rows("INSERT INTO tracktik_archives (client_id, period_from, "
+             . "period_to) VALUES "
+             . join(', ', map { "($A, '$_', '2026-03-31')" } @days));
+    my @h = map {
+        my ($o, $e) = ('', '');
+        [ IPC::Run::start([ TTWorker::binary(), 'archive', 'build',
+                            '--attachment-dir', $store, '--dsn', $t->dsn ],
+                          \undef, \$o, \$e), \$e ]
+    } 1 .. 2;
+    my $done = TTWorker::wait_until(sub {
+        $t->value("SELECT count(*) FROM tracktik_archives WHERE id > "
+                  . "$before AND state = 'ready'") == 6 }, 120);
+    ok $done, 'every request is built' or diag explain [ $t->rows(
+        "SELECT id, state, error FROM tracktik_archives") ];
+    $_->[0]->signal('TERM') for @h;
+    for my $x (@h) {
+        my $ok = $x->[0]->finish;
+        is $?, 0, 'a builder exits 0 on SIGTERM' or diag ${ $x->[1] };
+    }
+    my @ready = $t->rows("SELECT attempts, file_key FROM tracktik_archives "
+                         . "WHERE id > $before ORDER BY id");
+    is scalar(grep { $_->[0] == 1 } @ready), 6, 'each built once';
+    my %keys = map { $_->[1] => 1 } @ready;
+    is scalar keys %keys, 6, 'into a file of its own';
+    my @by = map { scalar(() = ${ $_->[1] } =~ /event=archive_ready/g) } @h;
+    is $by[0] + $by[1], 6, 'the builders\' logs name six archives '
+                          . "(@by)";
 };
 
 done_testing;
