@@ -137,10 +137,7 @@ tt_archive_write(PGconn *conn, const tt_archive_spec_t *spec,
         fclose(a.files);
     }
 
-    if (a.csv.f != NULL) {
-        fclose(a.csv.f);
-        EVP_MD_CTX_free(a.csv.md);
-    }
+    tt_hashed_abort(&a.csv);
 
     tt_archive_cleanup(&a);
 

@@ -107,6 +107,19 @@ tt_hashed_close(tt_hashed_t *h, char *sha, char *err, size_t errlen)
 }
 
 
+void
+tt_hashed_abort(tt_hashed_t *h)
+{
+    if (h->f != NULL) {
+        fclose(h->f);
+        h->f = NULL;
+    }
+
+    EVP_MD_CTX_free(h->md);
+    h->md = NULL;
+}
+
+
 int
 tt_hash_file(const char *path, char *sha, long long *size, char *err,
     size_t errlen)

@@ -34,6 +34,9 @@ void tt_hashed_write(tt_hashed_t *h, const void *data, size_t len);
 /* closes the file, hex into sha (65 bytes); -1 with err (a failed write) */
 int tt_hashed_close(tt_hashed_t *h, char *sha, char *err, size_t errlen);
 
+/* closes a file given up on (nothing reported) */
+void tt_hashed_abort(tt_hashed_t *h);
+
 /* the SHA-256 (hex) and size of an existing file; -1 with err */
 int tt_hash_file(const char *path, char *sha, long long *size, char *err,
     size_t errlen);
