@@ -43,6 +43,7 @@
 #include "ngx_http_tracktik_json.h"
 #include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_portal.h"
+#include "ngx_http_tracktik_portal_archive.h"
 #include "ngx_http_tracktik_portal_login.h"
 #include "ngx_http_tracktik_portal_response.h"
 #include "ngx_http_tracktik_portal_stream.h"
@@ -235,6 +236,7 @@ ngx_http_tracktik_portal_logout(ngx_http_request_t *r,
 
 fuzz_args_done(ngx_http_tracktik_portal_answered)
 fuzz_args_done(ngx_http_tracktik_portal_attachment)
+fuzz_args_done(ngx_http_tracktik_portal_archive)
 fuzz_args_done(ngx_http_tracktik_portal_csv_page)
 fuzz_args_done(ngx_http_tracktik_portal_audit_csv)
 fuzz_args_done(ngx_http_tracktik_portal_events_page)

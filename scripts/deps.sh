@@ -21,7 +21,7 @@ PACKAGES=(
     libpq-dev postgresql-15 postgresql-client-15
     libssl-dev libyajl-dev libcrypt-dev libcurl4-openssl-dev libcmocka-dev
     libcsv-dev
-    libzip-dev libexpat1-dev
+    libzip-dev libexpat1-dev libxlsxwriter-dev
     clang libclang-rt-14-dev llvm
     wrk
     libtest-base-perl libipc-run-perl libtext-diff-perl

@@ -18,6 +18,7 @@
 #include "ngx_http_tracktik_json.h"
 #include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_portal.h"
+#include "ngx_http_tracktik_portal_archive.h"
 #include "ngx_http_tracktik_portal_login.h"
 #include "ngx_http_tracktik_portal_origin.h"
 #include "ngx_http_tracktik_portal_response.h"
@@ -66,6 +67,10 @@ static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_open = {
 
 static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_file = {
     ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_attachment
+};
+
+static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_zip = {
+    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_archive
 };
 
 static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_csv = {
@@ -125,6 +130,15 @@ static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_billing_args[] = {
     { "p_site", NGX_HTTP_TRACKTIK_ARG_QUERY },
     { "p_code", NGX_HTTP_TRACKTIK_ARG_QUERY },
     { "p_state", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { NULL, 0 }
+};
+
+/* an auditor's archive: the period, and the client for an operator
+ * (sql/functions/portal_archive.sql) */
+static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_archive_args[] = {
+    { "p_from", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_to", NGX_HTTP_TRACKTIK_ARG_QUERY },
+    { "p_client", NGX_HTTP_TRACKTIK_ARG_QUERY },
     { NULL, 0 }
 };
 
@@ -273,6 +287,16 @@ static ngx_http_tracktik_portal_route_t  ngx_http_tracktik_portal_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("audit.csv"), "portal_api_audit_csv",
       ngx_http_tracktik_audit_args, &ngx_http_tracktik_portal_audit },
+
+    /* the auditor's archive: queued by a POST, listed, downloaded */
+    { NGX_HTTP_POST, ngx_string("archive"), "portal_api_archive_request",
+      ngx_http_tracktik_archive_args, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_GET, ngx_string("archives"), "portal_api_archives",
+      NULL, &ngx_http_tracktik_portal_json },
+
+    { NGX_HTTP_GET, ngx_string("archive/"), "portal_api_archive",
+      ngx_http_tracktik_id_args, &ngx_http_tracktik_portal_zip },
 
     { 0, ngx_null_string, NULL, NULL, NULL }
 };

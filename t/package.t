@@ -191,7 +191,8 @@ like $worker_postinst, qr{install -d -o tracktik -g www-data -m 2750\s+\\?\s*/va
     '... and the attachment store, readable by nginx';
 like $worker_postinst, qr/deb-systemd-helper debian-installed '$_\.service'/,
     "... does not enable $_ (dh_installsystemd --no-enable)"
-    for qw(tracktik-worker tracktik-billing tracktik-schedule tracktik-notify);
+    for qw(tracktik-worker tracktik-billing tracktik-schedule tracktik-notify
+           tracktik-archive);
 unlike $worker_postinst, qr/restart/, '... restarts no unit on upgrade';
 my $preinst = "$scratch/control-tracktik-worker/preinst";
 unlike -f $preinst ? slurp($preinst) : '', qr/\bstop\b/,
@@ -284,14 +285,15 @@ is $rc, 0, "the checkout's worker still finds the checkout's sql/"
 
 my %unit;
 for my $name (qw(tracktik-worker tracktik-billing tracktik-schedule
-                  tracktik-notify)) {
+                  tracktik-notify tracktik-archive)) {
     my $path = "$root/lib/systemd/system/$name.service";
     ok -f $path, "$name.service is installed" or next;
     $unit{$name} = slurp($path);
 }
 # each daemon its own environment file: its own database role
 my %env_file = ('tracktik-worker' => 'worker', 'tracktik-billing' => 'billing',
-                'tracktik-schedule' => 'worker', 'tracktik-notify' => 'notify');
+                'tracktik-schedule' => 'worker', 'tracktik-notify' => 'notify',
+                'tracktik-archive' => 'worker');
 for my $name (sort keys %unit) {
     my $u = $unit{$name};
     like $u, qr/^$_$/m, "$name: $_"
@@ -313,6 +315,9 @@ like $unit{'tracktik-schedule'} // '',
 like $unit{'tracktik-notify'} // '',
     qr{^ExecStart=/usr/bin/tracktik-worker notify run\b}m,
     'the notification sender runs `notify run`';
+like $unit{'tracktik-archive'} // '',
+    qr{^ExecStart=/usr/bin/tracktik-worker archive build\b}m,
+    'the archives are built by `archive build`';
 
 my ($have_analyze) = cmd(['sh', '-c', 'command -v systemd-analyze']);
 SKIP: {

@@ -243,6 +243,28 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- `tracktik-worker archive build` (019, portal_archive.sql): the
+    -- queue, and what an archive reads (the client's view of incidents,
+    -- billing lines and photos); the portal's archive routes run as the
+    -- owner (portal_api_*, above)
+    IF EXISTS (SELECT 1 FROM pg_roles
+                WHERE rolname = 'tracktik_worker_role') THEN
+        GRANT SELECT, UPDATE ON tracktik_archives TO tracktik_worker_role;
+        GRANT SELECT ON portal_attachments_shown, incidents_hidden_files,
+            portal_billing_open, tracktik_billing_attempts,
+            tracktik_bill_items TO tracktik_worker_role;
+        FOR r IN SELECT p.oid::regprocedure AS f
+                   FROM pg_proc p
+                  WHERE p.pronamespace = current_schema()::regnamespace
+                    AND (p.proname LIKE 'tracktik\_archive\_%'
+                         OR p.proname IN ('tracktik_billing_view',
+                                          'portal_site_name'))
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s '
+                           'TO tracktik_worker_role', r.f);
+        END LOOP;
+    END IF;
+
     -- nginx's health check (webhook pool) and metrics scrape (portal
     -- pool), and the worker's start-up check read the schema version
     FOR r IN SELECT rolname FROM pg_roles

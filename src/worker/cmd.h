@@ -225,6 +225,18 @@ typedef struct {
     const char  *rejects;
 } tt_import_cmd_opts_t;
 
+typedef struct {
+    const char  *client;
+    const char  *from;
+    const char  *to;
+    const char  *out;
+    const char  *sites;
+} tt_archive_create_opts_t;
+
+typedef struct {
+    int          once;
+} tt_archive_build_opts_t;
+
 
 int tt_cmd_run(tt_cmd_args_t *args);
 int tt_cmd_migrate(tt_cmd_args_t *args);
@@ -259,6 +271,8 @@ int tt_cmd_notify_log(tt_cmd_args_t *args);
 int tt_cmd_notify_replay(tt_cmd_args_t *args);
 int tt_cmd_notify_resume(tt_cmd_args_t *args);
 int tt_cmd_import(tt_cmd_args_t *args);
+int tt_cmd_archive_create(tt_cmd_args_t *args);
+int tt_cmd_archive_build(tt_cmd_args_t *args);
 
 extern const tt_option_t  tt_cmd_run_options[];
 extern const tt_option_t  tt_cmd_migrate_options[];
@@ -278,6 +292,8 @@ extern const tt_option_t  tt_cmd_audit_options[];
 extern const tt_option_t  tt_cmd_notify_run_options[];
 extern const tt_option_t  tt_cmd_notify_log_options[];
 extern const tt_option_t  tt_cmd_import_options[];
+extern const tt_option_t  tt_cmd_archive_create_options[];
+extern const tt_option_t  tt_cmd_archive_build_options[];
 
 
 /* TT_OPT_TEXT checks (cmd_line.c) */

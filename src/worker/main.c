@@ -186,6 +186,19 @@ static const tt_command_t  tt_commands[] = {
       1, 1, tt_cmd_import_options, sizeof(tt_import_cmd_opts_t), 0, 0,
       tt_cmd_import },
 
+    { "archive create", "--client ID --from DATE --to DATE --out FILE "
+      "[--sites ID,...] [--attachment-dir DIR]",
+      "write the auditor's archive of a client and period (CSV, XLSX, "
+      "photos, manifest with SHA-256) to FILE",
+      0, 0, tt_cmd_archive_create_options,
+      sizeof(tt_archive_create_opts_t), 0, 0, tt_cmd_archive_create },
+
+    { "archive build", "[--once] [--attachment-dir DIR]",
+      "build the archives requested through the portal into "
+      "DIR/archives/, until SIGTERM (--once: until none is queued)",
+      0, 0, tt_cmd_archive_build_options, sizeof(tt_archive_build_opts_t),
+      0, 0, tt_cmd_archive_build },
+
     { NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

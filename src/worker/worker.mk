@@ -50,11 +50,14 @@ WORKER_STAGES  += src/worker/import.c src/worker/import_read.c \
                   src/worker/import_text.c
 # audit: the ledger against TrackTik or an export (doc/audit.md)
 WORKER_STAGES  += src/worker/audit.c src/worker/audit_out.c
+WORKER_STAGES  += src/worker/archive.c src/worker/archive_write.c \
+                  src/worker/archive_queue.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
 WORKER_HEADERS := $(wildcard src/worker/*.h) $(wildcard src/common/*.h)
 
+WORKER_LIBS    += -lzip -lxlsxwriter -lcrypto
 WORKER_CFLAGS  += $(WORKER_EXTRA_CFLAGS)
 WORKER_LIBS    += $(WORKER_EXTRA_LDFLAGS)
 

@@ -21,7 +21,8 @@ use File::Temp qw(tempdir);
 use TTWorker;
 
 # the schema as it was before 018: every migration but 018 (later ones
-# alter tables the live functions use), the functions but the chain check
+# alter tables the live functions use), the functions but the chain
+# check and the archive's (which read the chain's columns)
 my $old = tempdir(CLEANUP => 1);
 make_path("$old/migrations", "$old/functions");
 my $sql = TTWorker::repo() . '/sql';
@@ -30,13 +31,14 @@ for my $f (glob("$sql/migrations/*.sql")) {
     copy($f, "$old/migrations/") if $n != 18;
 }
 for my $f (glob("$sql/functions/*.sql")) {
-    copy($f, "$old/functions/") unless $f =~ m{/ledger_chain\.sql$};
+    copy($f, "$old/functions/")
+        unless $f =~ m{/(?:ledger_chain|portal_archive)\.sql$};
 }
 
 my $t = TTWorker->new('chain', '--sql-dir', $old);
-# the worker refuses a schema older than it was built for: 018 is recorded
-# (not applied) while the old ledger is written, and forgotten before the
-# real migrate below
+# the worker refuses a schema older than it was built for: 018 is
+# recorded (not applied) while the old ledger is written, and forgotten
+# before the real migrate below
 my $pretend = "INSERT INTO tracktik_schema_migrations (filename, checksum)"
             . " VALUES ('018_ledger_chain.sql', 'not applied')";
 $t->rows($pretend);
