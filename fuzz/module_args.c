@@ -146,6 +146,12 @@ static fuzz_route_t  fuzz_routes[] = {
       { NULL } },
     { NGX_HTTP_GET, "audit.csv", FUZZ_SESSION, "portal_api_audit_csv",
       { "cursor:p_cursor", NULL } },
+    { NGX_HTTP_POST, "archive", FUZZ_SESSION, "portal_api_archive_request",
+      { "q:p_from", "q:p_to", "q:p_client", NULL } },
+    { NGX_HTTP_GET, "archives", FUZZ_SESSION, "portal_api_archives",
+      { NULL } },
+    { NGX_HTTP_GET, "archive/", FUZZ_SESSION, "portal_api_archive",
+      { "id:p_id", NULL } },
     { 0, NULL, 0, NULL, { NULL } }
 };
 
