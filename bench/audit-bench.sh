@@ -21,15 +21,8 @@ cd "$(dirname "$0")/.."
 
 rows=${ROWS:-1000000}
 diff=${DIFF:-1000}
-WORKER=build/tracktik-worker
 
-if [ -z "${PGPORT:-}" ]; then
-    scripts/pg.sh start >/dev/null
-    eval "$(scripts/pg.sh env)"
-fi
-
-: "${PGHOST:=127.0.0.1}" "${PGUSER:=tracktik}"
-export PGHOST PGPORT PGUSER
+. bench/pg-env.sh
 
 db="tt_audit_bench_$$"
 dsn="host=$PGHOST port=$PGPORT dbname=$db user=$PGUSER"

@@ -19,15 +19,8 @@ cd "$(dirname "$0")/.."
 export JOBS=${JOBS:-20000}
 rounds=${ROUNDS:-2}
 rows=${ROWS:-100000}
-WORKER=build/tracktik-worker
 
-if [ -z "${PGPORT:-}" ]; then
-    scripts/pg.sh start >/dev/null
-    eval "$(scripts/pg.sh env)"
-fi
-
-: "${PGHOST:=127.0.0.1}" "${PGUSER:=tracktik}"
-export PGHOST PGPORT PGUSER
+. bench/pg-env.sh
 
 for ((i = 1; i <= rounds; i++)); do
     CHAIN=on bench/worker-bench.sh

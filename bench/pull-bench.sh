@@ -16,20 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPORTS=${REPORTS:-10000}
-WORKER=build/tracktik-worker
 
-if [ ! -x "$WORKER" ]; then
-    echo "pull-bench: $WORKER is missing: run make first" >&2
-    exit 1
-fi
-
-if [ -z "${PGPORT:-}" ]; then
-    scripts/pg.sh start >/dev/null
-    eval "$(scripts/pg.sh env)"
-fi
-
-: "${PGHOST:=127.0.0.1}" "${PGUSER:=tracktik}"
-export PGHOST PGPORT PGUSER
+. bench/pg-env.sh
+bench_need_worker pull-bench
 
 tmp=$(mktemp -d)
 sim_pid=

@@ -14,20 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-100000}
-WORKER=build/tracktik-worker
 
-if [ ! -x "$WORKER" ]; then
-    echo "worker-bench: $WORKER is missing: run make first" >&2
-    exit 1
-fi
-
-if [ -z "${PGPORT:-}" ]; then
-    scripts/pg.sh start >/dev/null
-    eval "$(scripts/pg.sh env)"
-fi
-
-: "${PGHOST:=127.0.0.1}" "${PGUSER:=tracktik}"
-export PGHOST PGPORT PGUSER
+. bench/pg-env.sh
+bench_need_worker worker-bench
 
 db_create() {
     psql -qX -d postgres -c "CREATE DATABASE $1" >/dev/null 2>&1 \
