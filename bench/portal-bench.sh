@@ -22,6 +22,9 @@
 #          found by following `next` through the API);
 #   pg     the baselines: pgbench calling portal_api_incidents() directly
 #          with the same tokens and cursors, same concurrency;
+#   search a client's and the operator's `q=` searches (one a word only a
+#          confidential field holds) and a month and a year of `stats`,
+#          each request alone, SEARCH_RUNS (5) times (bench/portal-search.sh);
 #   csv    the operator's CSV export of about CSV_ROWS (1 million) rows (a
 #          date filter over all clients), streamed by curl, with the RSS of
 #          both nginx workers and curl's progress sampled every 0.5 s;
@@ -43,13 +46,13 @@
 # Knobs (environment): ROWS, CLIENTS, USERS, KEEP, PAGE_RATE, REUSE=1 (use an
 # existing bench database even if a migration changed since it was made),
 # PORTAL_BENCH_DB (tracktik_portal_bench), PORTAL_RUNS, PORTAL_DURATION,
-# PORTAL_CONNECTIONS, DEEP_PAGES (100), CSV_ROWS, CSV_RUNS (1: an export
+# PORTAL_CONNECTIONS, DEEP_PAGES (100), SEARCH_RUNS (5), CSV_ROWS, CSV_RUNS (1: an export
 # of a million rows is not a short run; its 0.5 s rates are reported),
 # CSV_MAX_TIME (seconds one export may take, 600; longer ones are skipped
 # when a page probe predicts it), PROBE_MAX_TIME (30 s for one operator
 # request), ACK_RATE, ACK_DURATION, ACK_CONNECTIONS (32: enough that the
 # pace holds while acks are slow), STORM_CONNECTIONS (8),
-# PORTAL_ONLY (a subset of: first deep pg csv acks; "data" only builds the
+# PORTAL_ONLY (a subset of: first deep pg search csv acks; "data" only builds the
 # database).  Needs TRACKTIK_DSN and PGHOST/PGPORT/PGUSER (bench/run.sh
 # sets them; creating the database falls back to the `postgres` role when
 # PGUSER may not), wrk, curl, pgbench and build/ngx_http_tracktik_module.so.
@@ -79,7 +82,7 @@ ack_rate=${ACK_RATE:-200}
 ack_duration=${ACK_DURATION:-5}
 ack_conns=${ACK_CONNECTIONS:-32}
 storm_conns=${STORM_CONNECTIONS:-8}
-only=${PORTAL_ONLY:-first deep pg csv acks}
+only=${PORTAL_ONLY:-first deep pg search csv acks}
 nginx_bin=${TT_NGINX_BINARY:-/usr/sbin/nginx}
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 module=${BENCH_MODULE:-$repo/build/ngx_http_tracktik_module.so}
@@ -116,6 +119,8 @@ su_q() { "$pg_bin/psql" -X -q -At -v ON_ERROR_STOP=1 -U postgres "$@"; }
 . bench/portal-csv.sh
 # shellcheck source=bench/portal-report.sh
 . bench/portal-report.sh
+# shellcheck source=bench/portal-search.sh
+. bench/portal-search.sh
 
 rm -rf "$work"
 mkdir -p "$work" "$cache"
@@ -355,6 +360,14 @@ if want deep && missed deep; then
 fi
 
 
+# --- search and stats -----------------------------------------------------
+
+if want search; then
+    echo
+    search_phase
+fi
+
+
 # --- CSV export -----------------------------------------------------------
 
 operator_token=${operator_cookie#tt_session=}
@@ -407,7 +420,10 @@ echo "  data: $db, $rows ledger rows, $clients clients, $db_size;" \
 echo "  nginx: 2 workers, pool=4 portal_pool=4; wrk $conns connections," \
      "$users client users in turn; medians of $runs runs of ${duration} s"
 echo
-printf '  %-40s %4s  %9s  %8s  %8s  %s\n' "" runs "req/s" "p50 ms" "p99 ms" "p99 target"
+if want first || want deep || want pg; then
+    printf '  %-40s %4s  %9s  %8s  %8s  %s\n' "" runs "req/s" "p50 ms" \
+        "p99 ms" "p99 target"
+fi
 for kind in first deep; do
     want "$kind" || want pg || continue
     [ "$kind" = first ] && label="first page" || label="$deep_pages pages deep"
@@ -418,6 +434,10 @@ for kind in first deep; do
         "$(target "${kind}paced")"
     row "  1 connection (nginx)" "${kind}1" "$(target "${kind}1")"
 done
+if want search; then
+    echo
+    search_table
+fi
 if want csv; then
     echo
     csv_row csv "CSV export, operator, all clients"
@@ -439,4 +459,7 @@ echo "  whole run $((t_end - t_start)) s; work files in $work"
 
 # non-zero only when a measurement was invalid, never for slowness
 bad=$(awk '$3 != "yes"' "$work/results" | wc -l)
+if want search; then
+    bad=$((bad + $(awk '$3 != 200' "$work/search-results" | wc -l)))
+fi
 [ "$bad" = 0 ] || { say "$bad invalid run(s), see above"; exit 1; }

@@ -265,12 +265,18 @@ RETURNS text LANGUAGE sql STABLE AS $$
                             ORDER BY d.day, d.severity)
               FROM (SELECT day, severity, sum(n)::bigint AS n
                       FROM counts GROUP BY 1, 2) d), '[]'::json),
+        'other_sites', (
+            SELECT json_build_object('sites', count(*),
+                                     'count', coalesce(sum(o.n), 0))
+              FROM (SELECT n FROM sites ORDER BY n DESC, site_id
+                    OFFSET 100) o),
         'per_site', coalesce((
             SELECT json_agg(json_build_object(
                        'site', json_build_object('id', s.site_id,
                                                  'name', v.name),
                        'count', s.n) ORDER BY s.n DESC, s.site_id)
-              FROM sites s
+              FROM (SELECT * FROM sites ORDER BY n DESC, site_id
+                    LIMIT 100) s
              CROSS JOIN LATERAL (
                    SELECT portal_site_name(l.raw, l.site_id) AS name
                      FROM incidents_ledger l
@@ -349,6 +355,35 @@ subtest 'stats: bounded ranges, and the roll-up answers as the ledger' => sub {
                    . "'2001-05-01')))");
     cmp_ok $n, '>', 50, "the answers compared are not empty ($n days x "
                         . "severities)";
+};
+
+subtest 'stats name at most 100 sites, the rest summed' => sub {
+    # one client's reports of 2003-01-01 (nobody else's) over 130 sites,
+    # site n with n reports: the 100 busiest are listed, 30 summed
+    my $c = $base + 7;
+    tt_sql(insert_sql("SELECT 'b:' || ($c * 100000 + s * 1000 + i), "
+           . "$c * 100000 + s * 1000 + i, 1, "
+           . "timestamptz '2003-01-01 12:00Z' + i * interval '1 second', "
+           . "$c, $c * 1000 + s, 'LOW', 'x', 'y', 'APPROVED', 'UTC', "
+           . "jsonb_build_object('account', jsonb_build_object('name', "
+           . "'Site ' || s)), 'x', now() "
+           . "FROM generate_series(1, 130) s, generate_series(1, s) i"));
+    my ($f, $t) = ('2003-01-01', '2003-01-02');
+    my $body = tt_sql("SELECT body FROM portal_api_stats('$token{ops}', "
+                      . "'$f', '$t')");
+    my $stats = JSON::PP::decode_json($body);
+    is scalar @{ $stats->{per_site} }, 100, '100 sites are listed';
+    is $stats->{per_site}[0]{site}{id}, $c * 1000 + 130,
+       '... the busiest first';
+    is $stats->{per_site}[0]{count}, 130, '... with its count';
+    is $stats->{per_site}[99]{site}{id}, $c * 1000 + 31, '... to the 100th';
+    is_deeply $stats->{other_sites}, { sites => 30, count => 465 },
+              'the other 30 sites (1 + ... + 30 reports) are summed';
+    is tt_sql($reference
+              . "SELECT (SELECT body FROM portal_api_stats('$token{ops}', "
+              . "'$f', '$t')) = pg_temp.stats_of_ledger(u, '$f', '$t') "
+              . "FROM portal_users u WHERE u.email = '$email{ops}'"),
+       't', 'the roll-up answers as the ledger';
 };
 
 subtest 'the roll-up stays exact under concurrent writers' => sub {

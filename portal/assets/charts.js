@@ -211,11 +211,14 @@ window.TTCharts = (function () {
                            : 'Site ' + (r.site ? r.site.id : '?'),
                      count: Number(r.count) };
         });
-        if (rows.length > MAX_SITES) {
-            var rest = rows.slice(MAX_SITES - 1).reduce(function (a, r) {
+        // the server names the busiest sites and sums the rest
+        var other = stats.other_sites ? Number(stats.other_sites.count) : 0;
+        if (rows.length > MAX_SITES || (other > 0 && rows.length)) {
+            var keep = rows.length > MAX_SITES ? MAX_SITES - 1 : rows.length;
+            var rest = rows.slice(keep).reduce(function (a, r) {
                 return a + r.count;
-            }, 0);
-            rows = rows.slice(0, MAX_SITES - 1);
+            }, other);
+            rows = rows.slice(0, keep);
             rows.push({ name: 'Other sites', count: rest });
         }
         var max = rows.reduce(function (a, r) {

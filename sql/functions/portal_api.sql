@@ -347,9 +347,14 @@ BEGIN
            AND d.client_id BETWEEN v_lo AND v_hi
            AND (u.site_ids IS NULL OR d.site_id = ANY (u.site_ids))
            AND d.n > 0),
+    -- the busiest sites, at most 100 (an operator's month spans thousands
+    -- of sites: the answer stays bounded, and only these are named), and
+    -- the rest summed into other_sites
     sites AS (
-        SELECT client_id, site_id, sum(n)::bigint AS n
-          FROM counts GROUP BY 1, 2)
+        SELECT client_id, site_id, n,
+               row_number() OVER (ORDER BY n DESC, site_id) AS rank
+          FROM (SELECT client_id, site_id, sum(n)::bigint AS n
+                  FROM counts GROUP BY 1, 2) a)
     SELECT json_build_object(
         'from', v_from, 'to', v_to,
         'per_day', coalesce((
@@ -359,11 +364,15 @@ BEGIN
                             ORDER BY d.day, d.severity)
               FROM (SELECT day, severity, sum(n)::bigint AS n
                       FROM counts GROUP BY 1, 2) d), '[]'::json),
+        'other_sites', (
+            SELECT json_build_object('sites', count(*),
+                                     'count', coalesce(sum(o.n), 0))
+              FROM sites o WHERE o.rank > 100),
         'per_site', coalesce((
             SELECT json_agg(json_build_object(
                        'site', json_build_object('id', s.site_id,
                                                  'name', v.name),
-                       'count', s.n) ORDER BY s.n DESC, s.site_id)
+                       'count', s.n) ORDER BY s.rank)
               FROM sites s
              CROSS JOIN LATERAL (
                    SELECT portal_site_name(l.raw, l.site_id) AS name
@@ -373,7 +382,8 @@ BEGIN
                       AND l.occurred_at >= v_from AND l.occurred_at < v_to
                       AND l.status = 'APPROVED'
                     ORDER BY l.occurred_at DESC
-                    LIMIT 1) v), '[]'::json))
+                    LIMIT 1) v
+             WHERE s.rank <= 100), '[]'::json))
       INTO v_body;
 
     RETURN portal_reply(200, v_body::text, u.email, u.client_id, NULL);
