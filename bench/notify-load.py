@@ -8,8 +8,6 @@
         the 202 to the SMTP server accepting the mail (the file's mtime).
 """
 
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -19,19 +17,20 @@ import threading
 import time
 import urllib.parse
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "sim"))
+from tt_delivery import signature  # noqa: E402  (the one Python signer)
+from tt_http import read_secret  # noqa: E402
+
+# the shared fixture (t/data/README.md): an approved HIGH report of a site
+# of client 3, which the bench's one rule mails
+with open(os.path.join(REPO, "t", "data", "reports",
+                       "after-hours-dispatch.json")) as f:
+    SAMPLE = json.load(f)
+
 
 def report(rid):
-    return {
-        "id": rid, "resourceType": "reports",
-        "reportTemplate": {"id": 4, "name": "Incident"},
-        "reportDateTime": "2026-03-02T23:30:00Z",
-        "account": {"id": 55, "name": "Main St", "parentClient": 3,
-                    "timeZone": "America/New_York"},
-        "reportFlag": {"id": 9, "name": "Break-in", "severityLevel": "HIGH"},
-        "status": "APPROVED",
-        "updatedOn": "2026-03-03T00:00:00Z",
-        "reportFields": [{"id": 1, "value": "bench %d" % rid}],
-    }
+    return dict(SAMPLE, id=rid)
 
 
 def percentile(values, p):
@@ -41,8 +40,7 @@ def percentile(values, p):
 
 
 def latency(url, secret_file, mail_dir, rate, seconds):
-    with open(secret_file) as f:
-        secret = f.readline().rstrip("\r\n").encode()
+    secret = read_secret(secret_file)
     u = urllib.parse.urlsplit(url)
     accepted = {}
     errors = []
@@ -52,7 +50,7 @@ def latency(url, secret_file, mail_dir, rate, seconds):
 
     def post(rid):
         body = json.dumps(report(rid)).encode()
-        sig = hmac.new(secret, body, hashlib.sha512).hexdigest()
+        sig = signature(secret, body)
         try:
             c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
             c.request("POST", u.path, body,

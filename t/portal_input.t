@@ -9,9 +9,7 @@ use strict;
 use warnings;
 
 use lib 't/helper';
-use Digest::SHA qw(hmac_sha256);
 use File::Temp ();
-use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use TrackTikTest;
 
@@ -31,8 +29,7 @@ tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
 my $token = tt_sql("SELECT next FROM ("
                    . tt_login_sql($email, $password, '127.0.0.9', 3600)
                    . ") l");
-my $cookie = "tt_session=$token."
-             . encode_base64url(hmac_sha256($token, $secret));
+my $cookie = tt_session_cookie($token, $secret);
 
 my $ngx = TrackTikTest::Nginx->start(
     http => <<"HTTP",

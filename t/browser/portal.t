@@ -21,6 +21,7 @@ use JSON::PP ();
 use POSIX qw(strftime);
 use Test::More;
 
+use TrackTikFixture;
 use TrackTikTest;
 
 my $repo = tt_repo();
@@ -70,21 +71,24 @@ sub q_lit {
     return "'$s'";
 }
 
+# the ledger's raw entity: the shared sample report (t/data/reports/
+# incident.json) with this row's id, site, post, status and fields
 sub raw_report {
     my (%r) = @_;
-    return $json->encode({
-        id             => $r{id},
-        account        => { id => $r{site}{id}, name => $r{site}{name},
-                            type => 'CLIENT' },
-        position       => { id => 300 + $r{id} % 7,
-                            name => $r{post} // 'Lobby Concierge (Nights)' },
-        reportTemplate => { id => 28, name => 'Incident Report' },
-        status         => $r{status} // 'APPROVED',
-        reportFields   => $r{fields} // [
+    my $report = TrackTikFixture::report('incident');
+    $report->{uri} =~ s{/\d+\z}{/$r{id}};
+    TrackTikFixture::apply($report,
+        id           => $r{id},
+        account      => { id => $r{site}{id}, name => $r{site}{name},
+                          type => 'CLIENT' },
+        position     => { id => 300 + $r{id} % 7,
+                          name => $r{post} // 'Lobby Concierge (Nights)' },
+        status       => $r{status} // 'APPROVED',
+        reportFields => $r{fields} // [
             { templateField => { label => 'Summary', type => 'TEXT' },
               value => $r{summary} // 'Routine patrol, nothing to note.' },
-        ],
-    });
+        ]);
+    return TrackTikFixture::encode($report);
 }
 
 # one ledger row as the worker writes it
