@@ -437,12 +437,7 @@ tt_notify_rule(yajl_val v, int position, yajl_val recipients, char *err,
     memset(&rule, 0, sizeof(rule));
     ok = tt_rule_match_parse(x, &rule, where, err, errlen) == 0;
 
-    free(rule.clients.items);
-    free(rule.sites.items);
-    free(rule.templates.items);
-    free(rule.categories.items);
-    free(rule.severities.items);
-    free(rule.statuses.items);
+    tt_rule_match_free(&rule);
 
     if (!ok) {
         return -1;
