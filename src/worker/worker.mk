@@ -107,3 +107,5 @@ $(WORKER_BUILD)/tests/worker_cmd_line: src/worker/tests/test_cmd_line.c \
 	@mkdir -p $(dir $@)
 	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_CMD_LINE_OBJS) \
 	    $(WORKER_LIB_OBJS) $(WORKER_LIBS) -lcmocka
+# the usage text the parser prints
+WORKER_CMD_LINE_OBJS += $(WORKER_OBJDIR)/worker/cmd_usage.o
