@@ -1,6 +1,6 @@
 /*
  * notify: stakeholder notifications (issue 12).  A rule file (format in
- * README, "Notification rules"; conf/notify.example.json) names its
+ * doc/notifications.md, "Rule files"; conf/notify.example.json) names its
  * recipients and the rules that tell them; it is validated here and
  * stored as a new version (sql/functions/notify.sql matches it against
  * every ledger version in the inserting transaction).

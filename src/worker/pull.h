@@ -24,7 +24,8 @@
 #include "config.h"
 
 
-/* what a subscription's entityResponse.include asks for (README) */
+/* what a subscription's entityResponse.include asks for (README,
+ * Synopsis; doc/pull.md) */
 #define TT_PULL_INCLUDE  "reportFields,reportTemplate,account,position," \
                          "reportFlag,createdOn,updatedOn"
 
