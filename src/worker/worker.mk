@@ -56,6 +56,8 @@ WORKER_STAGES  += src/worker/archive.c src/worker/archive_write.c \
 WORKER_STAGES  += src/worker/migrate_files.c
 # the bodies of API requests and answers
 WORKER_STAGES  += src/worker/api_body.c
+# a notification rule file's recipients and their secrets
+WORKER_STAGES  += src/worker/notify_recipients.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
