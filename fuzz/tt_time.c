@@ -1,6 +1,7 @@
 /*
- * libFuzzer harness: date-time text (src/common/tt_time.c), shared by the
- * module and the worker.
+ * libFuzzer harness: date-time text (src/common/tt_time.c), the worker's
+ * parser of TrackTik date-times (the module links only tt_version.h of
+ * src/common).
  *
  * The input is handed over exactly as it is, not NUL terminated, so a
  * read past len is an overflow.  An accepted date-time must survive the

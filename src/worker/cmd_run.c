@@ -56,7 +56,8 @@ const tt_option_t  tt_cmd_run_options[] = {
       "its default retry settings)" },
     { "smtp-url", "URL", TT_OPT_TEXT, TT_IN_CONFIG,
       offsetof(tt_config_t, smtp_url), 0, 0, tt_cmd_check_smtp_url,
-      "TRACKTIK_SMTP_URL", NULL, "--notify: the relay, smtp://HOST:PORT or smtps://HOST:PORT" },
+      "TRACKTIK_SMTP_URL", NULL, "--notify: the relay, smtp://HOST:PORT "
+      "or smtps://HOST:PORT" },
     { "smtp-from", "ADDRESS", TT_OPT_TEXT, TT_IN_CONFIG,
       offsetof(tt_config_t, smtp_from), 0, 0, tt_cmd_check_address,
       "TRACKTIK_SMTP_FROM", NULL, "--notify: the sender address" },

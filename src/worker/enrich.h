@@ -1,7 +1,8 @@
 /*
  * enrich: what the webhook body leaves out, from the TrackTik API, with a
  * cache in memory and in the reference tables (tracktik_accounts in
- * sql/migrations/006, tracktik_positions in 005), each entry trusted for TT_ENRICH_TTL seconds.
+ * sql/migrations/006, tracktik_positions in 005), each entry trusted for
+ * TT_ENRICH_TTL seconds.
  *
  * For every report with a site (account): the site's name, type, parent
  * client and time zone, the parent client's, and the post's name and

@@ -1,5 +1,6 @@
 /*
- * ledger: the batch document for tracktik_record_batch() (sql/functions/worker.sql).
+ * ledger: the batch document for tracktik_record_batch()
+ * (sql/functions/worker.sql).
  * The database decides duplicate / stale / new version; this file only
  * says what each report is.
  */

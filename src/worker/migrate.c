@@ -9,32 +9,16 @@
  * unrecorded (tracktik tables made by psql, no record: refused).
  */
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "migrate.h"
+#include "migrate_files.h"
 
 
 #define TT_MIGRATE_LOCK  "hashtext('tracktik_schema_migrations')"
 #define TT_MIGRATE_PRE   "triggers.sql"
-
-
-typedef struct {
-    char    *name;
-    char    *text;
-    size_t   len;
-    char     sum[65];          /* sha-256 hex of the file */
-    char     recorded[65];     /* its checksum in the table, "" if none */
-} tt_sql_file_t;
-
-
-typedef struct {
-    tt_sql_file_t  *files;
-    int             n;
-} tt_sql_dir_t;
 
 
 typedef enum {
@@ -73,9 +57,6 @@ static const char  tt_migrate_unrecorded[] =
     "again";
 
 
-static int tt_migrate_load(const char *sql_dir, const char *sub,
-    tt_sql_dir_t *dir, char *err, size_t errlen);
-static void tt_migrate_free(tt_sql_dir_t *dir);
 static int tt_migrate_sum(PGconn *conn, tt_sql_file_t *f, char *err,
     size_t errlen);
 static int tt_migrate_layout(PGconn *conn, tt_layout_e *layout, char *err,
@@ -91,8 +72,6 @@ static PGresult *tt_migrate_records(PGconn *conn, const char *columns,
 static int tt_migrate_record(PGconn *conn, tt_sql_file_t *f, char *err,
     size_t errlen);
 static void tt_migrate_list(char *list, size_t size, const char *name);
-static int tt_migrate_filter(const struct dirent *d);
-static int tt_migrate_sort(const struct dirent **a, const struct dirent **b);
 
 
 int
@@ -309,104 +288,6 @@ done:
     tt_migrate_free(&mig);
 
     return rc;
-}
-
-
-/* DIR/sub/ *.sql in name order, each file read whole */
-static int
-tt_migrate_load(const char *sql_dir, const char *sub, tt_sql_dir_t *dir,
-    char *err, size_t errlen)
-{
-    int              i, n, rc;
-    long             size;
-    FILE            *f;
-    char             path[4096];
-    tt_sql_file_t   *file;
-    struct dirent  **names;
-
-    snprintf(path, sizeof(path), "%s/%s", sql_dir, sub);
-
-    n = scandir(path, &names, tt_migrate_filter, tt_migrate_sort);
-    if (n < 0) {
-        snprintf(err, errlen, "cannot read %s: %s (the SQL directory holds "
-                 "migrations/ and functions/)", path, strerror(errno));
-        return -1;
-    }
-
-    rc = -1;
-
-    dir->files = calloc(n > 0 ? n : 1, sizeof(tt_sql_file_t));
-    if (dir->files == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-
-    for (i = 0; i < n; i++) {
-        file = &dir->files[i];
-        dir->n = i + 1;
-
-        file->name = strdup(names[i]->d_name);
-        snprintf(path, sizeof(path), "%s/%s/%s", sql_dir, sub,
-                 names[i]->d_name);
-
-        if (file->name == NULL || (f = fopen(path, "r")) == NULL) {
-            snprintf(err, errlen, "cannot open %s: %s", path,
-                     strerror(errno));
-            goto done;
-        }
-
-        size = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
-        file->text = (size >= 0 && fseek(f, 0, SEEK_SET) == 0)
-                     ? malloc(size + 1) : NULL;
-
-        if (file->text == NULL
-            || fread(file->text, 1, size, f) != (size_t) size)
-        {
-            snprintf(err, errlen, "cannot read %s", path);
-            fclose(f);
-            goto done;
-        }
-
-        fclose(f);
-        file->text[size] = '\0';
-        file->len = size;
-
-        if (strlen(file->text) != file->len) {
-            snprintf(err, errlen, "%s: a NUL byte in an SQL file", path);
-            goto done;
-        }
-    }
-
-    rc = 0;
-
-done:
-
-    for (i = 0; i < n; i++) {
-        free(names[i]);
-    }
-    free(names);
-
-    if (rc != 0) {
-        tt_migrate_free(dir);
-    }
-
-    return rc;
-}
-
-
-static void
-tt_migrate_free(tt_sql_dir_t *dir)
-{
-    int  i;
-
-    for (i = 0; i < dir->n; i++) {
-        free(dir->files[i].name);
-        free(dir->files[i].text);
-    }
-
-    free(dir->files);
-    dir->files = NULL;
-    dir->n = 0;
 }
 
 
@@ -782,23 +663,4 @@ tt_migrate_list(char *list, size_t size, const char *name)
     if (len + 1 < size) {
         snprintf(list + len, size - len, "%s%s", len ? ", " : "", name);
     }
-}
-
-
-static int
-tt_migrate_filter(const struct dirent *d)
-{
-    size_t  len;
-
-    len = strlen(d->d_name);
-
-    return d->d_name[0] != '.' && len > 4
-           && strcmp(d->d_name + len - 4, ".sql") == 0;
-}
-
-
-static int
-tt_migrate_sort(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
 }

@@ -42,6 +42,15 @@ void tt_notify_rules_free(tt_notify_rules_t *nr);
 int tt_notify_rules_store(PGconn *conn, const char *file, const char *text,
     const tt_notify_rules_t *nr, int *version, char *err, size_t errlen);
 
+/*
+ * The "recipients" object (notify_recipients.c): every recipient checked,
+ * each webhook's secret_file (relative to dir) read into *secrets_json,
+ * {"recipient": ["whsec_...", ...]} (malloc()ed).  -1 with err naming the
+ * recipient and the field.
+ */
+int tt_notify_recipients_parse(yajl_val recipients, const char *dir,
+    char **secrets_json, char *err, size_t errlen);
+
 /* 1 when s is an address a mail can go to (local@domain.tld, nothing a
  * header could be split on) */
 int tt_notify_email_valid(const char *s);

@@ -1,8 +1,8 @@
 /*
  * notify_rules: a notification rule file checked (every error names the
  * rule or recipient and the field) and stored as a new version.  The
- * "match" object is a contract rule's (rules_parse.c), so the two kinds
- * of rules read alike.
+ * "match" object is a contract rule's (rules.c), so the two kinds of
+ * rules read alike; the recipients are notify_recipients.c.
  */
 
 #include <stdio.h>
@@ -13,44 +13,51 @@
 #include "tt_json.h"
 #include "rules.h"
 #include "contracts.h"
-#include "tz.h"
 #include "notify.h"
 
 
 #define TT_STR(v)  ((const char *) (v)->u.string)
 
 
+#define TT_NOTIFY_FIELDS_MAX  16
+
+
+/* what the check of one key of a rule may look at */
 typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   size;
-} tt_notify_buf_t;
+    yajl_val     rule;
+    yajl_val     recipients;
+    const char  *where;             /* 'rule "ID" (rules[N])' */
+} tt_notify_ctx_t;
+
+/* x: the key's value, NULL when absent; 0, or -1 with err */
+typedef int (*tt_notify_check_pt)(yajl_val x, const tt_notify_ctx_t *ctx,
+    char *err, size_t errlen);
+
+typedef struct {
+    const char          *key;
+    tt_notify_check_pt   check;
+} tt_notify_field_t;
 
 
-static int tt_notify_recipient(yajl_val v, const char *name,
-    const char *dir, tt_notify_buf_t *secrets, char *err, size_t errlen);
 static int tt_notify_rule(yajl_val v, int position, yajl_val recipients,
     char *err, size_t errlen);
-static int tt_notify_secrets(const char *file, const char *where,
-    tt_notify_buf_t *out, char *err, size_t errlen);
-static int tt_notify_secret_valid(const char *s, size_t len);
-static int tt_notify_name_valid(const char *s);
-static const char *tt_notify_shown(const char *s, char *buf, size_t size);
-static int tt_notify_append(tt_notify_buf_t *b, const char *s, size_t len);
+static int tt_notify_match(yajl_val x, const tt_notify_ctx_t *ctx,
+    char *err, size_t errlen);
+static int tt_notify_min_severity(yajl_val x, const tt_notify_ctx_t *ctx,
+    char *err, size_t errlen);
+static int tt_notify_to(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen);
+static int tt_notify_mode(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen);
+static int tt_notify_digest_at(yajl_val x, const tt_notify_ctx_t *ctx,
+    char *err, size_t errlen);
+static int tt_notify_digest_weekday(yajl_val x, const tt_notify_ctx_t *ctx,
+    char *err, size_t errlen);
+static const char *tt_notify_mode_of(yajl_val rule);
 
 
 static const char  *tt_notify_top_keys[] = {
     "name", "description", "recipients", "rules", NULL
-};
-
-static const char  *tt_notify_rule_keys[] = {
-    "id", "description", "match", "min_severity", "notify", "mode",
-    "digest_at", "digest_weekday", NULL
-};
-
-static const char  *tt_notify_recipient_keys[] = {
-    "email", "webhook", "secret_file", "portal_role", "sites", "time_zone",
-    "description", NULL
 };
 
 static const char   tt_notify_days[] = "sun mon tue wed thu fri sat";
@@ -60,19 +67,39 @@ static const char  *tt_notify_severities[] = {
 };
 
 
+/*
+ * The keys of a notification rule, checked in this order (the first
+ * error wins; "id" is read before all, to name the rule).  A new key is
+ * a row here and its check (NULL: any value).
+ */
+static const tt_notify_field_t  tt_notify_rule_fields[] = {
+    { "id",             NULL },
+    { "description",    NULL },
+    { "match",          tt_notify_match },
+    { "min_severity",   tt_notify_min_severity },
+    { "notify",         tt_notify_to },
+    { "mode",           tt_notify_mode },
+    { "digest_at",      tt_notify_digest_at },
+    { "digest_weekday", tt_notify_digest_weekday },
+    { NULL, NULL }
+};
+
+_Static_assert(sizeof(tt_notify_rule_fields)
+               / sizeof(tt_notify_rule_fields[0]) - 1 <= TT_NOTIFY_FIELDS_MAX,
+               "tt_notify_rule_fields[]: raise TT_NOTIFY_FIELDS_MAX");
+
+
 int
 tt_notify_rules_parse(const char *json, size_t len, const char *dir,
     tt_notify_rules_t *nr, char *err, size_t errlen)
 {
-    char             ebuf[512];
-    size_t           i, j;
-    yajl_val         recipients, rules, id;
-    tt_notify_buf_t  secrets;
+    char      ebuf[512];
+    size_t    i, j;
+    yajl_val  recipients, rules, id;
 
     (void) len;
 
     memset(nr, 0, sizeof(*nr));
-    memset(&secrets, 0, sizeof(secrets));
 
     nr->tree = tt_json_tree(json, TT_JSON_MAX_DEPTH, ebuf, sizeof(ebuf));
     if (nr->tree == NULL) {
@@ -101,25 +128,12 @@ tt_notify_rules_parse(const char *json, size_t len, const char *dir,
         return -1;
     }
 
-    if (tt_notify_append(&secrets, "{", 1) != 0) {
-        goto nomem;
+    if (tt_notify_recipients_parse(recipients, dir, &nr->secrets_json, err,
+                                   errlen) != 0)
+    {
+        return -1;
     }
 
-    for (i = 0; i < recipients->u.object.len; i++) {
-        if (tt_notify_recipient(recipients->u.object.values[i],
-                                recipients->u.object.keys[i], dir, &secrets,
-                                err, errlen) != 0)
-        {
-            free(secrets.data);
-            return -1;
-        }
-    }
-
-    if (tt_notify_append(&secrets, "}", 1) != 0) {
-        goto nomem;
-    }
-
-    nr->secrets_json = secrets.data;
     nr->nrecipients = recipients->u.object.len;
 
     rules = tt_rule_get(nr->tree, "rules");
@@ -150,12 +164,6 @@ tt_notify_rules_parse(const char *json, size_t len, const char *dir,
 
     nr->nrules = rules->u.array.len;
     return 0;
-
-nomem:
-
-    free(secrets.data);
-    snprintf(err, errlen, "out of memory");
-    return -1;
 }
 
 
@@ -236,239 +244,107 @@ tt_notify_rules_store(PGconn *conn, const char *file, const char *text,
 }
 
 
-int
-tt_notify_email_valid(const char *s)
-{
-    size_t       n;
-    const char  *at, *p, *dot;
-
-    at = strchr(s, '@');
-    n = strlen(s);
-
-    if (at == NULL || at == s || strchr(at + 1, '@') != NULL || n > 254) {
-        return 0;
-    }
-
-    for (p = s; p < at; p++) {
-        if (*p <= ' ' || *p >= 0x7f || strchr("<>()[]\\,;:\"", *p) != NULL) {
-            return 0;
-        }
-    }
-
-    dot = strrchr(at, '.');
-    if (dot == NULL || dot == at + 1 || dot[1] == '\0' || at[1] == '-') {
-        return 0;
-    }
-
-    for (p = at + 1; *p != '\0'; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')
-            || (*p == '.' && p[1] == '.'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static int
-tt_notify_recipient(yajl_val v, const char *name, const char *dir,
-    tt_notify_buf_t *secrets, char *err, size_t errlen)
-{
-    int          kinds;
-    char         where[128], path[2048], shown[84];
-    size_t       i;
-    yajl_val     email, hook, role, file, sites, zone;
-    const char  *url;
-
-    snprintf(where, sizeof(where), "recipient \"%.64s\"", name);
-
-    if (!tt_notify_name_valid(name)) {
-        snprintf(err, errlen, "%s: the name may hold only letters, digits, "
-                 "\"-\", \"_\" and \".\" (at most 64)", where);
-        return -1;
-    }
-
-    if (!YAJL_IS_OBJECT(v)) {
-        snprintf(err, errlen, "%s: expected an object", where);
-        return -1;
-    }
-
-    if (tt_rule_keys_check(v, tt_notify_recipient_keys, where, err, errlen)
-        != 0)
-    {
-        return -1;
-    }
-
-    email = tt_rule_get(v, "email");
-    hook = tt_rule_get(v, "webhook");
-    role = tt_rule_get(v, "portal_role");
-    kinds = (email != NULL) + (hook != NULL) + (role != NULL);
-
-    if (kinds != 1) {
-        snprintf(err, errlen, "%s: give exactly one of email, webhook and "
-                 "portal_role", where);
-        return -1;
-    }
-
-    zone = tt_rule_get(v, "time_zone");
-    if (zone != NULL && (!YAJL_IS_STRING(zone) || TT_STR(zone)[0] == '\0'
-                         || strlen(TT_STR(zone)) > 64
-                         || !tt_tz_valid(TT_STR(zone))))
-    {
-        snprintf(err, errlen, "%s: time_zone: expected a zone name such as "
-                 "\"America/Toronto\"", where);
-        return -1;
-    }
-
-    if (email != NULL) {
-        if (!YAJL_IS_STRING(email) || !tt_notify_email_valid(TT_STR(email)))
-        {
-            snprintf(err, errlen, "%s: email: \"%s\" is not a mail "
-                     "address (local@domain.tld)", where,
-                     tt_notify_shown(YAJL_IS_STRING(email) ? TT_STR(email)
-                                     : "", shown, sizeof(shown)));
-            return -1;
-        }
-        return 0;
-    }
-
-    if (role != NULL) {
-        if (!YAJL_IS_STRING(role) || (strcmp(TT_STR(role), "client") != 0
-                                      && strcmp(TT_STR(role), "operator")
-                                         != 0))
-        {
-            snprintf(err, errlen, "%s: portal_role: expected \"client\" or "
-                     "\"operator\"", where);
-            return -1;
-        }
-
-        sites = tt_rule_get(v, "sites");
-        if (sites != NULL) {
-            if (!YAJL_IS_ARRAY(sites) || sites->u.array.len == 0) {
-                snprintf(err, errlen, "%s: sites: expected a non-empty list "
-                         "of site ids", where);
-                return -1;
-            }
-            for (i = 0; i < sites->u.array.len; i++) {
-                if (!YAJL_IS_INTEGER(sites->u.array.values[i])) {
-                    snprintf(err, errlen, "%s: sites: expected integer "
-                             "site ids", where);
-                    return -1;
-                }
-            }
-        }
-        return 0;
-    }
-
-    url = YAJL_IS_STRING(hook) ? TT_STR(hook) : "";
-
-    if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        || strlen(url) > 2000 || strpbrk(url, " \t\r\n") != NULL)
-    {
-        snprintf(err, errlen, "%s: webhook: \"%s\" is not an http:// or "
-                 "https:// URL", where,
-                 tt_notify_shown(url, shown, sizeof(shown)));
-        return -1;
-    }
-
-    file = tt_rule_get(v, "secret_file");
-    if (file == NULL || !YAJL_IS_STRING(file) || TT_STR(file)[0] == '\0') {
-        snprintf(err, errlen, "%s: secret_file: missing (a file of "
-                 "\"whsec_...\" secrets, one a line)", where);
-        return -1;
-    }
-
-    if (TT_STR(file)[0] == '/') {
-        snprintf(path, sizeof(path), "%s", TT_STR(file));
-    } else {
-        snprintf(path, sizeof(path), "%s/%s", dir, TT_STR(file));
-    }
-
-    if (secrets->len > 1 && tt_notify_append(secrets, ",", 1) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-
-    if (tt_notify_append(secrets, "\"", 1) != 0
-        || tt_notify_append(secrets, name, strlen(name)) != 0
-        || tt_notify_append(secrets, "\":", 2) != 0)
-    {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-
-    return tt_notify_secrets(path, where, secrets, err, errlen);
-}
-
-
 static int
 tt_notify_rule(yajl_val v, int position, yajl_val recipients, char *err,
     size_t errlen)
 {
-    int          ok, daily;
-    char         where[128];
-    size_t       i, k, n;
-    yajl_val     x, item;
-    tt_rule_t    rule;
-    const char  *mode, *day;
+    char                        where[128];
+    size_t                      k;
+    const char                 *id, *keys[TT_NOTIFY_FIELDS_MAX + 1];
+    tt_notify_ctx_t             ctx;
+    const tt_notify_field_t    *f;
 
     if (!YAJL_IS_OBJECT(v)) {
         snprintf(err, errlen, "rules[%d]: expected a rule object", position);
         return -1;
     }
 
-    if (tt_rule_id_parse(v, position, &rule.id, where, sizeof(where), err,
+    for (k = 0; tt_notify_rule_fields[k].key != NULL; k++) {
+        keys[k] = tt_notify_rule_fields[k].key;
+    }
+    keys[k] = NULL;
+
+    if (tt_rule_id_parse(v, position, &id, where, sizeof(where), err,
                          errlen) != 0
-        || tt_rule_keys_check(v, tt_notify_rule_keys, where, err, errlen)
-           != 0)
+        || tt_rule_keys_check(v, keys, where, err, errlen) != 0)
     {
         return -1;
     }
 
-    x = tt_rule_get(v, "match");
-    if (x != NULL && !YAJL_IS_OBJECT(x)) {
-        snprintf(err, errlen, "%s: match: expected an object", where);
-        return -1;
-    }
+    ctx.rule = v;
+    ctx.recipients = recipients;
+    ctx.where = where;
 
-    memset(&rule, 0, sizeof(rule));
-    ok = tt_rule_match_parse(x, &rule, where, err, errlen) == 0;
-
-    free(rule.clients.items);
-    free(rule.sites.items);
-    free(rule.templates.items);
-    free(rule.categories.items);
-    free(rule.severities.items);
-    free(rule.statuses.items);
-
-    if (!ok) {
-        return -1;
-    }
-
-    x = tt_rule_get(v, "min_severity");
-    if (x != NULL) {
-        for (k = 0; tt_notify_severities[k] != NULL; k++) {
-            if (YAJL_IS_STRING(x)
-                && strcasecmp(TT_STR(x), tt_notify_severities[k]) == 0)
-            {
-                break;
-            }
-        }
-        if (tt_notify_severities[k] == NULL) {
-            snprintf(err, errlen, "%s: min_severity: expected one of INFO, "
-                     "LOW, MODERATE, HIGH, SEVERE", where);
+    for (f = tt_notify_rule_fields; f->key != NULL; f++) {
+        if (f->check != NULL
+            && f->check(tt_rule_get(v, f->key), &ctx, err, errlen) != 0)
+        {
             return -1;
         }
     }
 
-    x = tt_rule_get(v, "notify");
+    return 0;
+}
+
+
+/* "match": a contract rule's (rules.c), checked and let go */
+static int
+tt_notify_match(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen)
+{
+    int        ok;
+    tt_rule_t  rule;
+
+    if (x != NULL && !YAJL_IS_OBJECT(x)) {
+        snprintf(err, errlen, "%s: match: expected an object", ctx->where);
+        return -1;
+    }
+
+    memset(&rule, 0, sizeof(rule));
+    ok = tt_rule_match_parse(x, &rule, ctx->where, err, errlen) == 0;
+
+    tt_rule_match_free(&rule);
+
+    return ok ? 0 : -1;
+}
+
+
+static int
+tt_notify_min_severity(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen)
+{
+    size_t  k;
+
+    if (x == NULL) {
+        return 0;
+    }
+
+    for (k = 0; tt_notify_severities[k] != NULL; k++) {
+        if (YAJL_IS_STRING(x)
+            && strcasecmp(TT_STR(x), tt_notify_severities[k]) == 0)
+        {
+            return 0;
+        }
+    }
+
+    snprintf(err, errlen, "%s: min_severity: expected one of INFO, LOW, "
+             "MODERATE, HIGH, SEVERE", ctx->where);
+    return -1;
+}
+
+
+/* "notify": the names of recipients of this file, one or a list */
+static int
+tt_notify_to(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen)
+{
+    size_t    i, n;
+    yajl_val  item;
+
     n = x == NULL ? 0 : YAJL_IS_ARRAY(x) ? x->u.array.len : 1;
     if (n == 0) {
         snprintf(err, errlen, "%s: notify: missing (the names of the "
-                 "recipients to tell)", where);
+                 "recipients to tell)", ctx->where);
         return -1;
     }
 
@@ -477,30 +353,51 @@ tt_notify_rule(yajl_val v, int position, yajl_val recipients, char *err,
 
         if (!YAJL_IS_STRING(item)) {
             snprintf(err, errlen, "%s: notify: expected recipient names",
-                     where);
+                     ctx->where);
             return -1;
         }
 
-        if (tt_rule_get(recipients, TT_STR(item)) == NULL) {
+        if (tt_rule_get(ctx->recipients, TT_STR(item)) == NULL) {
             snprintf(err, errlen, "%s: notify: \"%.64s\" is not a recipient "
-                     "of this file", where, TT_STR(item));
+                     "of this file", ctx->where, TT_STR(item));
             return -1;
         }
     }
 
-    x = tt_rule_get(v, "mode");
-    mode = x == NULL ? "immediate" : YAJL_IS_STRING(x) ? TT_STR(x) : "";
+    return 0;
+}
+
+
+static int
+tt_notify_mode(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen)
+{
+    const char  *mode;
+
+    (void) x;
+
+    mode = tt_notify_mode_of(ctx->rule);
 
     if (strcmp(mode, "immediate") != 0 && strcmp(mode, "daily") != 0
         && strcmp(mode, "weekly") != 0)
     {
         snprintf(err, errlen, "%s: mode: expected \"immediate\", \"daily\" "
-                 "or \"weekly\"", where);
+                 "or \"weekly\"", ctx->where);
         return -1;
     }
 
-    daily = strcmp(mode, "immediate") != 0;
-    x = tt_rule_get(v, "digest_at");
+    return 0;
+}
+
+
+/* "digest_at": a digest's local time, HH:MM; an immediate rule has none */
+static int
+tt_notify_digest_at(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen)
+{
+    int  daily;
+
+    daily = strcmp(tt_notify_mode_of(ctx->rule), "immediate") != 0;
 
     if (daily != (x != NULL)
         || (x != NULL && (!YAJL_IS_STRING(x) || strlen(TT_STR(x)) != 5
@@ -509,19 +406,30 @@ tt_notify_rule(yajl_val v, int position, yajl_val recipients, char *err,
                           || atoi(TT_STR(x) + 3) > 59)))
     {
         snprintf(err, errlen, "%s: digest_at: a digest needs its local time "
-                 "\"HH:MM\"; an immediate rule has none", where);
+                 "\"HH:MM\"; an immediate rule has none", ctx->where);
         return -1;
     }
 
-    x = tt_rule_get(v, "digest_weekday");
-    if ((strcmp(mode, "weekly") == 0) != (x != NULL)
+    return 0;
+}
+
+
+/* "digest_weekday": a weekly digest's day; other modes have none */
+static int
+tt_notify_digest_weekday(yajl_val x, const tt_notify_ctx_t *ctx, char *err,
+    size_t errlen)
+{
+    const char  *day;
+
+    if ((strcmp(tt_notify_mode_of(ctx->rule), "weekly") == 0) != (x != NULL)
         || (x != NULL && (!YAJL_IS_STRING(x) || strlen(TT_STR(x)) != 3
                           || (day = strstr(tt_notify_days, TT_STR(x)))
                              == NULL
                           || (day - tt_notify_days) % 4 != 0)))
     {
         snprintf(err, errlen, "%s: digest_weekday: a weekly digest needs "
-                 "its day (\"mon\"..\"sun\"); other modes have none", where);
+                 "its day (\"mon\"..\"sun\"); other modes have none",
+                 ctx->where);
         return -1;
     }
 
@@ -529,180 +437,13 @@ tt_notify_rule(yajl_val v, int position, yajl_val recipients, char *err,
 }
 
 
-/* the file's secrets appended to out as a JSON array */
-static int
-tt_notify_secrets(const char *file, const char *where, tt_notify_buf_t *out,
-    char *err, size_t errlen)
-{
-    int      n;
-    char    *text, *line, *next, why[512];
-    size_t   len, l;
-
-    text = tt_contracts_slurp(file, &len, why, sizeof(why));
-    if (text == NULL) {
-        snprintf(err, errlen, "%s: secret_file: %s", where, why);
-        return -1;
-    }
-
-    n = 0;
-
-    if (tt_notify_append(out, "[", 1) != 0) {
-        goto nomem;
-    }
-
-    for (line = text; line != NULL && *line != '\0'; line = next) {
-        next = strchr(line, '\n');
-        if (next != NULL) {
-            *next++ = '\0';
-        }
-
-        l = strlen(line);
-        if (l > 0 && line[l - 1] == '\r') {
-            line[--l] = '\0';
-        }
-
-        if (l == 0) {
-            continue;
-        }
-
-        if (!tt_notify_secret_valid(line, l)) {
-            /* the line itself is a secret: never repeated */
-            snprintf(err, errlen, "%s: secret_file: line %d is not "
-                     "\"whsec_\" and the base64 of 24 to 64 bytes", where,
-                     n + 1);
-            free(text);
-            return -1;
-        }
-
-        if ((n > 0 && tt_notify_append(out, ",", 1) != 0)
-            || tt_notify_append(out, "\"", 1) != 0
-            || tt_notify_append(out, line, l) != 0
-            || tt_notify_append(out, "\"", 1) != 0)
-        {
-            goto nomem;
-        }
-
-        n++;
-    }
-
-    /* the copy of the secrets is wiped with the file's bytes */
-    memset(text, 0, len);
-    free(text);
-
-    if (n == 0) {
-        snprintf(err, errlen, "%s: secret_file: no secret in %s", where,
-                 file);
-        return -1;
-    }
-
-    return tt_notify_append(out, "]", 1);
-
-nomem:
-
-    free(text);
-    snprintf(err, errlen, "out of memory");
-    return -1;
-}
-
-
-/* "whsec_" and standard base64 of 24..64 bytes (Standard Webhooks) */
-static int
-tt_notify_secret_valid(const char *s, size_t len)
-{
-    size_t  i, b, pad;
-
-    if (len < 6 || strncmp(s, "whsec_", 6) != 0) {
-        return 0;
-    }
-
-    s += 6;
-    len -= 6;
-    pad = 0;
-
-    if (len == 0 || len % 4 != 0) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (s[i] == '=' && i >= len - 2) {
-            pad++;
-        } else if (pad > 0
-                   || !((s[i] >= 'a' && s[i] <= 'z')
-                        || (s[i] >= 'A' && s[i] <= 'Z')
-                        || (s[i] >= '0' && s[i] <= '9')
-                        || s[i] == '+' || s[i] == '/'))
-        {
-            return 0;
-        }
-    }
-
-    b = len / 4 * 3 - pad;
-
-    return b >= 24 && b <= 64;
-}
-
-
-static int
-tt_notify_name_valid(const char *s)
-{
-    const char  *p;
-
-    if (*s == '\0' || strlen(s) > 64) {
-        return 0;
-    }
-
-    for (p = s; *p != '\0'; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-              || *p == '.'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/* s for an error message: at most size - 1 bytes, controls as "?" */
+/* a rule's mode: "immediate" when absent, "" when not a string */
 static const char *
-tt_notify_shown(const char *s, char *buf, size_t size)
+tt_notify_mode_of(yajl_val rule)
 {
-    size_t  i;
+    yajl_val  x;
 
-    for (i = 0; s[i] != '\0' && i + 1 < size; i++) {
-        buf[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    }
+    x = tt_rule_get(rule, "mode");
 
-    buf[i] = '\0';
-    return buf;
-}
-
-
-static int
-tt_notify_append(tt_notify_buf_t *b, const char *s, size_t len)
-{
-    char    *p;
-    size_t   size;
-
-    if (b->len + len + 1 > b->size) {
-        size = b->size ? b->size * 2 : 256;
-        while (b->len + len + 1 > size) {
-            size *= 2;
-        }
-
-        p = realloc(b->data, size);
-        if (p == NULL) {
-            return -1;
-        }
-
-        b->data = p;
-        b->size = size;
-    }
-
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-
-    return 0;
+    return x == NULL ? "immediate" : YAJL_IS_STRING(x) ? TT_STR(x) : "";
 }

@@ -2,15 +2,16 @@
  * photos: report photos (PICTURE report fields) from TrackTik into the
  * portal's attachment store.
  *
- * The batch transaction queues them (tracktik_photos_enqueue(), sql/functions/worker.sql),
- * so recording the ledger never waits for a photo.  A pass, run by `run`
- * when its queue is idle, takes the due rows (one process at a time: an
- * advisory lock), downloads each through the API client (same tenant
- * only, at most TT_PHOTOS_MAX_BYTES, image types only), writes it
- * atomically to <dir>/<yyyy>/<file id>.<ext> and inserts its
- * portal_attachments row.  A photo that cannot be fetched now is tried
- * again later, with backoff; one that can never be stored is 'skipped'
- * (or 'failed' after TT_PHOTOS_MAX_ATTEMPTS) with the reason.
+ * The batch transaction queues them (tracktik_photos_enqueue(),
+ * sql/functions/worker.sql), so recording the ledger never waits for a
+ * photo.  A pass, run by `run` when its queue is idle, takes the due rows
+ * (one process at a time: an advisory lock), downloads each through the
+ * API client (same tenant only, at most TT_PHOTOS_MAX_BYTES, image types
+ * only), writes it atomically to <dir>/<yyyy>/<file id>.<ext> and
+ * inserts its portal_attachments row.  A photo that cannot be fetched
+ * now is tried again later, with backoff; one that can never be stored
+ * is 'skipped' (or 'failed' after TT_PHOTOS_MAX_ATTEMPTS) with the
+ * reason.
  *
  * Active only with --attachment-dir and a TrackTik session.
  */

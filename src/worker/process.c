@@ -4,10 +4,11 @@
  * The database work for the whole batch is one transaction sent as one
  * libpq pipeline: BEGIN, tracktik_record_report() per report (in report id
  * order, so concurrent workers take the per-report locks in one order),
- * with --attachment-dir the report photos queued (tracktik_photos, sql/migrations/008_report_photos.sql),
- * 'dead' for payloads that cannot be parsed, DELETE of the finished jobs,
- * COMMIT.  If anything in it fails, the transaction is rolled back and
- * every job is retried alone, so one bad job only fails itself.
+ * with --attachment-dir the report photos queued (tracktik_photos,
+ * sql/migrations/008_report_photos.sql), 'dead' for payloads that cannot
+ * be parsed, DELETE of the finished jobs, COMMIT.  If anything in it
+ * fails, the transaction is rolled back and every job is retried alone,
+ * so one bad job only fails itself.
  */
 
 #include <stdio.h>

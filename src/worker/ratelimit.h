@@ -1,7 +1,8 @@
 /*
  * ratelimit: the request budget all worker processes and hosts share, a
  * token bucket row per tenant in PostgreSQL (tracktik_api_take() in
- * sql/functions/api.sql), plus the "not before" time a 429's Retry-After sets for all.
+ * sql/functions/api.sql), plus the "not before" time a 429's Retry-After
+ * sets for all.
  */
 
 #ifndef TT_RATELIMIT_H

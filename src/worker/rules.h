@@ -1,8 +1,12 @@
 /*
  * rules: contract rules.  A rule set is a JSON document (the format is in
- * the README, "Contract rules"); every rule says which reports it matches
- * and what one billing line it produces.  Pure functions of the document,
+ * doc/contract-rules.md); every rule says which reports it matches and
+ * what one billing line it produces.  Pure functions of the document,
  * the report and the report's local time: no database here.
+ *
+ * The keys of a rule's "match" object (its dimensions) are one table,
+ * tt_rule_dims[] in rules.c: a row names the key, its kind (how the
+ * value is read and tested) and the report's value it is tested against.
  */
 
 #ifndef TT_RULES_H
@@ -15,10 +19,17 @@
 #include "parse.h"
 
 
+/* room for the rows of tt_rule_dims[] (checked where it is defined) */
+#define TT_RULE_DIMS_MAX  16
+
+
 /* a match list: ids (JSON numbers) and names (JSON strings), any one of
- * which matches; any = the key was absent */
+ * which matches; any = the key was absent (or "any" where the dimension
+ * has a default); by_default = absent, so only the dimension's default
+ * name matches */
 typedef struct {
     int          any;
+    int          by_default;
     size_t       n;
     yajl_val    *items;
 } tt_match_t;
@@ -30,12 +41,8 @@ typedef struct {
     int          priority;          /* lower is tried first */
     int          cont;              /* "continue": later rules may bill */
 
-    tt_match_t   clients;
-    tt_match_t   sites;
-    tt_match_t   templates;
-    tt_match_t   categories;
-    tt_match_t   severities;
-    tt_match_t   statuses;          /* default: APPROVED only */
+    /* the list of each list dimension, by its row in tt_rule_dims[] */
+    tt_match_t   lists[TT_RULE_DIMS_MAX];
 
     int          has_window;
     int          window_from;       /* minutes after local midnight */
@@ -112,15 +119,16 @@ int tt_rules_bill(const tt_rule_set_t *set, const tt_report_t *r,
     char *err, size_t errlen);
 
 /*
- * Parts of a rule's parse that notification rules share (rules_parse.c):
- * the id (where becomes 'rule "ID" (rules[N])'), the "match" object
- * (NULL: any), a check that obj has no key outside keys (NULL ended),
- * and obj's value of key (NULL: absent or obj not an object).
+ * Parts of a rule's parse that notification rules share: the id (where
+ * becomes 'rule "ID" (rules[N])'), the "match" object (NULL: any; rules.c)
+ * and what it allocated, a check that obj has no key outside keys (NULL
+ * ended), and obj's value of key (NULL: absent or obj not an object).
  */
 int tt_rule_id_parse(yajl_val v, int position, const char **id,
     char *where, size_t wherelen, char *err, size_t errlen);
 int tt_rule_match_parse(yajl_val match, tt_rule_t *rule, const char *where,
     char *err, size_t errlen);
+void tt_rule_match_free(tt_rule_t *rule);
 int tt_rule_keys_check(yajl_val obj, const char **keys, const char *where,
     char *err, size_t errlen);
 yajl_val tt_rule_get(yajl_val obj, const char *key);

@@ -1,12 +1,12 @@
 /*
  * rules_parse: a contract rule set document (JSON) checked and turned into
- * a tt_rule_set_t; every error names the rule and the field.
+ * a tt_rule_set_t; every error names the rule and the field.  The keys of
+ * a rule's "match" object are read in rules.c (tt_rule_dims[]).
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tt_json.h"
 #include "tt_time.h"
@@ -19,17 +19,10 @@
 
 static int tt_rule_parse(yajl_val v, int position, tt_rule_t *rule,
     char *err, size_t errlen);
-static int tt_rule_match_list(yajl_val rule, const char *key, int ids,
-    tt_match_t *m, const char *where, char *err, size_t errlen);
-static int tt_rule_window(yajl_val w, tt_rule_t *rule, const char *where,
-    char *err, size_t errlen);
-static int tt_rule_weekdays(yajl_val w, tt_rule_t *rule, const char *where,
-    char *err, size_t errlen);
 static int tt_rule_number(yajl_val v, const char *key, const char **out,
     const char *where, char *err, size_t errlen);
 static int tt_rule_date(yajl_val v, const char *key, const char **out,
     const char *where, char *err, size_t errlen);
-static int tt_rule_hhmm(const char *s, int *minutes);
 static int tt_rule_cmp(const void *a, const void *b);
 
 
@@ -37,15 +30,6 @@ static const char  *tt_rule_keys[] = {
     "id", "priority", "description", "match", "bill_code", "quantity",
     "quantity_field", "unit_price", "continue", "effective_from",
     "effective_until", NULL
-};
-
-static const char  *tt_rule_match_keys[] = {
-    "client", "site", "report_template", "category", "severity", "status",
-    "time_of_day", "weekdays", NULL
-};
-
-static const char  *tt_rule_days[] = {
-    "sun", "mon", "tue", "wed", "thu", "fri", "sat"
 };
 
 
@@ -158,12 +142,7 @@ tt_rule_set_free(tt_rule_set_t *set)
     size_t  i;
 
     for (i = 0; i < set->nrules; i++) {
-        free(set->rules[i].clients.items);
-        free(set->rules[i].sites.items);
-        free(set->rules[i].templates.items);
-        free(set->rules[i].categories.items);
-        free(set->rules[i].severities.items);
-        free(set->rules[i].statuses.items);
+        tt_rule_match_free(&set->rules[i]);
     }
 
     free(set->rules);
@@ -338,241 +317,6 @@ tt_rule_id_parse(yajl_val v, int position, const char **id, char *where,
 }
 
 
-/*
- * The "match" object of a rule (NULL: match any), shared by contract
- * and notification rules.
- */
-int
-tt_rule_match_parse(yajl_val match, tt_rule_t *rule, const char *where,
-    char *err, size_t errlen)
-{
-    size_t       i, k;
-    yajl_val     x;
-    const char  *s;
-
-    if (match != NULL && !YAJL_IS_OBJECT(match)) {
-        snprintf(err, errlen, "%s: match: expected an object", where);
-        return -1;
-    }
-
-    if (match != NULL) {
-        for (i = 0; i < match->u.object.len; i++) {
-            s = match->u.object.keys[i];
-            for (k = 0; tt_rule_match_keys[k] != NULL; k++) {
-                if (strcmp(s, tt_rule_match_keys[k]) == 0) {
-                    break;
-                }
-            }
-            if (tt_rule_match_keys[k] == NULL) {
-                snprintf(err, errlen, "%s: match: unknown key \"%.40s\" "
-                         "(expected client, site, report_template, "
-                         "category, severity, status, time_of_day, "
-                         "weekdays)", where, s);
-                return -1;
-            }
-        }
-    }
-
-    if (tt_rule_match_list(match, "client", 1, &rule->clients, where, err,
-                           errlen)
-        || tt_rule_match_list(match, "site", 1, &rule->sites, where, err,
-                              errlen)
-        || tt_rule_match_list(match, "report_template", 0, &rule->templates,
-                              where, err, errlen)
-        || tt_rule_match_list(match, "category", 0, &rule->categories,
-                              where, err, errlen)
-        || tt_rule_match_list(match, "severity", -1, &rule->severities,
-                              where, err, errlen)
-        || tt_rule_match_list(match, "status", -1, &rule->statuses, where,
-                              err, errlen))
-    {
-        return -1;
-    }
-
-    /* by default only approved reports bill */
-    x = tt_rule_get(match, "status");
-    if (x == NULL) {
-        static struct yajl_val_s  approved;
-
-        approved.type = yajl_t_string;
-        approved.u.string = "APPROVED";
-
-        rule->statuses.any = 0;
-        rule->statuses.n = 1;
-        rule->statuses.items = malloc(sizeof(yajl_val));
-        if (rule->statuses.items == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        rule->statuses.items[0] = &approved;
-
-    } else if (YAJL_IS_STRING(x) && strcasecmp(TT_STR(x), "any")
-                                    == 0)
-    {
-        rule->statuses.any = 1;
-    }
-
-    if (tt_rule_window(tt_rule_get(match, "time_of_day"), rule, where, err,
-                       errlen)
-        || tt_rule_weekdays(tt_rule_get(match, "weekdays"), rule, where, err,
-                            errlen))
-    {
-        return -1;
-    }
-
-    return 0;
-}
-
-
-/*
- * ids:  1 = only integer ids, 0 = ids or names, -1 = only names (enums).
- * A single value stands for a one-element list.
- */
-static int
-tt_rule_match_list(yajl_val match, const char *key, int ids, tt_match_t *m,
-    const char *where, char *err, size_t errlen)
-{
-    size_t    i, n;
-    yajl_val  v, item;
-
-    m->any = 1;
-
-    v = tt_rule_get(match, key);
-    if (v == NULL) {
-        return 0;
-    }
-
-    if (strcmp(key, "status") == 0 && YAJL_IS_STRING(v)
-        && strcasecmp(TT_STR(v), "any") == 0)
-    {
-        return 0;
-    }
-
-    n = YAJL_IS_ARRAY(v) ? v->u.array.len : 1;
-
-    if (n == 0) {
-        snprintf(err, errlen, "%s: match.%s: empty list matches nothing; "
-                 "leave the key out to match any", where, key);
-        return -1;
-    }
-
-    m->items = calloc(n, sizeof(yajl_val));
-    if (m->items == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-
-    for (i = 0; i < n; i++) {
-        item = YAJL_IS_ARRAY(v) ? v->u.array.values[i] : v;
-
-        if ((ids >= 0 && YAJL_IS_INTEGER(item))
-            || (ids <= 0 && YAJL_IS_STRING(item)))
-        {
-            m->items[m->n++] = item;
-            continue;
-        }
-
-        snprintf(err, errlen, "%s: match.%s: expected %s", where, key,
-                 ids > 0 ? "integer ids"
-                 : ids == 0 ? "integer ids or names" : "names (strings)");
-        return -1;
-    }
-
-    m->any = 0;
-    return 0;
-}
-
-
-static int
-tt_rule_window(yajl_val w, tt_rule_t *rule, const char *where, char *err,
-    size_t errlen)
-{
-    yajl_val  from, to;
-
-    if (w == NULL) {
-        return 0;
-    }
-
-    from = tt_rule_get(w, "from");
-    to = tt_rule_get(w, "to");
-
-    if (!YAJL_IS_OBJECT(w) || from == NULL || to == NULL
-        || !YAJL_IS_STRING(from) || !YAJL_IS_STRING(to))
-    {
-        snprintf(err, errlen, "%s: match.time_of_day: expected {\"from\": "
-                 "\"HH:MM\", \"to\": \"HH:MM\"}", where);
-        return -1;
-    }
-
-    if (tt_rule_hhmm(TT_STR(from), &rule->window_from) != 0
-        || tt_rule_hhmm(TT_STR(to), &rule->window_to) != 0)
-    {
-        snprintf(err, errlen, "%s: match.time_of_day: \"from\" and \"to\" "
-                 "must be 24-hour times \"HH:MM\" (00:00..24:00)", where);
-        return -1;
-    }
-
-    if (rule->window_from == rule->window_to
-        || (rule->window_from == 0 && rule->window_to == 1440))
-    {
-        snprintf(err, errlen, "%s: match.time_of_day: an empty or all-day "
-                 "window; leave time_of_day out to match any time", where);
-        return -1;
-    }
-
-    if (rule->window_from == 1440) {
-        rule->window_from = 0;
-    }
-
-    rule->has_window = 1;
-    return 0;
-}
-
-
-static int
-tt_rule_weekdays(yajl_val w, tt_rule_t *rule, const char *where, char *err,
-    size_t errlen)
-{
-    int          d;
-    size_t       i, n;
-    yajl_val     item;
-    const char  *s;
-
-    if (w == NULL) {
-        return 0;
-    }
-
-    n = YAJL_IS_ARRAY(w) ? w->u.array.len : 0;
-
-    if (n == 0) {
-        snprintf(err, errlen, "%s: match.weekdays: expected a non-empty "
-                 "list such as [\"mon\", \"tue\"]", where);
-        return -1;
-    }
-
-    for (i = 0; i < n; i++) {
-        item = w->u.array.values[i];
-        s = YAJL_IS_STRING(item) ? TT_STR(item) : "";
-
-        for (d = 0; d < 7; d++) {
-            if (strlen(s) >= 3 && strncasecmp(s, tt_rule_days[d], 3) == 0) {
-                break;
-            }
-        }
-
-        if (d == 7) {
-            snprintf(err, errlen, "%s: match.weekdays: \"%.20s\" is not a "
-                     "day (mon, tue, wed, thu, fri, sat, sun)", where, s);
-            return -1;
-        }
-
-        rule->weekdays |= 1u << d;
-    }
-
-    return 0;
-}
-
-
 static int
 tt_rule_number(yajl_val v, const char *key, const char **out,
     const char *where, char *err, size_t errlen)
@@ -626,30 +370,6 @@ tt_rule_date(yajl_val v, const char *key, const char **out,
     }
 
     *out = s;
-    return 0;
-}
-
-
-static int
-tt_rule_hhmm(const char *s, int *minutes)
-{
-    int  h, m;
-
-    if (strlen(s) != 5 || s[2] != ':'
-        || s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9'
-        || s[3] < '0' || s[3] > '9' || s[4] < '0' || s[4] > '9')
-    {
-        return -1;
-    }
-
-    h = (s[0] - '0') * 10 + (s[1] - '0');
-    m = (s[3] - '0') * 10 + (s[4] - '0');
-
-    if (m > 59 || h > 24 || (h == 24 && m != 0)) {
-        return -1;
-    }
-
-    *minutes = h * 60 + m;
     return 0;
 }
 

@@ -52,6 +52,12 @@ WORKER_STAGES  += src/worker/import.c src/worker/import_read.c \
 WORKER_STAGES  += src/worker/audit.c src/worker/audit_out.c
 WORKER_STAGES  += src/worker/archive.c src/worker/archive_write.c \
                   src/worker/archive_queue.c
+# the SQL directory as migrate reads it
+WORKER_STAGES  += src/worker/migrate_files.c
+# the bodies of API requests and answers
+WORKER_STAGES  += src/worker/api_body.c
+# a notification rule file's recipients and their secrets
+WORKER_STAGES  += src/worker/notify_recipients.c
 # the command layer: main.c and one cmd_*.c per command (the only code
 # that prints to stdout or reads stdin); not linked into the unit tests
 WORKER_CMDS    := src/worker/main.c $(sort $(wildcard src/worker/cmd_*.c))
@@ -96,10 +102,12 @@ $(WORKER_BUILD)/tests/worker_%: src/worker/tests/test_%.c $(WORKER_LIB_OBJS) \
 	$(WORKER_CC) $(WORKER_CFLAGS) -o $@ $< $(WORKER_LIB_OBJS) \
 	    $(WORKER_LIBS) -lcmocka
 
-# the command line parser: the library and the two files it needs of the
+# the command line parser: the library and the files it needs of the
 # command layer
 WORKER_CMD_LINE_OBJS := $(WORKER_OBJDIR)/worker/cmd_line.o \
                         $(WORKER_OBJDIR)/worker/cmd_io.o
+# the usage text the parser prints
+WORKER_CMD_LINE_OBJS += $(WORKER_OBJDIR)/worker/cmd_usage.o
 
 $(WORKER_BUILD)/tests/worker_cmd_line: src/worker/tests/test_cmd_line.c \
                              $(WORKER_LIB_OBJS) $(WORKER_CMD_LINE_OBJS) \
