@@ -250,7 +250,8 @@ fuzz_args_done(ngx_http_tracktik_portal_login_hash)
 
 
 ngx_http_tracktik_pg_pool_t *
-ngx_http_tracktik_portal_pool(ngx_http_tracktik_main_conf_t *tmcf)
+ngx_http_tracktik_pg_pool(ngx_http_tracktik_pg_pool_t **slot,
+    ngx_http_tracktik_pg_conf_t *conf)
 {
     static u_char  pool;
 
