@@ -153,13 +153,9 @@ ngx_http_tracktik_health_started(ngx_http_tracktik_pg_query_t *q,
 static ngx_int_t
 ngx_http_tracktik_health_handler(ngx_http_request_t *r)
 {
-    ngx_http_tracktik_main_conf_t  *tmcf;
+    /* the webhook's pool: its health is what is checked */
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
-
-    return ngx_http_tracktik_ask(r, ngx_http_tracktik_pool(tmcf),
-                                 tmcf->pg.query_timeout,
-                                 ngx_http_tracktik_version_sql,
+    return ngx_http_tracktik_ask(r, 0, ngx_http_tracktik_version_sql,
                                  ngx_http_tracktik_health_answer);
 }
 

@@ -480,13 +480,9 @@ ngx_http_tracktik_metrics_bucket(ngx_uint_t *bounds, ngx_uint_t n,
 static ngx_int_t
 ngx_http_tracktik_metrics_handler(ngx_http_request_t *r)
 {
-    ngx_http_tracktik_main_conf_t  *tmcf;
+    /* the portal's pool: a scrape never holds up an acknowledgement */
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
-
-    return ngx_http_tracktik_ask(r, ngx_http_tracktik_portal_pool(tmcf),
-                                 tmcf->portal_pg.query_timeout,
-                                 ngx_http_tracktik_gauges_sql,
+    return ngx_http_tracktik_ask(r, 1, ngx_http_tracktik_gauges_sql,
                                  ngx_http_tracktik_metrics_answer);
 }
 
