@@ -26,7 +26,6 @@
 struct ngx_http_tracktik_pg_pool_s {
     ngx_http_tracktik_pg_conf_t     *conf;
     ngx_log_t                       *log;
-    ngx_http_tracktik_pg_owner_t     owner;      /* its connections' reports */
     ngx_queue_t                      all;
     ngx_queue_t                      idle;
     ngx_queue_t                      waiting;
@@ -51,6 +50,16 @@ static void ngx_http_tracktik_pg_fail_waiting(ngx_event_t *ev);
 static void ngx_http_tracktik_pg_cleanup(void *data);
 
 
+/* what the pool does when one of its connections reports */
+static ngx_http_tracktik_pg_owner_t  ngx_http_tracktik_pg_owner = {
+    ngx_http_tracktik_pg_connected,
+    ngx_http_tracktik_pg_connect_failed,
+    ngx_http_tracktik_pg_idle,
+    ngx_http_tracktik_pg_closing,
+    ngx_http_tracktik_pg_next
+};
+
+
 ngx_http_tracktik_pg_pool_t *
 ngx_http_tracktik_pg_pool_create(ngx_http_tracktik_pg_conf_t *conf,
     ngx_pool_t *pool, ngx_log_t *log)
@@ -73,13 +82,6 @@ ngx_http_tracktik_pg_pool_create(ngx_http_tracktik_pg_conf_t *conf,
 
     pg->conf = conf;
     pg->log = log;
-
-    pg->owner.connected = ngx_http_tracktik_pg_connected;
-    pg->owner.connect_failed = ngx_http_tracktik_pg_connect_failed;
-    pg->owner.idle = ngx_http_tracktik_pg_idle;
-    pg->owner.closing = ngx_http_tracktik_pg_closing;
-    pg->owner.next = ngx_http_tracktik_pg_next;
-    pg->owner.data = pg;
 
     ngx_queue_init(&pg->all);
     ngx_queue_init(&pg->idle);
@@ -245,7 +247,7 @@ ngx_http_tracktik_pg_open(ngx_http_tracktik_pg_pool_t *pool)
     ngx_http_tracktik_pg_conn_t  *pc;
 
     pc = ngx_http_tracktik_pg_conn_create(pool->conf, pool->log,
-                                          &pool->owner);
+                                          &ngx_http_tracktik_pg_owner, pool);
     if (pc == NULL) {
         return NGX_ERROR;
     }
@@ -268,7 +270,7 @@ ngx_http_tracktik_pg_connected(ngx_http_tracktik_pg_conn_t *pc)
 {
     ngx_http_tracktik_pg_pool_t  *pool;
 
-    pool = pc->owner->data;
+    pool = pc->data;
 
     pool->nconnecting--;
     pool->failures = 0;
@@ -287,7 +289,7 @@ ngx_http_tracktik_pg_connect_failed(ngx_http_tracktik_pg_conn_t *pc)
     ngx_msec_t                    backoff;
     ngx_http_tracktik_pg_pool_t  *pool;
 
-    pool = pc->owner->data;
+    pool = pc->data;
 
     ngx_http_tracktik_pg_close(pc);
 
@@ -316,7 +318,7 @@ ngx_http_tracktik_pg_idle(ngx_http_tracktik_pg_conn_t *pc)
 {
     ngx_http_tracktik_pg_pool_t  *pool;
 
-    pool = pc->owner->data;
+    pool = pc->data;
 
     ngx_queue_insert_head(&pool->idle, &pc->queue);
 }
@@ -327,7 +329,7 @@ ngx_http_tracktik_pg_closing(ngx_http_tracktik_pg_conn_t *pc)
 {
     ngx_http_tracktik_pg_pool_t  *pool;
 
-    pool = pc->owner->data;
+    pool = pc->data;
 
     if (pc->state == NGX_HTTP_TRACKTIK_PG_IDLE) {
         ngx_queue_remove(&pc->queue);

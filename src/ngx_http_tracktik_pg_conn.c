@@ -40,7 +40,7 @@ static void ngx_http_tracktik_pg_fail(ngx_http_tracktik_pg_conn_t *pc,
 
 ngx_http_tracktik_pg_conn_t *
 ngx_http_tracktik_pg_conn_create(ngx_http_tracktik_pg_conf_t *conf,
-    ngx_log_t *log, ngx_http_tracktik_pg_owner_t *owner)
+    ngx_log_t *log, ngx_http_tracktik_pg_owner_t *owner, void *data)
 {
     PGconn                       *pgconn;
     ngx_http_tracktik_pg_conn_t  *pc;
@@ -62,6 +62,7 @@ ngx_http_tracktik_pg_conn_create(ngx_http_tracktik_pg_conf_t *conf,
     ngx_memzero(pc, sizeof(ngx_http_tracktik_pg_conn_t));
 
     pc->owner = owner;
+    pc->data = data;
     pc->conf = conf;
     pc->log = log;
     pc->pgconn = pgconn;
@@ -507,6 +508,7 @@ ngx_http_tracktik_pg_receive(ngx_http_tracktik_pg_conn_t *pc)
 static void
 ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
 {
+    void                          *data;
     PGresult                      *res;
     ngx_int_t                      rc, healthy;
     ngx_connection_t              *c;
@@ -515,6 +517,7 @@ ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
 
     c = pc->connection;
     owner = pc->owner;
+    data = pc->data;
     q = pc->query;
 
     if (pc->preparing && !pc->failed) {
@@ -584,7 +587,7 @@ ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
         PQclear(res);
     }
 
-    owner->next(owner->data);
+    owner->next(data);
 }
 
 
@@ -647,10 +650,12 @@ ngx_http_tracktik_pg_idle_check(ngx_http_tracktik_pg_conn_t *pc)
 static void
 ngx_http_tracktik_pg_fail(ngx_http_tracktik_pg_conn_t *pc, const char *why)
 {
+    void                          *data;
     ngx_http_tracktik_pg_owner_t  *owner;
     ngx_http_tracktik_pg_query_t  *q;
 
     owner = pc->owner;
+    data = pc->data;
     q = pc->query;
 
     pc->query = NULL;
@@ -670,7 +675,7 @@ ngx_http_tracktik_pg_fail(ngx_http_tracktik_pg_conn_t *pc, const char *why)
         q->handler(q, NULL, NGX_ERROR);
     }
 
-    owner->next(owner->data);
+    owner->next(data);
 }
 
 

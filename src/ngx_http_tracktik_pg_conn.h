@@ -34,8 +34,8 @@ typedef void (*ngx_http_tracktik_pg_report_pt)(
 
 
 /*
- * What a connection reports to its owner.  pc->state is already the new
- * state when a report is made.
+ * What a connection reports to its owner (pc->data is the owner's).
+ * pc->state is already the new state when a report is made.
  */
 typedef struct {
     /* connected: idle, for the first time */
@@ -48,7 +48,6 @@ typedef struct {
     ngx_http_tracktik_pg_report_pt   closing;
     /* a query's handler has run (its connection may be gone) */
     void                           (*next)(void *data);
-    void                            *data;
 } ngx_http_tracktik_pg_owner_t;
 
 
@@ -56,6 +55,7 @@ struct ngx_http_tracktik_pg_conn_s {
     ngx_queue_t                      queue;      /* the owner's: idle */
     ngx_queue_t                      link;       /* the owner's: all */
     ngx_http_tracktik_pg_owner_t    *owner;
+    void                            *data;       /* the owner's */
     ngx_http_tracktik_pg_conf_t     *conf;
     ngx_log_t                       *log;
     PGconn                          *pgconn;
@@ -75,7 +75,7 @@ struct ngx_http_tracktik_pg_conn_s {
 
 ngx_http_tracktik_pg_conn_t *ngx_http_tracktik_pg_conn_create(
     ngx_http_tracktik_pg_conf_t *conf, ngx_log_t *log,
-    ngx_http_tracktik_pg_owner_t *owner);
+    ngx_http_tracktik_pg_owner_t *owner, void *data);
 ngx_int_t ngx_http_tracktik_pg_connect(ngx_http_tracktik_pg_conn_t *pc);
 ngx_int_t ngx_http_tracktik_pg_send(ngx_http_tracktik_pg_conn_t *pc,
     ngx_http_tracktik_pg_query_t *q);
