@@ -21,6 +21,7 @@
 #include "src/ngx_http_tracktik_directives.h"
 #include "src/ngx_http_tracktik_health.h"
 #include "src/ngx_http_tracktik_metrics.h"
+#include "src/ngx_http_tracktik_metrics_page.h"
 #include "src/ngx_http_tracktik_password.h"
 #include "src/ngx_http_tracktik_portal_origin.h"
 #include "src/ngx_http_tracktik_session.h"

@@ -58,20 +58,13 @@ static ngx_http_tracktik_pg_query_t   ngx_http_tracktik_health_query;
 char *
 ngx_http_tracktik_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    char                           *rv;
-    ngx_str_t                       where;
     ngx_http_tracktik_main_conf_t  *tmcf;
-
-    rv = ngx_http_tracktik_content(cf, ngx_http_tracktik_health_handler,
-                                   &where);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tracktik_module);
     tmcf->health = 1;
 
-    return NGX_CONF_OK;
+    return ngx_http_tracktik_content(cf, ngx_http_tracktik_health_handler,
+                                     NULL);
 }
 
 
