@@ -6,7 +6,7 @@
  * the dispatch of each to an idle connection, new connections up to the
  * pool size, and the backoff while PostgreSQL cannot be reached.  One
  * connection's life is in ngx_http_tracktik_pg_conn.c: the pool calls it,
- * and it reports back through the owner's callbacks set here.
+ * and it reports back through ngx_http_tracktik_pg_owner below.
  */
 
 
