@@ -2,9 +2,11 @@
 /*
  * Copyright (C) ngx_http_tracktik authors
  *
- * The directive table, configuration and variables of
- * ngx_http_tracktik_module.  The directive handlers are in
- * src/ngx_http_tracktik_directives.c; the request handling lives in src/,
+ * The module and directive tables of ngx_http_tracktik_module, its
+ * configuration (create, init, merge), and the hooks that hand each
+ * phase of the module's life to the concern it belongs to.  The directive
+ * handlers are in src/ngx_http_tracktik_directives.c, the variables in
+ * src/ngx_http_tracktik_variables.c; the request handling lives in src/,
  * one file per concern: the webhook (ngx_http_tracktik_webhook.c), the
  * PostgreSQL pool (ngx_http_tracktik_pg.c), the portal and its sessions.
  */
@@ -19,12 +21,13 @@
 #include "src/ngx_http_tracktik_directives.h"
 #include "src/ngx_http_tracktik_health.h"
 #include "src/ngx_http_tracktik_metrics.h"
+#include "src/ngx_http_tracktik_metrics_page.h"
 #include "src/ngx_http_tracktik_password.h"
 #include "src/ngx_http_tracktik_portal_origin.h"
 #include "src/ngx_http_tracktik_session.h"
+#include "src/ngx_http_tracktik_variables.h"
 
 
-static ngx_int_t ngx_http_tracktik_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tracktik_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tracktik_init_process(ngx_cycle_t *cycle);
 static void ngx_http_tracktik_exit_process(ngx_cycle_t *cycle);
@@ -33,8 +36,6 @@ static char *ngx_http_tracktik_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_tracktik_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_tracktik_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static ngx_int_t ngx_http_tracktik_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_command_t  ngx_http_tracktik_commands[] = {
@@ -214,38 +215,6 @@ ngx_module_t  ngx_http_tracktik_module = {
 };
 
 
-static ngx_http_variable_t  ngx_http_tracktik_vars[] = {
-
-    { ngx_string("tracktik_job_id"), NULL, ngx_http_tracktik_variable,
-      offsetof(ngx_http_tracktik_ctx_t, job_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("tracktik_webhook_result"), NULL,
-      ngx_http_tracktik_variable,
-      offsetof(ngx_http_tracktik_ctx_t, result), NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("tracktik_user"), NULL, ngx_http_tracktik_variable,
-      offsetof(ngx_http_tracktik_ctx_t, user), NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("tracktik_client"), NULL, ngx_http_tracktik_variable,
-      offsetof(ngx_http_tracktik_ctx_t, client), NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
-
-
-ngx_http_tracktik_pg_pool_t *
-ngx_http_tracktik_pool(ngx_http_tracktik_main_conf_t *tmcf)
-{
-    if (tmcf->pool == NULL) {
-        tmcf->pool = ngx_http_tracktik_pg_pool_create(&tmcf->pg,
-                                                      ngx_cycle->pool,
-                                                      ngx_cycle->log);
-    }
-
-    return tmcf->pool;
-}
-
-
 static ngx_int_t
 ngx_http_tracktik_init_process(ngx_cycle_t *cycle)
 {
@@ -274,43 +243,6 @@ ngx_http_tracktik_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_tracktik_password_exit();
-}
-
-
-/*
- * The portal has a pool of its own: a burst of slow portal queries must
- * not hold up webhook acknowledgements.
- */
-
-ngx_http_tracktik_pg_pool_t *
-ngx_http_tracktik_portal_pool(ngx_http_tracktik_main_conf_t *tmcf)
-{
-    if (tmcf->portal_pool == NULL) {
-        tmcf->portal_pool = ngx_http_tracktik_pg_pool_create(&tmcf->portal_pg,
-                                                             ngx_cycle->pool,
-                                                             ngx_cycle->log);
-    }
-
-    return tmcf->portal_pool;
-}
-
-
-static ngx_int_t
-ngx_http_tracktik_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_tracktik_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -519,33 +451,3 @@ ngx_http_tracktik_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     return ngx_http_tracktik_check_loc_conf(cf, conf);
 }
 
-
-static ngx_int_t
-ngx_http_tracktik_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_str_t                *s;
-    ngx_http_tracktik_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tracktik_module);
-
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    s = (ngx_str_t *) ((char *) ctx + data);
-
-    if (s->len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = s->len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = s->data;
-
-    return NGX_OK;
-}

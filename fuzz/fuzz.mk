@@ -75,6 +75,8 @@ FUZZ_SESSION   := $(FUZZ_M)_session.c $(FUZZ_M)_hmac.c
 FUZZ_PORTAL    := $(FUZZ_M)_portal.c $(FUZZ_M)_portal_call.c \
                   $(FUZZ_M)_portal_origin.c \
                   $(FUZZ_M)_json.c $(FUZZ_M)_util.c $(FUZZ_SESSION)
+# module_args's second file: its route model and stand-ins
+FUZZ_PORTAL    += fuzz/module_args_routes.c
 
 $(eval $(call tt_fuzz,worker_parse,$(FUZZ_PARSE),-lyajl))
 $(eval $(call tt_fuzz,worker_rules,src/worker/rules.c src/worker/rules_parse.c $(FUZZ_PARSE),-lyajl))

@@ -34,13 +34,15 @@ static void ngx_http_tracktik_ask_cleanup(void *data);
 
 
 ngx_int_t
-ngx_http_tracktik_ask(ngx_http_request_t *r,
-    ngx_http_tracktik_pg_pool_t *pool, ngx_msec_t query_timeout,
+ngx_http_tracktik_ask(ngx_http_request_t *r, ngx_uint_t portal,
     const char *sql, ngx_http_tracktik_ask_done_pt done)
 {
-    ngx_int_t                     rc;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_tracktik_ask_ctx_t  *ctx;
+    ngx_int_t                       rc;
+    ngx_msec_t                      query_timeout;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_tracktik_pg_pool_t    *pool;
+    ngx_http_tracktik_ask_ctx_t    *ctx;
+    ngx_http_tracktik_main_conf_t  *tmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -49,6 +51,17 @@ ngx_http_tracktik_ask(ngx_http_request_t *r,
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
+
+    if (portal) {
+        pool = ngx_http_tracktik_portal_pool(tmcf);
+        query_timeout = tmcf->portal_pg.query_timeout;
+
+    } else {
+        pool = ngx_http_tracktik_pool(tmcf);
+        query_timeout = tmcf->pg.query_timeout;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_tracktik_ask_ctx_t));

@@ -31,13 +31,13 @@ typedef void (*ngx_http_tracktik_ask_done_pt)(ngx_http_request_t *r,
 
 /*
  * The whole of a content handler that answers GET and HEAD with what
- * PostgreSQL says: sends sql (no parameters) on pool, and done is called
- * with its result, within NGX_HTTP_TRACKTIK_ASK_TIMEOUT or query_timeout,
+ * PostgreSQL says: sends sql (no parameters) on the portal's pool
+ * (portal 1) or the webhook's (0), and done is called with its result,
+ * within NGX_HTTP_TRACKTIK_ASK_TIMEOUT or the pool's query_timeout,
  * whichever is shorter; also at once, with NGX_DECLINED, when the pool
  * refuses the statement.  Returns what the content handler returns.
  */
-ngx_int_t ngx_http_tracktik_ask(ngx_http_request_t *r,
-    ngx_http_tracktik_pg_pool_t *pool, ngx_msec_t query_timeout,
+ngx_int_t ngx_http_tracktik_ask(ngx_http_request_t *r, ngx_uint_t portal,
     const char *sql, ngx_http_tracktik_ask_done_pt done);
 
 

@@ -565,8 +565,8 @@ ngx_http_tracktik_password_cpu(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * The location's content handler; where is set to "file:line" of the
- * directive, for later error messages.
+ * The location's content handler; where, unless NULL, is set to
+ * "file:line" of the directive, for later error messages.
  */
 
 char *
@@ -582,6 +582,10 @@ ngx_http_tracktik_content(ngx_conf_t *cf, ngx_http_handler_pt handler,
     }
 
     clcf->handler = handler;
+
+    if (where == NULL) {
+        return NGX_CONF_OK;
+    }
 
     where->data = ngx_pnalloc(cf->pool,
                               cf->conf_file->file.name.len + NGX_INT_T_LEN + 2);

@@ -58,20 +58,13 @@ static ngx_http_tracktik_pg_query_t   ngx_http_tracktik_health_query;
 char *
 ngx_http_tracktik_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    char                           *rv;
-    ngx_str_t                       where;
     ngx_http_tracktik_main_conf_t  *tmcf;
-
-    rv = ngx_http_tracktik_content(cf, ngx_http_tracktik_health_handler,
-                                   &where);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tracktik_module);
     tmcf->health = 1;
 
-    return NGX_CONF_OK;
+    return ngx_http_tracktik_content(cf, ngx_http_tracktik_health_handler,
+                                     NULL);
 }
 
 
@@ -153,13 +146,9 @@ ngx_http_tracktik_health_started(ngx_http_tracktik_pg_query_t *q,
 static ngx_int_t
 ngx_http_tracktik_health_handler(ngx_http_request_t *r)
 {
-    ngx_http_tracktik_main_conf_t  *tmcf;
+    /* the webhook's pool: its health is what is checked */
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tracktik_module);
-
-    return ngx_http_tracktik_ask(r, ngx_http_tracktik_pool(tmcf),
-                                 tmcf->pg.query_timeout,
-                                 ngx_http_tracktik_version_sql,
+    return ngx_http_tracktik_ask(r, 0, ngx_http_tracktik_version_sql,
                                  ngx_http_tracktik_health_answer);
 }
 

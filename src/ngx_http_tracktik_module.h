@@ -39,7 +39,11 @@ typedef struct {
     ngx_shm_zone_t                  *metrics_zone; /* tracktik_metrics */
     ngx_flag_t                       health;      /* tracktik_health */
 
-    /* per worker process, created on first use */
+    /*
+     * per worker process, created on first use; the portal has a pool of
+     * its own: a burst of slow portal queries must not hold up webhook
+     * acknowledgements
+     */
     ngx_http_tracktik_pg_pool_t     *pool;
     ngx_http_tracktik_pg_pool_t     *portal_pool;
     ngx_http_tracktik_batcher_t     *batcher;
@@ -79,10 +83,20 @@ typedef struct {
 extern ngx_module_t  ngx_http_tracktik_module;
 
 
-ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_pool(
-    ngx_http_tracktik_main_conf_t *tmcf);
-ngx_http_tracktik_pg_pool_t *ngx_http_tracktik_portal_pool(
-    ngx_http_tracktik_main_conf_t *tmcf);
+/* the webhook's pool and the portal's, in this worker (or NULL) */
+
+static ngx_inline ngx_http_tracktik_pg_pool_t *
+ngx_http_tracktik_pool(ngx_http_tracktik_main_conf_t *tmcf)
+{
+    return ngx_http_tracktik_pg_pool(&tmcf->pool, &tmcf->pg);
+}
+
+
+static ngx_inline ngx_http_tracktik_pg_pool_t *
+ngx_http_tracktik_portal_pool(ngx_http_tracktik_main_conf_t *tmcf)
+{
+    return ngx_http_tracktik_pg_pool(&tmcf->portal_pool, &tmcf->portal_pg);
+}
 
 
 #endif /* _NGX_HTTP_TRACKTIK_MODULE_H_INCLUDED_ */

@@ -5,7 +5,8 @@
  * The pool of PostgreSQL connections of one worker: the queue of queries,
  * the dispatch of each to an idle connection, new connections up to the
  * pool size, and the backoff while PostgreSQL cannot be reached.  One
- * connection's life is in ngx_http_tracktik_pg_conn.c.
+ * connection's life is in ngx_http_tracktik_pg_conn.c: the pool calls it,
+ * and it reports back through ngx_http_tracktik_pg_owner below.
  */
 
 
@@ -22,8 +23,41 @@
 #define NGX_HTTP_TRACKTIK_PG_BACKOFF_MAX  1000
 
 
+struct ngx_http_tracktik_pg_pool_s {
+    ngx_http_tracktik_pg_conf_t     *conf;
+    ngx_log_t                       *log;
+    ngx_queue_t                      all;
+    ngx_queue_t                      idle;
+    ngx_queue_t                      waiting;
+    ngx_uint_t                       nwaiting;
+    ngx_uint_t                       nconns;
+    ngx_uint_t                       nconnecting;
+    ngx_uint_t                       failures;
+    ngx_msec_t                       retry_at;
+    ngx_event_t                      fail_event;
+};
+
+
+static void ngx_http_tracktik_pg_dispatch(ngx_http_tracktik_pg_pool_t *pool);
+static void ngx_http_tracktik_pg_next(void *data);
+static ngx_int_t ngx_http_tracktik_pg_open(ngx_http_tracktik_pg_pool_t *pool);
+static void ngx_http_tracktik_pg_connected(ngx_http_tracktik_pg_conn_t *pc);
+static void ngx_http_tracktik_pg_connect_failed(
+    ngx_http_tracktik_pg_conn_t *pc);
+static void ngx_http_tracktik_pg_idle(ngx_http_tracktik_pg_conn_t *pc);
+static void ngx_http_tracktik_pg_closing(ngx_http_tracktik_pg_conn_t *pc);
 static void ngx_http_tracktik_pg_fail_waiting(ngx_event_t *ev);
 static void ngx_http_tracktik_pg_cleanup(void *data);
+
+
+/* what the pool does when one of its connections reports */
+static ngx_http_tracktik_pg_owner_t  ngx_http_tracktik_pg_owner = {
+    ngx_http_tracktik_pg_connected,
+    ngx_http_tracktik_pg_connect_failed,
+    ngx_http_tracktik_pg_idle,
+    ngx_http_tracktik_pg_closing,
+    ngx_http_tracktik_pg_next
+};
 
 
 ngx_http_tracktik_pg_pool_t *
@@ -59,6 +93,24 @@ ngx_http_tracktik_pg_pool_create(ngx_http_tracktik_pg_conf_t *conf,
     pg->fail_event.cancelable = 1;
 
     return pg;
+}
+
+
+/*
+ * The pool of conf in this worker, created in the cycle's pool the first
+ * time it is asked for (*pool keeps it); NULL when it cannot be.
+ */
+
+ngx_http_tracktik_pg_pool_t *
+ngx_http_tracktik_pg_pool(ngx_http_tracktik_pg_pool_t **pool,
+    ngx_http_tracktik_pg_conf_t *conf)
+{
+    if (*pool == NULL) {
+        *pool = ngx_http_tracktik_pg_pool_create(conf, ngx_cycle->pool,
+                                                 ngx_cycle->log);
+    }
+
+    return *pool;
 }
 
 
@@ -122,7 +174,7 @@ ngx_http_tracktik_pg_cancel(ngx_http_tracktik_pg_pool_t *pool,
 }
 
 
-void
+static void
 ngx_http_tracktik_pg_dispatch(ngx_http_tracktik_pg_pool_t *pool)
 {
     ngx_int_t                      rc;
@@ -171,7 +223,7 @@ ngx_http_tracktik_pg_dispatch(ngx_http_tracktik_pg_pool_t *pool)
            && pool->nconns < pool->conf->size
            && (ngx_msec_int_t) (pool->retry_at - ngx_current_msec) <= 0)
     {
-        if (ngx_http_tracktik_pg_connect(pool) != NGX_OK) {
+        if (ngx_http_tracktik_pg_open(pool) != NGX_OK) {
             break;
         }
     }
@@ -182,13 +234,62 @@ ngx_http_tracktik_pg_dispatch(ngx_http_tracktik_pg_pool_t *pool)
 }
 
 
-void
+static void
+ngx_http_tracktik_pg_next(void *data)
+{
+    ngx_http_tracktik_pg_dispatch(data);
+}
+
+
+static ngx_int_t
+ngx_http_tracktik_pg_open(ngx_http_tracktik_pg_pool_t *pool)
+{
+    ngx_http_tracktik_pg_conn_t  *pc;
+
+    pc = ngx_http_tracktik_pg_conn_create(pool->conf, pool->log,
+                                          &ngx_http_tracktik_pg_owner, pool);
+    if (pc == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&pool->all, &pc->link);
+    pool->nconns++;
+    pool->nconnecting++;
+
+    if (ngx_http_tracktik_pg_connect(pc) != NGX_OK) {
+        ngx_http_tracktik_pg_connect_failed(pc);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tracktik_pg_connected(ngx_http_tracktik_pg_conn_t *pc)
+{
+    ngx_http_tracktik_pg_pool_t  *pool;
+
+    pool = pc->data;
+
+    pool->nconnecting--;
+    pool->failures = 0;
+    ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                 NGX_HTTP_TRACKTIK_PG_CONNECTED);
+
+    ngx_queue_insert_head(&pool->idle, &pc->queue);
+
+    ngx_http_tracktik_pg_dispatch(pool);
+}
+
+
+static void
 ngx_http_tracktik_pg_connect_failed(ngx_http_tracktik_pg_conn_t *pc)
 {
     ngx_msec_t                    backoff;
     ngx_http_tracktik_pg_pool_t  *pool;
 
-    pool = pc->pool;
+    pool = pc->data;
 
     ngx_http_tracktik_pg_close(pc);
 
@@ -209,6 +310,41 @@ ngx_http_tracktik_pg_connect_failed(ngx_http_tracktik_pg_conn_t *pc)
     if (pool->nwaiting && pool->nconns == 0 && !pool->fail_event.posted) {
         ngx_post_event(&pool->fail_event, &ngx_posted_events);
     }
+}
+
+
+static void
+ngx_http_tracktik_pg_idle(ngx_http_tracktik_pg_conn_t *pc)
+{
+    ngx_http_tracktik_pg_pool_t  *pool;
+
+    pool = pc->data;
+
+    ngx_queue_insert_head(&pool->idle, &pc->queue);
+}
+
+
+static void
+ngx_http_tracktik_pg_closing(ngx_http_tracktik_pg_conn_t *pc)
+{
+    ngx_http_tracktik_pg_pool_t  *pool;
+
+    pool = pc->data;
+
+    if (pc->state == NGX_HTTP_TRACKTIK_PG_IDLE) {
+        ngx_queue_remove(&pc->queue);
+
+    } else if (pc->state == NGX_HTTP_TRACKTIK_PG_CONNECTING) {
+        pool->nconnecting--;
+    }
+
+    if (pc->state != NGX_HTTP_TRACKTIK_PG_CONNECTING) {
+        ngx_http_tracktik_metrics_pg(pool->conf->metrics,
+                                     NGX_HTTP_TRACKTIK_PG_CLOSED);
+    }
+
+    ngx_queue_remove(&pc->link);
+    pool->nconns--;
 }
 
 
@@ -262,19 +398,3 @@ ngx_http_tracktik_pg_close_all(ngx_http_tracktik_pg_pool_t *pool)
     }
 }
 
-
-void
-ngx_http_tracktik_pg_set_error(ngx_http_tracktik_pg_query_t *q,
-    const char *msg)
-{
-    size_t  len;
-
-    len = ngx_strlen(msg);
-
-    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
-        len--;
-    }
-
-    q->error.data = (u_char *) msg;
-    q->error.len = len;
-}

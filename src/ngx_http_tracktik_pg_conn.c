@@ -5,7 +5,9 @@
  * One PostgreSQL connection of the pool, driven by nginx's event loop:
  * connecting without blocking, sending a query (its Prepare first when
  * the connection has not prepared it yet), reading the result, and
- * closing.  The pool and its queue are in ngx_http_tracktik_pg.c.
+ * closing.  The pool and its queue are in ngx_http_tracktik_pg.c, which
+ * calls these; what happens to a connection goes back to the pool only
+ * through pc->owner's callbacks.
  */
 
 
@@ -13,9 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tracktik_pg.h"
 #include "ngx_http_tracktik_pg_conn.h"
-#include "ngx_http_tracktik_metrics.h"
 
 
 static ngx_int_t ngx_http_tracktik_pg_wrap(ngx_http_tracktik_pg_conn_t *pc);
@@ -33,66 +33,75 @@ static void ngx_http_tracktik_pg_fail(ngx_http_tracktik_pg_conn_t *pc,
     const char *why);
 
 
-ngx_int_t
-ngx_http_tracktik_pg_connect(ngx_http_tracktik_pg_pool_t *pool)
+/*
+ * A connection to conf's server, started with libpq but not yet waited
+ * for: the owner accounts for it, then ngx_http_tracktik_pg_connect().
+ */
+
+ngx_http_tracktik_pg_conn_t *
+ngx_http_tracktik_pg_conn_create(ngx_http_tracktik_pg_conf_t *conf,
+    ngx_log_t *log, ngx_http_tracktik_pg_owner_t *owner, void *data)
 {
     PGconn                       *pgconn;
     ngx_http_tracktik_pg_conn_t  *pc;
 
-    pgconn = PQconnectStartParams((const char * const *) pool->conf->keywords,
-                                  (const char * const *) pool->conf->values,
-                                  0);
+    pgconn = PQconnectStartParams((const char * const *) conf->keywords,
+                                  (const char * const *) conf->values, 0);
     if (pgconn == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, pool->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "PQconnectStartParams() failed: out of memory");
-        return NGX_ERROR;
+        return NULL;
     }
 
-    pc = ngx_alloc(sizeof(ngx_http_tracktik_pg_conn_t), pool->log);
+    pc = ngx_alloc(sizeof(ngx_http_tracktik_pg_conn_t), log);
     if (pc == NULL) {
         PQfinish(pgconn);
-        return NGX_ERROR;
+        return NULL;
     }
 
     ngx_memzero(pc, sizeof(ngx_http_tracktik_pg_conn_t));
 
-    pc->pool = pool;
+    pc->owner = owner;
+    pc->data = data;
+    pc->conf = conf;
+    pc->log = log;
     pc->pgconn = pgconn;
     pc->state = NGX_HTTP_TRACKTIK_PG_CONNECTING;
 
-    ngx_queue_insert_tail(&pool->all, &pc->link);
-    pool->nconns++;
-    pool->nconnecting++;
+    return pc;
+}
 
-    if (PQstatus(pgconn) == CONNECTION_BAD
-        || PQsetnonblocking(pgconn, 1) == -1)
+
+/*
+ * Waits for the connection in the event loop.  NGX_ERROR: it could not
+ * start; the owner treats that as a failed connect.
+ */
+
+ngx_int_t
+ngx_http_tracktik_pg_connect(ngx_http_tracktik_pg_conn_t *pc)
+{
+    if (PQstatus(pc->pgconn) == CONNECTION_BAD
+        || PQsetnonblocking(pc->pgconn, 1) == -1)
     {
-        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+        ngx_log_error(NGX_LOG_ERR, pc->log, 0,
                       "could not start connecting to PostgreSQL: %s",
-                      PQerrorMessage(pgconn));
-        ngx_http_tracktik_pg_connect_failed(pc);
+                      PQerrorMessage(pc->pgconn));
         return NGX_ERROR;
     }
 
     if (ngx_http_tracktik_pg_wrap(pc) != NGX_OK) {
-        ngx_http_tracktik_pg_connect_failed(pc);
         return NGX_ERROR;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                    "tracktik pg: connecting, fd:%d",
                    pc->connection->fd);
 
-    ngx_add_timer(pc->connection->read, pool->conf->connect_timeout);
+    ngx_add_timer(pc->connection->read, pc->conf->connect_timeout);
 
     /* libpq: behave as if PQconnectPoll() had asked to wait for writing */
 
-    if (ngx_http_tracktik_pg_want_write(pc, 1) != NGX_OK) {
-        ngx_http_tracktik_pg_connect_failed(pc);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tracktik_pg_want_write(pc, 1);
 }
 
 
@@ -105,13 +114,13 @@ ngx_http_tracktik_pg_wrap(ngx_http_tracktik_pg_conn_t *pc)
     fd = PQsocket(pc->pgconn);
 
     if (fd == (ngx_socket_t) -1) {
-        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+        ngx_log_error(NGX_LOG_ERR, pc->log, 0,
                       "PostgreSQL connection has no socket: %s",
                       PQerrorMessage(pc->pgconn));
         return NGX_ERROR;
     }
 
-    c = ngx_get_connection(fd, pc->pool->log);
+    c = ngx_get_connection(fd, pc->log);
     if (c == NULL) {
         return NGX_ERROR;
     }
@@ -226,7 +235,7 @@ ngx_http_tracktik_pg_event_handler(ngx_event_t *ev)
         if (pc->state == NGX_HTTP_TRACKTIK_PG_CONNECTING) {
             ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
                           "timed out connecting to PostgreSQL");
-            ngx_http_tracktik_pg_connect_failed(pc);
+            pc->owner->connect_failed(pc);
             return;
         }
 
@@ -256,11 +265,8 @@ ngx_http_tracktik_pg_event_handler(ngx_event_t *ev)
 static void
 ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc)
 {
-    ngx_connection_t              *c;
-    PostgresPollingStatusType      st;
-    ngx_http_tracktik_pg_pool_t   *pool;
-
-    pool = pc->pool;
+    ngx_connection_t           *c;
+    PostgresPollingStatusType   st;
 
     st = PQconnectPoll(pc->pgconn);
 
@@ -268,7 +274,7 @@ ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc)
         ngx_log_error(NGX_LOG_ERR, pc->connection->log, 0,
                       "could not connect to PostgreSQL: %s",
                       PQerrorMessage(pc->pgconn));
-        ngx_http_tracktik_pg_connect_failed(pc);
+        pc->owner->connect_failed(pc);
         return;
     }
 
@@ -283,12 +289,12 @@ ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc)
         ngx_http_tracktik_pg_unwrap(pc);
 
         if (ngx_http_tracktik_pg_wrap(pc) != NGX_OK) {
-            ngx_http_tracktik_pg_connect_failed(pc);
+            pc->owner->connect_failed(pc);
             return;
         }
 
         ngx_add_timer(pc->connection->read,
-                      timer ? timer : pool->conf->connect_timeout);
+                      timer ? timer : pc->conf->connect_timeout);
     }
 
     c = pc->connection;
@@ -297,13 +303,13 @@ ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc)
 
     case PGRES_POLLING_READING:
         if (ngx_http_tracktik_pg_want_write(pc, 0) != NGX_OK) {
-            ngx_http_tracktik_pg_connect_failed(pc);
+            pc->owner->connect_failed(pc);
         }
         return;
 
     case PGRES_POLLING_WRITING:
         if (ngx_http_tracktik_pg_want_write(pc, 1) != NGX_OK) {
-            ngx_http_tracktik_pg_connect_failed(pc);
+            pc->owner->connect_failed(pc);
         }
         return;
 
@@ -312,7 +318,7 @@ ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc)
     }
 
     if (ngx_http_tracktik_pg_want_write(pc, 0) != NGX_OK) {
-        ngx_http_tracktik_pg_connect_failed(pc);
+        pc->owner->connect_failed(pc);
         return;
     }
 
@@ -323,18 +329,11 @@ ngx_http_tracktik_pg_connect_poll(ngx_http_tracktik_pg_conn_t *pc)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "tracktik pg: connected, fd:%d", c->fd);
 
-    pool->nconnecting--;
-    pool->failures = 0;
-    ngx_http_tracktik_metrics_pg(pool->conf->metrics,
-                                 NGX_HTTP_TRACKTIK_PG_CONNECTED);
-
     pc->state = NGX_HTTP_TRACKTIK_PG_IDLE;
     c->idle = 1;
     c->log->action = "waiting for a PostgreSQL query";
 
-    ngx_queue_insert_head(&pool->idle, &pc->queue);
-
-    ngx_http_tracktik_pg_dispatch(pool);
+    pc->owner->connected(pc);
 }
 
 
@@ -364,7 +363,7 @@ ngx_http_tracktik_pg_send(ngx_http_tracktik_pg_conn_t *pc,
     c->idle = 0;
     c->log->action = "querying PostgreSQL";
 
-    ngx_add_timer(c->read, pc->pool->conf->query_timeout);
+    ngx_add_timer(c->read, pc->conf->query_timeout);
 
     return NGX_OK;
 }
@@ -509,14 +508,16 @@ ngx_http_tracktik_pg_receive(ngx_http_tracktik_pg_conn_t *pc)
 static void
 ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
 {
+    void                          *data;
     PGresult                      *res;
     ngx_int_t                      rc, healthy;
     ngx_connection_t              *c;
-    ngx_http_tracktik_pg_pool_t   *pool;
+    ngx_http_tracktik_pg_owner_t  *owner;
     ngx_http_tracktik_pg_query_t  *q;
 
     c = pc->connection;
-    pool = pc->pool;
+    owner = pc->owner;
+    data = pc->data;
     q = pc->query;
 
     if (pc->preparing && !pc->failed) {
@@ -564,7 +565,7 @@ ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
         pc->state = NGX_HTTP_TRACKTIK_PG_IDLE;
         c->idle = 1;
         c->log->action = "waiting for a PostgreSQL query";
-        ngx_queue_insert_head(&pool->idle, &pc->queue);
+        owner->idle(pc);
 
     } else {
         ngx_http_tracktik_pg_close(pc);
@@ -586,7 +587,7 @@ ngx_http_tracktik_pg_done(ngx_http_tracktik_pg_conn_t *pc)
         PQclear(res);
     }
 
-    ngx_http_tracktik_pg_dispatch(pool);
+    owner->next(data);
 }
 
 
@@ -649,10 +650,12 @@ ngx_http_tracktik_pg_idle_check(ngx_http_tracktik_pg_conn_t *pc)
 static void
 ngx_http_tracktik_pg_fail(ngx_http_tracktik_pg_conn_t *pc, const char *why)
 {
-    ngx_http_tracktik_pg_pool_t   *pool;
+    void                          *data;
+    ngx_http_tracktik_pg_owner_t  *owner;
     ngx_http_tracktik_pg_query_t  *q;
 
-    pool = pc->pool;
+    owner = pc->owner;
+    data = pc->data;
     q = pc->query;
 
     pc->query = NULL;
@@ -672,28 +675,14 @@ ngx_http_tracktik_pg_fail(ngx_http_tracktik_pg_conn_t *pc, const char *why)
         q->handler(q, NULL, NGX_ERROR);
     }
 
-    ngx_http_tracktik_pg_dispatch(pool);
+    owner->next(data);
 }
 
 
 void
 ngx_http_tracktik_pg_close(ngx_http_tracktik_pg_conn_t *pc)
 {
-    ngx_http_tracktik_pg_pool_t  *pool;
-
-    pool = pc->pool;
-
-    if (pc->state == NGX_HTTP_TRACKTIK_PG_IDLE) {
-        ngx_queue_remove(&pc->queue);
-
-    } else if (pc->state == NGX_HTTP_TRACKTIK_PG_CONNECTING) {
-        pool->nconnecting--;
-    }
-
-    if (pc->state != NGX_HTTP_TRACKTIK_PG_CONNECTING) {
-        ngx_http_tracktik_metrics_pg(pool->conf->metrics,
-                                     NGX_HTTP_TRACKTIK_PG_CLOSED);
-    }
+    pc->owner->closing(pc);
 
     if (pc->query) {
         pc->query->conn = NULL;
@@ -708,10 +697,24 @@ ngx_http_tracktik_pg_close(ngx_http_tracktik_pg_conn_t *pc)
 
     PQfinish(pc->pgconn);
 
-    ngx_queue_remove(&pc->link);
-    pool->nconns--;
-
     ngx_free(pc);
+}
+
+
+void
+ngx_http_tracktik_pg_set_error(ngx_http_tracktik_pg_query_t *q,
+    const char *msg)
+{
+    size_t  len;
+
+    len = ngx_strlen(msg);
+
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
+        len--;
+    }
+
+    q->error.data = (u_char *) msg;
+    q->error.len = len;
 }
 
 

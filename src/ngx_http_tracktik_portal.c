@@ -56,41 +56,34 @@ static ngx_int_t ngx_http_tracktik_portal_arg(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tracktik_portal_id(ngx_str_t *s);
 
 
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_json = {
-    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_answered
-};
+/* how a route starts, and what becomes of the function's answer */
+typedef struct {
+    ngx_http_tracktik_portal_start_pt   start;
+    ngx_http_tracktik_portal_done_pt    done;
+} ngx_http_tracktik_portal_answer_t;
 
-/* no session: the authority is a token in the URL (unsubscribe links) */
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_open = {
-    ngx_http_tracktik_portal_tokened, ngx_http_tracktik_portal_answered
-};
 
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_file = {
-    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_attachment
-};
+/* the kinds of answer (a route's last column), rows of the table below */
+#define NGX_HTTP_TRACKTIK_JSON     0
+#define NGX_HTTP_TRACKTIK_OPEN     1   /* no session: a token in the URL */
+#define NGX_HTTP_TRACKTIK_FILE     2
+#define NGX_HTTP_TRACKTIK_ZIP      3
+#define NGX_HTTP_TRACKTIK_CSV      4
+#define NGX_HTTP_TRACKTIK_AUDIT    5
+#define NGX_HTTP_TRACKTIK_EVENTS   6
+#define NGX_HTTP_TRACKTIK_LOGIN    7
+#define NGX_HTTP_TRACKTIK_LOGOUT   8
 
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_zip = {
-    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_archive
-};
-
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_csv = {
-    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_csv_page
-};
-
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_audit = {
-    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_audit_csv
-};
-
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_events = {
-    ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_events_page
-};
-
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_in = {
-    ngx_http_tracktik_portal_login, ngx_http_tracktik_portal_login_hash
-};
-
-static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_out = {
-    ngx_http_tracktik_portal_logout, ngx_http_tracktik_portal_answered
+static ngx_http_tracktik_portal_answer_t  ngx_http_tracktik_portal_answers[] = {
+    { ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_answered },
+    { ngx_http_tracktik_portal_tokened, ngx_http_tracktik_portal_answered },
+    { ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_attachment },
+    { ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_archive },
+    { ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_csv_page },
+    { ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_audit_csv },
+    { ngx_http_tracktik_portal_query, ngx_http_tracktik_portal_events_page },
+    { ngx_http_tracktik_portal_login, ngx_http_tracktik_portal_login_hash },
+    { ngx_http_tracktik_portal_logout, ngx_http_tracktik_portal_answered }
 };
 
 
@@ -209,108 +202,109 @@ static ngx_http_tracktik_portal_arg_t  ngx_http_tracktik_link_args[] = {
 static ngx_http_tracktik_portal_route_t  ngx_http_tracktik_portal_routes[] = {
 
     { NGX_HTTP_POST, ngx_string("login"), "portal_login_hash",
-      NULL, &ngx_http_tracktik_portal_in },
+      NULL, NGX_HTTP_TRACKTIK_LOGIN },
 
     { NGX_HTTP_POST, ngx_string("logout"), "portal_logout",
-      NULL, &ngx_http_tracktik_portal_out },
+      NULL, NGX_HTTP_TRACKTIK_LOGOUT },
 
     { NGX_HTTP_GET, ngx_string("me"), "portal_api_session",
-      NULL, &ngx_http_tracktik_portal_json },
+      NULL, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("sites"), "portal_api_sites",
-      NULL, &ngx_http_tracktik_portal_json },
+      NULL, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("incidents"), "portal_api_incidents",
-      ngx_http_tracktik_incidents_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_incidents_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("incidents.csv"), "portal_api_incidents_csv",
-      ngx_http_tracktik_csv_args, &ngx_http_tracktik_portal_csv },
+      ngx_http_tracktik_csv_args, NGX_HTTP_TRACKTIK_CSV },
 
     { NGX_HTTP_GET, ngx_string("stats"), "portal_api_stats",
-      ngx_http_tracktik_stats_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_stats_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("events"), "portal_api_events",
-      ngx_http_tracktik_events_args, &ngx_http_tracktik_portal_events },
+      ngx_http_tracktik_events_args, NGX_HTTP_TRACKTIK_EVENTS },
 
     { NGX_HTTP_GET, ngx_string("incidents/"), "portal_api_incident",
-      ngx_http_tracktik_id_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_id_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("attachments/"), "portal_api_attachment",
-      ngx_http_tracktik_id_args, &ngx_http_tracktik_portal_file },
+      ngx_http_tracktik_id_args, NGX_HTTP_TRACKTIK_FILE },
 
     { NGX_HTTP_GET, ngx_string("billing"), "portal_api_billing",
-      ngx_http_tracktik_billing_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_billing_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_POST, ngx_string("billing/retry/"),
       "portal_api_billing_retry", ngx_http_tracktik_id_args,
-      &ngx_http_tracktik_portal_json },
+      NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("notify/subscriptions"),
       "portal_api_notify_subscriptions", NULL,
-      &ngx_http_tracktik_portal_json },
+      NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_POST, ngx_string("notify/subscriptions"),
       "portal_api_notify_subscription_add", ngx_http_tracktik_sub_add_args,
-      &ngx_http_tracktik_portal_json },
+      NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_POST, ngx_string("notify/subscriptions/"),
       "portal_api_notify_subscription_change",
-      ngx_http_tracktik_sub_change_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_sub_change_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_DELETE, ngx_string("notify/subscriptions/"),
       "portal_api_notify_subscription_delete", ngx_http_tracktik_id_args,
-      &ngx_http_tracktik_portal_json },
+      NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("notify/rules"), "portal_api_notify_rules",
-      NULL, &ngx_http_tracktik_portal_json },
+      NULL, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_POST, ngx_string("notify/rules/"),
       "portal_api_notify_rule_switch", ngx_http_tracktik_switch_args,
-      &ngx_http_tracktik_portal_json },
+      NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("notify/log"), "portal_api_notify_log",
-      ngx_http_tracktik_log_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_log_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_POST, ngx_string("notify/replay/"), "portal_api_notify_replay",
-      ngx_http_tracktik_id_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_id_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("notify/unsubscribe"),
       "portal_api_notify_unsubscribe_check", ngx_http_tracktik_link_args,
-      &ngx_http_tracktik_portal_open },
+      NGX_HTTP_TRACKTIK_OPEN },
 
     { NGX_HTTP_POST, ngx_string("notify/unsubscribe"),
       "portal_api_notify_unsubscribe", ngx_http_tracktik_link_args,
-      &ngx_http_tracktik_portal_open },
+      NGX_HTTP_TRACKTIK_OPEN },
 
     { NGX_HTTP_GET, ngx_string("audit"), "portal_api_audit_latest",
-      NULL, &ngx_http_tracktik_portal_json },
+      NULL, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("audit.csv"), "portal_api_audit_csv",
-      ngx_http_tracktik_audit_args, &ngx_http_tracktik_portal_audit },
+      ngx_http_tracktik_audit_args, NGX_HTTP_TRACKTIK_AUDIT },
 
     /* the auditor's archive: queued by a POST, listed, downloaded */
     { NGX_HTTP_POST, ngx_string("archive"), "portal_api_archive_request",
-      ngx_http_tracktik_archive_args, &ngx_http_tracktik_portal_json },
+      ngx_http_tracktik_archive_args, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("archives"), "portal_api_archives",
-      NULL, &ngx_http_tracktik_portal_json },
+      NULL, NGX_HTTP_TRACKTIK_JSON },
 
     { NGX_HTTP_GET, ngx_string("archive/"), "portal_api_archive",
-      ngx_http_tracktik_id_args, &ngx_http_tracktik_portal_zip },
+      ngx_http_tracktik_id_args, NGX_HTTP_TRACKTIK_ZIP },
 
-    { 0, ngx_null_string, NULL, NULL, NULL }
+    { 0, ngx_null_string, NULL, NULL, 0 }
 };
 
 
 ngx_int_t
 ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
 {
-    char                              *allow;
-    ngx_int_t                          rc;
-    ngx_str_t                          path, id;
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_tracktik_portal_ctx_t    *ctx;
-    ngx_http_tracktik_portal_route_t  *route;
+    char                               *allow;
+    ngx_int_t                           rc;
+    ngx_str_t                           path, id;
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_tracktik_portal_ctx_t     *ctx;
+    ngx_http_tracktik_portal_route_t   *route;
+    ngx_http_tracktik_portal_answer_t  *answer;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
@@ -371,7 +365,7 @@ ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
      */
 
     if (route->method != NGX_HTTP_GET
-        && route->answer != &ngx_http_tracktik_portal_open
+        && route->answer != NGX_HTTP_TRACKTIK_OPEN
         && ngx_http_tracktik_portal_origin_check(r) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -387,10 +381,12 @@ ngx_http_tracktik_portal_handler(ngx_http_request_t *r)
                                               "cross-origin request refused");
     }
 
-    ctx->function = route->function;
-    ctx->done = route->answer->done;
+    answer = &ngx_http_tracktik_portal_answers[route->answer];
 
-    return route->answer->start(r, ctx, route, &id);
+    ctx->function = route->function;
+    ctx->done = answer->done;
+
+    return answer->start(r, ctx, route, &id);
 }
 
 
@@ -582,25 +578,17 @@ ngx_http_tracktik_portal_query(ngx_http_request_t *r,
     ngx_http_tracktik_portal_ctx_t *ctx,
     ngx_http_tracktik_portal_route_t *route, ngx_str_t *id)
 {
-    ngx_int_t                      rc;
-    ngx_http_tracktik_loc_conf_t  *tlcf;
+    ngx_int_t  rc;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
-
-    rc = ngx_http_tracktik_session_token(r, tlcf, &ctx->token);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_tracktik_session_request(r, &ctx->token);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_tracktik_portal_error(r, NGX_HTTP_UNAUTHORIZED,
                                               "not logged in");
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_http_tracktik_portal_args(r, ctx, route, id);
@@ -672,7 +660,7 @@ ngx_http_tracktik_portal_args(ngx_http_request_t *r,
     ctx->started = ngx_current_msec;
 
     return ngx_http_tracktik_portal_begin(r, ctx, route->function,
-                                          route->answer->done);
+                                          ctx->done);
 }
 
 

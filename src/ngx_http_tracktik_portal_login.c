@@ -428,20 +428,17 @@ ngx_http_tracktik_portal_logout(ngx_http_request_t *r,
     ngx_int_t                      rc;
     ngx_http_tracktik_loc_conf_t  *tlcf;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_tracktik_session_request(r, &ctx->token);
+
+    if (rc != NGX_OK && rc != NGX_DECLINED) {
         return rc;
     }
+
+    /* logged out in the browser, whatever the server still knows */
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
 
     if (ngx_http_tracktik_session_set_cookie(r, tlcf, NULL) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_tracktik_session_token(r, tlcf, &ctx->token);
-
-    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -456,5 +453,5 @@ ngx_http_tracktik_portal_logout(ngx_http_request_t *r,
     ctx->nvalues = 0;
 
     return ngx_http_tracktik_portal_begin(r, ctx, route->function,
-                                          route->answer->done);
+                                          ctx->done);
 }

@@ -12,7 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tracktik_portal.h"
+#include "ngx_http_tracktik_portal_route.h"
 
 
 ngx_int_t ngx_http_tracktik_portal_login(ngx_http_request_t *r,

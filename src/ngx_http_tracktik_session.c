@@ -104,6 +104,32 @@ invalid:
 }
 
 
+/*
+ * The start of a portal request that acts for a session: its body is
+ * discarded (a route's arguments are in its URL) and the cookie's token
+ * is read.  NGX_OK and the token, NGX_DECLINED when there is no valid
+ * session, or a status to finalize with.
+ */
+
+ngx_int_t
+ngx_http_tracktik_session_request(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_int_t                      rc;
+    ngx_http_tracktik_loc_conf_t  *tlcf;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
+
+    rc = ngx_http_tracktik_session_token(r, tlcf, token);
+
+    return (rc == NGX_ERROR) ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
+}
+
+
 /* Set-Cookie for a new session, or one that clears it (token NULL) */
 
 ngx_int_t

@@ -17,6 +17,8 @@
 
 ngx_int_t ngx_http_tracktik_session_token(ngx_http_request_t *r,
     ngx_http_tracktik_loc_conf_t *tlcf, ngx_str_t *token);
+ngx_int_t ngx_http_tracktik_session_request(ngx_http_request_t *r,
+    ngx_str_t *token);
 ngx_int_t ngx_http_tracktik_session_set_cookie(ngx_http_request_t *r,
     ngx_http_tracktik_loc_conf_t *tlcf, ngx_str_t *token);
 ngx_int_t ngx_http_tracktik_session_access_handler(ngx_http_request_t *r);
