@@ -199,12 +199,32 @@ test_csv_over_long_field(void **state)
 }
 
 
+/* a CSV of len bytes is refused with an error containing what, after
+ * rows rows were handed over */
+static void
+csv_refused(const char *csv, size_t len, const char *what, size_t rows)
+{
+    char         *path, err[256];
+    collected_t   c;
+
+    memset(&c, 0, sizeof(c));
+    path = temp_file(".csv", csv, len);
+
+    assert_int_equal(tt_csv_read(path, collect, &c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, what));
+    assert_int_equal(c.n, rows);
+
+    collected_free(&c);
+    unlink(path);
+    free(path);
+}
+
+
 static void
 test_csv_unclosed_quote(void **state)
 {
-    char         *csv, *path, err[256];
-    size_t        len;
-    collected_t   c;
+    char    *csv;
+    size_t   len;
 
     (void) state;
     len = 9 * 1024 * 1024;
@@ -213,17 +233,8 @@ test_csv_unclosed_quote(void **state)
     memcpy(csv, "ID,Notes\n1,\"", 12);
     memset(csv + 12, 'x', len - 12);
 
-    memset(&c, 0, sizeof(c));
-    path = temp_file(".csv", csv, len);
-
-    assert_int_equal(tt_csv_read(path, collect, &c, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, ": line 2: a field runs on for more than "
-                           "8 MB (a quote never closed?)"));
-    assert_int_equal(c.n, 1);
-
-    collected_free(&c);
-    unlink(path);
-    free(path);
+    csv_refused(csv, len, ": line 2: a field runs on for more than 8 MB "
+                "(a quote never closed?)", 1);
     free(csv);
 }
 
@@ -435,9 +446,8 @@ test_formula(void **state)
 static void
 test_row_bounds(void **state)
 {
-    char         *csv, *sst, *sheet, *p, *path, err[256];
+    char         *csv, *sst, *sheet, *p;
     size_t        i, len;
-    collected_t   c;
     const char   *members[5];
 
     (void) state;
@@ -450,15 +460,8 @@ test_row_bounds(void **state)
     memset(csv + 2, ',', TT_IMPORT_FIELDS_MAX);
     csv[len - 1] = '\n';
 
-    memset(&c, 0, sizeof(c));
-    path = temp_file(".csv", csv, len);
-    assert_int_equal(tt_csv_read(path, collect, &c, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, ": line 2: the row is over 64 MB or 16384 "
-                           "columns: not an export"));
-    assert_int_equal(c.n, 1);
-    collected_free(&c);
-    unlink(path);
-    free(path);
+    csv_refused(csv, len, ": line 2: the row is over 64 MB or 16384 "
+                "columns: not an export", 1);
     free(csv);
 
     /* XLSX: a shared string just under the field limit, in more cells
