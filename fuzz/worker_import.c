@@ -44,7 +44,7 @@ static int fuzz_import_put(void *ctx, const char *data, size_t len);
 
 
 int
-fuzz_import(const uint8_t *data, size_t size, fuzz_import_read_pt read)
+fuzz_import(const uint8_t *data, size_t size, fuzz_import_read_pt reader)
 {
     int             rc;
     char            path[64], err[512];
@@ -81,7 +81,7 @@ fuzz_import(const uint8_t *data, size_t size, fuzz_import_read_pt read)
     }
 
     err[0] = '\0';
-    rc = read(path, fuzz_import_row, &im, err, sizeof(err));
+    rc = reader(path, fuzz_import_row, &im, err, sizeof(err));
 
     if (memchr(err, '\0', sizeof(err)) == NULL) {
         abort();                /* the message must be terminated */
@@ -97,8 +97,8 @@ fuzz_import(const uint8_t *data, size_t size, fuzz_import_read_pt read)
         abort();                /* a failure the reader did not explain */
     }
 
-    if (rc == 0 && im.stop_at > 0 && im.nrows > im.stop_at) {
-        abort();                /* read on after the callback said stop */
+    if (rc == 0 && im.stop_at > 0 && im.nrows == im.stop_at) {
+        abort();                /* a stop the reader did not report */
     }
 
     tt_import_rows_free(&im.rows);
@@ -112,10 +112,11 @@ fuzz_import(const uint8_t *data, size_t size, fuzz_import_read_pt read)
 static int
 fuzz_import_row(void *ctx, const tt_import_row_t *row)
 {
-    int             formulas;
-    char            reason[512];
-    size_t          i, j;
-    fuzz_import_t  *im;
+    int                       formulas;
+    char                      reason[512];
+    size_t                    i, j;
+    fuzz_import_t            *im;
+    const tt_import_field_t  *f;
 
     im = ctx;
 
@@ -135,7 +136,7 @@ fuzz_import_row(void *ctx, const tt_import_row_t *row)
 
     /* every byte, so the sanitizer sees each field's bounds */
     for (i = 0; i < row->nfields; i++) {
-        const tt_import_field_t  *f = &row->fields[i];
+        f = &row->fields[i];
 
         if (f->data == NULL || f->data[f->len] != '\0'
             || f->len > TT_IMPORT_FIELD_MAX || (f->too_long && f->len != 0))

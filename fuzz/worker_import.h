@@ -19,8 +19,9 @@ typedef int (*fuzz_import_read_pt)(const char *file, tt_import_row_pt cb,
     void *ctx, char *err, size_t errlen);
 
 
-/* the input through read() and the importer's row checks; 0, or -1 when
- * the input is too large to try */
-int fuzz_import(const uint8_t *data, size_t size, fuzz_import_read_pt read);
+/* the input through reader() and the importer's row checks; 0, or -1
+ * when the input is too large to try */
+int fuzz_import(const uint8_t *data, size_t size,
+    fuzz_import_read_pt reader);
 
 #endif /* FUZZ_WORKER_IMPORT_H */
