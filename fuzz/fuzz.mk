@@ -87,6 +87,15 @@ $(eval $(call tt_fuzz_ngx,module_signature,$(FUZZ_SIGNATURE),-lcrypto))
 $(eval $(call tt_fuzz_ngx,module_cookie,$(FUZZ_SESSION),-lcrypto))
 $(eval $(call tt_fuzz_ngx,module_args,$(FUZZ_PORTAL),-lcrypto -lpq -lyajl))
 
+# the export readers (import_read.h) and the importer's row check behind
+# them; fuzz/worker_import.c is their shared part
+FUZZ_IMPORT := fuzz/worker_import.c src/worker/import_read.c \
+               src/worker/import_map.c src/worker/import_row.c \
+               src/worker/import_text.c src/worker/billing.c \
+               src/worker/rules.c src/worker/rules_parse.c $(FUZZ_PARSE)
+$(eval $(call tt_fuzz,worker_csv,src/worker/import_csv.c $(FUZZ_IMPORT),-lcsv -lyajl -lm))
+$(eval $(call tt_fuzz,worker_xlsx,src/worker/import_xlsx.c $(FUZZ_IMPORT),-lzip -lexpat -lyajl -lm))
+
 # ---------------------------------------------------------------------------
 
 

@@ -128,7 +128,12 @@ tt_csv_read(const char *file, tt_import_row_pt cb, void *ctx, char *err,
         csv_fini(&p, tt_csv_field, tt_csv_row, &s);
     }
 
-    if (rc == 0 && s.nomem) {
+    if (rc == 0 && s.nomem && s.rb.too_big) {
+        snprintf(err, errlen, "%s: line %lld: the row " TT_IMPORT_TOO_BIG,
+                 file, s.line);
+        rc = -1;
+
+    } else if (rc == 0 && s.nomem) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }

@@ -21,6 +21,11 @@ tt_import_rowbuf_field(tt_import_rowbuf_t *rb)
 
     need = rb->nfields + 1;
 
+    if (need > TT_IMPORT_FIELDS_MAX) {
+        rb->too_big = 1;
+        return -1;
+    }
+
     if (tt_import_grow((void **) &rb->fields, &rb->fields_size, need,
                        sizeof(tt_import_field_t)) != 0
         || tt_import_grow((void **) &rb->offsets, &rb->offsets_size, need,
@@ -66,6 +71,11 @@ tt_import_rowbuf_append(tt_import_rowbuf_t *rb, const char *data,
         return 0;
     }
 
+    if (rb->len + len > TT_IMPORT_ROW_MAX) {
+        rb->too_big = 1;
+        return -1;
+    }
+
     if (tt_import_grow((void **) &rb->buf, &rb->size, rb->len + len, 1)
         != 0)
     {
@@ -101,6 +111,7 @@ tt_import_rowbuf_reset(tt_import_rowbuf_t *rb)
 {
     rb->nfields = 0;
     rb->len = 0;
+    rb->too_big = 0;
 }
 
 

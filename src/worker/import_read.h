@@ -13,6 +13,12 @@
 /* a field longer than this is not kept: its row is rejected */
 #define TT_IMPORT_FIELD_MAX  (1024 * 1024)
 
+/* a row over either is refused, the file with it: each field below the
+ * limit above still made a row of any size (an XLSX of 2 kB repeating a
+ * shared string of 1 MB in 16384 cells asked for 16 GB) */
+#define TT_IMPORT_ROW_MAX     (64 * 1024 * 1024)
+#define TT_IMPORT_FIELDS_MAX  16384
+
 
 typedef struct {
     const char  *data;          /* NUL terminated; "" when over-long */
@@ -57,14 +63,20 @@ typedef struct {
     size_t              size;
     size_t             *offsets;    /* fields[i].data = buf + offsets[i] */
     size_t              offsets_size;
+    int                 too_big;    /* over TT_IMPORT_ROW_MAX bytes or
+                                       TT_IMPORT_FIELDS_MAX fields */
 } tt_import_rowbuf_t;
 
 
-/* starts the row's next field, empty; -1: no memory */
+/* the reader's error for a row that is too_big */
+#define TT_IMPORT_TOO_BIG  "is over 64 MB or 16384 columns: not an export"
+
+
+/* starts the row's next field, empty; -1: no memory, or too_big */
 int tt_import_rowbuf_field(tt_import_rowbuf_t *rb);
 
 /* appends to the current field (beyond TT_IMPORT_FIELD_MAX nothing is
- * kept and the field is marked too_long); -1: no memory */
+ * kept and the field is marked too_long); -1: no memory, or too_big */
 int tt_import_rowbuf_append(tt_import_rowbuf_t *rb, const char *data,
     size_t len);
 

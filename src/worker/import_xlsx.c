@@ -169,7 +169,12 @@ tt_xlsx_read(const char *file, tt_import_row_pt cb, void *ctx, char *err,
                         &sheet.stopped, err, errlen);
     XML_ParserFree(parser);
 
-    if (sheet.nomem || sheet.error[0]) {
+    if (sheet.nomem && sheet.rb.too_big) {
+        snprintf(err, errlen, "%s: row %lld " TT_IMPORT_TOO_BIG, file,
+                 sheet.row);
+        rc = -1;
+
+    } else if (sheet.nomem || sheet.error[0]) {
         snprintf(err, errlen, "%s: %s", file,
                  sheet.nomem ? "out of memory" : sheet.error);
         rc = -1;

@@ -199,12 +199,32 @@ test_csv_over_long_field(void **state)
 }
 
 
+/* a CSV of len bytes is refused with an error containing what, after
+ * rows rows were handed over */
+static void
+csv_refused(const char *csv, size_t len, const char *what, size_t rows)
+{
+    char         *path, err[256];
+    collected_t   c;
+
+    memset(&c, 0, sizeof(c));
+    path = temp_file(".csv", csv, len);
+
+    assert_int_equal(tt_csv_read(path, collect, &c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, what));
+    assert_int_equal(c.n, rows);
+
+    collected_free(&c);
+    unlink(path);
+    free(path);
+}
+
+
 static void
 test_csv_unclosed_quote(void **state)
 {
-    char         *csv, *path, err[256];
-    size_t        len;
-    collected_t   c;
+    char    *csv;
+    size_t   len;
 
     (void) state;
     len = 9 * 1024 * 1024;
@@ -213,17 +233,8 @@ test_csv_unclosed_quote(void **state)
     memcpy(csv, "ID,Notes\n1,\"", 12);
     memset(csv + 12, 'x', len - 12);
 
-    memset(&c, 0, sizeof(c));
-    path = temp_file(".csv", csv, len);
-
-    assert_int_equal(tt_csv_read(path, collect, &c, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, ": line 2: a field runs on for more than "
-                           "8 MB (a quote never closed?)"));
-    assert_int_equal(c.n, 1);
-
-    collected_free(&c);
-    unlink(path);
-    free(path);
+    csv_refused(csv, len, ": line 2: a field runs on for more than 8 MB "
+                "(a quote never closed?)", 1);
     free(csv);
 }
 
@@ -431,6 +442,59 @@ test_formula(void **state)
 }
 
 
+/* a row is bounded as a whole, not only field by field */
+static void
+test_row_bounds(void **state)
+{
+    char         *csv, *sst, *sheet, *p;
+    size_t        i, len;
+    const char   *members[5];
+
+    (void) state;
+
+    /* CSV: one field more than TT_IMPORT_FIELDS_MAX */
+    len = 2 + TT_IMPORT_FIELDS_MAX + 1;
+    csv = malloc(len);
+    assert_non_null(csv);
+    memcpy(csv, "a\n", 2);
+    memset(csv + 2, ',', TT_IMPORT_FIELDS_MAX);
+    csv[len - 1] = '\n';
+
+    csv_refused(csv, len, ": line 2: the row is over 64 MB or 16384 "
+                "columns: not an export", 1);
+    free(csv);
+
+    /* XLSX: a shared string just under the field limit, in more cells
+     * than TT_IMPORT_ROW_MAX holds (a few kB once deflated) */
+    len = TT_IMPORT_FIELD_MAX - 1;
+    sst = malloc(len + 64);
+    assert_non_null(sst);
+    p = sst + sprintf(sst, "<sst><si><t>");
+    memset(p, 'x', len);
+    strcpy(p + len, "</t></si></sst>");
+
+    len = TT_IMPORT_ROW_MAX / TT_IMPORT_FIELD_MAX + 1;
+    sheet = malloc(len * 32 + 128);
+    assert_non_null(sheet);
+    p = sheet + sprintf(sheet, "<worksheet><sheetData><row r=\"1\">");
+    for (i = 0; i < len; i++) {
+        p += sprintf(p, "<c t=\"s\"><v>0</v></c>");
+    }
+    strcpy(p, "</row></sheetData></worksheet>");
+
+    members[0] = "xl/sharedStrings.xml";
+    members[1] = sst;
+    members[2] = "xl/worksheets/sheet1.xml";
+    members[3] = sheet;
+    members[4] = NULL;
+    xlsx_refused(members, NULL, ": row 1 is over 64 MB or 16384 columns: "
+                 "not an export");
+
+    free(sst);
+    free(sheet);
+}
+
+
 int
 main(void)
 {
@@ -445,6 +509,7 @@ main(void)
         cmocka_unit_test(test_xlsx_bad_files),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_formula),
+        cmocka_unit_test(test_row_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
