@@ -19,6 +19,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use TTWorker;
 use TTSim;
+use TTPull;
 
 my $t = TTWorker->new('pull');
 my $w = TTWorker->new('pull_webhooks');     # the same reports as webhooks
@@ -73,23 +74,9 @@ for my $m (@MONTHS) {
 }
 cmp_ok $expected, '>', 19900, "$expected reports in the range";
 
-# a page of the listing as raw text (offset paging: not the worker's way)
+# a page of the listing as raw text (by id and offset: not the worker's
+# way)
 my $http = HTTP::Tiny->new(timeout => 60);
-
-# the pages a sliding-window pull of n reports takes, limit l: the first
-# full, each next one repeating the last report of the one before, the
-# last holding the rest (every month here holds more than a page)
-sub pages_for {
-    my ($n, $l) = @_;
-    return $n <= $l ? 1 : 1 + int(($n - $l + $l - 2) / ($l - 1));
-}
-
-# what the simulator answered for route since the state $before
-sub asked {
-    my ($before, $route) = @_;
-    return ($sim->state->{requests}{$route} // 0)
-           - ($before->{requests}{$route} // 0);
-}
 sub raw_page {
     my ($m, $offset) = @_;
     my $r = $http->get($sim->url . "/rest/v1/reports?reportDateTime:between="
@@ -214,7 +201,7 @@ subtest '20,000 reports through 429 storms and a kill -9, resumed' => sub {
         pages_for($expected, 1000),
         'in as many pages as sliding windows take (a page cut off by the '
         . 'kill is asked again, not counted twice)';
-    is asked($st0, 'GET /rest/v1/positions'), 0,
+    is $sim->asked($st0, 'GET /rest/v1/positions'), 0,
         'no listing of posts: the reports include theirs';
     is $t->value("SELECT status FROM tracktik_pulls"), 'done', 'pull done';
     is $t->value('SELECT count(*) FROM tracktik_jobs'), 0, 'no job left';
@@ -256,9 +243,9 @@ subtest 'pulled again: a changed report adds one version, others nothing' => sub
     my $pages = pages_for($expected, 1000);
     like $out, qr/^pull 2: $pages pages, $expected reports listed, 3 queued, $pages requests \($pages for reports, 0 for clients, sites and posts\)$/m,
         "a new pull of $pages pages; only the changed reports are queued";
-    is asked($st0, 'GET /rest/v1/reports'), $pages,
+    is $sim->asked($st0, 'GET /rest/v1/reports'), $pages,
         "TrackTik was asked for $pages pages of reports";
-    is asked($st0, 'GET /rest/v1/clients') + asked($st0,
+    is $sim->asked($st0, 'GET /rest/v1/clients') + $sim->asked($st0,
         'GET /rest/v1/positions'), 0,
         'and nothing else (the reference tables are fresh)';
     cmp_ok $pages * 10000 / $expected, '<=', 11,

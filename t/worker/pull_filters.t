@@ -16,6 +16,7 @@ use Test::More;
 use JSON::PP;
 use TTWorker;
 use TTSim;
+use TTPull;
 
 my $t = TTWorker->new('pull_filters');
 my $sim = TTSim->new(repo => TTWorker::repo());
@@ -30,20 +31,6 @@ my @WINDOWS = ('2026-01-01T00:00:00Z%7C2026-01-31T23:59:59Z',
 
 my $INCLUDE = 'reportFields,reportTemplate,account,position,reportFlag,'
             . 'createdOn,updatedOn';
-
-# as in pull.t: the pages a sliding-window pull of n reports takes when
-# every month after its cursor holds more than a page of limit l
-sub pages_for {
-    my ($n, $l) = @_;
-    return $n <= $l ? 1 : 1 + int(($n - $l + $l - 2) / ($l - 1));
-}
-
-# what the simulator answered for route since the state $before
-sub asked {
-    my ($before, $route) = @_;
-    return ($sim->state->{requests}{$route} // 0)
-           - ($before->{requests}{$route} // 0);
-}
 
 sub sim_count {
     my ($filter) = @_;
@@ -63,9 +50,9 @@ subtest '--site: that site only' => sub {
     # less than a page a month: a short page each, and the clients once
     like $out, qr/^pull 1: 2 pages, $want reports listed, $want queued, 3 requests \(2 for reports, 1 for clients, sites and posts\)$/m,
         'all listed, queued, in a page a month and the clients\' listing';
-    is asked($st0, 'GET /rest/v1/reports') . '/'
-       . asked($st0, 'GET /rest/v1/clients') . '/'
-       . asked($st0, 'GET /rest/v1/positions'), '2/1/0',
+    is $sim->asked($st0, 'GET /rest/v1/reports') . '/'
+       . $sim->asked($st0, 'GET /rest/v1/clients') . '/'
+       . $sim->asked($st0, 'GET /rest/v1/positions'), '2/1/0',
         'as TrackTik counted them (posts come with the reports)';
     is $t->value("SELECT string_agg(DISTINCT payload->'account'->>'id', ',')"
                  . " FROM tracktik_jobs"), '102', 'every job of site 102';
@@ -79,7 +66,7 @@ subtest '--site: that site only' => sub {
     my ($pages) = $out =~ /^pull 2: (\d+) pages, $want reports listed, 0 queued, \1 requests/m;
     ok $pages, 'all listed, nothing queued twice, no reference listing'
         or diag $out;
-    is asked($st0, 'GET /rest/v1/reports'), $pages,
+    is $sim->asked($st0, 'GET /rest/v1/reports'), $pages,
         "$pages requests, as TrackTik counted them";
     # at most one short page a month more than full pages would take
     cmp_ok $pages, '>=', pages_for($want, 10), 'pages of at most 10';
@@ -103,7 +90,7 @@ subtest '--include without the posts: they are listed instead' => sub {
     is $rc, 0, 'exit 0' or diag $err;
     like $out, qr/, 3 requests \(2 for reports, 1 for clients, sites and posts\)$/m,
         'one reference listing';
-    is asked($st0, 'GET /rest/v1/positions'), 1, 'of the posts';
+    is $sim->asked($st0, 'GET /rest/v1/positions'), 1, 'of the posts';
     is $t->value("SELECT count(*) FROM tracktik_positions"
                  . " WHERE fetched_at < now() - interval '1 hour'"), 0,
         'every post fresh again';
@@ -158,7 +145,7 @@ subtest 'one second holding more than a page, across page boundaries' => sub {
     my $pages = pages_for($n, 10);
     like $out, qr/: $pages pages, $n reports listed, $n queued, /,
         "$n reports in $pages pages of 10";
-    is asked($st0, 'GET /rest/v1/reports'), $pages, 'as TrackTik counted';
+    is $sim->asked($st0, 'GET /rest/v1/reports'), $pages, 'as TrackTik counted';
     is_deeply queued_ids('2026-03-10'), [ sort { $a <=> $b } keys %$ids ],
         'each report queued once';
 };
