@@ -241,7 +241,10 @@ subtest 'pulled again: a changed report adds one version, others nothing' => sub
     my ($rc, $out, $err) = $t->worker('pull', @RANGE);
     is $rc, 0, 'pull exits 0' or diag $err;
     my $pages = pages_for($expected, 1000);
-    like $out, qr/^pull 2: $pages pages, $expected reports listed, 3 queued, $pages requests \($pages for reports, 0 for clients, sites and posts\)$/m,
+    my $line = "pull 2: $pages pages, $expected reports listed, 3 queued,"
+             . " $pages requests ($pages for reports, 0 for clients, sites"
+             . ' and posts)';
+    like $out, qr/^\Q$line\E$/m,
         "a new pull of $pages pages; only the changed reports are queued";
     is $sim->asked($st0, 'GET /rest/v1/reports'), $pages,
         "TrackTik was asked for $pages pages of reports";

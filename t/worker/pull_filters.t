@@ -48,7 +48,9 @@ subtest '--site: that site only' => sub {
                                       '--no-process');
     is $rc, 0, 'exit 0' or diag $err;
     # less than a page a month: a short page each, and the clients once
-    like $out, qr/^pull 1: 2 pages, $want reports listed, $want queued, 3 requests \(2 for reports, 1 for clients, sites and posts\)$/m,
+    my $line = "pull 1: 2 pages, $want reports listed, $want queued,"
+             . ' 3 requests (2 for reports, 1 for clients, sites and posts)';
+    like $out, qr/^\Q$line\E$/m,
         'all listed, queued, in a page a month and the clients\' listing';
     is $sim->asked($st0, 'GET /rest/v1/reports') . '/'
        . $sim->asked($st0, 'GET /rest/v1/clients') . '/'
@@ -63,7 +65,8 @@ subtest '--site: that site only' => sub {
     ($rc, $out, $err) = $t->worker('pull', @RANGE, '--site', '102',
                                    '--no-process', '--page-size', '10');
     is $rc, 0, 'again, 10 a page: exit 0' or diag $err;
-    my ($pages) = $out =~ /^pull 2: (\d+) pages, $want reports listed, 0 queued, \1 requests/m;
+    my ($pages) = $out =~
+        /^pull 2: (\d+) pages, $want reports listed, 0 queued, \1 requests/m;
     ok $pages, 'all listed, nothing queued twice, no reference listing'
         or diag $out;
     is $sim->asked($st0, 'GET /rest/v1/reports'), $pages,
@@ -88,7 +91,8 @@ subtest '--include without the posts: they are listed instead' => sub {
                                       '--no-process', '--include',
                                       'reportFields,account');
     is $rc, 0, 'exit 0' or diag $err;
-    like $out, qr/, 3 requests \(2 for reports, 1 for clients, sites and posts\)$/m,
+    like $out,
+        qr/, 3 requests \(2 for reports, 1 for clients, sites and posts\)$/m,
         'one reference listing';
     is $sim->asked($st0, 'GET /rest/v1/positions'), 1, 'of the posts';
     is $t->value("SELECT count(*) FROM tracktik_positions"
@@ -212,7 +216,9 @@ subtest "a client's sites as deeply nested JSON: refused, nothing queued" => sub
     my ($rc, $out, $err) = $t->worker('pull', @RANGE, '--client', '101',
                                       '--no-process');
     is $rc, 1, 'the pull fails (exit 1, no crash)' or diag "$? $err";
-    like $err, qr/the sites of client 101: the answer is not a list: nested deeper than 64 levels/,
+    my $why = 'the sites of client 101: the answer is not a list: nested'
+            . ' deeper than 64 levels';
+    like $err, qr/\Q$why\E/,
         'saying why';
     is $t->value('SELECT count(*) FROM tracktik_jobs'), $jobs,
         'nothing queued';
