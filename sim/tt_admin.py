@@ -84,7 +84,7 @@ class AdminRoutes:
                     raise ApiError(400, "reports body is a JSON object")
                 return self._admin(200, st.tenant.bulk_reports(
                     data.get("count"), data.get("from"), data.get("to"),
-                    data.get("seed", 1)))
+                    data.get("seed", 1), data.get("at")))
             m = re.fullmatch(r"/__sim/reports/(\d+)/update", path)
             if m and method == "POST":
                 # a supervisor's change, without a delivery

@@ -319,6 +319,12 @@ class RestQueries:
             return (0, "")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return (1, v)
+        if name in DATETIME_FIELDS and isinstance(v, str):
+            # date-times sort by the instant, whatever their offset
+            try:
+                return (1, datetime.datetime.fromisoformat(v).timestamp())
+            except ValueError:
+                pass
         return (2, str(v))
 
     @staticmethod

@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import tt_tenant
 from tt_admin import AdminRoutes
@@ -145,12 +145,14 @@ class Handler(TokenRoute, PhotoRoute, AdminRoutes, BaseHTTPRequestHandler):
                                    "Requests: the request budget of this "
                                    "window is spent"},
                              {"Retry-After": str(wait)})
-        fault = st.match_fault(method, path)
+        fault = st.match_fault(method, path, unquote(url.query))
         apply_after = None
         if fault:
             kind = fault["kind"]
             if kind == "drop":
                 return self._drop()
+            if kind == "body":
+                return self._send(fault["status"], fault["body"].encode())
             if kind == "status":
                 headers = {}
                 if "retryAfter" in fault:

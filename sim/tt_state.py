@@ -53,7 +53,7 @@ CONFIG_CHOICES = {"item_envelope": ("data", "bare"),
                   "deliver_envelope": ("bare", "data", "list")}
 
 FAULT_KINDS = ("status", "drop", "drop_after", "delay", "timeout",
-               "mislabel")
+               "mislabel", "body")
 
 
 class SimState(OAuthTokens, RestQueries, BillingItems, Subscriptions):
@@ -150,19 +150,22 @@ class SimState(OAuthTokens, RestQueries, BillingItems, Subscriptions):
                 raise ApiError(400, "fault kind must be one of %s" %
                                ", ".join(FAULT_KINDS))
             r = {"kind": kind, "path": str(rule.get("path", "/rest/")),
-                 "method": rule.get("method"), "fired": 0}
+                 "method": rule.get("method"), "fired": 0, "seen": 0}
             for key, cast in (("count", int), ("status", int),
                               ("seconds", float), ("probability", float),
-                              ("retryAfter", int)):
+                              ("retryAfter", int), ("after", int),
+                              ("query", str), ("body", str)):
                 if key in rule and rule[key] is not None:
                     try:
                         r[key] = cast(rule[key])
                     except (TypeError, ValueError):
                         raise ApiError(400, "bad %s in fault rule" % key)
             r["apply"] = bool(rule.get("apply", False))
-            r.setdefault("status", 500)
+            r.setdefault("status", 200 if kind == "body" else 500)
             if kind == "delay" and "seconds" not in r:
                 raise ApiError(400, "a delay fault needs seconds")
+            if kind == "body" and "body" not in r:
+                raise ApiError(400, "a body fault needs body")
             checked.append(r)
         with self.lock:
             if replace:
@@ -170,12 +173,17 @@ class SimState(OAuthTokens, RestQueries, BillingItems, Subscriptions):
             self.faults.extend(checked)
             return list(self.faults)
 
-    def match_fault(self, method, path):
+    def match_fault(self, method, path, query=""):
         with self.lock:
             for rule in self.faults:
                 if rule["method"] and rule["method"].upper() != method:
                     continue
                 if not path.startswith(rule["path"]):
+                    continue
+                if "query" in rule and rule["query"] not in query:
+                    continue
+                rule["seen"] += 1
+                if rule["seen"] <= rule.get("after", 0):
                     continue
                 if "count" in rule and rule["fired"] >= rule["count"]:
                     continue

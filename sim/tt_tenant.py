@@ -507,8 +507,9 @@ class Tenant:
         return [s for s in self.sites
                 if self.get("clients", s)["status"] == "ACTIVE"]
 
-    def new_report(self, when, rng, history=False, now=None):
-        """Create a report as a guard would submit it; returns it."""
+    def new_report(self, when, rng, history=False, now=None, exact=False):
+        """Create a report as a guard would submit it; returns it.  exact:
+        reported at when, even an after-hours call-out."""
         with self.lock:
             templates = list(self.tables["report-templates"].values())
             tpl = rng.choices(templates,
@@ -520,7 +521,7 @@ class Tenant:
             if code == "ADH":
                 # after-hours call-outs happen at night, local time
                 local_hour = rng.choice([19, 20, 21, 22, 23, 0, 1, 2, 3, 4, 5])
-                if history:
+                if history and not exact:
                     local = when + datetime.timedelta(
                         hours=local_offset_hours(tz))
                     local = local.replace(hour=local_hour)
@@ -574,21 +575,27 @@ class Tenant:
                     rf["valueLabel"] = label
             return rep
 
-    def bulk_reports(self, count, first_day, last_day, seed=1):
+    def bulk_reports(self, count, first_day, last_day, seed=1, at=None):
         """count reports spread evenly over [first_day, last_day] (UTC
-        dates, inclusive), as history: the admin API's bulk set-up."""
+        dates, inclusive), as history: the admin API's bulk set-up.  at
+        (YYYY-MM-DDTHH:MM:SS, UTC) instead: all of them reported in that
+        very second (ties, as a tenant's bulk import makes them)."""
         try:
             count = int(count)
-            lo = datetime.datetime.strptime(first_day, "%Y-%m-%d")
-            hi = datetime.datetime.strptime(last_day, "%Y-%m-%d")
+            if at is not None:
+                lo = hi = datetime.datetime.strptime(at, "%Y-%m-%dT%H:%M:%S")
+            else:
+                lo = datetime.datetime.strptime(first_day, "%Y-%m-%d")
+                hi = datetime.datetime.strptime(last_day, "%Y-%m-%d")
         except (TypeError, ValueError):
-            raise ApiError(400, "reports: count (integer), from and to "
-                           "(YYYY-MM-DD) are required")
+            raise ApiError(400, "reports: count (integer), and from and to "
+                           "(YYYY-MM-DD) or at (YYYY-MM-DDTHH:MM:SS) are "
+                           "required")
         if not 1 <= count <= 200000 or hi < lo:
             raise ApiError(400, "reports: count is 1..200000 and to may "
                            "not be before from")
         lo, hi = lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC)
-        span = int((hi - lo).total_seconds()) + 86399
+        span = 0 if at is not None else int((hi - lo).total_seconds()) + 86399
         rng = random.Random(seed)
         times = sorted(lo + datetime.timedelta(seconds=rng.randint(0, span))
                        for _ in range(count))
@@ -597,7 +604,8 @@ class Tenant:
             # history is clamped to the anchor: let it cover the range
             self.anchor = max(saved, hi + datetime.timedelta(days=1))
             try:
-                made = [self.new_report(when, rng, history=True)["id"]
+                made = [self.new_report(when, rng, history=True,
+                                        exact=at is not None)["id"]
                         for when in times]
             finally:
                 self.anchor = saved

@@ -1,17 +1,36 @@
--- pull.sql: REST pulls of /rest/v1/reports (tables: migrations/016_pull.sql;
--- the worker side: src/worker/pull.c).
+-- pull.sql: REST pulls of /rest/v1/reports (tables: migrations/016_pull.sql
+-- and 023_pull_cursor.sql; the worker side: src/worker/pull.c).
 --
--- The worker lists a window's reports a page at a time and hands each
--- page, as TrackTik sent it, to tracktik_pull_page(): the reports become
--- jobs through tracktik_ingest(), the very function webhook deliveries go
--- through, and the window's checkpoint moves, in one statement.  So a
--- pulled report takes the webhook path from there on (enrichment, rules,
--- ledger versions, billing), a page is never queued twice, and a report
--- whose content was pulled before is not even queued again (its dedupe
--- key is the SHA-256 of its content).
+-- The worker asks tracktik_pull_next() which window and offset to list,
+-- lists one page of it and hands the page, as TrackTik sent it, to
+-- tracktik_pull_page(): the reports become jobs through tracktik_ingest(),
+-- the very function webhook deliveries go through, and the pull's cursor
+-- moves, in one statement.  So a pulled report takes the webhook path
+-- from there on (enrichment, rules, ledger versions, billing), a page is
+-- never queued twice, and a report whose content was pulled before is
+-- not even queued again (its dedupe key is the SHA-256 of its content).
+--
+-- Windows slide: each starts at the cursor, the last reportDateTime a
+-- full page ended on, and spans a month (TrackTik's limit on :between),
+-- so a page is short only where a month after the cursor holds fewer
+-- reports than a page, or at the range's end.
 
--- the windows of [p_from, p_to] (inclusive, UTC): each at most one month,
--- the longest :between TrackTik accepts; whole seconds, no gap, no overlap
+-- the last second of the window starting at p_start: a month later less
+-- a second (:between is inclusive at both ends, and TrackTik refuses
+-- more than a month), or the range's end p_to when that comes first.
+-- Month arithmetic in UTC, whatever the session's TimeZone.
+CREATE OR REPLACE FUNCTION tracktik_pull_window_end(p_start timestamptz,
+                                                    p_to timestamptz)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT least(((p_start AT TIME ZONE 'UTC') + interval '1 month'
+                  - interval '1 second') AT TIME ZONE 'UTC', p_to);
+$$;
+
+
+-- the calendar windows of [p_from, p_to] (inclusive, UTC): each at most
+-- one month; whole seconds, no gap, no overlap.  The audit lists its
+-- range in these (a pull slides its windows instead).
 CREATE OR REPLACE FUNCTION tracktik_pull_windows_of(p_from timestamptz,
                                                     p_to timestamptz)
 RETURNS TABLE (window_no integer, starts_at timestamptz,
@@ -19,18 +38,14 @@ RETURNS TABLE (window_no integer, starts_at timestamptz,
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s  timestamptz := p_from;
-    e  timestamptz;
 BEGIN
     window_no := 0;
     WHILE s <= p_to LOOP
-        -- month arithmetic in UTC, whatever the session's TimeZone
-        e := least(((s AT TIME ZONE 'UTC') + interval '1 month'
-                    - interval '1 second') AT TIME ZONE 'UTC', p_to);
         starts_at := s;
-        ends_at := e;
+        ends_at := tracktik_pull_window_end(s, p_to);
         RETURN NEXT;
         window_no := window_no + 1;
-        s := e + interval '1 second';
+        s := ends_at + interval '1 second';
     END LOOP;
 END
 $$;
@@ -38,9 +53,10 @@ $$;
 
 -- Opens a pull: a manual one resumes the unfinished pull of the same
 -- range and filters when there is one (resumed true), else starts anew
--- with its windows.  The pull is locked for this session (an advisory
--- lock, released by tracktik_pull_finish() or when the session ends, even
--- by kill -9), so two processes never run one pull.
+-- with its cursor at the range's start.  The pull is locked for this
+-- session (an advisory lock, released by tracktik_pull_finish() or when
+-- the session ends, even by kill -9), so two processes never run one
+-- pull.
 CREATE OR REPLACE FUNCTION tracktik_pull_open(p_kind text,
     p_from timestamptz, p_to timestamptz, p_since timestamptz,
     p_site bigint, p_client bigint, p_worker text)
@@ -93,14 +109,10 @@ BEGIN
     END IF;
 
     INSERT INTO tracktik_pulls (kind, range_from, range_to, updated_since,
-                                site_id, client_id, worker)
-    VALUES (p_kind, p_from, p_to, p_since, p_site, p_client, p_worker)
+                                site_id, client_id, worker, cursor_at)
+    VALUES (p_kind, p_from, p_to, p_since, p_site, p_client, p_worker,
+            p_from)
     RETURNING id INTO v_id;
-
-    INSERT INTO tracktik_pull_windows (pull_id, window_no, starts_at,
-                                       ends_at)
-    SELECT v_id, w.window_no, w.starts_at, w.ends_at
-      FROM tracktik_pull_windows_of(p_from, p_to) w;
 
     PERFORM pg_advisory_lock(hashtext('tracktik_pull'), v_id::integer);
 
@@ -111,26 +123,89 @@ END
 $$;
 
 
--- One listed page ({"meta":…,"data":[reports]}) of window p_window:
--- queues its reports as jobs and moves the checkpoint past them.
--- Returns the page's size, the checkpoint (highest report id so far),
--- how many jobs it made (a report pulled before with the same content
--- makes none) and whether the window is done.
+-- What the worker lists next: the window from the cursor (as TrackTik
+-- takes a date-time) and the offset into it.  When reports of the
+-- cursor's second were queued already, the page starts with the last of
+-- them (offset taken - 1): tracktik_pull_page() checks it is still there.
+-- listed: nothing is left to list.
+CREATE OR REPLACE FUNCTION tracktik_pull_next(p_pull bigint)
+RETURNS TABLE (starts_at text, ends_at text, page_offset integer,
+               listed boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT to_char(p.cursor_at AT TIME ZONE 'UTC',
+                   'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           to_char(tracktik_pull_window_end(p.cursor_at, p.range_to)
+                   AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           greatest(p.cursor_taken - 1, 0),
+           p.listed_at IS NOT NULL
+      FROM tracktik_pulls p
+     WHERE p.id = p_pull;
+$$;
+
+
+-- a listed report's reportDateTime: ISO 8601 with or without an offset
+-- (none: UTC), else a clear error naming the report
+CREATE OR REPLACE FUNCTION tracktik_pull_when(p_value text, p_id bigint)
+RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_value IS NULL OR p_value !~ ('^\d{4}-\d\d-\d\d[T ]\d\d:\d\d'
+                                      '(:\d\d(\.\d+)?)?'
+                                      '(Z|[+-]\d\d(:?\d\d)?)?$') THEN
+        RAISE EXCEPTION 'report %: reportDateTime % is not a date-time',
+            p_id, coalesce('"' || p_value || '"', 'is missing and')
+            USING ERRCODE = '22023';
+    END IF;
+    IF p_value ~ '(Z|[+-]\d\d(:?\d\d)?)$' THEN
+        RETURN p_value::timestamptz;
+    END IF;
+    RETURN p_value::timestamp AT TIME ZONE 'UTC';
+END
+$$;
+
+
+-- One listed page ({"meta":…,"data":[reports]}), asked from p_from at
+-- p_offset (what tracktik_pull_next() said): queues its reports as jobs
+-- and moves the cursor past them.  Returns how many reports were new to
+-- the pull (the page's first, when it repeats the last one queued, is
+-- not), how many jobs they made (a report pulled before with the same
+-- content makes none), whether the reports of the cursor's second
+-- changed under the pull (restarted: that second is listed again from
+-- its first report) and whether the pull has listed everything.
 CREATE OR REPLACE FUNCTION tracktik_pull_page(p_pull bigint,
-    p_window integer, p_limit integer, p_page text)
-RETURNS TABLE (items integer, last_id bigint, queued integer,
-               window_done boolean)
+    p_from timestamptz, p_offset integer, p_limit integer, p_page text)
+RETURNS TABLE (items integer, queued integer, restarted boolean,
+               listed boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    v_page    jsonb := p_page::jsonb;
-    v_keys    text[];
-    v_bodies  text[];
-    v_max     bigint;
-    v_n       integer;
-    v_queued  integer := 0;
-    v_done    boolean;
+    v_page     jsonb := p_page::jsonb;
+    v_pull     tracktik_pulls%ROWTYPE;
+    v_end      timestamptz;
+    v_ids      bigint[];
+    v_ats      timestamptz[];
+    v_reports  jsonb[];
+    v_n        integer;
+    v_skip     integer := 0;
+    v_queued   integer := 0;
+    v_last_at  timestamptz;
+    v_at_last  integer := 0;
+    v_done     boolean;
+    v_listed   boolean;
 BEGIN
+    SELECT * INTO v_pull FROM tracktik_pulls p WHERE p.id = p_pull
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no pull %', p_pull;
+    END IF;
+
+    IF v_pull.listed_at IS NOT NULL OR v_pull.cursor_at <> p_from
+       OR greatest(v_pull.cursor_taken - 1, 0) <> p_offset
+    THEN
+        RAISE EXCEPTION 'pull %: the page was not asked from its cursor',
+            p_pull;
+    END IF;
+
     IF jsonb_typeof(v_page->'data') IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'the page has no "data" array'
             USING ERRCODE = '22023';
@@ -144,48 +219,108 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
 
-    SELECT count(*)::integer,
-           max((x->>'id')::bigint),
-           array_agg('pull:' || (x->>'id') || ':'
-                     || encode(sha256(convert_to(x::text, 'UTF8')), 'hex')
-                     ORDER BY (x->>'id')::bigint),
-           array_agg(x::text ORDER BY (x->>'id')::bigint)
-      INTO v_n, v_max, v_keys, v_bodies
-      FROM jsonb_array_elements(v_page->'data') x;
+    SELECT array_agg((x.r->>'id')::bigint ORDER BY x.n),
+           array_agg(tracktik_pull_when(x.r->>'reportDateTime',
+                                        (x.r->>'id')::bigint) ORDER BY x.n),
+           array_agg(x.r ORDER BY x.n)
+      INTO v_ids, v_ats, v_reports
+      FROM jsonb_array_elements(v_page->'data') WITH ORDINALITY x(r, n);
+    v_n := coalesce(cardinality(v_ids), 0);
+    v_end := tracktik_pull_window_end(v_pull.cursor_at, v_pull.range_to);
 
-    IF v_n > 0 THEN
-        SELECT count(i.job_id)::integer INTO v_queued
-          FROM tracktik_ingest(v_keys, v_bodies) i;
+    -- the cursor is only as good as the order and the window: a tenant
+    -- that sorted otherwise would have reports skipped, so it is refused
+    FOR i IN 1 .. v_n LOOP
+        IF v_ats[i] < v_pull.cursor_at
+           OR v_ats[i] >= v_end + interval '1 second'
+        THEN
+            RAISE EXCEPTION 'report % (reportDateTime %) is outside the '
+                'window % to % that was listed', v_ids[i], v_ats[i],
+                v_pull.cursor_at, v_end USING ERRCODE = '22023';
+        END IF;
+        IF i > 1 AND (v_ats[i], v_ids[i]) <= (v_ats[i - 1], v_ids[i - 1])
+        THEN
+            RAISE EXCEPTION 'the page is not sorted by reportDateTime,id: '
+                'report % comes after report %', v_ids[i], v_ids[i - 1]
+                USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+
+    -- the page must repeat the last report queued; if it does not, a
+    -- report of that second was changed or removed meanwhile and the
+    -- offset no longer counts the ones queued: list the second again
+    -- from its start (what was queued before is not queued twice)
+    IF v_pull.cursor_taken > 0 THEN
+        IF v_n = 0 OR v_ids[1] <> v_pull.cursor_id THEN
+            UPDATE tracktik_pulls p
+               SET cursor_taken = 0, cursor_id = NULL, pages = p.pages + 1
+             WHERE p.id = p_pull;
+            items := 0;
+            queued := 0;
+            restarted := true;
+            listed := false;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        v_skip := 1;
     END IF;
 
-    -- the last page: a short one, or one that holds all meta.count
-    -- reports still matching (paged by id, so no empty page is needed
-    -- to find the end)
+    IF v_n > v_skip THEN
+        SELECT count(j.job_id)::integer INTO v_queued
+          FROM tracktik_ingest(
+                   (SELECT array_agg('pull:' || (r->>'id') || ':'
+                                     || encode(sha256(convert_to(r::text,
+                                                                 'UTF8')),
+                                               'hex') ORDER BY n)
+                      FROM unnest(v_reports[v_skip + 1 :])
+                           WITH ORDINALITY u(r, n)),
+                   (SELECT array_agg(r::text ORDER BY n)
+                      FROM unnest(v_reports[v_skip + 1 :])
+                           WITH ORDINALITY u(r, n))) j;
+
+        -- the posts the reports include, as a listing of /positions
+        -- would store them: enrichment and billing find them there
+        PERFORM tracktik_pull_store_positions(
+            (SELECT jsonb_agg(r->'position')
+               FROM unnest(v_reports[v_skip + 1 :]) r
+              WHERE jsonb_typeof(r->'position') = 'object'));
+    END IF;
+
+    -- the window is done when the page is short or reaches meta.count;
+    -- else the next one starts at the last second listed, counting the
+    -- reports of that second queued so far
     v_done := v_n < p_limit
               OR (jsonb_typeof(v_page->'meta'->'count') = 'number'
-                  AND (v_page->'meta'->>'count')::bigint <= v_n);
+                  AND (v_page->'meta'->>'count')::bigint <= p_offset + v_n);
+    v_listed := v_done AND v_end >= v_pull.range_to;
 
-    UPDATE tracktik_pull_windows w
-       SET last_id = greatest(w.last_id, coalesce(v_max, 0)),
-           pages = w.pages + 1, reports = w.reports + v_n,
-           queued = w.queued + v_queued,
-           done_at = CASE WHEN v_done THEN now() END
-     WHERE w.pull_id = p_pull AND w.window_no = p_window
-    RETURNING w.last_id INTO v_max;
-
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'pull % has no window %', p_pull, p_window;
+    IF NOT v_done THEN
+        v_last_at := date_trunc('second', v_ats[v_n]);
+        FOR i IN v_skip + 1 .. v_n LOOP
+            IF v_ats[i] >= v_last_at THEN
+                v_at_last := v_at_last + 1;
+            END IF;
+        END LOOP;
     END IF;
 
     UPDATE tracktik_pulls p
-       SET pages = p.pages + 1, reports = p.reports + v_n,
-           queued = p.queued + v_queued
+       SET pages = p.pages + 1, reports = p.reports + (v_n - v_skip),
+           queued = p.queued + v_queued,
+           cursor_at = CASE WHEN NOT v_done THEN v_last_at
+                            WHEN v_listed THEN p.range_to
+                            ELSE v_end + interval '1 second' END,
+           cursor_taken = CASE WHEN v_done THEN 0
+                               WHEN v_last_at = p.cursor_at
+                               THEN p.cursor_taken + v_n - v_skip
+                               ELSE v_at_last END,
+           cursor_id = CASE WHEN v_done THEN NULL ELSE v_ids[v_n] END,
+           listed_at = CASE WHEN v_listed THEN now() END
      WHERE p.id = p_pull;
 
-    items := v_n;
-    last_id := v_max;
+    items := v_n - v_skip;
     queued := v_queued;
-    window_done := v_done;
+    restarted := false;
+    listed := v_listed;
     RETURN NEXT;
 END
 $$;
@@ -199,6 +334,35 @@ LANGUAGE sql IMMUTABLE AS $$
                 WHEN 'number' THEN (p_ref #>> '{}')::bigint
                 WHEN 'object' THEN (p_ref->>'id')::bigint
            END;
+$$;
+
+
+-- posts (PositionsItem objects: a listing's page, or the ones reports
+-- include) into tracktik_positions, where enrichment and billing look
+-- for a post's contract; how many
+CREATE OR REPLACE FUNCTION tracktik_pull_store_positions(p_posts jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n  integer;
+BEGIN
+    INSERT INTO tracktik_positions AS p (position_id, name, site_id,
+        contract_id, non_billable, fetched_at)
+    SELECT DISTINCT ON ((x->>'id')::bigint)
+           (x->>'id')::bigint, x->>'name',
+           tracktik_pull_ref_id(x->'account'),
+           tracktik_pull_ref_id(x->'contract'),
+           coalesce((x->>'nonBillable')::boolean, false), now()
+      FROM jsonb_array_elements(coalesce(p_posts, '[]')) x
+     WHERE jsonb_typeof(x->'id') = 'number'
+    ON CONFLICT (position_id) DO UPDATE
+       SET name = EXCLUDED.name, site_id = EXCLUDED.site_id,
+           contract_id = EXCLUDED.contract_id,
+           non_billable = EXCLUDED.non_billable, fetched_at = now();
+
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
 $$;
 
 
@@ -226,17 +390,8 @@ BEGIN
                time_zone = EXCLUDED.time_zone, status = EXCLUDED.status,
                fetched_at = now();
     ELSIF p_kind = 'positions' THEN
-        INSERT INTO tracktik_positions AS p (position_id, name, site_id,
-            contract_id, non_billable, fetched_at)
-        SELECT (x->>'id')::bigint, x->>'name',
-               tracktik_pull_ref_id(x->'account'),
-               tracktik_pull_ref_id(x->'contract'),
-               coalesce((x->>'nonBillable')::boolean, false), now()
-          FROM jsonb_array_elements(p_page::jsonb->'data') x
-        ON CONFLICT (position_id) DO UPDATE
-           SET name = EXCLUDED.name, site_id = EXCLUDED.site_id,
-               contract_id = EXCLUDED.contract_id,
-               non_billable = EXCLUDED.non_billable, fetched_at = now();
+        v_n := tracktik_pull_store_positions(p_page::jsonb->'data');
+        RETURN v_n;
     ELSE
         RAISE EXCEPTION 'unknown reference kind %', p_kind;
     END IF;

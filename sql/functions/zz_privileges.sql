@@ -188,8 +188,9 @@ BEGIN
     -- (run as the owner, above), never by the worker's own INSERT
     IF EXISTS (SELECT 1 FROM pg_roles
                 WHERE rolname = 'tracktik_worker_role') THEN
-        GRANT SELECT, INSERT, UPDATE ON tracktik_pulls,
-            tracktik_pull_windows, tracktik_pull_lease
+        -- (tracktik_pull_windows went in 023: the cursor is in
+        -- tracktik_pulls)
+        GRANT SELECT, INSERT, UPDATE ON tracktik_pulls, tracktik_pull_lease
             TO tracktik_worker_role;
         GRANT DELETE ON tracktik_pull_lease TO tracktik_worker_role;
         EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I '

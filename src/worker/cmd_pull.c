@@ -40,9 +40,10 @@ const tt_option_t  tt_cmd_pull_options[] = {
       "the relations asked for: the webhook subscription's include, so a "
       "pulled report equals its delivery" },
     { "page-size", "N", TT_OPT_INT, TT_IN_COMMAND,
-      offsetof(tt_pull_opts_t, page_size), 1, 1000, NULL, NULL, "1000",
+      offsetof(tt_pull_opts_t, page_size), 2, 1000, NULL, NULL, "1000",
       "reports a request (TrackTik's maximum is 1000; fewer when pages "
-      "meet the 30 s gateway timeout)" },
+      "meet the 30 s gateway timeout; at least 2: a page after a full "
+      "one repeats its last report)" },
     { "no-process", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
       offsetof(tt_pull_opts_t, no_process), 0, 0, NULL, NULL, NULL,
       "queue the jobs only; the run daemon processes them" },
@@ -142,10 +143,11 @@ tt_cmd_pull(tt_cmd_args_t *args)
         return 1;
     }
 
-    printf("pull %lld%s: %d windows, %lld pages, %lld reports listed, "
-           "%lld queued, %lld requests\n", r.pull_id,
-           r.resumed ? " (resumed)" : "", r.windows, r.pages, r.reports,
-           r.queued, r.requests);
+    printf("pull %lld%s: %lld pages, %lld reports listed, %lld queued, "
+           "%lld requests (%lld for reports, %lld for clients, sites and "
+           "posts)\n", r.pull_id, r.resumed ? " (resumed)" : "", r.pages,
+           r.reports, r.queued, r.requests, r.page_requests,
+           r.reference_requests);
     fflush(stdout);
 
     if (o->no_process) {

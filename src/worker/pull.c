@@ -15,6 +15,7 @@
 #include "enrich.h"
 #include "log.h"
 #include "pull.h"
+#include "tt_json.h"
 #include "tt_time.h"
 
 
@@ -33,11 +34,13 @@ static int tt_pull_reference(tt_pull_t *p, char *err, size_t errlen);
 static int tt_pull_list_into(tt_pull_t *p, const char *what,
     const char *path, char *err, size_t errlen);
 static int tt_pull_client_sites(tt_pull_t *p, char *err, size_t errlen);
-static int tt_pull_window(tt_pull_t *p, int no, long long starts,
-    long long ends, long long last_id, volatile sig_atomic_t *stop,
+static int tt_pull_reports(tt_pull_t *p, volatile sig_atomic_t *stop,
     char *err, size_t errlen);
+static int tt_pull_page(tt_pull_t *p, const char *filter, char *err,
+    size_t errlen);
 static int tt_pull_get(tt_pull_t *p, const char *path,
     tt_http_answer_t *answer, char *err, size_t errlen);
+static int tt_pull_includes(const char *list, const char *name);
 static int tt_pull_date(const char *value, int end_of_day, long long *t);
 
 
@@ -99,7 +102,7 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
     volatile sig_atomic_t *stop, tt_pull_result_t *result, char *err,
     size_t errlen)
 {
-    int                 i, n, rc;
+    int                 rc;
     char                from[32], to[32], since[32], site[24], client[24];
     char                msg[1200];
     PGresult           *res;
@@ -164,43 +167,11 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
         snprintf(p.accounts, sizeof(p.accounts), "%lld", spec->site);
     }
 
-    /* the windows not done yet, in order, from their checkpoints */
+    if (rc == 0) {
+        rc = tt_pull_reports(&p, stop, err, errlen);
+    }
 
     snprintf(msg, sizeof(msg), "%lld", result->pull_id);
-    params[0] = msg;
-
-    res = rc != 0 ? NULL
-          : tt_db_query(p.ch.conn, "reading the checkpoints",
-                        "SELECT window_no,"
-                        "  extract(epoch FROM starts_at)::bigint,"
-                        "  extract(epoch FROM ends_at)::bigint, last_id,"
-                        "  (SELECT count(*) FROM tracktik_pull_windows"
-                        "    WHERE pull_id = $1)"
-                        "  FROM tracktik_pull_windows"
-                        " WHERE pull_id = $1 AND done_at IS NULL"
-                        " ORDER BY window_no", 1, params, err, errlen);
-    if (res == NULL) {
-        rc = -1;
-    }
-
-    n = res ? PQntuples(res) : 0;
-    result->windows = res && n > 0 ? atoi(PQgetvalue(res, 0, 4)) : 0;
-
-    for (i = 0; rc == 0 && i < n; i++) {
-        if (*stop) {
-            snprintf(err, errlen, "stopped by a signal");
-            rc = -1;
-            break;
-        }
-
-        rc = tt_pull_window(&p, atoi(PQgetvalue(res, i, 0)),
-                            atoll(PQgetvalue(res, i, 1)),
-                            atoll(PQgetvalue(res, i, 2)),
-                            atoll(PQgetvalue(res, i, 3)), stop, err,
-                            errlen);
-    }
-
-    PQclear(res);
 
     params[0] = msg;
     params[1] = rc == 0 ? "t" : "f";
@@ -216,10 +187,12 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
     PQclear(res);
 
     tt_log(rc == 0 ? TT_LOG_INFO : TT_LOG_ERROR, "event=pull_%s pull=%lld "
-           "windows=%d pages=%lld reports=%lld queued=%lld requests=%lld%s%s",
-           rc == 0 ? "done" : "failed", result->pull_id, result->windows,
-           result->pages, result->reports, result->queued,
-           result->requests, rc == 0 ? "" : " error=",
+           "pages=%lld reports=%lld queued=%lld restarts=%lld requests=%lld "
+           "page_requests=%lld reference_requests=%lld%s%s",
+           rc == 0 ? "done" : "failed", result->pull_id, result->pages,
+           result->reports, result->queued, result->restarts,
+           result->requests, result->page_requests,
+           result->reference_requests, rc == 0 ? "" : " error=",
            rc == 0 ? "" : tt_log_quote(err, msg, sizeof(msg)));
 
     tt_channel_close(&p.ch);
@@ -229,16 +202,19 @@ tt_pull_run(const tt_config_t *cfg, const tt_pull_spec_t *spec,
 
 
 /*
- * Sites, clients and posts into the reference tables, unless they were
- * listed within half the enrichment TTL: one request each (per 1,000).
+ * Sites and clients into the reference table, unless they were listed
+ * within half the enrichment TTL: one request (per 1,000).  A report's
+ * included account is an /accounts item, which names no parent client,
+ * so the clients' listing stays.  Posts likewise, unless the reports
+ * include theirs: tracktik_pull_page() stores those.
  */
 static int
 tt_pull_reference(tt_pull_t *p, char *err, size_t errlen)
 {
-    int        fresh;
-    char       ttl[24];
-    PGresult  *res;
-    const char *params[1];
+    int          fresh_accounts, fresh_posts;
+    char         ttl[24];
+    PGresult    *res;
+    const char  *params[1];
 
     snprintf(ttl, sizeof(ttl), "%d", TT_ENRICH_TTL / 2);
     params[0] = ttl;
@@ -246,8 +222,8 @@ tt_pull_reference(tt_pull_t *p, char *err, size_t errlen)
     res = tt_db_query(p->ch.conn, "reading the reference tables",
               "SELECT coalesce((SELECT max(fetched_at)"
               "                   FROM tracktik_accounts)"
-              "                > now() - make_interval(secs => $1), false)"
-              "   AND coalesce((SELECT max(fetched_at)"
+              "                > now() - make_interval(secs => $1), false),"
+              "       coalesce((SELECT max(fetched_at)"
               "                   FROM tracktik_positions)"
               "                > now() - make_interval(secs => $1), false)",
               1, params, err, errlen);
@@ -255,21 +231,47 @@ tt_pull_reference(tt_pull_t *p, char *err, size_t errlen)
         return -1;
     }
 
-    fresh = PQgetvalue(res, 0, 0)[0] == 't';
+    fresh_accounts = PQgetvalue(res, 0, 0)[0] == 't';
+    fresh_posts = PQgetvalue(res, 0, 1)[0] == 't'
+                  || tt_pull_includes(p->spec->include, "position");
     PQclear(res);
 
-    if (fresh) {
-        return 0;
+    if (!fresh_accounts
+        && tt_pull_list_into(p, "clients", "/rest/v1/clients?include=name,"
+                             "timeZone&includeInactive=true&sort=id", err,
+                             errlen) != 0)
+    {
+        return -1;
     }
 
-    if (tt_pull_list_into(p, "clients", "/rest/v1/clients?include=name,"
-                          "timeZone&includeInactive=true&sort=id", err,
-                          errlen) != 0
-        || tt_pull_list_into(p, "positions", "/rest/v1/positions?"
+    if (!fresh_posts
+        && tt_pull_list_into(p, "positions", "/rest/v1/positions?"
                              "includeInactive=true&sort=id", err, errlen)
            != 0)
     {
         return -1;
+    }
+
+    return 0;
+}
+
+
+/* whether the comma-separated list names name (a relation, not a nested
+ * one: "position.account" is not "position") */
+static int
+tt_pull_includes(const char *list, const char *name)
+{
+    size_t       n, len;
+    const char  *s;
+
+    len = strlen(name);
+
+    for (s = list; s != NULL && *s != '\0'; s += n + (s[n] == ',')) {
+        n = strcspn(s, ",");
+
+        if (n == len && strncmp(s, name, len) == 0) {
+            return 1;
+        }
     }
 
     return 0;
@@ -290,6 +292,8 @@ tt_pull_list_into(tt_pull_t *p, const char *what, const char *path,
     for (offset = 0; ; offset += p->ch.api.set.page_size) {
         snprintf(url, sizeof(url), "%s&limit=%d&offset=%d", path,
                  p->ch.api.set.page_size, offset);
+
+        p->result->reference_requests++;
 
         if (tt_pull_get(p, url, &answer, err, errlen) != 0) {
             return -1;
@@ -325,7 +329,7 @@ tt_pull_list_into(tt_pull_t *p, const char *what, const char *path,
 static int
 tt_pull_client_sites(tt_pull_t *p, char *err, size_t errlen)
 {
-    char              path[256], *out;
+    char              path[256], msg[256], *out;
     size_t            i, used;
     yajl_val          tree, data, id;
     tt_http_answer_t  answer;
@@ -336,17 +340,20 @@ tt_pull_client_sites(tt_pull_t *p, char *err, size_t errlen)
              "&fields=id&includeInactive=true&limit=%d",
              p->spec->client, TT_PULL_MAX_SITES);
 
+    p->result->reference_requests++;
+
     if (tt_pull_get(p, path, &answer, err, errlen) != 0) {
         return -1;
     }
 
-    tree = yajl_tree_parse(answer.body, NULL, 0);
+    msg[0] = '\0';
+    tree = tt_json_tree(answer.body, TT_JSON_MAX_DEPTH, msg, sizeof(msg));
     tt_http_answer_free(&answer);
     data = tree ? yajl_tree_get(tree, datapath, yajl_t_array) : NULL;
 
     if (data == NULL) {
         snprintf(err, errlen, "the sites of client %lld: the answer is not "
-                 "a list", p->spec->client);
+                 "a list%s%s", p->spec->client, msg[0] ? ": " : "", msg);
         yajl_tree_free(tree);
         return -1;
     }
@@ -374,21 +381,17 @@ tt_pull_client_sites(tt_pull_t *p, char *err, size_t errlen)
 }
 
 
-/* one window, page after page from its checkpoint */
+/*
+ * The reports, page after page from the pull's cursor (where a killed
+ * pull stopped, when it is resumed) until tracktik_pull_page() says all
+ * is listed.
+ */
 static int
-tt_pull_window(tt_pull_t *p, int no, long long starts, long long ends,
-    long long last_id, volatile sig_atomic_t *stop, char *err,
+tt_pull_reports(tt_pull_t *p, volatile sig_atomic_t *stop, char *err,
     size_t errlen)
 {
-    int                done;
-    char               path[4096], from[32], to[32], since[32], filter[2400];
-    char               pull[24], window[24], limit[16];
-    PGresult          *res;
-    const char        *params[4];
-    tt_http_answer_t   answer;
-
-    tt_time_format_utc(starts, from, sizeof(from));
-    tt_time_format_utc(ends, to, sizeof(to));
+    int   rc;
+    char  filter[2400], since[32];
 
     filter[0] = '\0';
 
@@ -403,56 +406,93 @@ tt_pull_window(tt_pull_t *p, int no, long long starts, long long ends,
                  "&updatedOn:gte=%s", since);
     }
 
-    snprintf(pull, sizeof(pull), "%lld", p->result->pull_id);
-    snprintf(window, sizeof(window), "%d", no);
-    snprintf(limit, sizeof(limit), "%d", p->ch.api.set.page_size);
-
     do {
         if (*stop) {
             snprintf(err, errlen, "stopped by a signal");
             return -1;
         }
 
-        /* sorted by id and paged by id: reports created meanwhile come
-         * after the checkpoint, none is skipped or listed twice */
-        snprintf(path, sizeof(path), "/rest/v1/reports?reportDateTime"
-                 ":between=%s%%7C%s&id:gt=%lld&sort=id&limit=%d&include=%s%s",
-                 from, to, last_id, p->ch.api.set.page_size,
-                 p->spec->include, filter);
+        rc = tt_pull_page(p, filter, err, errlen);
 
-        if (tt_pull_get(p, path, &answer, err, errlen) != 0) {
-            return -1;
-        }
+    } while (rc == 0);
 
-        params[0] = pull;
-        params[1] = window;
-        params[2] = limit;
-        params[3] = answer.body;
+    return rc < 0 ? -1 : 0;
+}
 
-        res = tt_db_query(p->ch.conn, "queueing a page",
-                          "SELECT items, last_id, queued, window_done"
-                          "  FROM tracktik_pull_page($1, $2, $3, $4)", 4,
-                          params, err, errlen);
-        tt_http_answer_free(&answer);
 
-        if (res == NULL) {
-            return -1;
-        }
+/* the next page: 0 (more to list), 1 (all listed) or -1 with err */
+static int
+tt_pull_page(tt_pull_t *p, const char *filter, char *err, size_t errlen)
+{
+    int                listed;
+    char               path[4096], pull[24], from[32], offset[16];
+    char               limit[16];
+    PGresult          *res;
+    const char        *params[5];
+    tt_http_answer_t   answer;
 
-        p->result->pages++;
-        p->result->reports += atoll(PQgetvalue(res, 0, 0));
-        last_id = atoll(PQgetvalue(res, 0, 1));
-        p->result->queued += atoll(PQgetvalue(res, 0, 2));
-        done = PQgetvalue(res, 0, 3)[0] == 't';
+    snprintf(pull, sizeof(pull), "%lld", p->result->pull_id);
+    params[0] = pull;
 
-        tt_log(TT_LOG_DEBUG, "event=pull_page pull=%s window=%d items=%s "
-               "queued=%s last_id=%lld", pull, no, PQgetvalue(res, 0, 0),
-               PQgetvalue(res, 0, 2), last_id);
+    res = tt_db_query(p->ch.conn, "reading the cursor",
+                      "SELECT starts_at, ends_at, page_offset, listed"
+                      "  FROM tracktik_pull_next($1)", 1, params, err,
+                      errlen);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQgetvalue(res, 0, 3)[0] == 't') {
         PQclear(res);
+        return 1;
+    }
 
-    } while (!done);
+    snprintf(from, sizeof(from), "%s", PQgetvalue(res, 0, 0));
+    snprintf(offset, sizeof(offset), "%s", PQgetvalue(res, 0, 2));
+    snprintf(limit, sizeof(limit), "%d", p->ch.api.set.page_size);
 
-    return 0;
+    /* sorted by reportDateTime then id: a full page's last second is
+     * where the next window starts (pull.sql) */
+    snprintf(path, sizeof(path), "/rest/v1/reports?reportDateTime"
+             ":between=%s%%7C%s&sort=reportDateTime,id&limit=%s"
+             "&offset=%s&include=%s%s", from, PQgetvalue(res, 0, 1),
+             limit, offset, p->spec->include, filter);
+    PQclear(res);
+
+    p->result->page_requests++;
+
+    if (tt_pull_get(p, path, &answer, err, errlen) != 0) {
+        return -1;
+    }
+
+    params[1] = from;
+    params[2] = offset;
+    params[3] = limit;
+    params[4] = answer.body;
+
+    res = tt_db_query(p->ch.conn, "queueing a page",
+                      "SELECT items, queued, restarted, listed"
+                      "  FROM tracktik_pull_page($1, $2, $3, $4, $5)", 5,
+                      params, err, errlen);
+    tt_http_answer_free(&answer);
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    p->result->pages++;
+    p->result->reports += atoll(PQgetvalue(res, 0, 0));
+    p->result->queued += atoll(PQgetvalue(res, 0, 1));
+    p->result->restarts += PQgetvalue(res, 0, 2)[0] == 't';
+    listed = PQgetvalue(res, 0, 3)[0] == 't';
+
+    tt_log(TT_LOG_DEBUG, "event=pull_page pull=%s from=%s offset=%s "
+           "items=%s queued=%s restarted=%s", pull, from, offset,
+           PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+           PQgetvalue(res, 0, 2));
+    PQclear(res);
+
+    return listed;
 }
 
 

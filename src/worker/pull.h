@@ -4,15 +4,20 @@
  * range (`pull`), and the scheduled pull of the recent window that
  * recovers deliveries TrackTik never made (`schedule`).
  *
- * The range is split into windows of at most one month (TrackTik's limit
- * on :between); each window is listed sorted by id, limit=page_size
- * (1000), paged by id (id:gt=<checkpoint>), with include= naming the
- * relations a webhook subscription includes, so the jobs carry what a
- * delivery carries and a page costs one request.  Sites, clients and posts
- * are listed once per pull (when the reference tables are older than half
- * the enrichment TTL), so enrichment asks TrackTik nothing per report.
- * Every request goes through api.c: the shared budget, 429/Retry-After,
- * backoff, the gateway timeout.  Checkpoints: sql/functions/pull.sql.
+ * Windows slide over the range: each request lists reportDateTime:between
+ * from the pull's cursor to a month later (TrackTik's limit on :between),
+ * sorted by reportDateTime,id, limit=page_size (1000), with include=
+ * naming the relations a webhook subscription includes, so the jobs carry
+ * what a delivery carries and a page costs one request.  A full page
+ * moves the cursor to its last reportDateTime (the reports of that second
+ * already queued are skipped by offset, the last of them repeated as a
+ * check), so only a month that really holds less than a page costs a
+ * short one.  Sites and clients are listed once per pull (when the
+ * reference table is older than half the enrichment TTL), posts only when
+ * the reports do not include them (a page's included posts are stored),
+ * so enrichment asks TrackTik nothing per report.  Every request goes
+ * through api.c: the shared budget, 429/Retry-After, backoff, the gateway
+ * timeout.  The cursor (the checkpoint): sql/functions/pull.sql.
  */
 
 #ifndef TT_PULL_H
@@ -38,18 +43,22 @@ typedef struct {
     long long    site;          /* 0: every site */
     long long    client;        /* 0: every client */
     const char  *include;
-    int          page_size;     /* limit=; 0: the API setting (1000) */
+    int          page_size;     /* limit=, at least 2; 0: the API setting
+                                   (1000) */
 } tt_pull_spec_t;
 
 
 typedef struct {
     long long    pull_id;
     int          resumed;
-    int          windows;
     long long    pages;
-    long long    reports;       /* listed by TrackTik */
+    long long    reports;       /* listed by TrackTik, each once */
     long long    queued;        /* became jobs (new or changed content) */
-    long long    requests;      /* API calls made, retries not counted */
+    long long    restarts;      /* a second listed again (changed under
+                                   the pull) */
+    long long    requests;      /* API calls made, retries not counted: */
+    long long    page_requests; /*   for the reports */
+    long long    reference_requests; /* for clients, sites, posts */
     long long    from;          /* the reportDateTime range pulled */
     long long    to;
 } tt_pull_result_t;

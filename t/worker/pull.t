@@ -4,7 +4,10 @@
 # timeout and a kill -9 in the middle, then resumed: every report once,
 # none twice, and the same ledger and billing as webhook jobs for the same
 # reports build.  Then: a changed report adds exactly one version, an
-# unchanged one nothing; bad ranges exit 2 and change nothing.
+# unchanged one nothing, and the pull costs the requests sliding windows
+# promise (full pages of 1,000 but the last, no short page per month, no
+# listing of posts the reports include); bad ranges exit 2 and change
+# nothing.
 
 use strict;
 use warnings;
@@ -16,6 +19,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use TTWorker;
 use TTSim;
+use TTPull;
 
 my $t = TTWorker->new('pull');
 my $w = TTWorker->new('pull_webhooks');     # the same reports as webhooks
@@ -70,7 +74,8 @@ for my $m (@MONTHS) {
 }
 cmp_ok $expected, '>', 19900, "$expected reports in the range";
 
-# a page of the listing as raw text (offset paging: not the worker's way)
+# a page of the listing as raw text (by id and offset: not the worker's
+# way)
 my $http = HTTP::Tiny->new(timeout => 60);
 sub raw_page {
     my ($m, $offset) = @_;
@@ -159,17 +164,19 @@ subtest '20,000 reports through 429 storms and a kill -9, resumed' => sub {
     my $pid = spawn_pull(@RANGE, '--no-process');
     my $pages = wait_until(sub {
         my $p = $t->value('SELECT coalesce(sum(pages), 0)'
-                          . ' FROM tracktik_pull_windows');
+                          . ' FROM tracktik_pulls');
         return $p >= 4 ? $p : 0;
     }, 120);
     kill 'KILL', $pid;
     waitpid $pid, 0;
     ok $pages, "killed -9 after $pages pages";
 
-    my ($done, $total) = @{ ($t->rows('SELECT count(done_at), count(*)'
-                                      . ' FROM tracktik_pull_windows'))[0] };
-    is $total, 4, 'four one-month windows';
-    cmp_ok $done, '<', 4, "killed mid-way ($done windows done)";
+    my ($cursor, $listed) = @{ ($t->rows(
+        "SELECT to_char(cursor_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),"
+        . ' listed_at IS NOT NULL FROM tracktik_pulls'))[0] };
+    ok $cursor gt '2026-01-01' && $cursor lt '2026-04-30',
+        "killed mid-way (the cursor at $cursor)";
+    is $listed, 'f', 'not everything listed';
     is $t->value("SELECT status FROM tracktik_pulls"), 'running',
         'the pull is left unfinished';
     my $queued_before = $t->value('SELECT count(*) FROM tracktik_jobs');
@@ -177,7 +184,7 @@ subtest '20,000 reports through 429 storms and a kill -9, resumed' => sub {
 
     my ($rc, $out, $err) = $t->worker('pull', @RANGE);
     is $rc, 0, 'the same command again exits 0' or diag substr($err, -3000);
-    like $out, qr/^pull 1 \(resumed\): 4 windows/, 'it resumed pull 1';
+    like $out, qr/^pull 1 \(resumed\): /, 'it resumed pull 1';
     note sprintf 'pull with storms and resume: %.1f s', time - $start;
 
     my $st = $sim->state;
@@ -188,8 +195,14 @@ subtest '20,000 reports through 429 storms and a kill -9, resumed' => sub {
     $sim->faults([]);
     $sim->config({ rate_limit_requests => 3000, rate_limit_window => 60 });
 
-    is $t->value('SELECT sum(reports) FROM tracktik_pull_windows'), $expected,
+    is $t->value('SELECT reports FROM tracktik_pulls'), $expected,
         'every report listed exactly once across the kill';
+    is $t->value('SELECT pages FROM tracktik_pulls'),
+        pages_for($expected, 1000),
+        'in as many pages as sliding windows take (a page cut off by the '
+        . 'kill is asked again, not counted twice)';
+    is $sim->asked($st0, 'GET /rest/v1/positions'), 0,
+        'no listing of posts: the reports include theirs';
     is $t->value("SELECT status FROM tracktik_pulls"), 'done', 'pull done';
     is $t->value('SELECT count(*) FROM tracktik_jobs'), 0, 'no job left';
     is $t->value('SELECT count(*) || \'/\' || count(DISTINCT report_id)'
@@ -224,10 +237,23 @@ subtest 'pulled again: a changed report adds one version, others nothing' => sub
         ok $c->{updatedOn}, "report $id changed ($c->{change})";
     }
     my $before = $t->value('SELECT count(*) FROM incidents_ledger');
+    my $st0 = $sim->state;
     my ($rc, $out, $err) = $t->worker('pull', @RANGE);
     is $rc, 0, 'pull exits 0' or diag $err;
-    like $out, qr/^pull 2: 4 windows, \d+ pages, $expected reports listed, 3 queued/m,
-        'a new pull; only the changed reports are queued';
+    my $pages = pages_for($expected, 1000);
+    my $line = "pull 2: $pages pages, $expected reports listed, 3 queued,"
+             . " $pages requests ($pages for reports, 0 for clients, sites"
+             . ' and posts)';
+    like $out, qr/^\Q$line\E$/m,
+        "a new pull of $pages pages; only the changed reports are queued";
+    is $sim->asked($st0, 'GET /rest/v1/reports'), $pages,
+        "TrackTik was asked for $pages pages of reports";
+    is $sim->asked($st0, 'GET /rest/v1/clients') + $sim->asked($st0,
+        'GET /rest/v1/positions'), 0,
+        'and nothing else (the reference tables are fresh)';
+    cmp_ok $pages * 10000 / $expected, '<=', 11,
+        sprintf('%.1f requests per 10,000 reports over four months',
+                $pages * 10000 / $expected);
     is $t->value('SELECT count(*) FROM incidents_ledger') - $before, 3,
         'three new ledger rows';
     is $t->value('SELECT string_agg(report_id || \':\' || version, \',\''

@@ -58,6 +58,14 @@ sub counter {
     return $self->state->{counters}{$name} // 0;
 }
 
+# requests the simulator answered for a route ("GET /rest/v1/reports")
+# since the state $before ($sim->state taken earlier)
+sub asked {
+    my ($self, $before, $route) = @_;
+    return ($self->state->{requests}{$route} // 0)
+           - ($before->{requests}{$route} // 0);
+}
+
 sub config { $_[0]->_call('POST', '/__sim/config', $_[1]) }
 
 sub faults { $_[0]->_call('PUT', '/__sim/faults', { rules => $_[1] }) }
