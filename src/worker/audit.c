@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <yajl/yajl_tree.h>
 
 #include "api.h"
 #include "audit.h"
 #include "channel.h"
 #include "contracts.h"
 #include "db.h"
+#include "enrich.h"
 #include "import.h"
 #include "ledger.h"
 #include "parse.h"
@@ -34,15 +36,18 @@ const char  *tt_audit_kinds[TT_AUDIT_KINDS] = {
 
 
 static int tt_audit_stage_file(PGconn *conn, const tt_audit_spec_t *spec,
-    tt_audit_result_t *result, char *err, size_t errlen);
+    tt_audit_result_t *result, int *unique, char *err, size_t errlen);
 static int tt_audit_stage_api(PGconn *conn, const tt_config_t *cfg,
     const tt_audit_spec_t *spec, volatile sig_atomic_t *stop,
     tt_audit_result_t *result, char *err, size_t errlen);
 static int tt_audit_window(tt_channel_t *ch, PGconn *conn,
-    const char *from, const char *to, volatile sig_atomic_t *stop,
-    tt_audit_result_t *result, char *err, size_t errlen);
-static int tt_audit_page(PGconn *conn, const char *body, long long *last_id,
+    tt_enrich_t *enrich, const tt_config_t *cfg, const char *from,
+    const char *to, volatile sig_atomic_t *stop, tt_audit_result_t *result,
+    char *err, size_t errlen);
+static int tt_audit_page(PGconn *conn, tt_enrich_t *enrich,
+    const tt_config_t *cfg, const char *body, long long *last_id,
     int *items, char *err, size_t errlen);
+static int tt_audit_page_empty(const char *body);
 static int tt_audit_rules(PGconn *conn, tt_audit_result_t *result,
     char *err, size_t errlen);
 static int tt_audit_unbilled(PGresult *res, int i, const tt_rulebook_t *rb,
@@ -59,15 +64,16 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
     const tt_audit_spec_t *spec, volatile sig_atomic_t *stop,
     tt_audit_result_t *result, char *err, size_t errlen)
 {
-    int          i, rc;
+    int          i, rc, unique;
     char         from[32], to[32];
     PGresult    *res;
-    const char  *params[4];
+    const char  *params[5];
 
     memset(result, 0, sizeof(*result));
+    unique = 0;
 
     if (spec->file != NULL) {
-        rc = tt_audit_stage_file(conn, spec, result, err, errlen);
+        rc = tt_audit_stage_file(conn, spec, result, &unique, err, errlen);
     } else {
         rc = tt_audit_stage_api(conn, cfg, spec, stop, result, err, errlen);
     }
@@ -79,11 +85,12 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
     params[1] = from;
     params[2] = to;
     params[3] = spec->skip_pending ? "t" : "f";
+    params[4] = unique ? "t" : "f";
 
     res = rc != 0 ? NULL
           : tt_db_query(conn, "comparing the ledger with the source",
                         "SELECT * FROM tracktik_audit_compare($1, $2, $3,"
-                        " $4)", 4, params, err, errlen);
+                        " $4, $5)", 5, params, err, errlen);
 
     if (res != NULL) {
         result->ledger_reports = atoll(PQgetvalue(res, 0, 0));
@@ -122,13 +129,19 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
 }
 
 
-/* the importer's reading and checks, staged only (import.c) */
+/* the importer's reading and checks, the rows staged lean
+ * (audit_stage.c) */
 static int
 tt_audit_stage_file(PGconn *conn, const tt_audit_spec_t *spec,
-    tt_audit_result_t *result, char *err, size_t errlen)
+    tt_audit_result_t *result, int *unique, char *err, size_t errlen)
 {
+    int                  rc;
+    tt_audit_stage_t     st;
     tt_import_opts_t     o;
     tt_import_summary_t  sum;
+
+    memset(&st, 0, sizeof(st));
+    st.conn = conn;
 
     memset(&o, 0, sizeof(o));
     o.file = spec->file;
@@ -138,8 +151,16 @@ tt_audit_stage_file(PGconn *conn, const tt_audit_spec_t *spec,
     o.rejects = spec->rejects;
     o.stage_only = 1;
     o.staging_sql = "SELECT tracktik_audit_begin(true)";
+    o.copy_sql = tt_audit_stage_copy;
+    o.values = tt_audit_stage_row;
+    o.copy_end = tt_audit_stage_end;
+    o.values_ctx = &st;
 
-    if (tt_import_run(conn, &o, &sum, err, errlen) != 0) {
+    rc = tt_import_run(conn, &o, &sum, err, errlen);
+    tt_audit_stage_free(&st);
+    *unique = !st.unsorted;
+
+    if (rc != 0) {
         return -1;
     }
 
@@ -153,7 +174,9 @@ tt_audit_stage_file(PGconn *conn, const tt_audit_spec_t *spec,
 /*
  * /rest/v1/reports listed as a pull lists it (windows of at most a
  * month, sorted and paged by id, the subscription's include), each page
- * read as a webhook's report is (parse.c) and staged
+ * read as `run` reads a pulled report, parsed (parse.c) and enriched
+ * (enrich.c: the client is the site's parent client, as the ledger has
+ * it), and staged
  */
 static int
 tt_audit_stage_api(PGconn *conn, const tt_config_t *cfg,
@@ -164,6 +187,7 @@ tt_audit_stage_api(PGconn *conn, const tt_config_t *cfg,
     char                from[32], to[32];
     PGresult           *res;
     tt_channel_t        ch;
+    tt_enrich_t        *enrich;
     const char         *params[2];
     tt_api_settings_t   set;
 
@@ -185,6 +209,9 @@ tt_audit_stage_api(PGconn *conn, const tt_config_t *cfg,
         tt_channel_close(&ch);
         return -1;
     }
+
+    /* its own connection and the shared budget, as `run` has it */
+    enrich = tt_enrich_new(cfg);
 
     res = tt_db_query(conn, "staging table",
                       "SELECT tracktik_audit_begin(false)", 0, NULL, err,
@@ -208,12 +235,13 @@ tt_audit_stage_api(PGconn *conn, const tt_config_t *cfg,
     rc = res == NULL ? -1 : 0;
 
     for (i = 0; rc == 0 && i < PQntuples(res); i++) {
-        rc = tt_audit_window(&ch, conn, PQgetvalue(res, i, 0),
+        rc = tt_audit_window(&ch, conn, enrich, cfg, PQgetvalue(res, i, 0),
                              PQgetvalue(res, i, 1), stop, result, err,
                              errlen);
     }
 
     PQclear(res);
+    tt_enrich_free(enrich);
     tt_channel_close(&ch);
 
     return rc;
@@ -221,9 +249,10 @@ tt_audit_stage_api(PGconn *conn, const tt_config_t *cfg,
 
 
 static int
-tt_audit_window(tt_channel_t *ch, PGconn *conn, const char *from,
-    const char *to, volatile sig_atomic_t *stop, tt_audit_result_t *result,
-    char *err, size_t errlen)
+tt_audit_window(tt_channel_t *ch, PGconn *conn, tt_enrich_t *enrich,
+    const tt_config_t *cfg, const char *from, const char *to,
+    volatile sig_atomic_t *stop, tt_audit_result_t *result, char *err,
+    size_t errlen)
 {
     int                items;
     char               path[1024], reason[400];
@@ -258,7 +287,8 @@ tt_audit_window(tt_channel_t *ch, PGconn *conn, const char *from,
             return -1;
         }
 
-        rc = tt_audit_page(conn, answer.body, &last_id, &items, err, errlen);
+        rc = tt_audit_page(conn, enrich, cfg, answer.body, &last_id, &items,
+                           err, errlen);
         tt_http_answer_free(&answer);
 
         if (rc != 0) {
@@ -273,8 +303,9 @@ tt_audit_window(tt_channel_t *ch, PGconn *conn, const char *from,
 
 /* a page's reports, read as process.c reads a job's, into the staging */
 static int
-tt_audit_page(PGconn *conn, const char *body, long long *last_id,
-    int *items, char *err, size_t errlen)
+tt_audit_page(PGconn *conn, tt_enrich_t *enrich, const tt_config_t *cfg,
+    const char *body, long long *last_id, int *items, char *err,
+    size_t errlen)
 {
     char              *json, msg[512];
     size_t             i;
@@ -285,8 +316,23 @@ tt_audit_page(PGconn *conn, const char *body, long long *last_id,
 
     memset(&p, 0, sizeof(p));
 
-    if (tt_payload_parse(body, strlen(body), "UTC", &p, msg, sizeof(msg))
-        != 0)
+    if (tt_payload_parse(body, strlen(body), cfg->default_time_zone, &p,
+                         msg, sizeof(msg)) != 0)
+    {
+        tt_payload_free(&p);
+
+        /* a window with no report, or a last page that is empty */
+        if (tt_audit_page_empty(body)) {
+            *items = 0;
+            return 0;
+        }
+
+        snprintf(err, errlen, "a page of /rest/v1/reports: %s", msg);
+        return -1;
+    }
+
+    if (tt_enrich_reports(enrich, &p, cfg->default_time_zone, msg,
+                          sizeof(msg)) != 0)
     {
         snprintf(err, errlen, "a page of /rest/v1/reports: %s", msg);
         tt_payload_free(&p);
@@ -329,6 +375,24 @@ tt_audit_page(PGconn *conn, const char *body, long long *last_id,
     PQclear(res);
 
     return res == NULL ? -1 : 0;
+}
+
+
+/* 1 when the page's data is an empty list (parse.c refuses a payload
+ * without a report) */
+static int
+tt_audit_page_empty(const char *body)
+{
+    int          empty;
+    yajl_val     tree, data;
+    const char  *path[] = { "data", NULL };
+
+    tree = yajl_tree_parse(body, NULL, 0);
+    data = tree != NULL ? yajl_tree_get(tree, path, yajl_t_array) : NULL;
+    empty = data != NULL && data->u.array.len == 0;
+    yajl_tree_free(tree);
+
+    return empty;
 }
 
 
