@@ -8,7 +8,8 @@
 --   COPY tracktik_audit_source ...         FILE: the export's rows
 --   SELECT tracktik_audit_stage_page(...)  api: each listed page
 --   SELECT * FROM tracktik_audit_compare(p_file, p_from, p_to, ...);
---   FETCH ... tracktik_audit_unbilled      the worker asks the contract
+--   meanwhile, on a second connection:
+--   FETCH ... tracktik_audit_unbilled(...) the worker asks the contract
 --   COPY tracktik_audit_diff ...           rules (rules.c), adds what
 --                                          should have billed
 --   SELECT * FROM tracktik_audit_summary(); the counts per kind
@@ -104,7 +105,9 @@ $$;
 -- occurred in [p_from, p_to) (so a report whose time moved out of the
 -- period on one side is "changed", not missing on both); for each, the
 -- ledger's newest version and the source's newest row (an export may
--- repeat a report: the latest updatedOn, then the last line).
+-- repeat a report: the latest updatedOn, then the last line).  (What
+-- should have billed is found meanwhile on another connection:
+-- tracktik_audit_unbilled() below.)
 --
 -- The ledger's newest versions come straight from its (report_id,
 -- version) index, newest first, with no sort.  p_unique: the worker saw
@@ -112,10 +115,9 @@ $$;
 -- sorted by ID), so no report repeats and the staged rows are the
 -- source's newest as they are, with no sort either.  One full join of
 -- the two sides keeps, in tracktik_audit_work, the reports only one
--- side has, the pairs that differ somewhere (found on the typed values;
--- only those are taken apart field by field, as text) and the ledger's
--- reports without an open charge (tracktik_audit_unbilled, for the
--- worker to try against the contract rules).  When every ledger version
+-- side has and the pairs that differ somewhere (found on the typed
+-- values; only those are taken apart field by field, as text).  When
+-- every ledger version
 -- lies in the period (an audit of the whole history) every ledger
 -- report is looked at and the index is read whole; otherwise only the
 -- reports of the period are fetched from it.
@@ -187,15 +189,11 @@ BEGIN
                           ' AND occurred_at < $2)', v_src);
     END IF;
 
-    -- differs: only one side has the report, or a field differs;
-    -- unbilled: the ledger's newest version lies in the period and no
-    -- charge of the report is open (one no credit has taken back)
+    -- the reports only one side has, and the pairs that differ
     CREATE TEMPORARY TABLE tracktik_audit_work (
         report_id           bigint NOT NULL,
         in_ledger           boolean NOT NULL,
         in_source           boolean NOT NULL,
-        differs             boolean NOT NULL,
-        unbilled            boolean NOT NULL,
         l_occurred          timestamptz, s_occurred  timestamptz,
         l_client            bigint,      s_client    bigint,
         l_site              bigint,      s_site      bigint,
@@ -203,58 +201,41 @@ BEGIN
         l_category          text,        s_category  text,
         l_template          text,        s_template  text,
         l_status            text,        s_status    text,
-        l_updated           timestamptz, s_updated   timestamptz,
-        category_id         bigint,
-        report_template_id  bigint,
-        time_zone           text
+        l_updated           timestamptz, s_updated   timestamptz
     ) ON COMMIT DROP;
 
     EXECUTE format($q$
     INSERT INTO tracktik_audit_work
-    SELECT * FROM (
-        SELECT coalesce(l.report_id, s.report_id),
-               l.report_id IS NOT NULL, s.report_id IS NOT NULL,
-               l.report_id IS NULL OR s.report_id IS NULL
-               OR l.occurred_at IS DISTINCT FROM s.occurred_at
-               OR (s.client_id IS NOT NULL
-                   AND l.client_id IS DISTINCT FROM s.client_id)
-               OR (s.site_id IS NOT NULL
-                   AND l.site_id IS DISTINCT FROM s.site_id)
-               OR (s.severity IS NOT NULL
-                   AND l.severity IS DISTINCT FROM s.severity)
-               OR (s.category IS NOT NULL
-                   AND l.category IS DISTINCT FROM s.category)
-               OR (s.report_template IS NOT NULL
-                   AND l.report_template IS DISTINCT FROM s.report_template)
-               OR (s.status IS NOT NULL
-                   AND l.status IS DISTINCT FROM s.status)
-               OR (s.updated_on IS NOT NULL
-                   AND l.updated_on IS DISTINCT FROM s.updated_on)
-               AS differs,
-               l.report_id IS NOT NULL AND l.occurred_at >= $1
-               AND l.occurred_at < $2 AND c.report_id IS NULL AS unbilled,
-               l.occurred_at, s.occurred_at, l.client_id, s.client_id,
-               l.site_id, s.site_id, l.severity, s.severity, l.category,
-               s.category, l.report_template, s.report_template, l.status,
-               s.status, l.updated_on, s.updated_on, l.category_id,
-               l.report_template_id, l.time_zone
-          FROM (SELECT DISTINCT ON (report_id) report_id, occurred_at,
-                       client_id, site_id, severity, category, category_id,
-                       report_template, report_template_id, status,
-                       time_zone, updated_on
-                  FROM incidents_ledger
-                 WHERE true %s %s
-                 ORDER BY report_id DESC, version DESC) l
-          FULL JOIN (%s) s ON s.report_id = l.report_id
-          LEFT JOIN (SELECT DISTINCT b.report_id
-                       FROM billing_lines b
-                      WHERE b.kind = 'charge'
-                        AND NOT EXISTS (SELECT 1 FROM billing_lines r
-                                         WHERE r.credits_line_id = b.id)) c
-                 ON c.report_id = l.report_id
-         WHERE l.report_id IS NOT NULL
-            OR (s.occurred_at >= $1 AND s.occurred_at < $2)) w
-     WHERE w.differs OR w.unbilled
+    SELECT coalesce(l.report_id, s.report_id), l.report_id IS NOT NULL,
+           s.report_id IS NOT NULL, l.occurred_at, s.occurred_at,
+           l.client_id, s.client_id, l.site_id, s.site_id, l.severity,
+           s.severity, l.category, s.category, l.report_template,
+           s.report_template, l.status, s.status, l.updated_on,
+           s.updated_on
+      FROM (SELECT DISTINCT ON (report_id) report_id, occurred_at,
+                   client_id, site_id, severity, category, report_template,
+                   status, updated_on
+              FROM incidents_ledger
+             WHERE true %s %s
+             ORDER BY report_id DESC, version DESC) l
+      FULL JOIN (%s) s ON s.report_id = l.report_id
+     WHERE (l.report_id IS NOT NULL
+            OR (s.occurred_at >= $1 AND s.occurred_at < $2))
+       AND (l.report_id IS NULL OR s.report_id IS NULL
+            OR l.occurred_at IS DISTINCT FROM s.occurred_at
+            OR (s.client_id IS NOT NULL
+                AND l.client_id IS DISTINCT FROM s.client_id)
+            OR (s.site_id IS NOT NULL
+                AND l.site_id IS DISTINCT FROM s.site_id)
+            OR (s.severity IS NOT NULL
+                AND l.severity IS DISTINCT FROM s.severity)
+            OR (s.category IS NOT NULL
+                AND l.category IS DISTINCT FROM s.category)
+            OR (s.report_template IS NOT NULL
+                AND l.report_template IS DISTINCT FROM s.report_template)
+            OR (s.status IS NOT NULL AND l.status IS DISTINCT FROM s.status)
+            OR (s.updated_on IS NOT NULL
+                AND l.updated_on IS DISTINCT FROM s.updated_on))
     $q$, v_skip, v_scope, v_src)
     USING p_from, p_to;
 
@@ -274,16 +255,6 @@ BEGIN
     EXECUTE format('SELECT count(*) FROM (%s) s WHERE occurred_at >= $1'
                    ' AND occurred_at < $2', v_src)
     INTO v_source USING p_from, p_to;
-
-    -- what the worker reads through its cursor (audit.c), in its order
-    CREATE TEMPORARY VIEW tracktik_audit_unbilled AS
-    SELECT w.report_id, extract(epoch FROM w.l_occurred)::bigint
-               AS occurred_at,
-           w.l_client, w.l_site, w.category_id, w.l_category,
-           w.report_template_id, w.l_template, w.l_severity, w.l_status,
-           w.time_zone
-      FROM tracktik_audit_work w
-     WHERE w.unbilled;
 
     INSERT INTO tracktik_audit_diff (kind, report_id, ledger_value,
                                      source_value)
@@ -309,7 +280,7 @@ BEGIN
             ('status', w.l_status, w.s_status),
             ('updated_on', tracktik_audit_time(w.l_updated),
              tracktik_audit_time(w.s_updated))) f(field, lv, sv)
-     WHERE w.differs AND w.in_ledger AND w.in_source
+     WHERE w.in_ledger AND w.in_source
        AND f.sv IS NOT NULL AND f.lv IS DISTINCT FROM f.sv;
 
     -- lines of the period's service dates whose report the ledger lacks
@@ -326,6 +297,52 @@ BEGIN
 
     RETURN QUERY SELECT v_ledger, v_source, v_pending;
 END
+$$;
+
+-- The ledger's reports whose newest version occurred in [p_from, p_to)
+-- and that have no open charge (a charge no credit has taken back), for
+-- the worker to try against the contract rules.  audit.c reads it
+-- through a cursor on a connection of its own while
+-- tracktik_audit_compare() runs, so that the rules and the comparison
+-- overlap.  p_pending: a report whose pulled job is still queued or
+-- running is left out, as the comparison leaves it out.  A SQL function
+-- with one query, inlined into the cursor's, so the rows stream; the
+-- open charges are a hashed set (NOT IN: billing_lines.report_id is
+-- never NULL), whatever the planner guesses of the period's share.
+CREATE OR REPLACE FUNCTION tracktik_audit_unbilled(p_from timestamptz,
+    p_to timestamptz, p_pending boolean)
+RETURNS TABLE (report_id bigint, occurred_at bigint, client_id bigint,
+               site_id bigint, category_id bigint, category text,
+               report_template_id bigint, report_template text,
+               severity text, status text, time_zone text)
+LANGUAGE sql STABLE AS $$
+    SELECT l.report_id, extract(epoch FROM l.occurred_at)::bigint,
+           l.client_id, l.site_id, l.category_id, l.category,
+           l.report_template_id, l.report_template, l.severity, l.status,
+           l.time_zone
+      FROM (SELECT DISTINCT ON (n.report_id) n.report_id, n.occurred_at,
+                   n.client_id, n.site_id, n.category_id, n.category,
+                   n.report_template_id, n.report_template, n.severity,
+                   n.status, n.time_zone
+              FROM incidents_ledger n
+             WHERE n.report_id IN (SELECT v.report_id
+                                     FROM incidents_ledger v
+                                    WHERE v.occurred_at >= p_from
+                                      AND v.occurred_at < p_to)
+             ORDER BY n.report_id DESC, n.version DESC) l
+     WHERE l.occurred_at >= p_from AND l.occurred_at < p_to
+       AND l.report_id NOT IN (SELECT c.report_id FROM billing_lines c
+                                WHERE c.kind = 'charge'
+                                  AND NOT EXISTS (SELECT 1
+                                                    FROM billing_lines r
+                                                   WHERE r.credits_line_id
+                                                         = c.id))
+       AND NOT (p_pending
+                AND l.report_id IN (SELECT (j.payload->>'id')::bigint
+                                      FROM tracktik_jobs j
+                                     WHERE j.dedupe_key LIKE 'pull:%'
+                                       AND j.state IN ('queued',
+                                                       'running')))
 $$;
 
 -- the count of each kind, every kind named (0 when none)

@@ -50,8 +50,11 @@ static int tt_audit_page(PGconn *conn, tt_enrich_t *enrich,
     const tt_config_t *cfg, const char *body, long long *last_id,
     int *items, char *err, size_t errlen);
 static int tt_audit_page_empty(const char *body);
-static int tt_audit_rules(PGconn *conn, tt_audit_result_t *result,
-    char *err, size_t errlen);
+static int tt_audit_compare(PGconn *conn, const tt_config_t *cfg,
+    const char *const *params, tt_audit_result_t *result, char *err,
+    size_t errlen);
+static int tt_audit_rules(PGconn *side, const char *const *period,
+    char **data, size_t *len, char *err, size_t errlen);
 static int tt_audit_unbilled(PGresult *res, int i, const tt_rulebook_t *rb,
     FILE *copy, char *err, size_t errlen);
 static void tt_audit_ref(PGresult *res, int i, int id_col, int name_col,
@@ -68,7 +71,7 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
 {
     int          i, rc, unique;
     char         from[32], to[32];
-    double       t0, t1, t2;
+    double       t0, t1;
     PGresult    *res;
     const char  *params[5];
 
@@ -92,26 +95,12 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
     params[4] = unique ? "t" : "f";
     t1 = tt_now();
 
-    res = rc != 0 ? NULL
-          : tt_db_query(conn, "comparing the ledger with the source",
-                        "SELECT * FROM tracktik_audit_compare($1, $2, $3,"
-                        " $4, $5)", 5, params, err, errlen);
-
-    if (res != NULL) {
-        result->ledger_reports = atoll(PQgetvalue(res, 0, 0));
-        result->source_reports = atoll(PQgetvalue(res, 0, 1));
-        result->pending = atoll(PQgetvalue(res, 0, 2));
-        PQclear(res);
-        t2 = tt_now();
-        rc = tt_audit_rules(conn, result, err, errlen);
+    if (rc == 0) {
+        rc = tt_audit_compare(conn, cfg, params, result, err, errlen);
 
         /* where the time goes (bench/audit-bench.sh prints it) */
         tt_log(TT_LOG_DEBUG, "event=audit_timing staged=%.2fs "
-               "compared=%.2fs rules=%.2fs unique=%d", t1 - t0, t2 - t1,
-               tt_now() - t2, unique);
-
-    } else {
-        rc = -1;
+               "compared=%.2fs unique=%d", t1 - t0, tt_now() - t1, unique);
     }
 
     res = rc != 0 ? NULL
@@ -408,27 +397,97 @@ tt_audit_page_empty(const char *body)
 
 
 /*
- * The ledger's reports of the period without an open charge, each tried
- * against the rule set in force when it occurred; the first rule that
- * matches makes a report that should have billed.  Read a batch at a
- * time (a cursor), the matches of each batch COPYed into
- * tracktik_audit_diff.
+ * tracktik_audit_compare() on conn, and meanwhile the rules over the
+ * ledger's unbilled reports on a second connection (the worker and that
+ * connection's backend work while conn's backend compares); what should
+ * have billed is COPYed into tracktik_audit_diff once both are done.
+ * params: p_file, from, to, p_pending, p_unique.
  */
 static int
-tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
+tt_audit_compare(PGconn *conn, const tt_config_t *cfg,
+    const char *const *params, tt_audit_result_t *result, char *err,
     size_t errlen)
 {
+    int          rc;
+    char        *data, why[512];
+    size_t       len;
+    double       t0;
+    PGconn      *side;
+    PGresult    *res, *next;
+
+    side = tt_db_connect(cfg->dsn, err, errlen);
+    if (side == NULL) {
+        return -1;
+    }
+
+    if (PQsendQueryParams(conn, "SELECT * FROM tracktik_audit_compare($1,"
+                          " $2, $3, $4, $5)", 5, NULL, params, NULL, NULL,
+                          0) != 1)
+    {
+        tt_db_error(conn, NULL, "comparing the ledger with the source", err,
+                    errlen);
+        PQfinish(side);
+        return -1;
+    }
+
+    data = NULL;
+    len = 0;
+    t0 = tt_now();
+    rc = tt_audit_rules(side, params + 1, &data, &len, why, sizeof(why));
+    PQfinish(side);
+    tt_log(TT_LOG_DEBUG, "event=audit_timing rules=%.2fs", tt_now() - t0);
+
+    /* the comparison's answer, waited for even when the rules failed */
+    res = PQgetResult(conn);
+    while ((next = PQgetResult(conn)) != NULL) {
+        PQclear(next);
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        tt_db_error(conn, res, "comparing the ledger with the source", err,
+                    errlen);
+        rc = -1;
+
+    } else if (rc != 0) {
+        snprintf(err, errlen, "%s", why);
+
+    } else {
+        result->ledger_reports = atoll(PQgetvalue(res, 0, 0));
+        result->source_reports = atoll(PQgetvalue(res, 0, 1));
+        result->pending = atoll(PQgetvalue(res, 0, 2));
+
+        if (len > 0) {
+            rc = tt_audit_copy(conn, data, len, err, errlen);
+        }
+    }
+
+    PQclear(res);
+    free(data);
+
+    return rc;
+}
+
+
+/*
+ * The ledger's reports of the period without an open charge
+ * (tracktik_audit_unbilled()), each tried against the rule set in force
+ * when it occurred; the first rule that matches makes a report that
+ * should have billed.  Read a batch at a time (a cursor on side); the
+ * matches become COPY lines for tracktik_audit_diff in *data.  period:
+ * from, to, p_pending.
+ */
+static int
+tt_audit_rules(PGconn *side, const char *const *period, char **data,
+    size_t *len, char *err, size_t errlen)
+{
     int             i, n, rc;
-    char           *data;
     FILE           *copy;
-    size_t          len;
     PGresult       *res;
     tt_rulebook_t   rb;
 
-    (void) result;
     memset(&rb, 0, sizeof(rb));
 
-    if (tt_rulebook_load(conn, &rb, err, errlen) != 0) {
+    if (tt_rulebook_load(side, &rb, err, errlen) != 0) {
         return -1;
     }
 
@@ -437,12 +496,34 @@ tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
         return 0;
     }
 
-    rc = tt_db_exec(conn, "DECLARE tt_audit_unbilled NO SCROLL CURSOR FOR"
-                    " SELECT * FROM tracktik_audit_unbilled",
-                    PGRES_COMMAND_OK, err, errlen);
+    copy = open_memstream(data, len);
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        tt_rulebook_free(&rb);
+        return -1;
+    }
+
+    /* plans that run once; the open charges kept as one hashed set */
+    rc = tt_db_exec(side, "BEGIN", PGRES_COMMAND_OK, err, errlen) != 0
+         || tt_db_exec(side, "SET LOCAL jit = off", PGRES_COMMAND_OK, err,
+                       errlen) != 0
+         || tt_db_exec(side, "SET LOCAL work_mem = '256MB'",
+                       PGRES_COMMAND_OK, err, errlen) != 0
+         ? -1 : 0;
+
+    if (rc == 0) {
+        res = PQexecParams(side, "DECLARE tt_audit_unbilled NO SCROLL CURSOR"
+                           " FOR SELECT * FROM tracktik_audit_unbilled($1,"
+                           " $2, $3)", 3, NULL, period, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            tt_db_error(side, res, "the unbilled reports", err, errlen);
+            rc = -1;
+        }
+        PQclear(res);
+    }
 
     while (rc == 0) {
-        res = tt_db_query(conn, "reading the unbilled reports",
+        res = tt_db_query(side, "reading the unbilled reports",
                           "FETCH " TT_AUDIT_FETCH " FROM tt_audit_unbilled",
                           0, NULL, err, errlen);
         if (res == NULL) {
@@ -451,16 +532,6 @@ tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
         }
 
         n = PQntuples(res);
-        data = NULL;
-        len = 0;
-        copy = open_memstream(&data, &len);
-
-        if (copy == NULL) {
-            snprintf(err, errlen, "out of memory");
-            PQclear(res);
-            rc = -1;
-            break;
-        }
 
         for (i = 0; rc == 0 && i < n; i++) {
             rc = tt_audit_unbilled(res, i, &rb, copy, err, errlen);
@@ -468,20 +539,14 @@ tt_audit_rules(PGconn *conn, tt_audit_result_t *result, char *err,
 
         PQclear(res);
 
-        if (fclose(copy) != 0 && rc == 0) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-        }
-
-        if (rc == 0 && len > 0) {
-            rc = tt_audit_copy(conn, data, len, err, errlen);
-        }
-
-        free(data);
-
         if (n == 0) {
             break;
         }
+    }
+
+    if (fclose(copy) != 0 && rc == 0) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
     }
 
     tt_rulebook_free(&rb);
