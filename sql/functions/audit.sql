@@ -43,19 +43,14 @@ BEGIN
         NULL;
     END;
 
-    -- line: the source's order (the export's line, the API's listing),
-    -- the last tie-break between two rows of one report
+    -- only the compared columns (of the import's staging, only these
+    -- are read); line: the source's order (the export's line, the API's
+    -- listing), the last tie-break between two rows of one report
     CREATE TEMPORARY TABLE tracktik_audit_source (
-        line             bigserial,
-        report_id        bigint NOT NULL,
-        occurred_at      timestamptz NOT NULL,
-        client_id        bigint,
-        site_id          bigint,
-        severity         text,
-        category         text,
-        report_template  text,
-        status           text,
-        updated_on       timestamptz
+        line bigserial, report_id bigint NOT NULL,
+        occurred_at timestamptz NOT NULL, client_id bigint, site_id bigint,
+        severity text, category text, report_template text, status text,
+        updated_on timestamptz
     ) ON COMMIT DROP;
 
     CREATE TEMPORARY TABLE tracktik_audit_diff (
