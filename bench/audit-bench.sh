@@ -106,11 +106,14 @@ awk -v a="$t0" -v b="$t1" -v n="$rows" -v f="$(stat -c %s "$tmp/export.csv")" \
 # the audit itself, timed with its peak memory
 mkdir -p "$tmp/out"
 /usr/bin/time -f '%e %M' -o "$tmp/time" \
-    "$WORKER" audit --from 2026-01-01 --to 2026-12-31 \
+    "$WORKER" --log-level debug audit --from 2026-01-01 --to 2026-12-31 \
         --source "$tmp/export.csv" --out "$tmp/out" --dsn "$dsn" \
-    > "$tmp/summary" || [ $? -eq 1 ]
+    > "$tmp/summary" 2> "$tmp/log" || [ $? -eq 1 ]
 
 sed 's/^/  /' "$tmp/summary"
+# the breakdown the worker logs: staging (the export read, checked and
+# COPYed), the comparison in the database, the rules over the unbilled
+sed -n 's/.*event=audit_timing /  breakdown: /p' "$tmp/log"
 read -r secs rss < <(tail -n 1 "$tmp/time")
 awk -v s="$secs" -v r="$rss" -v n="$rows" -v c="$(wc -l < "$tmp/out/audit.csv")" \
     'BEGIN { printf "audit: %d ledger reports against a %d-row export: %.2f s " \

@@ -5,10 +5,11 @@
 -- One transaction per audit, all of it in temporary tables gone at its
 -- end (the ledger is only read):
 --   SELECT tracktik_audit_begin(p_file);   the staging and result tables
---   COPY tracktik_import_staging ...       FILE: the import's rows
+--   COPY tracktik_audit_source ...         FILE: the export's rows
 --   SELECT tracktik_audit_stage_page(...)  api: each listed page
---   SELECT * FROM tracktik_audit_compare(p_file, p_from, p_to);
---   FETCH ... tracktik_audit_unbilled      the worker asks the contract
+--   SELECT * FROM tracktik_audit_compare(p_file, p_from, p_to, ...);
+--   meanwhile, on a second connection:
+--   FETCH ... tracktik_audit_unbilled(...) the worker asks the contract
 --   COPY tracktik_audit_diff ...           rules (rules.c), adds what
 --                                          should have billed
 --   SELECT * FROM tracktik_audit_summary(); the counts per kind
@@ -25,31 +26,32 @@
 --                           and has no open charge (field: the bill code;
 --                           source value: the rule)
 
--- p_file: the FILE staging table is the import's (import.sql's
--- tracktik_import_begin()) with raw and lines as text: the audit never
--- reads them, and parsing a million jsonb values would be most of its
--- time (the table is empty: the change costs nothing)
+-- The staging tables.  p_file: the export's rows come by COPY (binary,
+-- only the compared columns: audit_stage.c); else the API's pages, one
+-- statement a page.  Either way the same table, so the comparison reads
+-- one shape.  Temporary tables live in the session's local buffers, 8 MB
+-- unless told: a million staged rows would go through the file system,
+-- so the audit asks for more (possible only before the session's first
+-- temporary table; a session that had one keeps its size, which is only
+-- slower).
 CREATE OR REPLACE FUNCTION tracktik_audit_begin(p_file boolean)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    IF p_file THEN
-        PERFORM tracktik_import_begin();
-        ALTER TABLE tracktik_import_staging ALTER COLUMN raw TYPE text,
-            ALTER COLUMN lines TYPE text;
-    ELSE
-        CREATE TEMPORARY TABLE tracktik_audit_api (
-            line             bigserial,
-            report_id        bigint NOT NULL,
-            occurred_at      timestamptz NOT NULL,
-            client_id        bigint,
-            site_id          bigint,
-            severity         text,
-            category         text,
-            report_template  text,
-            status           text,
-            updated_on       timestamptz
-        ) ON COMMIT DROP;
-    END IF;
+    BEGIN
+        PERFORM set_config('temp_buffers', '512MB', false);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        NULL;
+    END;
+
+    -- only the compared columns (of the import's staging, only these
+    -- are read); line: the source's order (the export's line, the API's
+    -- listing), the last tie-break between two rows of one report
+    CREATE TEMPORARY TABLE tracktik_audit_source (
+        line bigserial, report_id bigint NOT NULL,
+        occurred_at timestamptz NOT NULL, client_id bigint, site_id bigint,
+        severity text, category text, report_template text, status text,
+        updated_on timestamptz
+    ) ON COMMIT DROP;
 
     CREATE TEMPORARY TABLE tracktik_audit_diff (
         kind          text NOT NULL,
@@ -61,24 +63,24 @@ BEGIN
 END
 $$;
 
--- one page of /rest/v1/reports, as the worker parsed it: the array
--- ledger.c writes for tracktik_record_batch() (the same reading of a
--- report as a webhook's).  The client is not taken: a listed report
--- names its site, and its client is the site's parent, which the worker
--- looks up when it records the report (enrich.c), so the API does not
--- carry it and it is not compared.
+-- one page of /rest/v1/reports, as the worker read it: the array
+-- ledger.c writes for tracktik_record_batch(), each report parsed as a
+-- webhook's and enriched as `run` enriches it (a listed report names its
+-- site; its client is the site's parent, enrich.c), so client_id is what
+-- the ledger holds for it.
 CREATE OR REPLACE FUNCTION tracktik_audit_stage_page(p_items jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_n  integer;
 BEGIN
-    INSERT INTO tracktik_audit_api (report_id, occurred_at, site_id,
-                                    severity, category, report_template,
-                                    status, updated_on)
-    SELECT x.report_id, x.occurred_at, x.site_id, x.severity,
+    INSERT INTO tracktik_audit_source (report_id, occurred_at, client_id,
+                                       site_id, severity, category,
+                                       report_template, status,
+                                       updated_on)
+    SELECT x.report_id, x.occurred_at, x.client_id, x.site_id, x.severity,
            x.category, x.report_template, x.status, x.updated_on
       FROM jsonb_to_recordset(p_items) AS x(report_id bigint,
-               occurred_at timestamptz, site_id bigint,
+               occurred_at timestamptz, client_id bigint, site_id bigint,
                severity text, category text, report_template text,
                status text, updated_on timestamptz);
     GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -93,56 +95,52 @@ RETURNS text LANGUAGE sql STABLE AS $$
     SELECT to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 $$;
 
--- The comparison, set-wise.  The reports looked at: every report with a
--- ledger version or a source row that occurred in [p_from, p_to) (so a
--- report whose time moved out of the period on one side is "changed",
--- not missing on both); for each, the ledger's newest version and the
--- source's newest row (an export may repeat a report: the latest
--- updatedOn, then the last line).  Also leaves tracktik_audit_unbilled:
--- the ledger's reports of the period without an open charge, for the
--- worker to try against the contract rules.  p_pending (the schedule's
--- audit, right after its pull): a report whose pulled job is still
--- queued or running is left out on both sides and counted as pending,
--- since `run` has not recorded it yet.  Returns how many reports each
--- side holds for the period, and the pending ones.
+-- The comparison, set-wise, in one pass over each side.  The reports
+-- looked at: every report with a ledger version or a source row that
+-- occurred in [p_from, p_to) (so a report whose time moved out of the
+-- period on one side is "changed", not missing on both); for each, the
+-- ledger's newest version and the source's newest row (an export may
+-- repeat a report: the latest updatedOn, then the last line).  (What
+-- should have billed is found meanwhile on another connection:
+-- tracktik_audit_unbilled() below.)
+--
+-- The ledger's newest versions come straight from its (report_id,
+-- version) index, newest first, with no sort.  p_unique: the worker saw
+-- every source row's report id greater than the last one's (an export
+-- sorted by ID), so no report repeats and the staged rows are the
+-- source's newest as they are, with no sort either.  One full join of
+-- the two sides keeps, in tracktik_audit_work, the reports only one
+-- side has and the pairs that differ somewhere (found on the typed
+-- values; only those are taken apart field by field, as text).  When
+-- every ledger version
+-- lies in the period (an audit of the whole history) every ledger
+-- report is looked at and the index is read whole; otherwise only the
+-- reports of the period are fetched from it.
+--
+-- p_pending (the schedule's audit, right after its pull): a report
+-- whose pulled job is still queued or running is left out on both sides
+-- and counted as pending, since `run` has not recorded it yet.  Returns
+-- how many reports each side holds for the period, and the pending ones.
 CREATE OR REPLACE FUNCTION tracktik_audit_compare(p_file boolean,
-    p_from timestamptz, p_to timestamptz, p_pending boolean)
+    p_from timestamptz, p_to timestamptz, p_pending boolean,
+    p_unique boolean)
 RETURNS TABLE (ledger_reports bigint, source_reports bigint,
                pending bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_pending  bigint := 0;
+    v_ledger   bigint;
+    v_source   bigint;
+    v_whole    boolean;
+    v_skip     text := '';
+    v_src      text;
+    v_scope    text := '';
 BEGIN
     -- plans that run once: compiling them would cost more than it saves
     SET LOCAL jit = off;
     SET LOCAL work_mem = '256MB';
 
-    EXECUTE format(
-        'CREATE TEMPORARY TABLE tracktik_audit_src ON COMMIT DROP AS'
-        ' SELECT DISTINCT ON (report_id) report_id, occurred_at,'
-        '        client_id, site_id, severity, category, report_template,'
-        '        status, updated_on'
-        '   FROM %I'
-        '  ORDER BY report_id, updated_on DESC NULLS LAST, line DESC',
-        CASE WHEN p_file THEN 'tracktik_import_staging'
-             ELSE 'tracktik_audit_api' END);
-
-    -- the newest version: no later one (an anti-join, cheaper here than
-    -- sorting the ledger's rows for DISTINCT ON)
-    CREATE TEMPORARY TABLE tracktik_audit_led ON COMMIT DROP AS
-    SELECT l.report_id, l.occurred_at, l.client_id, l.site_id, l.severity,
-           l.category, l.category_id, l.report_template,
-           l.report_template_id, l.status, l.time_zone, l.updated_on
-      FROM incidents_ledger l
-     WHERE NOT EXISTS (SELECT 1 FROM incidents_ledger n
-                        WHERE n.report_id = l.report_id
-                          AND n.version > l.version)
-       AND (l.report_id IN (SELECT report_id FROM incidents_ledger
-                             WHERE occurred_at >= p_from
-                               AND occurred_at < p_to)
-            OR l.report_id IN (SELECT report_id FROM tracktik_audit_src
-                                WHERE occurred_at >= p_from
-                                  AND occurred_at < p_to));
+    ANALYZE tracktik_audit_source;
 
     IF p_pending THEN
         -- a pulled job's payload is the listed report (pull.sql)
@@ -152,76 +150,133 @@ BEGIN
          WHERE j.dedupe_key LIKE 'pull:%'
            AND j.state IN ('queued', 'running');
 
-        DELETE FROM tracktik_audit_src s
-         USING tracktik_audit_pending p WHERE p.report_id = s.report_id
-           AND s.occurred_at >= p_from AND s.occurred_at < p_to;
-        GET DIAGNOSTICS v_pending = ROW_COUNT;
-        DELETE FROM tracktik_audit_led l
-         USING tracktik_audit_pending p WHERE p.report_id = l.report_id;
+        SELECT count(*) INTO v_pending
+          FROM (SELECT DISTINCT ON (s.report_id) s.occurred_at
+                  FROM tracktik_audit_source s
+                 WHERE s.report_id IN (SELECT report_id
+                                         FROM tracktik_audit_pending)
+                 ORDER BY s.report_id, s.updated_on DESC NULLS LAST,
+                          s.line DESC) n
+         WHERE n.occurred_at >= p_from AND n.occurred_at < p_to;
+
+        v_skip := ' AND report_id NOT IN (SELECT report_id'
+                  '  FROM tracktik_audit_pending)';
     END IF;
 
-    ANALYZE tracktik_audit_src;
-    ANALYZE tracktik_audit_led;
+    -- the source's newest row of each report
+    IF p_unique THEN
+        v_src := 'SELECT * FROM tracktik_audit_source WHERE true' || v_skip;
+    ELSE
+        v_src := 'SELECT DISTINCT ON (report_id) * FROM tracktik_audit_source'
+                 ' WHERE true' || v_skip || ' ORDER BY report_id,'
+                 ' updated_on DESC NULLS LAST, line DESC';
+    END IF;
+
+    SELECT coalesce(min(occurred_at) >= p_from AND max(occurred_at) < p_to,
+                    true)
+      INTO v_whole FROM incidents_ledger;
+
+    IF NOT v_whole THEN
+        v_scope := format(' AND report_id IN (SELECT report_id'
+                          ' FROM incidents_ledger WHERE occurred_at >= $1'
+                          ' AND occurred_at < $2 UNION ALL SELECT'
+                          ' report_id FROM (%s) s WHERE occurred_at >= $1'
+                          ' AND occurred_at < $2)', v_src);
+    END IF;
+
+    -- the reports only one side has, and the pairs that differ
+    CREATE TEMPORARY TABLE tracktik_audit_work (
+        report_id           bigint NOT NULL,
+        in_ledger           boolean NOT NULL,
+        in_source           boolean NOT NULL,
+        l_occurred          timestamptz, s_occurred  timestamptz,
+        l_client            bigint,      s_client    bigint,
+        l_site              bigint,      s_site      bigint,
+        l_severity          text,        s_severity  text,
+        l_category          text,        s_category  text,
+        l_template          text,        s_template  text,
+        l_status            text,        s_status    text,
+        l_updated           timestamptz, s_updated   timestamptz
+    ) ON COMMIT DROP;
+
+    EXECUTE format($q$
+    INSERT INTO tracktik_audit_work
+    SELECT coalesce(l.report_id, s.report_id), l.report_id IS NOT NULL,
+           s.report_id IS NOT NULL, l.occurred_at, s.occurred_at,
+           l.client_id, s.client_id, l.site_id, s.site_id, l.severity,
+           s.severity, l.category, s.category, l.report_template,
+           s.report_template, l.status, s.status, l.updated_on,
+           s.updated_on
+      FROM (SELECT DISTINCT ON (report_id) report_id, occurred_at,
+                   client_id, site_id, severity, category, report_template,
+                   status, updated_on
+              FROM incidents_ledger
+             WHERE true %s %s
+             ORDER BY report_id DESC, version DESC) l
+      FULL JOIN (%s) s ON s.report_id = l.report_id
+     WHERE (l.report_id IS NOT NULL
+            OR (s.occurred_at >= $1 AND s.occurred_at < $2))
+       AND (l.report_id IS NULL OR s.report_id IS NULL
+            OR l.occurred_at IS DISTINCT FROM s.occurred_at
+            OR (s.client_id IS NOT NULL
+                AND l.client_id IS DISTINCT FROM s.client_id)
+            OR (s.site_id IS NOT NULL
+                AND l.site_id IS DISTINCT FROM s.site_id)
+            OR (s.severity IS NOT NULL
+                AND l.severity IS DISTINCT FROM s.severity)
+            OR (s.category IS NOT NULL
+                AND l.category IS DISTINCT FROM s.category)
+            OR (s.report_template IS NOT NULL
+                AND l.report_template IS DISTINCT FROM s.report_template)
+            OR (s.status IS NOT NULL AND l.status IS DISTINCT FROM s.status)
+            OR (s.updated_on IS NOT NULL
+                AND l.updated_on IS DISTINCT FROM s.updated_on))
+    $q$, v_skip, v_scope, v_src)
+    USING p_from, p_to;
+
+    -- how many reports each side holds for the period
+    IF v_whole AND NOT p_pending THEN
+        SELECT count(*) INTO v_ledger
+          FROM (SELECT DISTINCT report_id FROM incidents_ledger) n;
+    ELSE
+        EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT ON'
+                       ' (report_id) occurred_at FROM incidents_ledger'
+                       ' WHERE true %s %s ORDER BY report_id, version DESC)'
+                       ' n WHERE occurred_at >= $1 AND occurred_at < $2',
+                       v_skip, v_scope)
+        INTO v_ledger USING p_from, p_to;
+    END IF;
+
+    EXECUTE format('SELECT count(*) FROM (%s) s WHERE occurred_at >= $1'
+                   ' AND occurred_at < $2', v_src)
+    INTO v_source USING p_from, p_to;
 
     INSERT INTO tracktik_audit_diff (kind, report_id, ledger_value,
                                      source_value)
-    SELECT 'missing_from_ledger', s.report_id, NULL,
-           tracktik_audit_time(s.occurred_at)
-      FROM tracktik_audit_src s
-     WHERE s.occurred_at >= p_from AND s.occurred_at < p_to
-       AND NOT EXISTS (SELECT 1 FROM tracktik_audit_led l
-                        WHERE l.report_id = s.report_id)
-    UNION ALL
-    SELECT 'missing_from_source', l.report_id,
-           tracktik_audit_time(l.occurred_at), NULL
-      FROM tracktik_audit_led l
-     WHERE NOT EXISTS (SELECT 1 FROM tracktik_audit_src s
-                        WHERE s.report_id = l.report_id);
+    SELECT CASE WHEN w.in_ledger THEN 'missing_from_source'
+                ELSE 'missing_from_ledger' END,
+           w.report_id, tracktik_audit_time(w.l_occurred),
+           tracktik_audit_time(w.s_occurred)
+      FROM tracktik_audit_work w
+     WHERE NOT (w.in_ledger AND w.in_source);
 
-    -- the pairs that differ somewhere are found on the typed values
-    -- first; only those are taken apart field by field, as text
     INSERT INTO tracktik_audit_diff (kind, report_id, field, ledger_value,
                                      source_value)
-    SELECT 'changed', p.report_id, f.field, f.lv, f.sv
-      FROM (SELECT l.report_id,
-                   l.occurred_at AS l_occurred, s.occurred_at AS s_occurred,
-                   l.client_id AS l_client, s.client_id AS s_client,
-                   l.site_id AS l_site, s.site_id AS s_site,
-                   l.severity AS l_severity, s.severity AS s_severity,
-                   l.category AS l_category, s.category AS s_category,
-                   l.report_template AS l_template,
-                   s.report_template AS s_template,
-                   l.status AS l_status, s.status AS s_status,
-                   l.updated_on AS l_updated, s.updated_on AS s_updated
-              FROM tracktik_audit_led l
-              JOIN tracktik_audit_src s ON s.report_id = l.report_id
-             WHERE l.occurred_at IS DISTINCT FROM s.occurred_at
-                OR (s.client_id IS NOT NULL
-                    AND l.client_id IS DISTINCT FROM s.client_id)
-                OR (s.site_id IS NOT NULL
-                    AND l.site_id IS DISTINCT FROM s.site_id)
-                OR (s.severity IS NOT NULL
-                    AND l.severity IS DISTINCT FROM s.severity)
-                OR (s.category IS NOT NULL
-                    AND l.category IS DISTINCT FROM s.category)
-                OR (s.report_template IS NOT NULL
-                    AND l.report_template IS DISTINCT FROM s.report_template)
-                OR (s.status IS NOT NULL
-                    AND l.status IS DISTINCT FROM s.status)
-                OR (s.updated_on IS NOT NULL
-                    AND l.updated_on IS DISTINCT FROM s.updated_on)) p
+    SELECT 'changed', w.report_id, f.field, f.lv, f.sv
+      FROM tracktik_audit_work w
      CROSS JOIN LATERAL (VALUES
-            ('occurred_at', tracktik_audit_time(p.l_occurred),
-             tracktik_audit_time(p.s_occurred)),
-            ('client_id', p.l_client::text, p.s_client::text),
-            ('site_id', p.l_site::text, p.s_site::text),
-            ('severity', p.l_severity, p.s_severity),
-            ('category', p.l_category, p.s_category),
-            ('report_template', p.l_template, p.s_template),
-            ('status', p.l_status, p.s_status),
-            ('updated_on', tracktik_audit_time(p.l_updated),
-             tracktik_audit_time(p.s_updated))) f(field, lv, sv)
-     WHERE f.sv IS NOT NULL AND f.lv IS DISTINCT FROM f.sv;
+            ('occurred_at', tracktik_audit_time(w.l_occurred),
+             tracktik_audit_time(w.s_occurred)),
+            ('client_id', w.l_client::text, w.s_client::text),
+            ('site_id', w.l_site::text, w.s_site::text),
+            ('severity', w.l_severity, w.s_severity),
+            ('category', w.l_category, w.s_category),
+            ('report_template', w.l_template, w.s_template),
+            ('status', w.l_status, w.s_status),
+            ('updated_on', tracktik_audit_time(w.l_updated),
+             tracktik_audit_time(w.s_updated))) f(field, lv, sv)
+     WHERE w.in_ledger AND w.in_source
+       AND f.sv IS NOT NULL AND f.lv IS DISTINCT FROM f.sv;
 
     -- lines of the period's service dates whose report the ledger lacks
     INSERT INTO tracktik_audit_diff (kind, report_id, field, ledger_value,
@@ -235,28 +290,54 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM incidents_ledger l
                         WHERE l.report_id = b.report_id);
 
-    -- a charge no credit has taken back bills the report
-    CREATE TEMPORARY TABLE tracktik_audit_unbilled ON COMMIT DROP AS
-    SELECT l.report_id, extract(epoch FROM l.occurred_at)::bigint
-               AS occurred_at,
+    RETURN QUERY SELECT v_ledger, v_source, v_pending;
+END
+$$;
+
+-- The ledger's reports whose newest version occurred in [p_from, p_to)
+-- and that have no open charge (a charge no credit has taken back), for
+-- the worker to try against the contract rules.  audit.c reads it
+-- through a cursor on a connection of its own while
+-- tracktik_audit_compare() runs, so that the rules and the comparison
+-- overlap.  p_pending: a report whose pulled job is still queued or
+-- running is left out, as the comparison leaves it out.  A SQL function
+-- with one query, inlined into the cursor's, so the rows stream; the
+-- open charges are a hashed set (NOT IN: billing_lines.report_id is
+-- never NULL), whatever the planner guesses of the period's share.
+CREATE OR REPLACE FUNCTION tracktik_audit_unbilled(p_from timestamptz,
+    p_to timestamptz, p_pending boolean)
+RETURNS TABLE (report_id bigint, occurred_at bigint, client_id bigint,
+               site_id bigint, category_id bigint, category text,
+               report_template_id bigint, report_template text,
+               severity text, status text, time_zone text)
+LANGUAGE sql STABLE AS $$
+    SELECT l.report_id, extract(epoch FROM l.occurred_at)::bigint,
            l.client_id, l.site_id, l.category_id, l.category,
            l.report_template_id, l.report_template, l.severity, l.status,
            l.time_zone
-      FROM tracktik_audit_led l
+      FROM (SELECT DISTINCT ON (n.report_id) n.report_id, n.occurred_at,
+                   n.client_id, n.site_id, n.category_id, n.category,
+                   n.report_template_id, n.report_template, n.severity,
+                   n.status, n.time_zone
+              FROM incidents_ledger n
+             WHERE n.report_id IN (SELECT v.report_id
+                                     FROM incidents_ledger v
+                                    WHERE v.occurred_at >= p_from
+                                      AND v.occurred_at < p_to)
+             ORDER BY n.report_id DESC, n.version DESC) l
      WHERE l.occurred_at >= p_from AND l.occurred_at < p_to
-       AND NOT EXISTS (SELECT 1 FROM billing_lines c
-                        WHERE c.report_id = l.report_id
-                          AND c.kind = 'charge'
-                          AND NOT EXISTS (SELECT 1 FROM billing_lines r
-                                           WHERE r.credits_line_id = c.id));
-
-    RETURN QUERY
-    SELECT (SELECT count(*) FROM tracktik_audit_led
-             WHERE occurred_at >= p_from AND occurred_at < p_to),
-           (SELECT count(*) FROM tracktik_audit_src
-             WHERE occurred_at >= p_from AND occurred_at < p_to),
-           v_pending;
-END
+       AND l.report_id NOT IN (SELECT c.report_id FROM billing_lines c
+                                WHERE c.kind = 'charge'
+                                  AND NOT EXISTS (SELECT 1
+                                                    FROM billing_lines r
+                                                   WHERE r.credits_line_id
+                                                         = c.id))
+       AND NOT (p_pending
+                AND l.report_id IN (SELECT (j.payload->>'id')::bigint
+                                      FROM tracktik_jobs j
+                                     WHERE j.dedupe_key LIKE 'pull:%'
+                                       AND j.state IN ('queued',
+                                                       'running')))
 $$;
 
 -- the count of each kind, every kind named (0 when none)

@@ -88,4 +88,29 @@ long long tt_audit_scheduled(const tt_config_t *cfg, long long pull_id,
     long long from, long long to, volatile sig_atomic_t *stop,
     tt_audit_result_t *result, char *err, size_t errlen);
 
+/*
+ * The lean staging of an export's rows (audit_stage.c): the importer's
+ * values callback and copy_end (import.h), writing binary COPY data of
+ * the COPY tt_audit_stage_copy opens.
+ */
+typedef struct {
+    PGconn      *conn;
+    char        *buf;
+    size_t       len;
+    size_t       size;
+    int          started;       /* the header is written */
+    long long    rows;
+    long long    last_id;       /* the last row's report id */
+    int          unsorted;      /* a report id not above the last one */
+} tt_audit_stage_t;
+
+extern const char  *tt_audit_stage_copy;
+
+struct tt_import_values_s;
+
+int tt_audit_stage_row(void *ctx, long long line,
+    const struct tt_import_values_s *x);
+int tt_audit_stage_end(void *ctx);
+void tt_audit_stage_free(tt_audit_stage_t *st);
+
 #endif /* TT_AUDIT_H */

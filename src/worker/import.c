@@ -215,6 +215,11 @@ tt_import_header(tt_import_t *im, const tt_import_row_t *row)
     im->rows.put = tt_import_put;
     im->rows.put_ctx = im;
 
+    if (im->o->values != NULL) {
+        im->rows.values = im->o->values;
+        im->rows.put_ctx = im->o->values_ctx;
+    }
+
     if (tt_db_exec(im->conn, "BEGIN", PGRES_COMMAND_OK, im->err,
                    im->errlen) != 0)
     {
@@ -230,7 +235,8 @@ tt_import_header(tt_import_t *im, const tt_import_row_t *row)
     }
     PQclear(res);
 
-    res = PQexec(im->conn, "COPY tracktik_import_staging FROM STDIN");
+    res = PQexec(im->conn, im->o->copy_sql != NULL ? im->o->copy_sql
+                 : "COPY tracktik_import_staging FROM STDIN");
 
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         tt_db_error(im->conn, res, "COPY", im->err, im->errlen);
@@ -266,6 +272,11 @@ tt_import_finish(tt_import_t *im)
     tt_import_summary_t *s;
 
     s = im->sum;
+
+    if (im->o->copy_end != NULL && im->o->copy_end(im->o->values_ctx) != 0) {
+        tt_db_error(im->conn, NULL, "COPY", im->err, im->errlen);
+        return -1;
+    }
 
     if (PQputCopyEnd(im->conn, NULL) != 1) {
         tt_db_error(im->conn, NULL, "COPY", im->err, im->errlen);

@@ -13,6 +13,9 @@
 #include <libpq-fe.h>
 
 
+struct tt_import_values_s;       /* import_row.h */
+
+
 typedef struct {
     const char  *file;
     const char  *mapping;           /* NULL: detected from the header */
@@ -31,6 +34,16 @@ typedef struct {
      * staging_sql creates the staging table (NULL: the import's own) */
     int          stage_only;
     const char  *staging_sql;
+
+    /* the audit's lean staging: copy_sql opens the COPY (NULL: the
+     * import's), each good row's checked values go to values (with
+     * values_ctx) instead of the import's COPY line, and copy_end runs
+     * before the COPY ends; -1 from either stops the import */
+    const char  *copy_sql;
+    int        (*values)(void *ctx, long long line,
+                         const struct tt_import_values_s *x);
+    int        (*copy_end)(void *ctx);
+    void        *values_ctx;
 } tt_import_opts_t;
 
 

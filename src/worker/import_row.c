@@ -23,24 +23,6 @@
 #define TT_IMPORT_MAX_LINES  32
 
 
-typedef struct {
-    const char  *v[TT_MAP_TARGETS];     /* non-empty mapped values */
-    long long    report_id;
-    long long    occurred_at;
-    long long    updated_on;
-    int          has_updated_on;
-    long long    client_id;
-    long long    site_id;
-    int          has_client_id;
-    int          has_site_id;
-    const char  *zone;
-    char         occurred[32];
-    char         updated[32];
-    char         service_date[40];
-    struct tm    local;
-} tt_import_values_t;
-
-
 static int tt_import_check(tt_import_rows_t *ir, const tt_import_row_t *row,
     tt_import_values_t *x, char *reason, size_t reasonlen);
 static int tt_import_id(const char *v, long long *id);
@@ -79,6 +61,15 @@ tt_import_row(tt_import_rows_t *ir, const tt_import_row_t *row,
     rc = tt_import_check(ir, row, &x, reason, reasonlen);
     if (rc != 0) {
         return rc;
+    }
+
+    if (ir->values != NULL) {
+        if (ir->values(ir->put_ctx, row->line, &x) != 0) {
+            snprintf(reason, reasonlen, "the database refused the COPY "
+                     "data");
+            return -1;
+        }
+        return 0;
     }
 
     lines = NULL;

@@ -9,6 +9,7 @@
 #define TT_IMPORT_ROW_H
 
 #include <stddef.h>
+#include <time.h>
 #include <yajl/yajl_gen.h>
 
 #include "import_map.h"
@@ -27,8 +28,32 @@ typedef struct {
 } tt_import_offset_t;
 
 
+/* a row's checked values (v: the non-empty mapped cells; times in
+ * seconds since the epoch; occurred, updated: the same as UTC text) */
+typedef struct tt_import_values_s {
+    const char  *v[TT_MAP_TARGETS];     /* non-empty mapped values */
+    long long    report_id;
+    long long    occurred_at;
+    long long    updated_on;
+    int          has_updated_on;
+    long long    client_id;
+    long long    site_id;
+    int          has_client_id;
+    int          has_site_id;
+    const char  *zone;
+    char         occurred[32];
+    char         updated[32];
+    char         service_date[40];
+    struct tm    local;
+} tt_import_values_t;
+
+
 /* where the COPY text goes (PQputCopyData, or a test's buffer); -1 stops */
 typedef int (*tt_import_put_pt)(void *ctx, const char *data, size_t len);
+
+/* a good row's values, instead of the COPY text; -1 stops */
+typedef int (*tt_import_values_pt)(void *ctx, long long line,
+    const tt_import_values_t *x);
 
 
 typedef struct {
@@ -38,6 +63,9 @@ typedef struct {
     const char               *default_time_zone;
     tt_import_put_pt          put;
     void                     *put_ctx;
+    /* when set, each good row's values go here (with put_ctx) instead
+     * of the import's COPY line: the audit's lean staging */
+    tt_import_values_pt       values;
     yajl_gen                  gen;      /* the raw record, reused */
     tt_import_offset_t        offsets[TT_IMPORT_OFFSETS];
 } tt_import_rows_t;

@@ -50,6 +50,7 @@ WORKER_STAGES  += src/worker/import.c src/worker/import_read.c \
                   src/worker/import_text.c
 # audit: the ledger against TrackTik or an export (doc/audit.md)
 WORKER_STAGES  += src/worker/audit.c src/worker/audit_out.c
+WORKER_STAGES  += src/worker/audit_stage.c
 WORKER_STAGES  += src/worker/archive.c src/worker/archive_write.c \
                   src/worker/archive_queue.c
 # the SQL directory as migrate reads it

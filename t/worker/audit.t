@@ -197,6 +197,27 @@ SQL
     unlike $html, qr/<b>&"HIGH/, 'never raw';
     like $html, qr{<td>Changed</td><td>1</td>}, 'the summary table';
 
+    # the client, which a listed report does not carry (its site's parent,
+    # found as `run` finds it), is compared too
+    my ($moved, $client) = @{ ($t->rows(
+        "SELECT report_id, client_id FROM incidents_current"
+      . " WHERE client_id IS NOT NULL AND report_id NOT IN ($changed,"
+      . " $unbilled) ORDER BY report_id LIMIT 1"))[0] };
+    $t->rows(<<"SQL");
+INSERT INTO incidents_ledger (event_id, report_id, version, occurred_at,
+    client_id, site_id, severity, category, category_id, report_template,
+    report_template_id, status, time_zone, updated_on, raw, raw_sha256)
+SELECT 'planted:client', report_id, version + 1, occurred_at, 424242,
+       site_id, severity, category, category_id, report_template,
+       report_template_id, status, time_zone, updated_on, raw, 'planted'
+  FROM incidents_current WHERE report_id = $moved;
+SQL
+    ($rc, $out, $err, $dir) = audit($t, @MARCH, '--source', 'api');
+    is $rc, 1, 'a changed client: exit 1' or diag $err;
+    is_deeply [ grep { /^changed\|$moved\|/ } csv_rows($dir) ],
+        [ "changed|$moved|client_id|424242|$client" ],
+        'the client id, ledger value then source value';
+
     $sim->stop;
 };
 
