@@ -654,5 +654,11 @@ ngx_http_tracktik_check_loc_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    if (conf->events_lifetime == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"tracktik_portal_events_"
+                           "lifetime\" must be positive");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }

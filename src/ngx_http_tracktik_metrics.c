@@ -71,6 +71,7 @@ typedef struct {
     ngx_atomic_t    portal[NGX_HTTP_TRACKTIK_METRICS_ROUTES]
                           [NGX_HTTP_TRACKTIK_CLASSES];
     ngx_atomic_t    logins[NGX_HTTP_TRACKTIK_L_RESULTS];
+    ngx_atomic_t    event_polls[2];     /* polled, skipped */
 } ngx_http_tracktik_counters_t;
 
 
@@ -125,6 +126,8 @@ static char  *ngx_http_tracktik_login_results[] = {
 };
 
 static char  *ngx_http_tracktik_pool_names[] = { "webhook", "portal" };
+
+static char  *ngx_http_tracktik_poll_results[] = { "polled", "skipped" };
 
 static ngx_http_tracktik_pg_family_t  ngx_http_tracktik_pg_families[] = {
 
@@ -456,6 +459,24 @@ ngx_http_tracktik_metrics_login(ngx_int_t rc, ngx_uint_t status)
 }
 
 
+/* an event stream's poll timer: a poll made, or skipped because the last
+ * message is still waiting for the client (portal_stream.c) */
+
+void
+ngx_http_tracktik_metrics_event_poll(ngx_uint_t skipped)
+{
+    ngx_http_tracktik_counters_t  *m;
+
+    m = ngx_http_tracktik_counters;
+
+    if (m == NULL) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&m->event_polls[skipped ? 1 : 0], 1);
+}
+
+
 static ngx_uint_t
 ngx_http_tracktik_metrics_bucket(ngx_uint_t *bounds, ngx_uint_t n,
     ngx_uint_t value)
@@ -597,6 +618,18 @@ ngx_http_tracktik_metrics_counters(ngx_http_tracktik_text_t *t,
                                "{result=\"%s\"} %uA\n",
                                ngx_http_tracktik_login_results[i],
                                m->logins[i]);
+    }
+
+    ngx_http_tracktik_text_family(t, "tracktik_portal_event_polls_total",
+                                  "event stream polls, made or skipped "
+                                  "while output waits for the client",
+                                  "counter");
+
+    for (i = 0; i < 2; i++) {
+        ngx_http_tracktik_text(t, "tracktik_portal_event_polls_total"
+                               "{result=\"%s\"} %uA\n",
+                               ngx_http_tracktik_poll_results[i],
+                               m->event_polls[i]);
     }
 }
 

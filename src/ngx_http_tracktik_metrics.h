@@ -40,6 +40,7 @@ void ngx_http_tracktik_metrics_pg(ngx_uint_t pool, ngx_uint_t event);
 void ngx_http_tracktik_metrics_portal(ngx_http_request_t *r,
     ngx_uint_t route);
 void ngx_http_tracktik_metrics_login(ngx_int_t rc, ngx_uint_t status);
+void ngx_http_tracktik_metrics_event_poll(ngx_uint_t skipped);
 
 /* the tracktik_metrics directive, and its zone in each worker */
 char *ngx_http_tracktik_metrics(ngx_conf_t *cf, ngx_command_t *cmd,

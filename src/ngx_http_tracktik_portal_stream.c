@@ -13,12 +13,12 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_portal_response.h"
 #include "ngx_http_tracktik_portal_stream.h"
 
 
 #define NGX_HTTP_TRACKTIK_EVENTS_PING  15
-#define NGX_HTTP_TRACKTIK_EVENTS_LIFE  (10 * 60 * 1000)
 
 
 static void ngx_http_tracktik_portal_csv_write(ngx_http_request_t *r);
@@ -336,6 +336,7 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 
     r = ctx->r;
     c = r->connection;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
 
     /*
      * a stream ends after a while, so its memory does not grow without
@@ -345,7 +346,7 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
      */
 
     if (ngx_exiting
-        || ngx_current_msec - ctx->started >= NGX_HTTP_TRACKTIK_EVENTS_LIFE)
+        || ngx_current_msec - ctx->started >= tlcf->events_lifetime)
     {
         (void) ngx_http_tracktik_portal_stream(r, ctx, NULL, 0, 1);
 
@@ -357,10 +358,12 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 
     if (c->buffered || r->buffered) {
         /* the last message is still on its way: no poll meanwhile */
-        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
+        ngx_http_tracktik_metrics_event_poll(1);
         ngx_add_timer(&ctx->tick, tlcf->events_interval);
         return;
     }
+
+    ngx_http_tracktik_metrics_event_poll(0);
 
     /* the last poll's answer is out: free it, the next one has a pool */
 
