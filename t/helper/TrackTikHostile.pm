@@ -274,8 +274,9 @@ sub hostile_unlock {
 sub hostile_rss {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/status" or return undef;
-    while (<$fh>) {
-        return $1 if /^VmRSS:\s+(\d+)\s+kB/;
+    # not $_: a caller's loop over pids may have it aliased
+    while (my $line = <$fh>) {
+        return $1 if $line =~ /^VmRSS:\s+(\d+)\s+kB/;
     }
     return undef;
 }
