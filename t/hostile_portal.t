@@ -243,6 +243,150 @@ subtest 'a reload ends the open event streams of the old workers' => sub {
     healthy('a reload with an open stream');
 };
 
+subtest 'portal POSTs abandoned in the middle of their body' => sub {
+    my $login = '{"email":"nobody.' . $h->run . '@client-h.test",'
+              . '"password":"not the password"}';
+    my $half = substr($login, 0, 30);
+    # the login reads its body; the others discard it while their query
+    # runs (the session check), here held behind a lock
+    my @posts = (['login', 0], ['notify/subscriptions?mode=immediate', 1],
+                 ['archive?from=2026-01-01&to=2026-02-01', 1]);
+    for my $locked (0, 1) {
+        my $lock = $locked ? hostile_lock('portal_sessions') : undef;
+        for my $i (1 .. 12) {
+            my ($path, $session) = @{ $posts[$i % 3] };
+            my $s = hostile_connect($port);
+            print $s $h->portal_post($path, $half, length => 300,
+                                     session => $session);
+            # gone at once, or after nginx has waited a moment
+            sleep 0.1 if $i % 2;
+            close $s;
+        }
+        sleep 0.3;
+        hostile_unlock($lock) if $lock;
+    }
+    # a body that comes in two parts is still answered
+    my $s = hostile_connect($port);
+    print $s $h->portal_post('login', $half, length => length $login);
+    sleep 0.5;
+    print $s substr($login, 30);
+    my ($status) = hostile_answer($s, 10);
+    is $status, 401, 'a login body sent in two parts is answered (401)';
+    $s = hostile_connect($port);
+    print $s $h->portal_post('archives', '', session => 1);
+    ($status) = hostile_answer($s, 10);
+    is $status, 405, '... and so is a POST with a session';
+    healthy('abandoned POST bodies');
+};
+
+# a reload (HUP) while the old workers are in the middle of answers: they
+# finish them, then exit
+sub old_workers_exit {
+    my ($what, @old) = @_;
+    my $deadline = time + 15;
+    my @left = @old;
+    while (@left && time < $deadline) {
+        sleep 0.1;
+        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
+    }
+    is_deeply \@left, [], "$what: the old workers exit";
+    @workers = $n->worker_pids;
+}
+
+subtest 'a reload during a CSV export' => sub {
+    my @old = $n->worker_pids;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request('incidents.csv');
+    my $text = hostile_read($s, 20_000, 5);
+    like $text, qr{^HTTP/1\.1 200}, 'the export has begun';
+    kill 'HUP', $n->pid;
+    sleep 0.5;
+    $text .= hostile_read($s, 50_000_000, 30);
+    close $s;
+    my $rows = () = $text =~ /\r\n\d+,1,/g;
+    # the export's rows and the incidents the event subtests added
+    my $all = tt_sql("SELECT count(*) FROM incidents_ledger "
+                     . "WHERE client_id = ${\ $h->client }");
+    cmp_ok $all, '>=', $csv_rows, "the client has $all incidents";
+    is $rows, $all, "the old worker finishes the export: all $all rows";
+    like $text, qr/\r\n0\r\n\r\n\z/, '... and the last chunk';
+    old_workers_exit('a CSV export', @old);
+    healthy('a reload during a CSV export');
+};
+
+subtest 'a reload during a page query held behind a lock' => sub {
+    my @old = $n->worker_pids;
+    my $lock = hostile_lock('incidents_ledger');
+    my $patient = hostile_connect($port);
+    print $patient $h->portal_request('incidents?limit=3');
+    my @gone = map {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('incidents?limit=3');
+        $s;
+    } 1 .. 4;
+    sleep 0.3;
+    kill 'HUP', $n->pid;
+    sleep 0.5;
+    close $_ for @gone;
+    sleep 0.3;
+    hostile_unlock($lock);
+    my ($status, $text) = hostile_answer($patient, 10);
+    is $status, 200, 'the query waiting in an old worker is answered';
+    like $text, qr/"items" ?: ?\[\{"id" ?: ?\d+/, '... with its page';
+    old_workers_exit('a page query', @old);
+    healthy('a reload during a locked page query');
+};
+
+# A portal query slow with no lock in the way: a wrapper of
+# portal_api_session() that sleeps first, in a schema of this run that
+# only the second nginx's portal pool has on its search_path.
+subtest 'a portal query slow by pg_sleep alone' => sub {
+    my $schema = 'hostile_slow_' . $h->run;
+    tt_sql("CREATE SCHEMA $schema; CREATE FUNCTION $schema.portal_api_session("
+           . "p_token text) RETURNS portal_answer LANGUAGE sql AS \$\$ "
+           . "SELECT pg_sleep(6); "
+           . "SELECT * FROM public.portal_api_session(p_token) \$\$");
+    my $session = $h->session_secret_file;
+    my $slow = TrackTikTest::Nginx->start(
+        http => qq{tracktik_postgres "\$TRACKTIK_DSN" pool=1;\n}
+              . qq{tracktik_portal_postgres "\$TRACKTIK_DSN }
+              . qq{options='-c search_path=$schema,public'" pool=2 }
+              . qq{query_timeout=2s;},
+        server => "tracktik_session_secret_file $session;\n"
+                . "location /portal/api/ { tracktik_portal_api; }\n");
+    my $sleeping = sub {
+        tt_sql("SELECT count(*) FROM pg_stat_activity "
+               . "WHERE application_name = 'ngx_http_tracktik' "
+               . "AND state = 'active' AND query LIKE '%portal_api_session%'");
+    };
+    my $t0 = time;
+    my $patient = hostile_connect($slow->port);
+    print $patient $h->portal_request('me');
+    my $gone = hostile_connect($slow->port);
+    print $gone $h->portal_request('me');
+    sleep 0.5;
+    is $sleeping->(), 2, 'both queries sleep on the server';
+    close $gone;
+    my ($status) = hostile_answer($patient, 10);
+    is $status, 503, 'the client that waited gets 503 at the query deadline';
+    my $stopped;
+    while (time - $t0 < 8) {
+        if ($sleeping->() == 0) { $stopped = time - $t0; last }
+        sleep 0.1;
+    }
+    ok defined $stopped && $stopped < 4,
+        sprintf('both stop on the server at statement_timeout (%s)',
+                defined $stopped ? sprintf('%.1f s', $stopped) : 'not yet');
+    my $s = hostile_connect($slow->port);
+    print $s $h->portal_request('incidents?limit=5');
+    ($status) = hostile_answer($s, 10);
+    is $status, 200, 'another route of the same pool answers afterwards';
+    $slow->stop;
+    tt_sql("DROP SCHEMA $schema CASCADE");
+    is_deeply [hostile_log_problems($slow->error_log)], [],
+        'no signal, alert or sanitizer report';
+};
+
 $n->stop;
 
 END {

@@ -16,6 +16,10 @@ package TrackTikHostile;
 #   $h->portal_client($rows)           a client with $rows incidents and
 #                                      a signed-in user: its Cookie header
 #   $h->portal_request($path, %extra)  raw GET text for /portal/api/$path
+#   $h->portal_post($path, $body, length => N, session => 0|1)
+#                                      raw POST text for /portal/api/$path
+#                                      from the portal's origin; with
+#                                      length, the Content-Length claimed
 #   $h->jobs                           { seq => job id } of this run
 #   $h->nginx(workers => N, pool => P) a TrackTikTest::Nginx serving the
 #                                      webhook and the portal API, the
@@ -209,6 +213,16 @@ sub portal_request {
              . "Connection: close\r\nCookie: $self->{cookie}\r\n";
     $text .= "$_: $extra{$_}\r\n" for sort keys %extra;
     return "$text\r\n";
+}
+
+sub portal_post {
+    my ($self, $path, $body, %opt) = @_;
+    my $text = "POST /portal/api/$path HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\nOrigin: http://localhost\r\n"
+             . "Content-Type: application/json\r\n";
+    $text .= "Cookie: $self->{cookie}\r\n" if $opt{session};
+    return $text . "Content-Length: " . ($opt{length} // length $body)
+         . "\r\n\r\n$body";
 }
 
 sub hostile_connect {
