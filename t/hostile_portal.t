@@ -272,6 +272,16 @@ subtest 'portal POSTs abandoned in the middle of their body' => sub {
     print $s substr($login, 30);
     my ($status) = hostile_answer($s, 10);
     is $status, 401, 'a login body sent in two parts is answered (401)';
+    # ... and chunked (nginx ends such a body with an empty buffer)
+    (my $chunked = $h->portal_post('login', ''))
+        =~ s/Content-Length: 0/Transfer-Encoding: chunked/;
+    $s = hostile_connect($port);
+    print $s $chunked . sprintf("%x\r\n%s\r\n", 30, $half);
+    sleep 0.5;
+    print $s sprintf("%x\r\n%s\r\n0\r\n\r\n", length($login) - 30,
+                     substr($login, 30));
+    ($status) = hostile_answer($s, 10);
+    is $status, 401, '... and so is one sent chunked, in two chunks';
     $s = hostile_connect($port);
     print $s $h->portal_post('archives', '', session => 1);
     ($status) = hostile_answer($s, 10);
