@@ -311,6 +311,10 @@ subtest 'a client that stops reading is not polled meanwhile' => sub {
 };
 
 subtest 'memory stays flat over thousands of polls of one stream' => sub {
+    # AddressSanitizer keeps freed memory in quarantine: the RSS of a
+    # sanitizer build grows whatever the module does (make test checks it)
+    plan skip_all => 'RSS means nothing under AddressSanitizer'
+        if ($ENV{ASAN_OPTIONS} // '') ne '';
     tt_sql("DELETE FROM portal_event_streams");
     my $st = open_stream('ada', undef, prefix => '/fast');
     my ($status) = read_stream($st, 5, sub { 1 });
