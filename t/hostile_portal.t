@@ -214,6 +214,18 @@ subtest 'a CSV export cut short by a lock or a PostgreSQL crash' => sub {
     healthy('cut exports');
 };
 
+# those of the worker pids @old still running after at most $secs
+sub workers_left {
+    my ($secs, @old) = @_;
+    my $deadline = time + $secs;
+    my @left = @old;
+    while (@left && time < $deadline) {
+        sleep 0.1;
+        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
+    }
+    return @left;
+}
+
 # Found by this suite: nothing ended a stream when the worker was exiting,
 # so an open event stream kept an old worker alive after a reload (or a
 # graceful stop) for the stream's whole life, ten minutes.
@@ -224,20 +236,11 @@ subtest 'a reload ends the open event streams of the old workers' => sub {
     like hostile_read($s, 1000, 5, qr/retry: 2000\n/), qr/retry: 2000/,
         'a stream is open';
     kill 'HUP', $n->pid;
-    my $deadline = time + 5;
-    my @left = @old;
-    while (@left && time < $deadline) {
-        sleep 0.1;
-        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
-    }
+    my @left = workers_left(5, @old);
     is_deeply \@left, [], 'the old workers exit within 5 s';
     close $s;
     # with the stream gone, the old worker finishes
-    $deadline = time + 10;
-    while (@left && time < $deadline) {
-        sleep 0.1;
-        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
-    }
+    @left = workers_left(10, @left);
     is_deeply \@left, [], 'the old workers exit once the client has left';
     @workers = $n->worker_pids;
     healthy('a reload with an open stream');
@@ -293,13 +296,7 @@ subtest 'portal POSTs abandoned in the middle of their body' => sub {
 # finish them, then exit
 sub old_workers_exit {
     my ($what, @old) = @_;
-    my $deadline = time + 15;
-    my @left = @old;
-    while (@left && time < $deadline) {
-        sleep 0.1;
-        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
-    }
-    is_deeply \@left, [], "$what: the old workers exit";
+    is_deeply [workers_left(15, @old)], [], "$what: the old workers exit";
     @workers = $n->worker_pids;
 }
 
@@ -364,26 +361,18 @@ subtest 'a portal query slow by pg_sleep alone' => sub {
               . qq{query_timeout=2s;},
         server => "tracktik_session_secret_file $session;\n"
                 . "location /portal/api/ { tracktik_portal_api; }\n");
-    my $sleeping = sub {
-        tt_sql("SELECT count(*) FROM pg_stat_activity "
-               . "WHERE application_name = 'ngx_http_tracktik' "
-               . "AND state = 'active' AND query LIKE '%portal_api_session%'");
-    };
     my $t0 = time;
     my $patient = hostile_connect($slow->port);
     print $patient $h->portal_request('me');
     my $gone = hostile_connect($slow->port);
     print $gone $h->portal_request('me');
     sleep 0.5;
-    is $sleeping->(), 2, 'both queries sleep on the server';
+    is hostile_running('%portal_api_session%'), 2,
+        'both queries sleep on the server';
     close $gone;
     my ($status) = hostile_answer($patient, 10);
     is $status, 503, 'the client that waited gets 503 at the query deadline';
-    my $stopped;
-    while (time - $t0 < 8) {
-        if ($sleeping->() == 0) { $stopped = time - $t0; last }
-        sleep 0.1;
-    }
+    my $stopped = hostile_until_none('%portal_api_session%', $t0, 8);
     ok defined $stopped && $stopped < 4,
         sprintf('both stop on the server at statement_timeout (%s)',
                 defined $stopped ? sprintf('%.1f s', $stopped) : 'not yet');

@@ -16,7 +16,8 @@ use IPC::Run ();
 use JSON::PP ();
 use Test::More;
 use Time::HiRes qw(sleep time);
-use TrackTikHostile qw(hostile_connect hostile_read hostile_rss);
+use TrackTikHostile qw(hostile_connect hostile_read hostile_rss
+                       hostile_running hostile_until_none);
 use TrackTikProm;
 use TrackTikTest;
 
@@ -93,15 +94,18 @@ HTTP
 SERVER
 );
 
+sub connect_to {
+    my ($port) = @_;
+    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                 Timeout => 10) or die "connect: $!";
+}
+
 # an event stream on a connection of its own (HTTP/1.0: not chunked);
 # small => 1: a small receive window, port => another nginx's
 sub open_stream {
     my ($who, $last, %opt) = @_;
     my $port = $opt{port} // $ngx->port;
-    my $s = $opt{small} ? hostile_connect($port)
-        : IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                PeerPort => $port, Timeout => 10)
-        or die "connect: $!";
+    my $s = $opt{small} ? hostile_connect($port) : connect_to($port);
     print $s "GET /portal/api/events HTTP/1.0\r\nHost: localhost\r\n"
            . "Cookie: $cookie{$who}\r\n"
            . (defined $last ? "Last-Event-ID: $last\r\n" : '') . "\r\n";
@@ -396,9 +400,7 @@ sub chunked_events {
 
 subtest 'a stream ends at its lifetime, and the client resumes' => sub {
     tt_sql("DELETE FROM portal_event_streams");
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $ngx->port, Timeout => 10)
-        or die "connect: $!";
+    my $s = connect_to($ngx->port);
     my $t0 = time;
     print $s "GET /short/portal/api/events HTTP/1.1\r\nHost: localhost\r\n"
            . "Connection: close\r\nCookie: $cookie{amy}\r\n\r\n";
@@ -445,27 +447,17 @@ subtest "statement_timeout defaults to the portal pool's query_timeout" => sub {
         "BEGIN; LOCK TABLE portal_users IN ACCESS EXCLUSIVE MODE; "
         . "SELECT pg_sleep(8); COMMIT;"], \undef, \my $out, \my $err);
     sleep 0.5;
-    my $active = sub {
-        tt_sql("SELECT count(*) FROM pg_stat_activity "
-               . "WHERE application_name = 'ngx_http_tracktik' "
-               . "AND state = 'active' AND query LIKE '%portal_api_stats%'");
-    };
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $n2->port, Timeout => 10)
-        or die "connect: $!";
+    my $s = connect_to($n2->port);
     my $t0 = time;
     print $s "GET /portal/api/stats HTTP/1.0\r\nHost: localhost\r\n"
            . "Cookie: $cookie{amy}\r\n\r\n";
     sleep 0.4;
-    is $active->(), 1, 'the page query waits behind the lock on the server';
+    is hostile_running('%portal_api_stats%'), 1,
+        'the page query waits behind the lock on the server';
     like hostile_read($s, 100_000, 5), qr{^HTTP/1\.1 503},
         'nginx gives up after query_timeout (1 s)';
     close $s;
-    my $gone;
-    while (time - $t0 < 6) {
-        if ($active->() == 0) { $gone = time - $t0; last }
-        sleep 0.1;
-    }
+    my $gone = hostile_until_none('%portal_api_stats%', $t0, 6);
     ok defined $gone && $gone < 3,
         sprintf('PostgreSQL stops it too, within 3 s (%s)',
                 defined $gone ? sprintf('%.1f s', $gone) : 'still running');

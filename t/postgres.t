@@ -13,6 +13,7 @@ use IPC::Run ();
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
+use TrackTikHostile qw(hostile_running hostile_until_none);
 use TrackTikTest;
 
 my $secret = "pg-test-secret-$$";
@@ -204,25 +205,17 @@ subtest 'statement_timeout defaults to query_timeout: a stuck INSERT '
     my ($warm) = tt_post($url, delivery());
     is $warm, 202, 'the connection is up';
 
-    my $active = sub {
-        tt_sql("SELECT count(*) FROM pg_stat_activity "
-               . "WHERE application_name = 'ngx_http_tracktik' "
-               . "AND state = 'active' AND query LIKE '%tracktik_ingest(%'");
-    };
     my ($body, $headers) = delivery();
     my ($s) = $body =~ /"seq":"([\d.]+)"/;
     my $lock = hold_lock('tracktik_jobs');
     my $t0 = time;
     my $post = post_async($url, $body, $headers);
     sleep 0.4;
-    is $active->(), 1, 'the group INSERT waits behind LOCK TABLE tracktik_jobs';
+    is hostile_running('%tracktik_ingest(%'), 1,
+        'the group INSERT waits behind LOCK TABLE tracktik_jobs';
     my ($status) = collect($post);
     is $status, 503, 'nginx gives up after query_timeout (1 s): 503';
-    my $gone;
-    while (time - $t0 < 6) {
-        if ($active->() == 0) { $gone = time - $t0; last }
-        sleep 0.1;
-    }
+    my $gone = hostile_until_none('%tracktik_ingest(%', $t0, 6);
     ok defined $gone && $gone < 3,
         sprintf('PostgreSQL cancels it too, within 3 s (%s)',
                 defined $gone ? sprintf('%.1f s', $gone) : 'still running');

@@ -34,6 +34,12 @@ package TrackTikHostile;
 #   hostile_lock($table, $mode)        an open transaction holding a lock
 #   hostile_unlock($lock)              its COMMIT
 #   hostile_rss($pid)                  VmRSS of a process, in kB
+#   hostile_running($like)             statements of nginx's pools running
+#                                      on the server whose text is LIKE
+#                                      $like
+#   hostile_until_none($like, $t0, $secs)
+#                                      seconds from $t0 until none is
+#                                      running, or undef after $t0 + $secs
 #   hostile_log_problems($log)         lines of an error log that fail
 #                                      the suites: signals, alerts,
 #                                      sanitizer reports, unclean exits
@@ -54,7 +60,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(hostile_connect hostile_read hostile_answer hostile_lock
                  hostile_unlock hostile_rss hostile_log_problems
-                 hostile_workers_started);
+                 hostile_workers_started hostile_running hostile_until_none);
 
 sub new {
     my ($class) = @_;
@@ -291,6 +297,22 @@ sub hostile_rss {
     # not $_: a caller's loop over pids may have it aliased
     while (my $line = <$fh>) {
         return $1 if $line =~ /^VmRSS:\s+(\d+)\s+kB/;
+    }
+    return undef;
+}
+
+sub hostile_running {
+    my ($like) = @_;
+    return tt_sql("SELECT count(*) FROM pg_stat_activity "
+                  . "WHERE application_name = 'ngx_http_tracktik' "
+                  . "AND state = 'active' AND query LIKE '$like'");
+}
+
+sub hostile_until_none {
+    my ($like, $t0, $secs) = @_;
+    while (time - $t0 < $secs) {
+        return time - $t0 if hostile_running($like) == 0;
+        sleep 0.1;
     }
     return undef;
 }
