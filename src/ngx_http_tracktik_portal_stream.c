@@ -24,7 +24,7 @@
 static void ngx_http_tracktik_portal_csv_write(ngx_http_request_t *r);
 static void ngx_http_tracktik_portal_tick(ngx_event_t *ev);
 static void ngx_http_tracktik_portal_events_write(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tracktik_portal_events_wait(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tracktik_portal_wait_client(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tracktik_portal_stream_start(
     ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc,
     char *type, char *key, char *value);
@@ -98,6 +98,18 @@ ngx_http_tracktik_portal_csv_named(ngx_http_request_t *r,
 
     if (rc == NGX_OK && !r->connection->buffered && !r->buffered) {
         ngx_http_tracktik_portal_csv_write(r);
+        return;
+    }
+
+    /*
+     * the page waits for the client, at most send_timeout: without that
+     * timer a client that stops reading would hold the request forever,
+     * and a worker exiting after a reload, seeing no timer left, would
+     * close the export half sent
+     */
+
+    if (ngx_http_tracktik_portal_wait_client(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
     }
 }
 
@@ -305,7 +317,7 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_tracktik_portal_events_wait(r) != NGX_OK) {
+    if (ngx_http_tracktik_portal_wait_client(r) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -402,7 +414,7 @@ ngx_http_tracktik_portal_events_write(ngx_http_request_t *r)
     }
 
     if (ngx_http_output_filter(r, NULL) == NGX_ERROR
-        || ngx_http_tracktik_portal_events_wait(r) != NGX_OK)
+        || ngx_http_tracktik_portal_wait_client(r) != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_ERROR);
     }
@@ -412,7 +424,7 @@ ngx_http_tracktik_portal_events_write(ngx_http_request_t *r)
 /* output still buffered: wait for the socket, at most send_timeout */
 
 static ngx_int_t
-ngx_http_tracktik_portal_events_wait(ngx_http_request_t *r)
+ngx_http_tracktik_portal_wait_client(ngx_http_request_t *r)
 {
     ngx_event_t               *wev;
     ngx_http_core_loc_conf_t  *clcf;

@@ -304,11 +304,15 @@ subtest 'a reload during a CSV export' => sub {
     my @old = $n->worker_pids;
     my $s = hostile_connect($port);
     print $s $h->portal_request('incidents.csv');
-    my $text = hostile_read($s, 20_000, 5);
-    like $text, qr{^HTTP/1\.1 200}, 'the export has begun';
+    # the client reads nothing yet: nginx fills the sockets' buffers and
+    # holds the rest (found by this test: with no send_timeout timer on
+    # the held page, the exiting worker saw no timer left and closed the
+    # export half sent, "open socket left in connection")
+    sleep 1;
     kill 'HUP', $n->pid;
-    sleep 0.5;
-    $text .= hostile_read($s, 50_000_000, 30);
+    sleep 1;
+    my $text = hostile_read($s, 50_000_000, 30);
+    like $text, qr{^HTTP/1\.1 200}, 'the export was answered';
     close $s;
     my $rows = () = $text =~ /\r\n\d+,1,/g;
     # the export's rows and the incidents the event subtests added
