@@ -159,6 +159,13 @@ static ngx_command_t  ngx_http_tracktik_commands[] = {
       offsetof(ngx_http_tracktik_loc_conf_t, events_interval),
       NULL },
 
+    { ngx_string("tracktik_portal_events_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tracktik_loc_conf_t, events_lifetime),
+      NULL },
+
     { ngx_string("tracktik_portal_origin"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_tracktik_portal_origin,
@@ -415,6 +422,7 @@ ngx_http_tracktik_create_loc_conf(ngx_conf_t *cf)
     tlcf->session_timeout = NGX_CONF_UNSET;
     tlcf->cookie_secure = NGX_CONF_UNSET;
     tlcf->events_interval = NGX_CONF_UNSET_MSEC;
+    tlcf->events_lifetime = NGX_CONF_UNSET_MSEC;
     tlcf->portal_origins = NGX_CONF_UNSET_PTR;
 
     return tlcf;
@@ -445,6 +453,9 @@ ngx_http_tracktik_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "/_tracktik_attachments/");
     ngx_conf_merge_msec_value(conf->events_interval, prev->events_interval,
                               1000);
+    /* a stream ends after this and the client reconnects (portal_stream.c) */
+    ngx_conf_merge_msec_value(conf->events_lifetime, prev->events_lifetime,
+                              10 * 60 * 1000);
     ngx_conf_merge_ptr_value(conf->portal_origins, prev->portal_origins,
                              NULL);
 

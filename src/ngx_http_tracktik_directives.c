@@ -658,5 +658,16 @@ ngx_http_tracktik_check_loc_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* a stream's place in PostgreSQL lasts ten minutes at most
+     * (portal_api_events()): a longer stream would need a second one */
+
+    if (conf->events_lifetime == 0
+        || conf->events_lifetime > 10 * 60 * 1000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"tracktik_portal_events_"
+                           "lifetime\" must be more than 0 and at most 10m");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }

@@ -317,6 +317,24 @@ ngx_http_tracktik_metrics_login(ngx_int_t rc, ngx_uint_t status)
 }
 
 
+/* an event stream's poll timer: a poll made, or skipped because the last
+ * message is still waiting for the client (portal_stream.c) */
+
+void
+ngx_http_tracktik_metrics_event_poll(ngx_uint_t skipped)
+{
+    ngx_http_tracktik_counters_t  *m;
+
+    m = ngx_http_tracktik_counters;
+
+    if (m == NULL) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&m->event_polls[skipped ? 1 : 0], 1);
+}
+
+
 static ngx_uint_t
 ngx_http_tracktik_metrics_bucket(ngx_uint_t *bounds, ngx_uint_t n,
     ngx_uint_t value)

@@ -76,6 +76,7 @@ typedef struct {
     ngx_atomic_t    portal[NGX_HTTP_TRACKTIK_METRICS_ROUTES]
                           [NGX_HTTP_TRACKTIK_CLASSES];
     ngx_atomic_t    logins[NGX_HTTP_TRACKTIK_L_RESULTS];
+    ngx_atomic_t    event_polls[2];     /* polled, skipped */
 } ngx_http_tracktik_counters_t;
 
 
@@ -87,6 +88,7 @@ void ngx_http_tracktik_metrics_pg(ngx_uint_t pool, ngx_uint_t event);
 void ngx_http_tracktik_metrics_portal(ngx_http_request_t *r,
     ngx_uint_t route);
 void ngx_http_tracktik_metrics_login(ngx_int_t rc, ngx_uint_t status);
+void ngx_http_tracktik_metrics_event_poll(ngx_uint_t skipped);
 
 /* the zone the counters live in (the tracktik_metrics directive's) */
 ngx_shm_zone_t *ngx_http_tracktik_metrics_zone(ngx_conf_t *cf, void *tag);

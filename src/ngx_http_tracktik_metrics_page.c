@@ -57,6 +57,8 @@ static char  *ngx_http_tracktik_login_results[] = {
     "success", "failure", "throttled", "error"
 };
 
+static char  *ngx_http_tracktik_poll_results[] = { "polled", "skipped" };
+
 static char  *ngx_http_tracktik_pool_names[] = { "webhook", "portal" };
 
 static ngx_http_tracktik_pg_family_t  ngx_http_tracktik_pg_families[] = {
@@ -259,6 +261,18 @@ ngx_http_tracktik_metrics_counters(ngx_http_tracktik_text_t *t,
                                "{result=\"%s\"} %uA\n",
                                ngx_http_tracktik_login_results[i],
                                m->logins[i]);
+    }
+
+    ngx_http_tracktik_text_family(t, "tracktik_portal_event_polls_total",
+                                  "event stream polls, made or skipped "
+                                  "while output waits for the client",
+                                  "counter");
+
+    for (i = 0; i < 2; i++) {
+        ngx_http_tracktik_text(t, "tracktik_portal_event_polls_total"
+                               "{result=\"%s\"} %uA\n",
+                               ngx_http_tracktik_poll_results[i],
+                               m->event_polls[i]);
     }
 }
 

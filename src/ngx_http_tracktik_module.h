@@ -66,6 +66,7 @@ typedef struct {
     ngx_str_t                        login_page;
     ngx_str_t                        attachment_store;
     ngx_msec_t                       events_interval;
+    ngx_msec_t                       events_lifetime;
     ngx_array_t                     *portal_origins; /* of ngx_str_t, or
                                                         NULL: the Host's */
 } ngx_http_tracktik_loc_conf_t;

@@ -13,18 +13,18 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_tracktik_metrics.h"
 #include "ngx_http_tracktik_portal_response.h"
 #include "ngx_http_tracktik_portal_stream.h"
 
 
 #define NGX_HTTP_TRACKTIK_EVENTS_PING  15
-#define NGX_HTTP_TRACKTIK_EVENTS_LIFE  (10 * 60 * 1000)
 
 
 static void ngx_http_tracktik_portal_csv_write(ngx_http_request_t *r);
 static void ngx_http_tracktik_portal_tick(ngx_event_t *ev);
 static void ngx_http_tracktik_portal_events_write(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tracktik_portal_events_wait(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tracktik_portal_wait_client(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tracktik_portal_stream_start(
     ngx_http_request_t *r, ngx_http_tracktik_portal_ctx_t *ctx, ngx_int_t rc,
     char *type, char *key, char *value);
@@ -98,6 +98,18 @@ ngx_http_tracktik_portal_csv_named(ngx_http_request_t *r,
 
     if (rc == NGX_OK && !r->connection->buffered && !r->buffered) {
         ngx_http_tracktik_portal_csv_write(r);
+        return;
+    }
+
+    /*
+     * the page waits for the client, at most send_timeout: without that
+     * timer a client that stops reading would hold the request forever,
+     * and a worker exiting after a reload, seeing no timer left, would
+     * close the export half sent
+     */
+
+    if (ngx_http_tracktik_portal_wait_client(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
     }
 }
 
@@ -305,7 +317,7 @@ ngx_http_tracktik_portal_events_page(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_tracktik_portal_events_wait(r) != NGX_OK) {
+    if (ngx_http_tracktik_portal_wait_client(r) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -336,6 +348,7 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 
     r = ctx->r;
     c = r->connection;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
 
     /*
      * a stream ends after a while, so its memory does not grow without
@@ -345,7 +358,7 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
      */
 
     if (ngx_exiting
-        || ngx_current_msec - ctx->started >= NGX_HTTP_TRACKTIK_EVENTS_LIFE)
+        || ngx_current_msec - ctx->started >= tlcf->events_lifetime)
     {
         (void) ngx_http_tracktik_portal_stream(r, ctx, NULL, 0, 1);
 
@@ -357,10 +370,12 @@ ngx_http_tracktik_portal_tick(ngx_event_t *ev)
 
     if (c->buffered || r->buffered) {
         /* the last message is still on its way: no poll meanwhile */
-        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tracktik_module);
+        ngx_http_tracktik_metrics_event_poll(1);
         ngx_add_timer(&ctx->tick, tlcf->events_interval);
         return;
     }
+
+    ngx_http_tracktik_metrics_event_poll(0);
 
     /* the last poll's answer is out: free it, the next one has a pool */
 
@@ -399,7 +414,7 @@ ngx_http_tracktik_portal_events_write(ngx_http_request_t *r)
     }
 
     if (ngx_http_output_filter(r, NULL) == NGX_ERROR
-        || ngx_http_tracktik_portal_events_wait(r) != NGX_OK)
+        || ngx_http_tracktik_portal_wait_client(r) != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_ERROR);
     }
@@ -409,7 +424,7 @@ ngx_http_tracktik_portal_events_write(ngx_http_request_t *r)
 /* output still buffered: wait for the socket, at most send_timeout */
 
 static ngx_int_t
-ngx_http_tracktik_portal_events_wait(ngx_http_request_t *r)
+ngx_http_tracktik_portal_wait_client(ngx_http_request_t *r)
 {
     ngx_event_t               *wev;
     ngx_http_core_loc_conf_t  *clcf;

@@ -214,6 +214,18 @@ subtest 'a CSV export cut short by a lock or a PostgreSQL crash' => sub {
     healthy('cut exports');
 };
 
+# those of the worker pids @old still running after at most $secs
+sub workers_left {
+    my ($secs, @old) = @_;
+    my $deadline = time + $secs;
+    my @left = @old;
+    while (@left && time < $deadline) {
+        sleep 0.1;
+        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
+    }
+    return @left;
+}
+
 # Found by this suite: nothing ended a stream when the worker was exiting,
 # so an open event stream kept an old worker alive after a reload (or a
 # graceful stop) for the stream's whole life, ten minutes.
@@ -224,23 +236,158 @@ subtest 'a reload ends the open event streams of the old workers' => sub {
     like hostile_read($s, 1000, 5, qr/retry: 2000\n/), qr/retry: 2000/,
         'a stream is open';
     kill 'HUP', $n->pid;
-    my $deadline = time + 5;
-    my @left = @old;
-    while (@left && time < $deadline) {
-        sleep 0.1;
-        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
-    }
+    my @left = workers_left(5, @old);
     is_deeply \@left, [], 'the old workers exit within 5 s';
     close $s;
     # with the stream gone, the old worker finishes
-    $deadline = time + 10;
-    while (@left && time < $deadline) {
-        sleep 0.1;
-        @left = grep { my $p = $_; grep { $_ == $p } $n->worker_pids } @old;
-    }
+    @left = workers_left(10, @left);
     is_deeply \@left, [], 'the old workers exit once the client has left';
     @workers = $n->worker_pids;
     healthy('a reload with an open stream');
+};
+
+subtest 'portal POSTs abandoned in the middle of their body' => sub {
+    my $login = '{"email":"nobody.' . $h->run . '@client-h.test",'
+              . '"password":"not the password"}';
+    my $half = substr($login, 0, 30);
+    # the login reads its body; the others discard it while their query
+    # runs (the session check), here held behind a lock
+    my @posts = (['login', 0], ['notify/subscriptions?mode=immediate', 1],
+                 ['archive?from=2026-01-01&to=2026-02-01', 1]);
+    for my $locked (0, 1) {
+        my $lock = $locked ? hostile_lock('portal_sessions') : undef;
+        for my $i (1 .. 12) {
+            my ($path, $session) = @{ $posts[$i % 3] };
+            my $s = hostile_connect($port);
+            print $s $h->portal_post($path, $half, length => 300,
+                                     session => $session);
+            # gone at once, or after nginx has waited a moment
+            sleep 0.1 if $i % 2;
+            close $s;
+        }
+        sleep 0.3;
+        hostile_unlock($lock) if $lock;
+    }
+    # a body that comes in two parts is still answered
+    my $s = hostile_connect($port);
+    print $s $h->portal_post('login', $half, length => length $login);
+    sleep 0.5;
+    print $s substr($login, 30);
+    my ($status) = hostile_answer($s, 10);
+    is $status, 401, 'a login body sent in two parts is answered (401)';
+    # ... and chunked (nginx ends such a body with an empty buffer)
+    (my $chunked = $h->portal_post('login', ''))
+        =~ s/Content-Length: 0/Transfer-Encoding: chunked/;
+    $s = hostile_connect($port);
+    print $s $chunked . sprintf("%x\r\n%s\r\n", 30, $half);
+    sleep 0.5;
+    print $s sprintf("%x\r\n%s\r\n0\r\n\r\n", length($login) - 30,
+                     substr($login, 30));
+    ($status) = hostile_answer($s, 10);
+    is $status, 401, '... and so is one sent chunked, in two chunks';
+    $s = hostile_connect($port);
+    print $s $h->portal_post('archives', '', session => 1);
+    ($status) = hostile_answer($s, 10);
+    is $status, 405, '... and so is a POST with a session';
+    healthy('abandoned POST bodies');
+};
+
+# a reload (HUP) while the old workers are in the middle of answers: they
+# finish them, then exit
+sub old_workers_exit {
+    my ($what, @old) = @_;
+    is_deeply [workers_left(15, @old)], [], "$what: the old workers exit";
+    @workers = $n->worker_pids;
+}
+
+subtest 'a reload during a CSV export' => sub {
+    my @old = $n->worker_pids;
+    my $s = hostile_connect($port);
+    print $s $h->portal_request('incidents.csv');
+    # the client reads nothing yet: nginx fills the sockets' buffers and
+    # holds the rest (found by this test: with no send_timeout timer on
+    # the held page, the exiting worker saw no timer left and closed the
+    # export half sent, "open socket left in connection")
+    sleep 1;
+    kill 'HUP', $n->pid;
+    sleep 1;
+    my $text = hostile_read($s, 50_000_000, 30);
+    like $text, qr{^HTTP/1\.1 200}, 'the export was answered';
+    close $s;
+    my $rows = () = $text =~ /\r\n\d+,1,/g;
+    # the export's rows and the incidents the event subtests added
+    my $all = tt_sql("SELECT count(*) FROM incidents_ledger "
+                     . "WHERE client_id = ${\ $h->client }");
+    cmp_ok $all, '>=', $csv_rows, "the client has $all incidents";
+    is $rows, $all, "the old worker finishes the export: all $all rows";
+    like $text, qr/\r\n0\r\n\r\n\z/, '... and the last chunk';
+    old_workers_exit('a CSV export', @old);
+    healthy('a reload during a CSV export');
+};
+
+subtest 'a reload during a page query held behind a lock' => sub {
+    my @old = $n->worker_pids;
+    my $lock = hostile_lock('incidents_ledger');
+    my $patient = hostile_connect($port);
+    print $patient $h->portal_request('incidents?limit=3');
+    my @gone = map {
+        my $s = hostile_connect($port);
+        print $s $h->portal_request('incidents?limit=3');
+        $s;
+    } 1 .. 4;
+    sleep 0.3;
+    kill 'HUP', $n->pid;
+    sleep 0.5;
+    close $_ for @gone;
+    sleep 0.3;
+    hostile_unlock($lock);
+    my ($status, $text) = hostile_answer($patient, 10);
+    is $status, 200, 'the query waiting in an old worker is answered';
+    like $text, qr/"items" ?: ?\[\{"id" ?: ?\d+/, '... with its page';
+    old_workers_exit('a page query', @old);
+    healthy('a reload during a locked page query');
+};
+
+# A portal query slow with no lock in the way: a wrapper of
+# portal_api_session() that sleeps first, in a schema of this run that
+# only the second nginx's portal pool has on its search_path.
+subtest 'a portal query slow by pg_sleep alone' => sub {
+    my $schema = 'hostile_slow_' . $h->run;
+    tt_sql("CREATE SCHEMA $schema; CREATE FUNCTION $schema.portal_api_session("
+           . "p_token text) RETURNS portal_answer LANGUAGE sql AS \$\$ "
+           . "SELECT pg_sleep(6); "
+           . "SELECT * FROM public.portal_api_session(p_token) \$\$");
+    my $session = $h->session_secret_file;
+    my $slow = TrackTikTest::Nginx->start(
+        http => qq{tracktik_postgres "\$TRACKTIK_DSN" pool=1;\n}
+              . qq{tracktik_portal_postgres "\$TRACKTIK_DSN }
+              . qq{options='-c search_path=$schema,public'" pool=2 }
+              . qq{query_timeout=2s;},
+        server => "tracktik_session_secret_file $session;\n"
+                . "location /portal/api/ { tracktik_portal_api; }\n");
+    my $t0 = time;
+    my $patient = hostile_connect($slow->port);
+    print $patient $h->portal_request('me');
+    my $gone = hostile_connect($slow->port);
+    print $gone $h->portal_request('me');
+    sleep 0.5;
+    is hostile_running('%portal_api_session%'), 2,
+        'both queries sleep on the server';
+    close $gone;
+    my ($status) = hostile_answer($patient, 10);
+    is $status, 503, 'the client that waited gets 503 at the query deadline';
+    my $stopped = hostile_until_none('%portal_api_session%', $t0, 8);
+    ok defined $stopped && $stopped < 4,
+        sprintf('both stop on the server at statement_timeout (%s)',
+                defined $stopped ? sprintf('%.1f s', $stopped) : 'not yet');
+    my $s = hostile_connect($slow->port);
+    print $s $h->portal_request('incidents?limit=5');
+    ($status) = hostile_answer($s, 10);
+    is $status, 200, 'another route of the same pool answers afterwards';
+    $slow->stop;
+    tt_sql("DROP SCHEMA $schema CASCADE");
+    is_deeply [hostile_log_problems($slow->error_log)], [],
+        'no signal, alert or sanitizer report';
 };
 
 $n->stop;

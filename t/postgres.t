@@ -13,6 +13,7 @@ use IPC::Run ();
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
+use TrackTikHostile qw(hostile_running hostile_until_none);
 use TrackTikTest;
 
 my $secret = "pg-test-secret-$$";
@@ -76,10 +77,13 @@ sub collect {
     return ($status, $body // '');
 }
 
-# an open transaction holding an EXCLUSIVE lock on the delivery table:
-# INSERTs wait behind it, as they would behind a slow or stuck database
+# an open transaction holding an EXCLUSIVE lock on the delivery table
+# (or on $table): INSERTs wait behind it, as they would behind a slow or
+# stuck database
 sub hold_lock {
-    my ($in, $out, $err) = ("BEGIN;\nLOCK TABLE tracktik_deliveries "
+    my ($table) = @_;
+    $table //= 'tracktik_deliveries';
+    my ($in, $out, $err) = ("BEGIN;\nLOCK TABLE $table "
                             . "IN EXCLUSIVE MODE;\nSELECT 'locked';\n", '', '');
     my $h = IPC::Run::start(['psql', '-X', '-q', '-At', '-d', tt_dsn()],
                             \$in, \$out, \$err);
@@ -190,6 +194,36 @@ subtest 'PostgreSQL slower than query_timeout: 503, and a retry stores '
     ok $final == 202 || $final == 200, "the sender's retry succeeds ($final)";
     is jobs_with_seq($s), 1, 'exactly one job for the delivery';
     like $n->error_log, qr/timed out/, 'the timeout is logged';
+    $n->stop;
+};
+
+subtest 'statement_timeout defaults to query_timeout: a stuck INSERT '
+        . 'stops on the server too' => sub {
+    # query_timeout alone: no statement_timeout given
+    my $n = webhook_server(params => 'pool=1 query_timeout=1s', workers => 1);
+    my $url = $n->url('/webhooks/tracktik');
+    my ($warm) = tt_post($url, delivery());
+    is $warm, 202, 'the connection is up';
+
+    my ($body, $headers) = delivery();
+    my ($s) = $body =~ /"seq":"([\d.]+)"/;
+    my $lock = hold_lock('tracktik_jobs');
+    my $t0 = time;
+    my $post = post_async($url, $body, $headers);
+    sleep 0.4;
+    is hostile_running('%tracktik_ingest(%'), 1,
+        'the group INSERT waits behind LOCK TABLE tracktik_jobs';
+    my ($status) = collect($post);
+    is $status, 503, 'nginx gives up after query_timeout (1 s): 503';
+    my $gone = hostile_until_none('%tracktik_ingest(%', $t0, 6);
+    ok defined $gone && $gone < 3,
+        sprintf('PostgreSQL cancels it too, within 3 s (%s)',
+                defined $gone ? sprintf('%.1f s', $gone) : 'still running');
+    release_lock($lock);
+    sleep 0.3;
+    is jobs_with_seq($s), 0, 'the refused delivery was not stored after all '
+        . '(its sender retries it)';
+    unlike $n->error_log, qr/\[alert\]|exited on signal/, 'no alerts';
     $n->stop;
 };
 

@@ -16,6 +16,10 @@ package TrackTikHostile;
 #   $h->portal_client($rows)           a client with $rows incidents and
 #                                      a signed-in user: its Cookie header
 #   $h->portal_request($path, %extra)  raw GET text for /portal/api/$path
+#   $h->portal_post($path, $body, length => N, session => 0|1)
+#                                      raw POST text for /portal/api/$path
+#                                      from the portal's origin; with
+#                                      length, the Content-Length claimed
 #   $h->jobs                           { seq => job id } of this run
 #   $h->nginx(workers => N, pool => P) a TrackTikTest::Nginx serving the
 #                                      webhook and the portal API, the
@@ -30,6 +34,12 @@ package TrackTikHostile;
 #   hostile_lock($table, $mode)        an open transaction holding a lock
 #   hostile_unlock($lock)              its COMMIT
 #   hostile_rss($pid)                  VmRSS of a process, in kB
+#   hostile_running($like)             statements of nginx's pools running
+#                                      on the server whose text is LIKE
+#                                      $like
+#   hostile_until_none($like, $t0, $secs)
+#                                      seconds from $t0 until none is
+#                                      running, or undef after $t0 + $secs
 #   hostile_log_problems($log)         lines of an error log that fail
 #                                      the suites: signals, alerts,
 #                                      sanitizer reports, unclean exits
@@ -50,7 +60,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(hostile_connect hostile_read hostile_answer hostile_lock
                  hostile_unlock hostile_rss hostile_log_problems
-                 hostile_workers_started);
+                 hostile_workers_started hostile_running hostile_until_none);
 
 sub new {
     my ($class) = @_;
@@ -211,6 +221,16 @@ sub portal_request {
     return "$text\r\n";
 }
 
+sub portal_post {
+    my ($self, $path, $body, %opt) = @_;
+    my $text = "POST /portal/api/$path HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\nOrigin: http://localhost\r\n"
+             . "Content-Type: application/json\r\n";
+    $text .= "Cookie: $self->{cookie}\r\n" if $opt{session};
+    return $text . "Content-Length: " . ($opt{length} // length $body)
+         . "\r\n\r\n$body";
+}
+
 sub hostile_connect {
     my ($port) = @_;
     my $s = IO::Socket::INET->new(Proto => 'tcp') or croak "socket: $!";
@@ -274,8 +294,25 @@ sub hostile_unlock {
 sub hostile_rss {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/status" or return undef;
-    while (<$fh>) {
-        return $1 if /^VmRSS:\s+(\d+)\s+kB/;
+    # not $_: a caller's loop over pids may have it aliased
+    while (my $line = <$fh>) {
+        return $1 if $line =~ /^VmRSS:\s+(\d+)\s+kB/;
+    }
+    return undef;
+}
+
+sub hostile_running {
+    my ($like) = @_;
+    return tt_sql("SELECT count(*) FROM pg_stat_activity "
+                  . "WHERE application_name = 'ngx_http_tracktik' "
+                  . "AND state = 'active' AND query LIKE '$like'");
+}
+
+sub hostile_until_none {
+    my ($like, $t0, $secs) = @_;
+    while (time - $t0 < $secs) {
+        return time - $t0 if hostile_running($like) == 0;
+        sleep 0.1;
     }
     return undef;
 }
