@@ -7,26 +7,16 @@
 // ids, the period, the worker's command line), TT_OUTPUT_DIR,
 // TT_CHROMIUM.
 
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 
+import { WAIT, check, started, withBrowser } from './lib/browser.mjs';
+
 const base = process.env.PORTAL_URL;
 const fx = JSON.parse(process.env.TT_FIXTURE);
-const STEP_MS = 30000;      // the longest one step may wait
-
-function check(name, ok, detail) {
-    const r = { ok: !!ok, name };
-    if (!ok && detail !== undefined) {
-        r.diag = typeof detail === 'string' ? detail : JSON.stringify(detail);
-    }
-    console.log('TT-RESULT ' + JSON.stringify(r));
-    return ok;
-}
 
 // a zip's members by name (stored or deflated), read through its
 // central directory: enough to open the manifest of a download
@@ -64,7 +54,7 @@ async function signIn(context, page, email, next) {
     await page.fill('#email', email);
     await page.fill('#password', fx.password);
     await Promise.all([
-        page.waitForURL((u) => u.pathname === next, { timeout: STEP_MS }),
+        page.waitForURL((u) => u.pathname === next, { timeout: WAIT }),
         page.click('#login-submit')
     ]);
 }
@@ -88,7 +78,7 @@ async function request(page, from, to, client) {
     await page.waitForFunction((b) => {
         const s = document.getElementById('request-status').textContent;
         return s !== '' && s !== b && s !== 'Requesting…';
-    }, before, { timeout: STEP_MS });
+    }, before, { timeout: WAIT });
     return page.textContent('#request-status');
 }
 
@@ -96,7 +86,7 @@ async function clientUser(context, page) {
     /* the incidents page links to the archives page */
     await signIn(context, page, fx.email.a, '/portal/');
     await Promise.all([
-        page.waitForURL(/\/portal\/archives\.html$/, { timeout: STEP_MS }),
+        page.waitForURL(/\/portal\/archives\.html$/, { timeout: WAIT }),
         page.click('header a[href="/portal/archives.html"]')
     ]);
     check('the incidents page\'s navigation leads to the archives page',
@@ -134,7 +124,7 @@ async function clientUser(context, page) {
     /* the queue's worker builds it; the page notices by itself */
     execFileSync(fx.worker[0], fx.worker.slice(1), { stdio: 'ignore' });
     await page.waitForSelector('#archive-rows tr[data-state="ready"] a',
-                               { timeout: STEP_MS });
+                               { timeout: WAIT });
     list = await rows(page);
     const ready = list.find((r) => r.id === id);
     check('once built it shows Ready, its incidents and a Download link',
@@ -148,7 +138,7 @@ async function clientUser(context, page) {
                                        'archives-2-ready.png') });
 
     const [download] = await Promise.all([
-        page.waitForEvent('download', { timeout: STEP_MS }),
+        page.waitForEvent('download', { timeout: WAIT }),
         page.click('#archive-rows tr[data-state="ready"] a')
     ]);
     const zip = readFileSync(await download.path());
@@ -195,42 +185,8 @@ async function operator(context, page) {
     execFileSync(fx.worker[0], fx.worker.slice(1), { stdio: 'ignore' });
 }
 
-async function main() {
-    const profile = mkdtempSync(join(tmpdir(), 'tt-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-        executablePath: process.env.TT_CHROMIUM || '/usr/bin/chromium',
-        headless: true,
-        acceptDownloads: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu',
-               '--no-first-run', '--disable-background-networking',
-               '--disable-component-update', '--disable-dev-shm-usage']
-    });
-    context.setDefaultTimeout(STEP_MS);
-    const page = await context.newPage();
-    const problems = [];
-    page.on('pageerror', (e) => problems.push(e.message));
-    page.on('console', (msg) => {
-        if (msg.type() === 'error'
-            && !/^Failed to load resource/.test(msg.text())) {
-            problems.push(msg.text());
-        }
-    });
-
-    try {
-        await clientUser(context, page);
-        await operator(context, page);
-        console.log('TT-END');
-    } catch (err) {
-        check('the browser session ran to the end', false,
-              String(err && err.stack || err));
-    }
-    check('no script errors or Content-Security-Policy refusals',
-          problems.length === 0, problems);
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-}
-
-main().catch((err) => {
-    check('the browser started', false, String(err && err.stack || err));
-    process.exitCode = 1;
-});
+started(withBrowser(async (context, page) => {
+    await clientUser(context, page);
+    await operator(context, page);
+    console.log('TT-END');
+}));
