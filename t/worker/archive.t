@@ -407,8 +407,9 @@ subtest 'the retention: archive build --keep-days' => sub {
     ok -e "$store/2026/910001.png", 'and so are the photos';
     my @lines = $e =~ /^.*event=archive_pruned.*$/mg;
     is scalar @lines, 2, 'one log line per pruned archive' or diag $e;
-    like $lines[0], qr/id=$old->[0] client=$A from=2026-03-01 to=2026-03-31 key=\Q$old->[2]\E/,
-         'naming it' or diag $e;
+    my $named = "id=$old->[0] client=$A from=2026-03-01 to=2026-03-31 "
+                . "key=$old->[2]";
+    like $lines[0], qr/\Q$named\E/, 'naming it' or diag $e;
     is scalar(grep { /level=info / } @lines), 2, 'at info';
 };
 
