@@ -138,6 +138,28 @@ RETURNS void LANGUAGE sql AS $$
      WHERE id = p_id
 $$;
 
+-- the retention (archive build --keep-days N, doc/archive.md): up to 100
+-- finished archives (ready or failed) that finished N days ago or more
+-- leave the table, so the portal neither lists nor serves them (404);
+-- their keys go back to the worker, which removes those files and no
+-- other.  Pending requests are never pruned.  The rows go first: a
+-- worker dying before it unlinks leaves a file no row names, never a row
+-- naming a file that is gone.
+CREATE OR REPLACE FUNCTION tracktik_archive_prune(p_keep_days integer)
+RETURNS TABLE (id bigint, client_id bigint, period_from date,
+               period_to date, file_key text)
+LANGUAGE sql AS $$
+    DELETE FROM tracktik_archives a
+     WHERE a.id IN (SELECT o.id FROM tracktik_archives o
+                     WHERE o.state IN ('ready', 'failed')
+                       AND o.finished_at
+                           <= now() - make_interval(days => p_keep_days)
+                     ORDER BY o.id
+                     LIMIT 100
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING a.id, a.client_id, a.period_from, a.period_to, a.file_key
+$$;
+
 
 -- the portal ------------------------------------------------------------
 

@@ -251,6 +251,8 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles
                 WHERE rolname = 'tracktik_worker_role') THEN
         GRANT SELECT, UPDATE ON tracktik_archives TO tracktik_worker_role;
+        -- archive build --keep-days: the retention deletes old rows
+        GRANT DELETE ON tracktik_archives TO tracktik_worker_role;
         GRANT SELECT ON portal_attachments_shown, incidents_hidden_files,
             portal_billing_open, tracktik_billing_attempts,
             tracktik_bill_items TO tracktik_worker_role;

@@ -54,4 +54,13 @@ int tt_archive_write(PGconn *conn, const tt_archive_spec_t *spec,
 int tt_archive_build_next(PGconn *conn, const char *dir, char *err,
     size_t errlen);
 
+/*
+ * The retention: removes up to 100 finished archives older than
+ * keep_days (their rows, then their files under dir/archives/, and only
+ * files those rows name).  The number removed, or -1 with err when the
+ * database failed.
+ */
+int tt_archive_prune(PGconn *conn, const char *dir, int keep_days,
+    char *err, size_t errlen);
+
 #endif /* TT_ARCHIVE_H */

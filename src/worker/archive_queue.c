@@ -8,11 +8,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/rand.h>
 
 #include "archive.h"
 #include "db.h"
 #include "log.h"
+
+
+static int tt_archive_key_ok(const char *key);
 
 
 int
@@ -107,4 +111,87 @@ tt_archive_build_next(PGconn *conn, const char *dir, char *err,
     PQclear(res);
 
     return 1;
+}
+
+
+int
+tt_archive_prune(PGconn *conn, const char *dir, int keep_days, char *err,
+    size_t errlen)
+{
+    int          i, n;
+    char         days[16], path[PATH_MAX], quoted[1100];
+    PGresult    *res;
+    const char  *params[1], *id, *key, *why;
+
+    snprintf(days, sizeof(days), "%d", keep_days);
+    params[0] = days;
+
+    res = tt_db_query(conn, "pruning old archives",
+                      "SELECT id, client_id, period_from, period_to, "
+                      "file_key FROM tracktik_archive_prune($1)", 1, params,
+                      err, errlen);
+    if (res == NULL) {
+        return -1;
+    }
+
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        id = PQgetvalue(res, i, 0);
+        key = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4);
+        why = "";
+
+        /*
+         * Only a file the build named (the table's check holds the same
+         * shape): never a path that leaves the archive directory.
+         */
+        if (key != NULL && tt_archive_key_ok(key)) {
+            snprintf(path, sizeof(path), "%s/%s", dir, key);
+
+            if (unlink(path) != 0 && errno != ENOENT) {
+                why = strerror(errno);
+            }
+
+        } else if (key != NULL) {
+            why = "not an archive's key, left alone";
+        }
+
+        tt_log(*why ? TT_LOG_WARN : TT_LOG_INFO,
+               "event=archive_pruned id=%s client=%s from=%s to=%s "
+               "key=%s%s%s", id, PQgetvalue(res, i, 1),
+               PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+               key ? key : "-", *why ? " error=" : "",
+               *why ? tt_log_quote(why, quoted, sizeof(quoted)) : "");
+    }
+
+    PQclear(res);
+
+    return n;
+}
+
+
+/* archives/<digits>-<16 lower-case hex digits>.zip */
+static int
+tt_archive_key_ok(const char *key)
+{
+    const char  *p;
+    size_t       hex;
+
+    if (strncmp(key, "archives/", 9) != 0) {
+        return 0;
+    }
+
+    for (p = key + 9; *p >= '0' && *p <= '9'; p++) { /* void */ }
+
+    if (p == key + 9 || *p++ != '-') {
+        return 0;
+    }
+
+    for (hex = 0; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+         p++)
+    {
+        hex++;
+    }
+
+    return hex == 16 && strcmp(p, ".zip") == 0;
 }

@@ -235,6 +235,7 @@ typedef struct {
 
 typedef struct {
     int          once;
+    int          keep_days;     /* 0: keep archives forever */
 } tt_archive_build_opts_t;
 
 

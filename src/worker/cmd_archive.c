@@ -4,9 +4,10 @@
  *   archive create --client ID --from DATE --to DATE --out FILE
  *                  [--sites ID,...] [--attachment-dir DIR]
  *       one archive straight to FILE, for an operator at the shell
- *   archive build [--once] [--attachment-dir DIR]
+ *   archive build [--once] [--attachment-dir DIR] [--keep-days N]
  *       the portal's queue: builds each queued request into
- *       DIR/archives/, until SIGTERM/SIGINT (--once: until none is left)
+ *       DIR/archives/, until SIGTERM/SIGINT (--once: until none is left),
+ *       and removes the archives finished more than N days ago
  */
 
 #include <errno.h>
@@ -26,6 +27,9 @@
 /* as tracktik_archives' check: at most 366 days, both ends included */
 #define TT_ARCHIVE_MAX_DAYS  366
 
+/* how often the daemon looks for archives past --keep-days, seconds */
+#define TT_ARCHIVE_PRUNE_EVERY  300
+
 
 /* the photo store (run's --attachment-dir), the same setting for both */
 #define TT_ARCHIVE_DIR_OPT(help)                                              \
@@ -36,6 +40,8 @@
 
 static int tt_cmd_check_sites(const char *value, char *err, size_t errlen);
 static int tt_cmd_archive_period(const char *from, const char *to);
+static int tt_cmd_archive_prune(PGconn *conn, const char *dir,
+    int keep_days);
 static void tt_cmd_archive_signal(int signo);
 
 
@@ -68,6 +74,10 @@ const tt_option_t  tt_cmd_archive_build_options[] = {
       "build what is queued, then exit" },
     TT_ARCHIVE_DIR_OPT("the photo store nginx serves (required): archives "
                        "are written to DIR/archives/"),
+    { "keep-days", "N", TT_OPT_INT, TT_IN_COMMAND,
+      offsetof(tt_archive_build_opts_t, keep_days), 0, 36500, NULL, NULL,
+      "90", "remove the archives finished N days ago or more, rows and "
+      "files (0: keep them forever)" },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 
@@ -142,6 +152,7 @@ tt_cmd_archive_build(tt_cmd_args_t *args)
 {
     int                       rc, waited;
     char                      err[1024];
+    time_t                    pruned;
     PGconn                   *conn;
     struct sigaction          sa;
     tt_archive_build_opts_t  *o;
@@ -167,8 +178,22 @@ tt_cmd_archive_build(tt_cmd_args_t *args)
     signal(SIGHUP, SIG_IGN);
 
     waited = 0;
+    pruned = 0;
 
     while (!tt_archive_stop) {
+        if (o->keep_days > 0
+            && time(NULL) - pruned >= TT_ARCHIVE_PRUNE_EVERY)
+        {
+            if (tt_cmd_archive_prune(conn, args->cfg.attachment_dir,
+                                     o->keep_days) != 0)
+            {
+                PQfinish(conn);
+                return 1;
+            }
+
+            pruned = time(NULL);
+        }
+
         rc = tt_archive_build_next(conn, args->cfg.attachment_dir, err,
                                    sizeof(err));
         if (rc < 0) {
@@ -195,6 +220,25 @@ tt_cmd_archive_build(tt_cmd_args_t *args)
     }
 
     PQfinish(conn);
+
+    return 0;
+}
+
+
+/* every archive past the retention, 100 at a time */
+static int
+tt_cmd_archive_prune(PGconn *conn, const char *dir, int keep_days)
+{
+    int   n;
+    char  err[1024];
+
+    do {
+        n = tt_archive_prune(conn, dir, keep_days, err, sizeof(err));
+        if (n < 0) {
+            tt_cmd_error("archive build: %s", err);
+            return -1;
+        }
+    } while (n == 100 && !tt_archive_stop);
 
     return 0;
 }

@@ -193,9 +193,11 @@ static const tt_command_t  tt_commands[] = {
       0, 0, tt_cmd_archive_create_options,
       sizeof(tt_archive_create_opts_t), 0, 0, tt_cmd_archive_create },
 
-    { "archive build", "[--once] [--attachment-dir DIR]",
+    { "archive build", "[--once] [--attachment-dir DIR] "
+      "[--keep-days N]",
       "build the archives requested through the portal into "
-      "DIR/archives/, until SIGTERM (--once: until none is queued)",
+      "DIR/archives/, until SIGTERM (--once: until none is queued), "
+      "removing those older than --keep-days",
       0, 0, tt_cmd_archive_build_options, sizeof(tt_archive_build_opts_t),
       0, 0, tt_cmd_archive_build },
 

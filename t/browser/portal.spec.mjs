@@ -11,31 +11,16 @@
 //   TT_OUTPUT_DIR   where screenshots go
 //   TT_CHROMIUM     the browser (default /usr/bin/chromium)
 
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { WAIT, check, report, started, withBrowser } from './lib/browser.mjs';
 
 const base = process.env.PORTAL_URL;
 const fx = JSON.parse(process.env.TT_FIXTURE);
 const out = process.env.TT_OUTPUT_DIR;
-const WAIT = 30000;     // the longest any one step may wait
-
 mkdirSync(out, { recursive: true });
-
-function report(ok, name, diag) {
-    const line = { ok: !!ok, name };
-    if (!ok && diag !== undefined) {
-        line.diag = typeof diag === 'string' ? diag : JSON.stringify(diag);
-    }
-    process.stdout.write('TT-RESULT ' + JSON.stringify(line) + '\n');
-}
-
-function check(name, cond, diag) {
-    report(cond, name, diag);
-    return cond;
-}
 
 function psql(sql) {
     return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1',
@@ -80,46 +65,8 @@ async function applyFilters(page, values) {
     return before;
 }
 
-async function main() {
-    const profile = mkdtempSync(join(tmpdir(), 'tt-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-        executablePath: process.env.TT_CHROMIUM || '/usr/bin/chromium',
-        headless: true,
-        acceptDownloads: true,
-        viewport: { width: 1280, height: 900 },
-        args: ['--headless', '--no-sandbox', '--disable-gpu',
-               '--disable-quic', '--no-first-run',
-               '--disable-background-networking',
-               '--disable-component-update', '--disable-sync',
-               // containers often have a small /dev/shm
-               '--disable-dev-shm-usage']
-    });
-    context.setDefaultTimeout(WAIT);
-
-    const problems = [];        // script errors and CSP refusals
-    const page = await context.newPage();
-    page.on('pageerror', (err) => problems.push('page error: ' + err.message));
-    page.on('console', (msg) => {
-        // 401s (the wrong password, "/me" before sign-in) are logged by
-        // Chromium as failed loads; they are expected
-        if (msg.type() === 'error'
-            && !/^Failed to load resource/.test(msg.text())) {
-            problems.push('console: ' + msg.text());
-        }
-    });
-
-    try {
-        await run(context, page);
-    } catch (err) {
-        report(false, 'the browser session ran to the end',
-               String(err && err.stack || err));
-        await shot(page, 'failure').catch(() => {});
-    }
-    check('no script errors or Content-Security-Policy refusals',
-          problems.length === 0, problems);
-
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+function main() {
+    return withBrowser(run, (page) => shot(page, 'failure'));
 }
 
 async function run(context, page) {
@@ -588,7 +535,4 @@ async function notificationsOfAClient(context, page) {
         '#sub-rows tr', (trs) => trs.length) === 0);
 }
 
-main().catch((err) => {
-    report(false, 'the browser started', String(err && err.stack || err));
-    process.exitCode = 1;
-});
+started(main());

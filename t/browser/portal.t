@@ -21,24 +21,14 @@ use JSON::PP ();
 use POSIX qw(strftime);
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use TrackTikFixture;
 use TrackTikTest;
+use TTBrowser;
 
 my $repo = tt_repo();
-my $chromium = $ENV{TT_CHROMIUM} || '/usr/bin/chromium';
-my $node = `sh -c 'command -v node' 2>/dev/null`;
-chomp $node;
-
-plan skip_all => "$chromium is not installed (scripts/deps.sh installs it)"
-    unless -x $chromium;
-plan skip_all => 'node is not installed (scripts/deps.sh installs it)'
-    unless $node ne '';
-
-if (!-f "$repo/node_modules/playwright-core/package.json") {
-    fail('playwright-core is installed (run `npm ci` in the repository)');
-    done_testing();
-    exit;
-}
+my ($node, $chromium) = TTBrowser::require_browser();
 
 tt_dsn();
 
@@ -224,62 +214,17 @@ open $fh, '>', $secret or die "$secret: $!";
 print $fh join('', map { sprintf '%02x', int rand 256 } 1 .. 32), "\n";
 close $fh;
 
-# the portal's locations, as conf/nginx.run.conf.in has them
-my $csp = "default-src 'none'; script-src 'self'; style-src 'self'; "
-        . "img-src 'self'; connect-src 'self'; form-action 'self'; "
-        . "base-uri 'none'; frame-ancestors 'none'";
 my $nginx = TrackTikTest::Nginx->start(
     http   => qq{tracktik_postgres "$ENV{TRACKTIK_DSN}" pool=4;},
-    server => <<"CONF");
-        tracktik_session_secret_file $secret;
-
-        location /portal/api/ {
-            tracktik_portal_api;
-        }
+    server => TTBrowser::portal_server(
+        secret => $secret, store => $store, store_types => 1,
+        public => [ '/portal/unsubscribe.html' ], before => <<'CONF'));
 
         location = /portal/notify/unsubscribe {
-            if (\$request_method = POST) {
+            if ($request_method = POST) {
                 rewrite ^ /portal/api/notify/unsubscribe last;
             }
             rewrite ^ /portal/unsubscribe.html last;
-        }
-
-        location /portal/ {
-            root $repo;
-            types {
-                text/html               html;
-                text/css                css;
-                text/javascript         js;
-                image/svg+xml           svg;
-            }
-            tracktik_portal_auth on;
-            add_header Content-Security-Policy "$csp" always;
-            add_header X-Content-Type-Options nosniff always;
-            add_header Referrer-Policy same-origin always;
-            add_header Cache-Control no-cache always;
-
-            location = /portal/login.html {
-                tracktik_portal_auth off;
-            }
-
-            location = /portal/unsubscribe.html {
-                tracktik_portal_auth off;
-            }
-
-            location /portal/assets/ {
-                tracktik_portal_auth off;
-            }
-        }
-
-        location /_tracktik_attachments/ {
-            internal;
-            alias $store/;
-            types {
-                image/png               png;
-                image/jpeg              jpg jpeg;
-                image/gif               gif;
-                image/webp              webp;
-            }
         }
 CONF
 
@@ -319,39 +264,9 @@ my $output = "$repo/t/browser/output";
 make_path($output);
 unlink glob "$output/*.png";
 
-my ($out, $err) = ('', '');
-my @cmd = ($node, "$repo/t/browser/portal.spec.mjs");
-local $ENV{PORTAL_URL} = 'http://127.0.0.1:' . $nginx->port;
-local $ENV{TT_FIXTURE} = $json->encode($fixture);
-local $ENV{TT_OUTPUT_DIR} = $output;
-local $ENV{TT_CHROMIUM} = $chromium;
-local $ENV{TZ} = 'UTC';
-# a guard against a hung browser only; no check depends on it
-my $ok = eval {
-    IPC::Run::run(\@cmd, \undef, \$out, \$err,
-                  IPC::Run::timeout(600));
-};
-my $why = $@;
-
-my ($n, $ended) = (0, 0);
-for my $line (split /\n/, $out) {
-    if ($line =~ /^TT-RESULT (\{.*\})\s*$/) {
-        my $r = $json->decode($1);
-        $n++;
-        ok($r->{ok}, $r->{name}) or diag($r->{diag} // '');
-    } elsif ($line eq 'TT-END') {
-        $ended = 1;
-    } elsif ($line ne '') {
-        note($line);
-    }
-}
-
-ok($ended, "the browser script went through every step ($n checks)");
-ok(!$why && $ok, 'node exited cleanly')
-    or diag("node: " . ($why || "exit status $?") . "\n$err");
-if (!$ended || !$ok) {
-    diag("nginx error log:\n" . $nginx->error_log);
-}
+TTBrowser::run_spec(spec => "$repo/t/browser/portal.spec.mjs",
+                    node => $node, chromium => $chromium, nginx => $nginx,
+                    fixture => $fixture, output => $output);
 
 $nginx->stop;
 done_testing();

@@ -365,4 +365,52 @@ subtest 'the daemon: two at once share the queue, SIGTERM stops them' => sub {
                           . "(@by)";
 };
 
+subtest 'the retention: archive build --keep-days' => sub {
+    my @before = $t->rows("SELECT id, state, file_key FROM tracktik_archives "
+                          . "ORDER BY id");
+    my ($old) = grep { $_->[1] eq 'ready' } @before;
+    my ($failed) = grep { $_->[1] eq 'failed' } @before;
+    ok $old && $failed, 'a ready and a failed archive to age' or return;
+    ok -e "$store/$old->[2]", 'the old archive\'s file is there';
+    # a file in the directory that no row names, and one beside it
+    open my $fh, '>', "$store/archives/1-0123456789abcdef.zip" or die $!;
+    close $fh;
+    $t->rows("UPDATE tracktik_archives SET requested_at = now() - "
+             . "interval '3 days', finished_at = now() - interval '3 days' "
+             . "WHERE id IN ($old->[0], $failed->[0])");
+
+    my ($rc, $o, $e) = $t->worker('archive', 'build', '--once',
+        '--keep-days', '0', '--attachment-dir', $store);
+    is $rc, 0, '--keep-days 0: exit 0' or diag $e;
+    is $t->value("SELECT count(*) FROM tracktik_archives"), scalar @before,
+       'keeps every archive';
+
+    ($rc, $o, $e) = $t->worker('archive', 'build', '--once',
+        '--keep-days', 'x', '--attachment-dir', $store);
+    is $rc, 2, 'a --keep-days that is not a number: a usage error';
+
+    ($rc, $o, $e) = $t->worker('archive', 'build', '--once',
+        '--keep-days', '1', '--attachment-dir', $store);
+    is $rc, 0, '--keep-days 1: exit 0' or diag $e;
+    is_deeply [ map { $_->[0] } $t->rows("SELECT id FROM tracktik_archives "
+                                         . "ORDER BY id") ],
+              [ grep { $_ != $old->[0] && $_ != $failed->[0] }
+                map { $_->[0] } @before ],
+              'the two old rows are gone, the others kept';
+    ok !-e "$store/$old->[2]", 'the old archive\'s file is removed';
+    my @kept = grep { defined $_->[2] && $_->[0] != $old->[0] } @before;
+    ok @kept > 0, 'other archives with files';
+    is scalar(grep { -e "$store/$_->[2]" } @kept), scalar @kept,
+       'their files are all still there';
+    ok -e "$store/archives/1-0123456789abcdef.zip",
+       'a file no pruned row names is left alone';
+    ok -e "$store/2026/910001.png", 'and so are the photos';
+    my @lines = $e =~ /^.*event=archive_pruned.*$/mg;
+    is scalar @lines, 2, 'one log line per pruned archive' or diag $e;
+    my $named = "id=$old->[0] client=$A from=2026-03-01 to=2026-03-31 "
+                . "key=$old->[2]";
+    like $lines[0], qr/\Q$named\E/, 'naming it' or diag $e;
+    is scalar(grep { /level=info / } @lines), 2, 'at info';
+};
+
 done_testing;
