@@ -96,8 +96,10 @@ SERVER
 
 sub connect_to {
     my ($port) = @_;
-    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                 Timeout => 10) or die "connect: $!";
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port, Timeout => 10)
+        or die "connect: $!";
+    return $sock;
 }
 
 # an event stream on a connection of its own (HTTP/1.0: not chunked);
