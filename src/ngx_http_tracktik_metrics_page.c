@@ -39,6 +39,9 @@ static ngx_int_t ngx_http_tracktik_metrics_send(ngx_http_request_t *r,
     PGresult *res);
 static void ngx_http_tracktik_metrics_counters(ngx_http_tracktik_text_t *t,
     ngx_http_tracktik_counters_t *m);
+static void ngx_http_tracktik_metrics_results(ngx_http_tracktik_text_t *t,
+    char *name, char *help, char **labels, ngx_atomic_t *values,
+    ngx_uint_t n);
 static void ngx_http_tracktik_metrics_histogram(ngx_http_tracktik_text_t *t,
     char *name, char *help, char **bounds, ngx_atomic_t *buckets,
     ngx_uint_t n, ngx_atomic_uint_t sum, ngx_uint_t msec);
@@ -224,22 +227,31 @@ ngx_http_tracktik_metrics_send(ngx_http_request_t *r, PGresult *res)
 }
 
 
+/* a counter family with one "result" label: a value per label */
+
+static void
+ngx_http_tracktik_metrics_results(ngx_http_tracktik_text_t *t, char *name,
+    char *help, char **labels, ngx_atomic_t *values, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    ngx_http_tracktik_text_family(t, name, help, "counter");
+
+    for (i = 0; i < n; i++) {
+        ngx_http_tracktik_text(t, "%s{result=\"%s\"} %uA\n", name,
+                               labels[i], values[i]);
+    }
+}
+
+
 static void
 ngx_http_tracktik_metrics_counters(ngx_http_tracktik_text_t *t,
     ngx_http_tracktik_counters_t *m)
 {
-    ngx_uint_t  i;
-
-    ngx_http_tracktik_text_family(t, "tracktik_webhook_deliveries_total",
-                                  "webhook deliveries answered, by result",
-                                  "counter");
-
-    for (i = 0; i < NGX_HTTP_TRACKTIK_D_RESULTS; i++) {
-        ngx_http_tracktik_text(t, "tracktik_webhook_deliveries_total"
-                               "{result=\"%s\"} %uA\n",
-                               ngx_http_tracktik_delivery_results[i],
-                               m->deliveries[i]);
-    }
+    ngx_http_tracktik_metrics_results(t, "tracktik_webhook_deliveries_total",
+        "webhook deliveries answered, by result",
+        ngx_http_tracktik_delivery_results, m->deliveries,
+        NGX_HTTP_TRACKTIK_D_RESULTS);
 
     ngx_http_tracktik_metrics_histogram(t, "tracktik_webhook_ack_seconds",
         "time from a delivery's first byte to its acknowledgement "
@@ -253,27 +265,13 @@ ngx_http_tracktik_metrics_counters(ngx_http_tracktik_text_t *t,
     ngx_http_tracktik_metrics_pools(t, m);
     ngx_http_tracktik_metrics_routes(t, m);
 
-    ngx_http_tracktik_text_family(t, "tracktik_portal_logins_total",
-                                  "portal logins, by result", "counter");
+    ngx_http_tracktik_metrics_results(t, "tracktik_portal_logins_total",
+        "portal logins, by result", ngx_http_tracktik_login_results,
+        m->logins, NGX_HTTP_TRACKTIK_L_RESULTS);
 
-    for (i = 0; i < NGX_HTTP_TRACKTIK_L_RESULTS; i++) {
-        ngx_http_tracktik_text(t, "tracktik_portal_logins_total"
-                               "{result=\"%s\"} %uA\n",
-                               ngx_http_tracktik_login_results[i],
-                               m->logins[i]);
-    }
-
-    ngx_http_tracktik_text_family(t, "tracktik_portal_event_polls_total",
-                                  "event stream polls, made or skipped "
-                                  "while output waits for the client",
-                                  "counter");
-
-    for (i = 0; i < 2; i++) {
-        ngx_http_tracktik_text(t, "tracktik_portal_event_polls_total"
-                               "{result=\"%s\"} %uA\n",
-                               ngx_http_tracktik_poll_results[i],
-                               m->event_polls[i]);
-    }
+    ngx_http_tracktik_metrics_results(t, "tracktik_portal_event_polls_total",
+        "event stream polls, made or skipped while output waits for the "
+        "client", ngx_http_tracktik_poll_results, m->event_polls, 2);
 }
 
 
