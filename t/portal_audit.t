@@ -49,26 +49,8 @@ our %C = map {
 
 sub as { "Cookie: $C{$_[0]}\n" }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
-    tracktik_postgres "$TEST_NGINX_TRACKTIK_DSN" pool=1 portal_pool=2;
-_EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    tracktik_session_secret_file ../html/session.secret;
-
-    location /portal/api/ {
-        tracktik_portal_api;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('user_files', ">>> session.secret\n$Secret\n")
-        unless defined $block->user_files;
-});
+my $portal_blocks = tt_portal_api_blocks($Secret);
+add_block_preprocessor(sub { $portal_blocks->(@_) });
 
 run_tests();
 

@@ -103,26 +103,8 @@ sub total {
     return qr/\{"client_id" : $client, "bill_code" : $code, "grand_total" : (?:true|false), "lines" : $lines, "quantity" : $qty, "amount" : $amount, "unpriced" : 0\}/;
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
-    tracktik_postgres "$TEST_NGINX_TRACKTIK_DSN" pool=1 portal_pool=2;
-_EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    tracktik_session_secret_file ../html/session.secret;
-
-    location /portal/api/ {
-        tracktik_portal_api;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('user_files', ">>> session.secret\n$Secret\n")
-        unless defined $block->user_files;
-});
+my $portal_blocks = tt_portal_api_blocks($Secret);
+add_block_preprocessor(sub { $portal_blocks->(@_) });
 
 run_tests();
 

@@ -195,14 +195,6 @@ BEGIN
         GRANT DELETE ON tracktik_pull_lease TO tracktik_worker_role;
         EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I '
                        'TO tracktik_worker_role', current_schema());
-        FOR r IN SELECT p.oid::regprocedure AS f
-                   FROM pg_proc p
-                  WHERE p.pronamespace = current_schema()::regnamespace
-                    AND p.proname LIKE 'tracktik\_pull\_%'
-        LOOP
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s '
-                           'TO tracktik_worker_role', r.f);
-        END LOOP;
     END IF;
 
     -- the ledger's hash chain (018): the insert trigger keeps its head
@@ -233,15 +225,6 @@ BEGIN
         GRANT SELECT, INSERT ON tracktik_audit_runs TO tracktik_worker_role;
         GRANT SELECT ON incidents_ledger, billing_lines
             TO tracktik_worker_role;
-        FOR r IN SELECT p.oid::regprocedure AS f
-                   FROM pg_proc p
-                  WHERE p.pronamespace = current_schema()::regnamespace
-                    AND (p.proname LIKE 'tracktik\_audit\_%'
-                         OR p.proname = 'portal_csv')
-        LOOP
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s '
-                           'TO tracktik_worker_role', r.f);
-        END LOOP;
     END IF;
 
     -- `tracktik-worker archive build` (019, portal_archive.sql): the
@@ -256,11 +239,20 @@ BEGIN
         GRANT SELECT ON portal_attachments_shown, incidents_hidden_files,
             portal_billing_open, tracktik_billing_attempts,
             tracktik_bill_items TO tracktik_worker_role;
+    END IF;
+
+    -- the functions of pull and schedule (016), the audit (021) and
+    -- archive build (019), and what the latter two call
+    IF EXISTS (SELECT 1 FROM pg_roles
+                WHERE rolname = 'tracktik_worker_role') THEN
         FOR r IN SELECT p.oid::regprocedure AS f
                    FROM pg_proc p
                   WHERE p.pronamespace = current_schema()::regnamespace
-                    AND (p.proname LIKE 'tracktik\_archive\_%'
-                         OR p.proname IN ('tracktik_billing_view',
+                    AND (p.proname LIKE 'tracktik\_pull\_%'
+                         OR p.proname LIKE 'tracktik\_audit\_%'
+                         OR p.proname LIKE 'tracktik\_archive\_%'
+                         OR p.proname IN ('portal_csv',
+                                          'tracktik_billing_view',
                                           'portal_site_name'))
         LOOP
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s '

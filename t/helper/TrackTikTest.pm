@@ -50,7 +50,8 @@ use Exporter 'import';
 
 our @EXPORT = qw(tt_dsn tt_sql tt_pg tt_hmac_hex tt_standard_signature
                  tt_session_cookie tt_sample_report tt_fixture
-                 tt_write_file tt_post tt_get tt_repo tt_login_sql);
+                 tt_write_file tt_post tt_get tt_repo tt_login_sql
+                 tt_portal_api_blocks);
 
 # `--- request eval` and friends run in Test::Base::Filter
 for my $name (@EXPORT) {
@@ -106,6 +107,35 @@ sub tt_login_sql {
          . "SELECT h.next FROM portal_login_hash($e, $a) h"
          . " WHERE h.status = 200 AND crypt($p, h.next) = h.next), ''),"
          . " $a, " . int($ttl) . ")";
+}
+
+# a block preprocessor for the portal API suites: unless a block says
+# otherwise, one pool to the test database, the portal under /portal/api/
+# and the session secret in a file
+#   my $blocks = tt_portal_api_blocks($Secret);
+#   add_block_preprocessor(sub { $blocks->(@_) });
+sub tt_portal_api_blocks {
+    my ($secret) = @_;
+    return sub {
+        my $block = shift;
+
+        $block->set_value('http_config', <<'_EOC_')
+    tracktik_postgres "$TEST_NGINX_TRACKTIK_DSN" pool=1 portal_pool=2;
+_EOC_
+            unless defined $block->http_config;
+
+        $block->set_value('config', <<'_EOC_')
+    tracktik_session_secret_file ../html/session.secret;
+
+    location /portal/api/ {
+        tracktik_portal_api;
+    }
+_EOC_
+            unless defined $block->config;
+
+        $block->set_value('user_files', ">>> session.secret\n$secret\n")
+            unless defined $block->user_files;
+    };
 }
 
 sub tt_hmac_hex { TrackTikSign::hmac_hex(@_) }
