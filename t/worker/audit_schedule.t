@@ -207,6 +207,18 @@ subtest 'a pull that fails or is abandoned keeps no audit or pages' => sub {
     is $u->value('SELECT count(*) FROM tracktik_pull_seen'), 0,
         'the page it kept is gone (a scheduled pull is not resumed)';
 
+    sleep 1.2;
+    ($rc, $out, $err) = $u->worker(@SCHEDULE);
+    is $out, "schedule: pulled\n", 'the next scheduled pull' or diag $err;
+    my ($listed, $pending, $agrees) = @{ ($u->rows(
+        'SELECT p.reports, a.pending, a.agrees FROM tracktik_audit_runs a'
+      . ' JOIN tracktik_pulls p ON p.id = a.pull_id'))[0] || [] };
+    cmp_ok $listed, '>=', 2130, "the new pull listed everything ($listed)";
+    is "$pending,$agrees", "$listed,t",
+        'its audit saw every listed report (all pending)';
+    is $u->value('SELECT count(*) FROM tracktik_pull_seen'), 0,
+        'no page of any pull is left';
+
     # a scheduled pull whose process was killed: still 'running', its
     # lock gone with its session, pages kept
     my $dead = $u->value(<<'SQL');
@@ -218,20 +230,6 @@ SQL
     $u->rows("INSERT INTO tracktik_pull_seen (pull_id, report_id,"
              . " occurred_at) VALUES ($dead, 1, now())");
 
-    sleep 1.2;
-    ($rc, $out, $err) = $u->worker(@SCHEDULE);
-    is $out, "schedule: pulled\n", 'the next scheduled pull' or diag $err;
-    is $u->value("SELECT status FROM tracktik_pulls WHERE id = $dead"),
-        'failed', 'the killed one was abandoned';
-    my ($listed, $pending, $agrees) = @{ ($u->rows(
-        'SELECT p.reports, a.pending, a.agrees FROM tracktik_audit_runs a'
-      . ' JOIN tracktik_pulls p ON p.id = a.pull_id'))[0] || [] };
-    cmp_ok $listed, '>=', 2130, "the new pull listed everything ($listed)";
-    is "$pending,$agrees", "$listed,t",
-        'its audit saw every listed report (all pending)';
-    is $u->value('SELECT count(*) FROM tracktik_pull_seen'), 0,
-        'no page of any pull is left';
-
     # a pull that listed pages without keeping them (--no-audit), or
     # one not listed to its end: refused, never a partial audit
     my $rid = $u->value("SELECT payload->>'id' FROM tracktik_jobs LIMIT 1");
@@ -239,6 +237,10 @@ SQL
     sleep 1.2;
     ($rc, $out, $err) = $u->worker(@SCHEDULE, '--no-audit');
     my $plain = $u->value('SELECT max(id) FROM tracktik_pulls');
+    is $u->value("SELECT status FROM tracktik_pulls WHERE id = $dead"),
+        'failed', 'the killed one was abandoned by the next pull';
+    is $u->value('SELECT count(*) FROM tracktik_pull_seen'), 0,
+        'and its pages went with it, though no audit ran';
     like $u->sql_error("BEGIN; SELECT tracktik_audit_begin(false);"
                        . " SELECT * FROM tracktik_audit_stage_pull($plain)"),
         qr/pull $plain listed \d+ reports but 0 of them were kept for its audit: its window was only partly seen/,
