@@ -25,18 +25,12 @@
 -- create them again).
 
 CREATE TABLE tracktik_pull_seen (
-    pull_id          bigint NOT NULL REFERENCES tracktik_pulls
-                     ON DELETE CASCADE,
-    line             bigint GENERATED ALWAYS AS IDENTITY,
-    report_id        bigint NOT NULL,
-    occurred_at      timestamptz NOT NULL,
-    client_id        bigint,
-    site_id          bigint,
-    severity         text,
-    category         text,
-    report_template  text,
-    status           text,
-    updated_on       timestamptz,
+    pull_id bigint NOT NULL REFERENCES tracktik_pulls ON DELETE CASCADE,
+    line bigint GENERATED ALWAYS AS IDENTITY,
+    -- the columns of the audit's source (tracktik_audit_source)
+    report_id bigint NOT NULL, occurred_at timestamptz NOT NULL,
+    client_id bigint, site_id bigint, severity text, category text,
+    report_template text, status text, updated_on timestamptz,
     PRIMARY KEY (pull_id, line)
 );
 

@@ -15,6 +15,7 @@ use File::Temp qw(tempdir);
 use TTWorker;
 use TTSim;
 use TTImport;
+use TTAudit;
 
 my @MARCH = ('--from', '2026-03-01', '--to', '2026-03-31');
 
@@ -133,15 +134,7 @@ SQL
 
     # a changed field: a newer version of a report, its severity altered
     # (to a value that must come out HTML-escaped)
-    $t->rows(<<"SQL");
-INSERT INTO incidents_ledger (event_id, report_id, version, occurred_at,
-    client_id, site_id, severity, category, category_id, report_template,
-    report_template_id, status, time_zone, updated_on, raw, raw_sha256)
-SELECT 'planted:changed', report_id, version + 1, occurred_at, client_id,
-       site_id, '<b>&"HIGH"', category, category_id, report_template,
-       report_template_id, status, time_zone, updated_on, raw, 'planted'
-  FROM incidents_current WHERE report_id = $changed;
-SQL
+    plant_version($t, $changed, 'changed', severity => q{'<b>&"HIGH"'});
     my $old_severity = $t->value("SELECT severity FROM incidents_ledger"
                                  . " WHERE report_id = $changed AND version = 1");
 
@@ -203,15 +196,7 @@ SQL
         "SELECT report_id, client_id FROM incidents_current"
       . " WHERE client_id IS NOT NULL AND report_id NOT IN ($changed,"
       . " $unbilled) ORDER BY report_id LIMIT 1"))[0] };
-    $t->rows(<<"SQL");
-INSERT INTO incidents_ledger (event_id, report_id, version, occurred_at,
-    client_id, site_id, severity, category, category_id, report_template,
-    report_template_id, status, time_zone, updated_on, raw, raw_sha256)
-SELECT 'planted:client', report_id, version + 1, occurred_at, 424242,
-       site_id, severity, category, category_id, report_template,
-       report_template_id, status, time_zone, updated_on, raw, 'planted'
-  FROM incidents_current WHERE report_id = $moved;
-SQL
+    plant_version($t, $moved, 'client', client_id => 424242);
     ($rc, $out, $err, $dir) = audit($t, @MARCH, '--source', 'api');
     is $rc, 1, 'a changed client: exit 1' or diag $err;
     is_deeply [ grep { /^changed\|$moved\|/ } csv_rows($dir) ],

@@ -23,6 +23,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use TTWorker;
 use TTSim;
+use TTAudit;
 
 my $sim = TTSim->new(repo => TTWorker::repo(), args => [ '--rate', '0' ]);
 
@@ -40,9 +41,7 @@ sub database {
     $t->load_contracts;
     my ($rc, $out, $err) = $sim->worker_login($t);
     is $rc, 0, "$name: logged in" or diag $err;
-    my $secret = $t->file('webhook.secret', "not-used-deliveries-dropped\n");
-    $sim->config({ deliver_url => 'http://127.0.0.1:9/webhooks/tracktik',
-                   secret_file => $secret });
+    $sim->deliver_nowhere($t);
     return $t;
 }
 
@@ -129,15 +128,7 @@ subtest 'the kept result on a ledger with planted differences' => sub {
         'two recovered into the ledger';
 
     # a changed field: a newer ledger version of a recovered report
-    $t->rows(<<"SQL");
-INSERT INTO incidents_ledger (event_id, report_id, version, occurred_at,
-    client_id, site_id, severity, category, category_id, report_template,
-    report_template_id, status, time_zone, updated_on, raw, raw_sha256)
-SELECT 'planted:changed', report_id, version + 1, occurred_at, client_id,
-       site_id, 'PLANTED', category, category_id, report_template,
-       report_template_id, status, time_zone, updated_on, raw, 'planted'
-  FROM incidents_current WHERE report_id = $ids[0];
-SQL
+    plant_version($t, $ids[0], 'changed', severity => "'PLANTED'");
     my $severity = $t->value("SELECT severity FROM incidents_ledger"
                              . " WHERE report_id = $ids[0] AND version = 1");
 
