@@ -75,7 +75,7 @@ CREATE OR REPLACE FUNCTION tracktik_audit_items(p_items jsonb)
 RETURNS TABLE (report_id bigint, occurred_at timestamptz, client_id bigint,
                site_id bigint, severity text, category text,
                report_template text, status text, updated_on timestamptz)
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT x.report_id, x.occurred_at, x.client_id, x.site_id, x.severity,
            x.category, x.report_template, x.status, x.updated_on
       FROM jsonb_to_recordset(p_items) AS x(report_id bigint,
