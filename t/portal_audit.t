@@ -19,21 +19,22 @@ our $Secret = 'portal-session-secret-' . ('x' x 32) . $$;
 our $Password = 'correct horse battery';
 
 sub audit_run {
-    my ($agrees, $csv) = @_;
+    my ($agrees, $csv, $since) = @_;
     return tt_sql("INSERT INTO tracktik_audit_runs (pull_id, source,"
         . " period_from, period_to, ledger_reports, source_reports, pending,"
         . " missing_from_ledger, missing_from_source, changed,"
-        . " billing_without_report, should_have_billed, agrees, csv)"
+        . " billing_without_report, should_have_billed, agrees, csv,"
+        . " updated_since)"
         . " VALUES (NULL, 'api', '2026-03-01T00:00:00Z',"
         . " '2026-03-31T23:59:59Z', 60, 61, 2, 1, 0, 2, 0, 1, $agrees,"
-        . " '$csv') RETURNING id");
+        . " '$csv', " . ($since ? "'$since'" : 'NULL') . ") RETURNING id");
 }
 
 our $Csv = "kind,report_id,field,ledger_value,source_value\r\n"
          . "missing_from_ledger,$Run,,,2026-03-10T00:00:00Z\r\n"
          . "changed,$Run,severity,\"<b>HIGH\"\"</b>\",LOW\r\n";
 audit_run('true', 'kind,report_id,field,ledger_value,source_value\r\n');
-our $Latest = audit_run('false', $Csv =~ s/'/''/gr);
+our $Latest = audit_run('false', $Csv =~ s/'/''/gr, '2026-03-31T10:00:00Z');
 
 tt_sql("DELETE FROM portal_login_failures WHERE ip = '127.0.0.1'");
 
@@ -62,7 +63,7 @@ GET /portal/api/audit
 --- more_headers eval: ::as('ops')
 --- error_code: 200
 --- response_body_like eval
-qr/^\{"audit" : \{"id" : $::Latest, "pull_id" : null, "source" : "api", "from" : "2026-03-01T00:00:00Z", "to" : "2026-03-31T23:59:59Z", "created_at" : "[-0-9T:]+Z", "agrees" : false, "ledger_reports" : 60, "source_reports" : 61, "pending" : 2, "counts" : \{"missing_from_ledger" : 1, "missing_from_source" : 0, "changed" : 2, "billing_without_report" : 0, "should_have_billed" : 1\}, "csv_bytes" : \d+\}\}$/
+qr/^\{"audit" : \{"id" : $::Latest, "pull_id" : null, "source" : "api", "from" : "2026-03-01T00:00:00Z", "to" : "2026-03-31T23:59:59Z", "created_at" : "[-0-9T:]+Z", "agrees" : false, "ledger_reports" : 60, "source_reports" : 61, "pending" : 2, "updated_since" : "2026-03-31T10:00:00Z", "counts" : \{"missing_from_ledger" : 1, "missing_from_source" : 0, "changed" : 2, "billing_without_report" : 0, "should_have_billed" : 1\}, "csv_bytes" : \d+\}\}$/
 
 
 

@@ -182,7 +182,8 @@ for my $r (qw(ingest portal worker billing notify)) {
 value_as($user{owner}, "REVOKE CONNECT, TEMP ON DATABASE $db FROM PUBLIC; "
          . "GRANT CONNECT ON DATABASE $db TO tracktik_ingest_role, "
          . "tracktik_portal_role, tracktik_worker_role, "
-         . "tracktik_billing_role, tracktik_notify_role");
+         . "tracktik_billing_role, tracktik_notify_role; "
+         . "GRANT TEMP ON DATABASE $db TO tracktik_worker_role");
 is su_sql("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'tt\\_%' "
           . "AND rolpassword LIKE 'SCRAM-SHA-256\$%'"), 6,
     'every login role has a scram-sha-256 verifier';
@@ -365,6 +366,10 @@ is value_as($user{owner}, "SELECT kind || ' ' || status FROM tracktik_pulls"),
     'scheduled done', '... and recorded the pull as done';
 cmp_ok value_as($user{owner}, "SELECT count(*) FROM tracktik_jobs"), '>', 0,
     '... its reports queued as jobs (through tracktik_pull_page)';
+is value_as($user{owner}, "SELECT count(*) FROM tracktik_audit_runs")
+   . ' ' . value_as($user{owner}, "SELECT count(*) FROM tracktik_pull_seen"),
+    '1 0', '... its audit kept from the pages the pull kept, then dropped'
+    or diag $err;
 ($rc, $out, $err) = worker_as('worker', undef, 'run', '--drain',
                               '--attachment-dir', "$fdir/attachments");
 is $rc, 0, 'run --drain as tt_worker processes them' or diag $err;

@@ -32,6 +32,11 @@
         $('source').textContent = String(a.source_reports);
         $('pending').textContent = String(a.pending);
 
+        if (a.updated_since !== null) {
+            $('since').textContent = a.updated_since;
+            $('since-note').hidden = false;
+        }
+
         for (i = 0; i < KINDS.length; i++) {
             tr = document.createElement('tr');
             th = document.createElement('th');

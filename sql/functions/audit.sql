@@ -7,6 +7,8 @@
 --   SELECT tracktik_audit_begin(p_file);   the staging and result tables
 --   COPY tracktik_audit_source ...         FILE: the export's rows
 --   SELECT tracktik_audit_stage_page(...)  api: each listed page
+--   SELECT * FROM tracktik_audit_stage_pull(p_pull)  the schedule: the
+--                                          pages its pull kept
 --   SELECT * FROM tracktik_audit_compare(p_file, p_from, p_to, ...);
 --   meanwhile, on a second connection:
 --   FETCH ... tracktik_audit_unbilled(...) the worker asks the contract
@@ -63,11 +65,26 @@ BEGIN
 END
 $$;
 
--- one page of /rest/v1/reports, as the worker read it: the array
--- ledger.c writes for tracktik_record_batch(), each report parsed as a
--- webhook's and enriched as `run` enriches it (a listed report names its
--- site; its client is the site's parent, enrich.c), so client_id is what
--- the ledger holds for it.
+-- the compared columns of listed reports, as the worker read them: the
+-- array ledger.c writes for tracktik_record_batch(), each report parsed
+-- as a webhook's and enriched as `run` enriches it (a listed report names
+-- its site; its client is the site's parent, enrich.c), so client_id is
+-- what the ledger holds for it.  One reading for both the API audit's
+-- pages and a pull's (tracktik_pull_page(), pull.sql).
+CREATE OR REPLACE FUNCTION tracktik_audit_items(p_items jsonb)
+RETURNS TABLE (report_id bigint, occurred_at timestamptz, client_id bigint,
+               site_id bigint, severity text, category text,
+               report_template text, status text, updated_on timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT x.report_id, x.occurred_at, x.client_id, x.site_id, x.severity,
+           x.category, x.report_template, x.status, x.updated_on
+      FROM jsonb_to_recordset(p_items) AS x(report_id bigint,
+               occurred_at timestamptz, client_id bigint, site_id bigint,
+               severity text, category text, report_template text,
+               status text, updated_on timestamptz);
+$$;
+
+-- one page of /rest/v1/reports listed by `audit --source api`
 CREATE OR REPLACE FUNCTION tracktik_audit_stage_page(p_items jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -77,14 +94,60 @@ BEGIN
                                        site_id, severity, category,
                                        report_template, status,
                                        updated_on)
-    SELECT x.report_id, x.occurred_at, x.client_id, x.site_id, x.severity,
-           x.category, x.report_template, x.status, x.updated_on
-      FROM jsonb_to_recordset(p_items) AS x(report_id bigint,
-               occurred_at timestamptz, client_id bigint, site_id bigint,
-               severity text, category text, report_template text,
-               status text, updated_on timestamptz);
+    SELECT * FROM tracktik_audit_items(p_items);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_n;
+END
+$$;
+
+-- The schedule's audit: the source is what pull p_pull listed
+-- (tracktik_pull_seen, staged page by page as the pull went: pull.sql),
+-- in the listing's order, not a second listing.  Refused unless the
+-- pull listed its whole range and every report it listed was staged (a
+-- pull that listed pages without staging them, or whose page could not
+-- be read for the audit, saw its window only in part: no audit is
+-- better than one that calls the unseen reports missing).  Returns the
+-- rows staged and the pull's updated_since (the listing's updatedOn:gte;
+-- NULL: the whole window).
+CREATE OR REPLACE FUNCTION tracktik_audit_stage_pull(p_pull bigint)
+RETURNS TABLE (source_rows bigint, updated_since timestamptz)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_pull  tracktik_pulls%ROWTYPE;
+    v_n     bigint;
+BEGIN
+    SELECT * INTO v_pull FROM tracktik_pulls p WHERE p.id = p_pull;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no pull %', p_pull USING ERRCODE = '22023';
+    END IF;
+
+    IF v_pull.listed_at IS NULL THEN
+        RAISE EXCEPTION 'pull % has not listed its whole range: its window '
+            'was only partly seen, so it is not audited', p_pull
+            USING ERRCODE = '55000';
+    END IF;
+
+    INSERT INTO tracktik_audit_source (report_id, occurred_at, client_id,
+                                       site_id, severity, category,
+                                       report_template, status,
+                                       updated_on)
+    SELECT s.report_id, s.occurred_at, s.client_id, s.site_id, s.severity,
+           s.category, s.report_template, s.status, s.updated_on
+      FROM tracktik_pull_seen s
+     WHERE s.pull_id = p_pull
+     ORDER BY s.line;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+
+    IF v_n <> v_pull.reports THEN
+        RAISE EXCEPTION 'pull % listed % reports but % of them were kept '
+            'for its audit: its window was only partly seen, so it is not '
+            'audited', p_pull, v_pull.reports, v_n USING ERRCODE = '55000';
+    END IF;
+
+    source_rows := v_n;
+    updated_since := v_pull.updated_since;
+    RETURN NEXT;
 END
 $$;
 
@@ -119,11 +182,20 @@ $$;
 --
 -- p_pending (the schedule's audit, right after its pull): a report
 -- whose pulled job is still queued or running is left out on both sides
--- and counted as pending, since `run` has not recorded it yet.  Returns
--- how many reports each side holds for the period, and the pending ones.
+-- and counted as pending, since `run` has not recorded it yet.
+--
+-- p_since (the schedule's audit of a pull that listed only the reports
+-- updated since then): the source is every report of the period updated
+-- since p_since, so a ledger report the source lacks is missing from it
+-- only when the ledger's newest version was updated since p_since too;
+-- one updated before is simply not seen by this audit, and is left out
+-- of the comparison and the ledger's count.  NULL: the whole period.
+--
+-- Returns how many reports each side holds for the period, and the
+-- pending ones.
 CREATE OR REPLACE FUNCTION tracktik_audit_compare(p_file boolean,
     p_from timestamptz, p_to timestamptz, p_pending boolean,
-    p_unique boolean)
+    p_unique boolean, p_since timestamptz)
 RETURNS TABLE (ledger_reports bigint, source_reports bigint,
                pending bigint)
 LANGUAGE plpgsql AS $$
@@ -216,6 +288,8 @@ BEGIN
       FULL JOIN (%s) s ON s.report_id = l.report_id
      WHERE (l.report_id IS NOT NULL
             OR (s.occurred_at >= $1 AND s.occurred_at < $2))
+       AND (s.report_id IS NOT NULL OR $3::timestamptz IS NULL
+            OR l.updated_on >= $3)
        AND (l.report_id IS NULL OR s.report_id IS NULL
             OR l.occurred_at IS DISTINCT FROM s.occurred_at
             OR (s.client_id IS NOT NULL
@@ -232,19 +306,22 @@ BEGIN
             OR (s.updated_on IS NOT NULL
                 AND l.updated_on IS DISTINCT FROM s.updated_on))
     $q$, v_skip, v_scope, v_src)
-    USING p_from, p_to;
+    USING p_from, p_to, p_since;
 
     -- how many reports each side holds for the period
-    IF v_whole AND NOT p_pending THEN
+    IF v_whole AND NOT p_pending AND p_since IS NULL THEN
         SELECT count(*) INTO v_ledger
           FROM (SELECT DISTINCT report_id FROM incidents_ledger) n;
     ELSE
         EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT ON'
-                       ' (report_id) occurred_at FROM incidents_ledger'
-                       ' WHERE true %s %s ORDER BY report_id, version DESC)'
-                       ' n WHERE occurred_at >= $1 AND occurred_at < $2',
-                       v_skip, v_scope)
-        INTO v_ledger USING p_from, p_to;
+                       ' (report_id) report_id, occurred_at, updated_on'
+                       ' FROM incidents_ledger WHERE true %s %s'
+                       ' ORDER BY report_id, version DESC) n'
+                       ' WHERE occurred_at >= $1 AND occurred_at < $2'
+                       ' AND ($3::timestamptz IS NULL OR updated_on >= $3'
+                       ' OR report_id IN (SELECT report_id FROM (%s) s))',
+                       v_skip, v_scope, v_src)
+        INTO v_ledger USING p_from, p_to, p_since;
     END IF;
 
     EXECUTE format('SELECT count(*) FROM (%s) s WHERE occurred_at >= $1'
@@ -376,10 +453,15 @@ BEGIN
 END
 $$;
 
--- the schedule keeps the audit it just ran (inside its transaction)
+-- the schedule keeps the audit it just ran (inside its transaction);
+-- p_since: the source held only the reports updated since then (NULL:
+-- the whole period).  The pages its pull kept for it are no longer
+-- needed, nor those of earlier pulls that were never audited (failed,
+-- abandoned, or run without their audit).
 CREATE OR REPLACE FUNCTION tracktik_audit_record(p_pull bigint,
     p_source text, p_from timestamptz, p_to timestamptz,
-    p_ledger bigint, p_source_reports bigint, p_pending bigint)
+    p_ledger bigint, p_source_reports bigint, p_pending bigint,
+    p_since timestamptz)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     v_id  bigint;
@@ -387,7 +469,8 @@ BEGIN
     INSERT INTO tracktik_audit_runs (pull_id, source, period_from,
                period_to, ledger_reports, source_reports, pending,
                missing_from_ledger, missing_from_source, changed,
-               billing_without_report, should_have_billed, agrees, csv)
+               billing_without_report, should_have_billed, agrees, csv,
+               updated_since)
     SELECT p_pull, p_source, p_from, p_to, p_ledger, p_source_reports,
            p_pending,
            sum(s.n) FILTER (WHERE s.kind = 'missing_from_ledger'),
@@ -397,9 +480,15 @@ BEGIN
            sum(s.n) FILTER (WHERE s.kind = 'should_have_billed'),
            sum(s.n) = 0,
            (SELECT string_agg(c.line, '' ORDER BY c.o)
-              FROM tracktik_audit_csv_lines() WITH ORDINALITY c(line, o))
+              FROM tracktik_audit_csv_lines() WITH ORDINALITY c(line, o)),
+           p_since
       FROM tracktik_audit_summary() s
     RETURNING id INTO v_id;
+
+    DELETE FROM tracktik_pull_seen s
+     WHERE s.pull_id = p_pull
+        OR s.pull_id IN (SELECT p.id FROM tracktik_pulls p
+                          WHERE p.id < p_pull AND p.status <> 'running');
     RETURN v_id;
 END
 $$;

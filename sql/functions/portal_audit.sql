@@ -25,6 +25,9 @@ BEGIN
                'agrees', a.agrees, 'ledger_reports', a.ledger_reports,
                'source_reports', a.source_reports,
                'pending', a.pending,
+               -- the pull listed, and the audit compared, only the
+               -- reports updated since then (NULL: the whole window)
+               'updated_since', tracktik_audit_time(a.updated_since),
                'counts', json_build_object(
                    'missing_from_ledger', a.missing_from_ledger,
                    'missing_from_source', a.missing_from_source,

@@ -89,6 +89,11 @@ BEGIN
            FROM tracktik_pulls p
           WHERE p.kind = 'scheduled' AND p.last_error LIKE 'abandoned:%'
             AND p.finished_at = now();
+        -- what it kept for its audit, which it will never have
+        DELETE FROM tracktik_pull_seen s
+         USING tracktik_pulls p
+         WHERE p.id = s.pull_id AND p.kind = 'scheduled'
+           AND p.status = 'failed';
     END IF;
 
     IF v_id IS NOT NULL THEN
@@ -172,8 +177,17 @@ $$;
 -- content makes none), whether the reports of the cursor's second
 -- changed under the pull (restarted: that second is listed again from
 -- its first report) and whether the pull has listed everything.
+--
+-- p_seen (a pull that is to be audited, the schedule's): the page's
+-- reports as the worker read them for the audit (the items of
+-- tracktik_audit_items(), audit.sql).  The ones new to the pull are kept
+-- in tracktik_pull_seen, every one of them, whether or not it became a
+-- job (a report the ledger has as listed is not queued, and the audit
+-- must still see it); in this statement, so what is kept is exactly
+-- what the cursor has passed.  NULL: nothing kept.
 CREATE OR REPLACE FUNCTION tracktik_pull_page(p_pull bigint,
-    p_from timestamptz, p_offset integer, p_limit integer, p_page text)
+    p_from timestamptz, p_offset integer, p_limit integer, p_page text,
+    p_seen jsonb)
 RETURNS TABLE (items integer, queued integer, restarted boolean,
                listed boolean)
 LANGUAGE plpgsql AS $$
@@ -284,6 +298,17 @@ BEGIN
             (SELECT jsonb_agg(r->'position')
                FROM unnest(v_reports[v_skip + 1 :]) r
               WHERE jsonb_typeof(r->'position') = 'object'));
+
+        -- the page's first report, when it repeats the last one queued,
+        -- was kept with the page before
+        INSERT INTO tracktik_pull_seen (pull_id, report_id, occurred_at,
+                                        client_id, site_id, severity,
+                                        category, report_template, status,
+                                        updated_on)
+        SELECT p_pull, x.*
+          FROM tracktik_audit_items(p_seen) x
+         WHERE p_seen IS NOT NULL
+           AND (v_skip = 0 OR x.report_id <> v_pull.cursor_id);
     END IF;
 
     -- the window is done when the page is short or reaches meta.count;
@@ -402,7 +427,9 @@ END
 $$;
 
 
--- the pull's outcome; its lock is released
+-- the pull's outcome; its lock is released.  A scheduled pull that
+-- failed is not resumed (the next one lists its range again): what it
+-- kept for its audit goes.
 CREATE OR REPLACE FUNCTION tracktik_pull_finish(p_pull bigint, p_ok boolean,
                                                 p_error text)
 RETURNS void
@@ -412,6 +439,12 @@ BEGIN
        SET status = CASE WHEN p_ok THEN 'done' ELSE 'failed' END,
            finished_at = now(), last_error = p_error
      WHERE id = p_pull;
+    IF NOT p_ok THEN
+        DELETE FROM tracktik_pull_seen s
+         USING tracktik_pulls p
+         WHERE p.id = p_pull AND p.kind = 'scheduled'
+           AND s.pull_id = p_pull;
+    END IF;
     PERFORM pg_advisory_unlock(hashtext('tracktik_pull'), p_pull::integer);
 END
 $$;

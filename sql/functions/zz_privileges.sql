@@ -223,6 +223,9 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles
                 WHERE rolname = 'tracktik_worker_role') THEN
         GRANT SELECT, INSERT ON tracktik_audit_runs TO tracktik_worker_role;
+        -- the pages its pull kept for it (024: written by
+        -- tracktik_pull_page() as the owner), read and then deleted
+        GRANT SELECT, DELETE ON tracktik_pull_seen TO tracktik_worker_role;
         GRANT SELECT ON incidents_ledger, billing_lines
             TO tracktik_worker_role;
     END IF;

@@ -16,6 +16,6 @@
  * migrate"; the worker compares it with the highest migration recorded
  * in tracktik_schema_migrations.  Raise it with every migration.
  */
-#define TT_SCHEMA_VERSION  23
+#define TT_SCHEMA_VERSION  24
 
 #endif /* TT_VERSION_H */

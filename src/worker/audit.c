@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yajl/yajl_tree.h>
 
 #include "api.h"
 #include "audit.h"
@@ -18,7 +17,6 @@
 #include "db.h"
 #include "enrich.h"
 #include "import.h"
-#include "ledger.h"
 #include "log.h"
 #include "parse.h"
 #include "pull.h"
@@ -49,7 +47,8 @@ static int tt_audit_window(tt_channel_t *ch, PGconn *conn,
 static int tt_audit_page(PGconn *conn, tt_enrich_t *enrich,
     const tt_config_t *cfg, const char *body, long long *last_id,
     int *items, char *err, size_t errlen);
-static int tt_audit_page_empty(const char *body);
+static int tt_audit_stage_pull(PGconn *conn, const tt_audit_spec_t *spec,
+    tt_audit_result_t *result, char *err, size_t errlen);
 static int tt_audit_compare(PGconn *conn, const tt_config_t *cfg,
     const char *const *params, tt_audit_result_t *result, double *rules,
     char *err, size_t errlen);
@@ -70,10 +69,10 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
     tt_audit_result_t *result, char *err, size_t errlen)
 {
     int          i, rc, unique;
-    char         from[32], to[32];
+    char         from[32], to[32], since[32];
     double       t0, t1, rules;
     PGresult    *res;
-    const char  *params[5];
+    const char  *params[6];
 
     memset(result, 0, sizeof(*result));
     unique = 0;
@@ -81,6 +80,8 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
 
     if (spec->file != NULL) {
         rc = tt_audit_stage_file(conn, spec, result, &unique, err, errlen);
+    } else if (spec->pull > 0) {
+        rc = tt_audit_stage_pull(conn, spec, result, err, errlen);
     } else {
         rc = tt_audit_stage_api(conn, cfg, spec, stop, result, err, errlen);
     }
@@ -93,7 +94,13 @@ tt_audit_run(PGconn *conn, const tt_config_t *cfg,
     params[2] = to;
     params[3] = spec->skip_pending ? "t" : "f";
     params[4] = unique ? "t" : "f";
+    params[5] = NULL;
     t1 = tt_now();
+
+    if (rc == 0 && result->since != 0) {
+        tt_time_format_utc(result->since, since, sizeof(since));
+        params[5] = since;
+    }
 
     if (rc == 0) {
         rules = 0;
@@ -305,70 +312,25 @@ tt_audit_window(tt_channel_t *ch, PGconn *conn, tt_enrich_t *enrich,
 }
 
 
-/* a page's reports, read as process.c reads a job's, into the staging */
+/* a page's reports, read as `run` reads a job's (audit_stage.c), into
+ * the staging */
 static int
 tt_audit_page(PGconn *conn, tt_enrich_t *enrich, const tt_config_t *cfg,
     const char *body, long long *last_id, int *items, char *err,
     size_t errlen)
 {
-    char              *json, msg[512];
-    size_t             i;
-    PGresult          *res;
-    tt_payload_t       p;
-    const char        *params[1];
-    tt_ledger_item_t  *it;
+    char         *json;
+    PGresult     *res;
+    const char   *params[1];
 
-    memset(&p, 0, sizeof(p));
-
-    if (tt_payload_parse(body, strlen(body), cfg->default_time_zone, &p,
-                         msg, sizeof(msg)) != 0)
+    if (tt_audit_items(enrich, cfg->default_time_zone, body, &json, items,
+                       last_id, err, errlen) != 0)
     {
-        tt_payload_free(&p);
-
-        /* a window with no report, or a last page that is empty */
-        if (tt_audit_page_empty(body)) {
-            *items = 0;
-            return 0;
-        }
-
-        snprintf(err, errlen, "a page of /rest/v1/reports: %s", msg);
         return -1;
     }
-
-    if (tt_enrich_reports(enrich, &p, cfg->default_time_zone, msg,
-                          sizeof(msg)) != 0)
-    {
-        snprintf(err, errlen, "a page of /rest/v1/reports: %s", msg);
-        tt_payload_free(&p);
-        return -1;
-    }
-
-    *items = (int) p.nreports;
-
-    it = calloc(p.nreports + 1, sizeof(*it));
-    if (it == NULL) {
-        tt_payload_free(&p);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-
-    for (i = 0; i < p.nreports; i++) {
-        it[i].report = &p.reports[i];
-        it[i].service_date = "";
-        it[i].lines_json = "[]";
-
-        if (p.reports[i].report_id > *last_id) {
-            *last_id = p.reports[i].report_id;
-        }
-    }
-
-    json = tt_ledger_batch_json(it, p.nreports);
-    free(it);
-    tt_payload_free(&p);
 
     if (json == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return 0;
     }
 
     params[0] = json;
@@ -382,21 +344,46 @@ tt_audit_page(PGconn *conn, tt_enrich_t *enrich, const tt_config_t *cfg,
 }
 
 
-/* 1 when the page's data is an empty list (parse.c refuses a payload
- * without a report) */
+/*
+ * The schedule's audit: the pages its pull kept (tracktik_pull_seen,
+ * pull.sql) staged as the source, no request made; refused when the
+ * pull saw its window only in part (tracktik_audit_stage_pull(),
+ * audit.sql).  result->since: the pull's updatedOn:gte, 0: none.
+ */
 static int
-tt_audit_page_empty(const char *body)
+tt_audit_stage_pull(PGconn *conn, const tt_audit_spec_t *spec,
+    tt_audit_result_t *result, char *err, size_t errlen)
 {
-    int          empty;
-    yajl_val     tree, data;
-    const char  *path[] = { "data", NULL };
+    char         pull[24];
+    PGresult    *res;
+    const char  *params[1];
 
-    tree = yajl_tree_parse(body, NULL, 0);
-    data = tree != NULL ? yajl_tree_get(tree, path, yajl_t_array) : NULL;
-    empty = data != NULL && data->u.array.len == 0;
-    yajl_tree_free(tree);
+    if (tt_db_exec(conn, "BEGIN", PGRES_COMMAND_OK, err, errlen) != 0) {
+        return -1;
+    }
 
-    return empty;
+    res = tt_db_query(conn, "staging table",
+                      "SELECT tracktik_audit_begin(false)", 0, NULL, err,
+                      errlen);
+    PQclear(res);
+
+    snprintf(pull, sizeof(pull), "%lld", spec->pull);
+    params[0] = pull;
+
+    res = res == NULL ? NULL
+          : tt_db_query(conn, "staging the pull's pages",
+                        "SELECT coalesce(floor(extract(epoch FROM"
+                        " updated_since)), 0) FROM"
+                        " tracktik_audit_stage_pull($1)", 1, params, err,
+                        errlen);
+    if (res == NULL) {
+        return -1;
+    }
+
+    result->since = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    return 0;
 }
 
 
@@ -405,8 +392,8 @@ tt_audit_page_empty(const char *body)
  * ledger's unbilled reports on a second connection (the worker and that
  * connection's backend work while conn's backend compares); what should
  * have billed is COPYed into tracktik_audit_diff once both are done.
- * params: p_file, from, to, p_pending, p_unique; *rules: the seconds the
- * rules took.
+ * params: p_file, from, to, p_pending, p_unique, p_since; *rules: the
+ * seconds the rules took.
  */
 static int
 tt_audit_compare(PGconn *conn, const tt_config_t *cfg,
@@ -426,8 +413,8 @@ tt_audit_compare(PGconn *conn, const tt_config_t *cfg,
     }
 
     if (PQsendQueryParams(conn, "SELECT * FROM tracktik_audit_compare($1,"
-                          " $2, $3, $4, $5)", 5, NULL, params, NULL, NULL,
-                          0) != 1)
+                          " $2, $3, $4, $5, $6)", 6, NULL, params, NULL,
+                          NULL, 0) != 1)
     {
         tt_db_error(conn, NULL, "comparing the ledger with the source", err,
                     errlen);

@@ -38,6 +38,8 @@ typedef struct {
     int          page_size;     /* the API's limit=; 0: the setting */
     int          skip_pending;  /* leave out reports whose pulled job is
                                    not recorded yet */
+    long long    pull;          /* > 0: the source is what this pull
+                                   listed (the schedule's audit) */
 } tt_audit_spec_t;
 
 
@@ -49,6 +51,8 @@ typedef struct {
     long long    counts[TT_AUDIT_KINDS];
     long long    differences;
     long long    requests;          /* API calls */
+    long long    since;             /* the pull listed the reports updated
+                                       since (epoch); 0: the whole period */
     char         mapping[128];      /* the file's mapping */
 } tt_audit_result_t;
 
@@ -79,14 +83,46 @@ long long tt_audit_record(PGconn *conn, long long pull_id,
     char *err, size_t errlen);
 
 /*
- * The schedule's audit of a pull it ran: [from, to] compared with
- * TrackTik (the reports whose jobs `run` has not recorded yet left out)
- * and the result recorded (tracktik_audit_runs) in one transaction;
- * *result says what was found.  The run's id, or -1 with err.
+ * The schedule's audit of a pull it ran: [from, to] compared with the
+ * pages the pull listed (tt_audit_seen_page(), kept in the database by
+ * the pull; no request is made), the reports whose jobs `run` has not
+ * recorded yet left out, and the result recorded (tracktik_audit_runs)
+ * in one transaction that also drops the kept pages; *result says what
+ * was found.  The run's id, or -1 with err (also when the pull saw its
+ * window only in part).
  */
 long long tt_audit_scheduled(const tt_config_t *cfg, long long pull_id,
     long long from, long long to, volatile sig_atomic_t *stop,
     tt_audit_result_t *result, char *err, size_t errlen);
+
+/*
+ * A page of /rest/v1/reports read for the audit (audit_stage.c): each
+ * report parsed and enriched as `run` records it, into *json, the array
+ * tracktik_audit_items() reads (NULL for an empty page; malloc()ed).
+ * *items: the page's reports; *last_id, unless NULL, raised to the
+ * highest id.  0, or -1 with err.
+ */
+struct tt_enrich_s;
+
+int tt_audit_items(struct tt_enrich_s *enrich, const char *default_time_zone,
+    const char *body, char **json, int *items, long long *last_id,
+    char *err, size_t errlen);
+
+/*
+ * What a scheduled pull lists, kept for its audit: the pull's page hook
+ * (tt_pull_spec_t.seen, pull.h).  Enrichment of its own (the site's
+ * client; posts not looked up: the pull stores the ones a page includes
+ * after the page is read, and no contract is compared).
+ */
+typedef struct {
+    const char          *default_time_zone;
+    struct tt_enrich_s  *enrich;
+} tt_audit_seen_t;
+
+int tt_audit_seen_open(tt_audit_seen_t *seen, const tt_config_t *cfg);
+void tt_audit_seen_close(tt_audit_seen_t *seen);
+int tt_audit_seen_page(void *ctx, const char *page, char **items,
+    char *err, size_t errlen);
 
 /*
  * The lean staging of an export's rows (audit_stage.c): the importer's

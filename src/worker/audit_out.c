@@ -248,10 +248,10 @@ tt_audit_record(PGconn *conn, long long pull_id,
     char *err, size_t errlen)
 {
     char          pull[24], from[32], to[32], ledger[24], source[24];
-    char          pending[24];
+    char          pending[24], since[32];
     long long     id;
     PGresult     *res;
-    const char   *params[7];
+    const char   *params[8];
 
     snprintf(pull, sizeof(pull), "%lld", pull_id);
     tt_time_format_utc(spec->from, from, sizeof(from));
@@ -259,6 +259,7 @@ tt_audit_record(PGconn *conn, long long pull_id,
     snprintf(ledger, sizeof(ledger), "%lld", result->ledger_reports);
     snprintf(source, sizeof(source), "%lld", result->source_reports);
     snprintf(pending, sizeof(pending), "%lld", result->pending);
+    tt_time_format_utc(result->since, since, sizeof(since));
 
     params[0] = pull_id > 0 ? pull : NULL;
     params[1] = spec->file != NULL ? spec->file : "api";
@@ -267,10 +268,11 @@ tt_audit_record(PGconn *conn, long long pull_id,
     params[4] = ledger;
     params[5] = source;
     params[6] = pending;
+    params[7] = result->since != 0 ? since : NULL;
 
     res = tt_db_query(conn, "recording the audit",
                       "SELECT tracktik_audit_record($1, $2, $3, $4, $5, $6,"
-                      " $7)", 7, params, err, errlen);
+                      " $7, $8)", 8, params, err, errlen);
     if (res == NULL) {
         return -1;
     }
@@ -300,6 +302,7 @@ tt_audit_scheduled(const tt_config_t *cfg, long long pull_id,
     spec.from = from;
     spec.to = to;
     spec.skip_pending = 1;
+    spec.pull = pull_id;
 
     id = -1;
 

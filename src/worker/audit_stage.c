@@ -1,5 +1,16 @@
 /*
- * audit_stage: an export's rows staged for the audit, lean.  The
+ * audit_stage: a source's reports as the audit stages them.
+ *
+ * A page of /rest/v1/reports (tt_audit_items()): each report read as
+ * `run` reads a pulled report's job, parsed (parse.c) and enriched
+ * (enrich.c: the client is the site's parent client, as the ledger has
+ * it), then written as the JSON array tracktik_audit_items() reads
+ * (audit.sql).  `audit --source api` stages its own listing's pages so;
+ * a scheduled pull hands every page it lists through
+ * tt_audit_seen_page(), and tracktik_pull_page() keeps the result for
+ * the pull's audit (pull.sql), so that audit lists nothing itself.
+ *
+ * An export's rows, lean.  The
  * importer reads and checks each row (import.c, import_row.c: the same
  * rejects as an import); only the compared columns of a good row are
  * written, in COPY's binary format, into tracktik_audit_source
@@ -10,9 +21,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_tree.h>
 
 #include "audit.h"
+#include "enrich.h"
 #include "import_row.h"
+#include "ledger.h"
+#include "parse.h"
 
 
 /* the rows are handed to libpq this many bytes at a time */
@@ -32,11 +47,145 @@ static void tt_audit_stage_int8(tt_audit_stage_t *st, long long v,
 static void tt_audit_stage_time(tt_audit_stage_t *st, long long t,
     int has);
 static void tt_audit_stage_text(tt_audit_stage_t *st, const char *s);
+static int tt_audit_page_empty(const char *body);
 
 
 const char  *tt_audit_stage_copy = "COPY tracktik_audit_source (line,"
     " report_id, occurred_at, client_id, site_id, severity, category,"
     " report_template, status, updated_on) FROM STDIN (FORMAT binary)";
+
+
+int
+tt_audit_items(tt_enrich_t *enrich, const char *default_time_zone,
+    const char *body, char **json, int *items, long long *last_id,
+    char *err, size_t errlen)
+{
+    char              msg[512];
+    size_t            i;
+    tt_payload_t      p;
+    tt_ledger_item_t *it;
+
+    *json = NULL;
+    *items = 0;
+    memset(&p, 0, sizeof(p));
+
+    if (tt_payload_parse(body, strlen(body), default_time_zone, &p, msg,
+                         sizeof(msg)) != 0)
+    {
+        tt_payload_free(&p);
+
+        /* a window with no report, or a last page that is empty */
+        if (tt_audit_page_empty(body)) {
+            return 0;
+        }
+
+        snprintf(err, errlen, "a page of /rest/v1/reports: %s", msg);
+        return -1;
+    }
+
+    if (tt_enrich_reports(enrich, &p, default_time_zone, msg,
+                          sizeof(msg)) != 0)
+    {
+        snprintf(err, errlen, "a page of /rest/v1/reports: %s", msg);
+        tt_payload_free(&p);
+        return -1;
+    }
+
+    it = calloc(p.nreports + 1, sizeof(*it));
+    if (it == NULL) {
+        tt_payload_free(&p);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < p.nreports; i++) {
+        it[i].report = &p.reports[i];
+        it[i].service_date = "";
+        it[i].lines_json = "[]";
+
+        if (last_id != NULL && p.reports[i].report_id > *last_id) {
+            *last_id = p.reports[i].report_id;
+        }
+    }
+
+    *items = (int) p.nreports;
+    *json = tt_ledger_batch_json(it, p.nreports);
+    free(it);
+    tt_payload_free(&p);
+
+    if (*json == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* 1 when the page's data is an empty list (parse.c refuses a payload
+ * without a report) */
+static int
+tt_audit_page_empty(const char *body)
+{
+    int          empty;
+    yajl_val     tree, data;
+    const char  *path[] = { "data", NULL };
+
+    tree = yajl_tree_parse(body, NULL, 0);
+    data = tree != NULL ? yajl_tree_get(tree, path, yajl_t_array) : NULL;
+    empty = data != NULL && data->u.array.len == 0;
+    yajl_tree_free(tree);
+
+    return empty;
+}
+
+
+int
+tt_audit_seen_open(tt_audit_seen_t *seen, const tt_config_t *cfg)
+{
+    seen->default_time_zone = cfg->default_time_zone;
+    seen->enrich = tt_enrich_new(cfg);
+
+    if (seen->enrich == NULL) {
+        return -1;
+    }
+
+    tt_enrich_no_posts(seen->enrich);
+
+    return 0;
+}
+
+
+void
+tt_audit_seen_close(tt_audit_seen_t *seen)
+{
+    tt_enrich_free(seen->enrich);
+    seen->enrich = NULL;
+}
+
+
+/* an empty page is an empty array: nothing to keep, nothing missed */
+int
+tt_audit_seen_page(void *ctx, const char *page, char **items, char *err,
+    size_t errlen)
+{
+    int               n;
+    tt_audit_seen_t  *seen;
+
+    seen = ctx;
+
+    if (tt_audit_items(seen->enrich, seen->default_time_zone, page, items,
+                       &n, NULL, err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    if (*items == NULL) {
+        *items = strdup("[]");
+    }
+
+    return *items != NULL ? 0 : -1;
+}
 
 
 /* the file's signature, flags and header extension (none) */

@@ -70,8 +70,9 @@ const tt_option_t  tt_cmd_schedule_options[] = {
       "renewing it (default: 60 s beyond three looks)" },
     { "no-audit", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
       offsetof(tt_schedule_opts_t, no_audit), 0, 0, NULL, NULL, NULL,
-      "do not audit the window after each pull (the audit lists it from "
-      "TrackTik again; doc/audit.md)" },
+      "do not audit each pull (the audit compares the pages the pull "
+      "listed with the ledger, asking TrackTik nothing more; "
+      "doc/audit.md)" },
     { "once", NULL, TT_OPT_FLAG, TT_IN_COMMAND,
       offsetof(tt_schedule_opts_t, once), 0, 0, NULL, NULL, NULL,
       "one step: pull if this process holds the lease and a pull is due" },
@@ -175,6 +176,7 @@ tt_cmd_schedule(tt_cmd_args_t *args)
 {
     int                  rc, tick_ms;
     char                 err[1024], holder[160], q[1100];
+    tt_audit_seen_t      seen;
     tt_pull_result_t     r;
     tt_schedule_spec_t   s;
     tt_schedule_opts_t  *o;
@@ -184,6 +186,18 @@ tt_cmd_schedule(tt_cmd_args_t *args)
     s.interval_s = o->interval;
     s.margin_s = o->margin;
     s.lookback_days = o->lookback;
+    s.seen = NULL;
+    s.seen_ctx = NULL;
+
+    /* each pull keeps what it lists for its audit */
+    if (!o->no_audit) {
+        if (tt_audit_seen_open(&seen, &args->cfg) != 0) {
+            tt_cmd_error("out of memory");
+            return 1;
+        }
+        s.seen = tt_audit_seen_page;
+        s.seen_ctx = &seen;
+    }
 
     /* look often enough to keep the lease, never more than every 30 s */
     tick_ms = o->interval * 1000 / 4;
@@ -232,6 +246,10 @@ tt_cmd_schedule(tt_cmd_args_t *args)
 
     tt_schedule_release(&args->cfg, holder);
 
+    if (!o->no_audit) {
+        tt_audit_seen_close(&seen);
+    }
+
     if (o->once && rc >= 0) {
         printf("schedule: %s\n", rc == 1 ? "pulled" : "nothing due");
     }
@@ -241,10 +259,10 @@ tt_cmd_schedule(tt_cmd_args_t *args)
 
 
 /*
- * After a scheduled pull: the same window audited against TrackTik, the
- * result kept for the portal (the reports `run` has not recorded yet are
- * counted as pending, not as differences).  A failed audit is logged;
- * the schedule goes on.
+ * After a scheduled pull: what it listed compared with the ledger (no
+ * second listing), the result kept for the portal (the reports `run` has
+ * not recorded yet are counted as pending, not as differences).  A
+ * failed audit is logged; the schedule goes on.
  */
 static void
 tt_cmd_schedule_audit(const tt_config_t *cfg, const tt_pull_result_t *r)

@@ -34,6 +34,7 @@ struct tt_enrich_s {
     tt_lookup_t           posts;
     size_t                nzones;
     char                 *zones[TT_ENRICH_ZONES];
+    int                   no_posts;     /* tt_enrich_no_posts() */
 };
 
 
@@ -133,6 +134,15 @@ tt_enrich_free(tt_enrich_t *e)
 
 
 void
+tt_enrich_no_posts(tt_enrich_t *e)
+{
+    if (e != NULL) {
+        e->no_posts = 1;
+    }
+}
+
+
+void
 tt_enrich_counts(const tt_enrich_t *e, long long *calls, long long *hits)
 {
     *calls = e ? e->accounts.fetches + e->posts.fetches : 0;
@@ -158,7 +168,7 @@ tt_enrich_reports(tt_enrich_t *e, tt_payload_t *p,
     for (i = 0; i < p->nreports; i++) {
         r = &p->reports[i];
 
-        if (r->position.has_id
+        if (r->position.has_id && !e->no_posts
             && tt_lookup_get(&e->posts, e->ch.conn, r->position.id, &post,
                              why, sizeof(why)) != 0)
         {

@@ -63,6 +63,13 @@ typedef struct {
 extern const tt_lookup_kind_t  tt_enrich_posts;
 
 /* API calls made and cache hits, for the log */
+/*
+ * The posts left alone: only the site, client and time zone are looked
+ * up (a pull's audit reads a page before the pull stores the posts the
+ * page includes, and compares no contract).
+ */
+void tt_enrich_no_posts(tt_enrich_t *e);
+
 void tt_enrich_counts(const tt_enrich_t *e, long long *calls,
     long long *hits);
 

@@ -426,9 +426,9 @@ tt_pull_page(tt_pull_t *p, const char *filter, char *err, size_t errlen)
 {
     int                listed;
     char               path[4096], pull[24], from[32], offset[16];
-    char               limit[16];
+    char               limit[16], *seen, why[512], q[600];
     PGresult          *res;
-    const char        *params[5];
+    const char        *params[6];
     tt_http_answer_t   answer;
 
     snprintf(pull, sizeof(pull), "%lld", p->result->pull_id);
@@ -465,16 +465,30 @@ tt_pull_page(tt_pull_t *p, const char *filter, char *err, size_t errlen)
         return -1;
     }
 
+    /* what the pull's audit will compare: read from this very page */
+    seen = NULL;
+
+    if (p->spec->seen != NULL
+        && p->spec->seen(p->spec->seen_ctx, answer.body, &seen, why,
+                         sizeof(why)) != 0)
+    {
+        tt_log(TT_LOG_WARN, "event=pull_page_unseen pull=%s from=%s "
+               "offset=%s error=%s", pull, from, offset,
+               tt_log_quote(why, q, sizeof(q)));
+    }
+
     params[1] = from;
     params[2] = offset;
     params[3] = limit;
     params[4] = answer.body;
+    params[5] = seen;
 
     res = tt_db_query(p->ch.conn, "queueing a page",
                       "SELECT items, queued, restarted, listed"
-                      "  FROM tracktik_pull_page($1, $2, $3, $4, $5)", 5,
-                      params, err, errlen);
+                      "  FROM tracktik_pull_page($1, $2, $3, $4, $5, $6)",
+                      6, params, err, errlen);
     tt_http_answer_free(&answer);
+    free(seen);
 
     if (res == NULL) {
         return -1;
@@ -587,6 +601,8 @@ tt_schedule_tick(const tt_config_t *cfg, const tt_schedule_spec_t *s,
     spec.to = now;
     spec.from = now - (long long) s->lookback_days * 86400;
     spec.since = PQgetisnull(res, 0, 1) ? 0 : atoll(PQgetvalue(res, 0, 1));
+    spec.seen = s->seen;
+    spec.seen_ctx = s->seen_ctx;
 
     PQclear(res);
     PQfinish(conn);

@@ -35,6 +35,17 @@
                          "reportFlag,createdOn,updatedOn"
 
 
+/*
+ * A pull's page hook (the schedule's audit: tt_audit_seen_page(),
+ * audit.h): the listed page as TrackTik sent it, read into *items, a
+ * malloc()ed JSON array that tracktik_pull_page() keeps beside the page
+ * (pull.sql).  -1 with err: the page is still queued, not kept, and the
+ * pull's audit will refuse a window it saw only in part.
+ */
+typedef int (*tt_pull_seen_pt)(void *ctx, const char *page, char **items,
+    char *err, size_t errlen);
+
+
 typedef struct {
     int          scheduled;     /* 0: manual (resumable) */
     long long    from;          /* epoch seconds, UTC */
@@ -45,6 +56,8 @@ typedef struct {
     const char  *include;
     int          page_size;     /* limit=, at least 2; 0: the API setting
                                    (1000) */
+    tt_pull_seen_pt  seen;      /* NULL: the pages are not kept */
+    void            *seen_ctx;
 } tt_pull_spec_t;
 
 
@@ -87,6 +100,8 @@ typedef struct {
     int          margin_s;      /* updatedOn overlap with the last pull */
     int          lookback_days; /* reportDateTime window looked at */
     int          lease_s;       /* the lease outlives a pull this long */
+    tt_pull_seen_pt  seen;      /* the pulls' page hook; NULL: none */
+    void            *seen_ctx;
 } tt_schedule_spec_t;
 
 /*

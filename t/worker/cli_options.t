@@ -192,6 +192,12 @@ subtest 'COMMAND --help: that command alone' => sub {
     like $out, qr/--poll-interval MS.*--api-rate N/s,
         'billing sync: its own and the TrackTik API options';
 
+    # the scheduled audit compares the pull's own pages (doc/audit.md)
+    ($rc, $out) = cli({}, 'schedule', '--help');
+    (my $flat = $out) =~ s/\s+/ /g;
+    like $flat, qr/--no-audit do not audit each pull \(the audit compares the pages the pull listed with the ledger, asking TrackTik nothing more/,
+        'schedule --help: its audit asks TrackTik nothing more';
+
     ($rc, $out) = cli({}, '--help');
     my @commands = $out =~ /^  ((?:[a-z]+ )?[a-z]+)(?: [\[A-Z(-]|\s*$|\s{2})/mg;
     for my $c (qw(run migrate), 'contracts load', 'jobs retry', 'users add',

@@ -68,6 +68,16 @@ sub asked {
 
 sub config { $_[0]->_call('POST', '/__sim/config', $_[1]) }
 
+# deliveries sent where nothing listens (suites that lose them on purpose
+# and recover them by a pull); the secret is a file of TTWorker $t
+sub deliver_nowhere {
+    my ($self, $t) = @_;
+    my $secret = $t->file('webhook.secret', "not-used-deliveries-dropped\n");
+    return $self->config({ deliver_url => 'http://127.0.0.1:9/webhooks/'
+                                          . 'tracktik',
+                           secret_file => $secret });
+}
+
 sub faults { $_[0]->_call('PUT', '/__sim/faults', { rules => $_[1] }) }
 
 # the simulator's demo OAuth client and API user (sim/README.md)
