@@ -74,6 +74,19 @@ sub import_on_pty {
     return ($rc, slurp($outfile), $screen);
 }
 
+# the checks both forms share, on what was shown while reading: each
+# [ rows, rows/s, ETA ] of them
+sub while_reading {
+    my (@shown) = @_;
+    is scalar(grep { $_->[2] =~ /^\d+ s$/ } @shown), scalar @shown,
+       'each with an ETA in seconds';
+    is scalar(grep { $_->[1] > 0 } @shown), scalar @shown,
+       'and a rate in rows/s';
+    is_deeply [ map { $_->[0] } @shown ],
+              [ sort { $a <=> $b } map { $_->[0] } @shown ],
+              'the row counts grow';
+}
+
 my $rows = 150000;
 my $file = export_file($t, 'progress.csv', '--rows', $rows);
 
@@ -111,13 +124,7 @@ subtest 'not a terminal: plain periodic lines' => sub {
     ok @during >= 2, scalar(@during) . ' lines while reading, one a second'
         or diag $err;
     ok @during <= $read_s + 2, 'not more than one a second' or diag $err;
-    is scalar(grep { $_->[3] =~ /^\d+ s$/ } @during), scalar @during,
-       'each with an ETA in seconds';
-    is scalar(grep { $_->[1] > 0 } @during), scalar @during,
-       'and a rate in rows/s';
-    is_deeply [ map { $_->[0] } @during ],
-              [ sort { $a <=> $b } map { $_->[0] } @during ],
-              'the row counts grow';
+    while_reading(map { [ @$_[0, 1, 3] ] } @during);
     ok $during[-1][0] < $rows, 'below the total while reading';
     is_deeply [ @{ $p[-1] }[0, 2] ], [ $rows, 100 ],
               'the last: every row, 100%';
@@ -137,19 +144,13 @@ subtest 'on a terminal: a bar redrawn in place' => sub {
     # the worker's own
     (my $s = $screen) =~ s/\r\n/\n/g;
     my @draws;
-    while ($s =~ /\r\[([#.]{40})\] +(\d+)% (\d+) rows (\d+) rows\/s (ETA (?:\d+ s|-)) {3}/g) {
+    while ($s =~ /\r\[([#.]{40})\] +(\d+)% (\d+) rows (\d+) rows\/s ETA (\d+ s|-) {3}/g) {
         push @draws, [ $1, $2, $3, $4, $5 ];
     }
     my @during = @draws[0 .. $#draws - 1];
     ok @during >= 3, scalar(@during) . ' redraws while reading'
         or diag explain $s;
-    is scalar(grep { $_->[4] =~ /^ETA \d+ s$/ } @during), scalar @during,
-       'each with an ETA in seconds';
-    is scalar(grep { $_->[3] > 0 } @during), scalar @during,
-       'and a rate in rows/s';
-    is_deeply [ map { $_->[2] } @during ],
-              [ sort { $a <=> $b } map { $_->[2] } @during ],
-              'the row counts grow';
+    while_reading(map { [ @$_[2, 3, 4] ] } @during);
     # the bar: one '#' per 2.5% (the percentage is rounded, the bar cut)
     is scalar(grep { abs(($_->[0] =~ tr/#//) - $_->[1] * 0.4) <= 1 } @draws),
        scalar @draws, 'each bar as full as its percentage';
