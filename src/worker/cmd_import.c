@@ -2,8 +2,9 @@
  * cmd_import: `import FILE.csv|FILE.xlsx [--mapping NAME] [--rejects
  * FILE] [--progress-interval SECONDS]`.  Progress goes to stderr (a bar
  * redrawn in place on a terminal, a plain line every --progress-interval
- * seconds otherwise), the summary to stdout.  Exit 0: every row imported; 3: imported, but some rows were
- * rejected (listed in the rejects file); 1: nothing was written.
+ * seconds otherwise), the summary to stdout.  Exit 0: every row
+ * imported; 3: imported, but some rows were rejected (listed in the
+ * rejects file); 1: nothing was written.
  */
 
 #include <limits.h>

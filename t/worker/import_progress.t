@@ -144,7 +144,8 @@ subtest 'on a terminal: a bar redrawn in place' => sub {
     # the worker's own
     (my $s = $screen) =~ s/\r\n/\n/g;
     my @draws;
-    while ($s =~ /\r\[([#.]{40})\] +(\d+)% (\d+) rows (\d+) rows\/s ETA (\d+ s|-) {3}/g) {
+    while ($s =~ /\r\[([#.]{40})\]\ +(\d+)%\ (\d+)\ rows\ (\d+)\ rows\/s
+                  \ ETA\ (\d+\ s|-)\ {3}/gx) {
         push @draws, [ $1, $2, $3, $4, $5 ];
     }
     my @during = @draws[0 .. $#draws - 1];
@@ -156,7 +157,8 @@ subtest 'on a terminal: a bar redrawn in place' => sub {
        scalar @draws, 'each bar as full as its percentage';
     is_deeply [ @{ $draws[-1] }[0 .. 2] ], [ '#' x 40, 100, $rows ],
               'the last redraw: full, 100%, every row';
-    like $s, qr/\r\[#{40}\] 100% $rows rows \d+ rows\/s ETA - {3}\nimport: merging into the ledger \.\.\.\n\z/,
+    like $s, qr/\r\[\#{40}\]\ 100%\ $rows\ rows\ \d+\ rows\/s\ ETA\ -\ {3}
+                \nimport:\ merging\ into\ the\ ledger\ \.\.\.\n\z/x,
          'then the merge line, ended when the import is';
     my $count = () = $s =~ /\r\[/g;
     is $count, scalar @draws, 'every redraw has that form';
