@@ -27,6 +27,7 @@ PACKAGES=(
     libtest-base-perl libipc-run-perl libtext-diff-perl
     libtest-longstring-perl liblist-moreutils-perl libwww-perl
     libjson-pp-perl liburi-perl
+    libio-pty-perl libarchive-zip-perl
     python3 curl openssl procps iproute2 ca-certificates tzdata
     chromium fonts-dejavu-core
 )

@@ -14,8 +14,13 @@
 #ifndef TT_ARCHIVE_H
 #define TT_ARCHIVE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <libpq-fe.h>
+
+
+/* how often a daemon (archive build, run) prunes, seconds */
+#define TT_ARCHIVE_PRUNE_EVERY  300
 
 
 typedef struct {
@@ -62,5 +67,12 @@ int tt_archive_build_next(PGconn *conn, const char *dir, char *err,
  */
 int tt_archive_prune(PGconn *conn, const char *dir, int keep_days,
     char *err, size_t errlen);
+
+/*
+ * The daemons' retention pass (archive build, run): tt_archive_prune()
+ * until fewer than 100 are left or *stop is set.  0, or -1 with err.
+ */
+int tt_archive_prune_all(PGconn *conn, const char *dir, int keep_days,
+    volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 #endif /* TT_ARCHIVE_H */

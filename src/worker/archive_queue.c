@@ -170,6 +170,23 @@ tt_archive_prune(PGconn *conn, const char *dir, int keep_days, char *err,
 }
 
 
+int
+tt_archive_prune_all(PGconn *conn, const char *dir, int keep_days,
+    volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    int  n;
+
+    do {
+        n = tt_archive_prune(conn, dir, keep_days, err, errlen);
+        if (n < 0) {
+            return -1;
+        }
+    } while (n == 100 && !*stop);
+
+    return 0;
+}
+
+
 /* archives/<digits>-<16 lower-case hex digits>.zip */
 static int
 tt_archive_key_ok(const char *key)

@@ -223,6 +223,7 @@ typedef struct {
     const char  *mapping;
     const char  *mapping_dir;
     const char  *rejects;
+    int          progress_interval;
 } tt_import_cmd_opts_t;
 
 typedef struct {

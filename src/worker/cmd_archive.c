@@ -27,10 +27,6 @@
 /* as tracktik_archives' check: at most 366 days, both ends included */
 #define TT_ARCHIVE_MAX_DAYS  366
 
-/* how often the daemon looks for archives past --keep-days, seconds */
-#define TT_ARCHIVE_PRUNE_EVERY  300
-
-
 /* the photo store (run's --attachment-dir), the same setting for both */
 #define TT_ARCHIVE_DIR_OPT(help)                                              \
     { "attachment-dir", "DIR", TT_OPT_TEXT_OR_OFF, TT_IN_CONFIG,              \
@@ -40,8 +36,6 @@
 
 static int tt_cmd_check_sites(const char *value, char *err, size_t errlen);
 static int tt_cmd_archive_period(const char *from, const char *to);
-static int tt_cmd_archive_prune(PGconn *conn, const char *dir,
-    int keep_days);
 static void tt_cmd_archive_signal(int signo);
 
 
@@ -184,9 +178,11 @@ tt_cmd_archive_build(tt_cmd_args_t *args)
         if (o->keep_days > 0
             && time(NULL) - pruned >= TT_ARCHIVE_PRUNE_EVERY)
         {
-            if (tt_cmd_archive_prune(conn, args->cfg.attachment_dir,
-                                     o->keep_days) != 0)
+            if (tt_archive_prune_all(conn, args->cfg.attachment_dir,
+                                     o->keep_days, &tt_archive_stop, err,
+                                     sizeof(err)) != 0)
             {
+                tt_cmd_error("archive build: %s", err);
                 PQfinish(conn);
                 return 1;
             }
@@ -220,25 +216,6 @@ tt_cmd_archive_build(tt_cmd_args_t *args)
     }
 
     PQfinish(conn);
-
-    return 0;
-}
-
-
-/* every archive past the retention, 100 at a time */
-static int
-tt_cmd_archive_prune(PGconn *conn, const char *dir, int keep_days)
-{
-    int   n;
-    char  err[1024];
-
-    do {
-        n = tt_archive_prune(conn, dir, keep_days, err, sizeof(err));
-        if (n < 0) {
-            tt_cmd_error("archive build: %s", err);
-            return -1;
-        }
-    } while (n == 100 && !tt_archive_stop);
 
     return 0;
 }

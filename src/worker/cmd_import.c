@@ -1,9 +1,10 @@
 /*
  * cmd_import: `import FILE.csv|FILE.xlsx [--mapping NAME] [--rejects
- * FILE]`.  Progress goes to stderr (a bar redrawn in place on a
- * terminal, a plain line every few seconds otherwise), the summary to
- * stdout.  Exit 0: every row imported; 3: imported, but some rows were
- * rejected (listed in the rejects file); 1: nothing was written.
+ * FILE] [--progress-interval SECONDS]`.  Progress goes to stderr (a bar
+ * redrawn in place on a terminal, a plain line every --progress-interval
+ * seconds otherwise), the summary to stdout.  Exit 0: every row
+ * imported; 3: imported, but some rows were rejected (listed in the
+ * rejects file); 1: nothing was written.
  */
 
 #include <limits.h>
@@ -24,6 +25,7 @@
 
 typedef struct {
     int        tty;
+    double     every;           /* seconds between two lines or redraws */
     double     start;
     double     last;
 } tt_cmd_progress_t;
@@ -46,6 +48,11 @@ const tt_option_t  tt_cmd_import_options[] = {
     { "rejects", "FILE", TT_OPT_TEXT, TT_IN_COMMAND,
       offsetof(tt_import_cmd_opts_t, rejects), 0, 0, NULL, NULL, NULL,
       "write every rejected row's line number and reason to FILE" },
+    { "progress-interval", "SECONDS", TT_OPT_INT, TT_IN_COMMAND,
+      offsetof(tt_import_cmd_opts_t, progress_interval), 1, 3600, NULL,
+      NULL, "5", "seconds between two progress lines when stderr is not a "
+      "terminal (a log); on a terminal the bar is redrawn 5 times a "
+      "second" },
     { "default-time-zone", "ZONE", TT_OPT_TEXT, TT_IN_CONFIG,
       offsetof(tt_config_t, default_time_zone), 0, 0, tt_cmd_check_zone,
       NULL, "UTC", "the zone of dates without an offset when a row names "
@@ -89,6 +96,7 @@ tt_cmd_import(tt_cmd_args_t *args)
 
     memset(&p, 0, sizeof(p));
     p.tty = isatty(STDERR_FILENO);
+    p.every = p.tty ? 0.2 : co->progress_interval;
     p.start = tt_cmd_now();
     p.last = p.start;
     o.progress = tt_cmd_import_progress;
@@ -137,7 +145,8 @@ tt_cmd_import(tt_cmd_args_t *args)
 }
 
 
-/* a bar on a terminal (5 times a second), else a line every 5 s */
+/* a bar on a terminal (5 times a second), else a line every
+ * --progress-interval seconds; always the last one, when the file is read */
 static void
 tt_cmd_import_progress(void *ctx, long long rows, long long done,
     long long total, int read)
@@ -150,7 +159,7 @@ tt_cmd_import_progress(void *ctx, long long rows, long long done,
     p = ctx;
     now = tt_cmd_now();
 
-    if (now - p->last < (p->tty ? 0.2 : 5.0) && !read) {
+    if (now - p->last < p->every && !read) {
         return;
     }
 

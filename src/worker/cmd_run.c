@@ -64,6 +64,14 @@ const tt_option_t  tt_cmd_run_options[] = {
     { "portal-url", "URL", TT_OPT_TEXT, TT_IN_CONFIG,
       offsetof(tt_config_t, portal_url), 0, 0, NULL, "TRACKTIK_PORTAL_URL",
       "http://localhost/portal/", "--notify: the portal, for mail links" },
+    { "no-archives", NULL, TT_OPT_FLAG, TT_IN_CONFIG,
+      offsetof(tt_config_t, no_archives), 0, 0, NULL, NULL, NULL,
+      "leave the portal's archive requests to `archive build` (run "
+      "elsewhere); without it an idle worker with --attachment-dir builds "
+      "them into DIR/archives/" },
+    TT_RUN_OPT("archive-keep-days", "N", archive_keep_days, 0, 36500, "90",
+               "remove the archives finished N days ago or more, as "
+               "`archive build --keep-days` (0: keep them forever)"),
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 

@@ -31,6 +31,8 @@ typedef struct {
     const char  *smtp_url;          /* run --notify: the SMTP relay */
     const char  *smtp_from;         /* run --notify: the sender */
     const char  *portal_url;        /* run --notify: for links in mails */
+    int          no_archives;       /* run: leave the archive queue alone */
+    int          archive_keep_days; /* run: archive retention; 0: forever */
 
     /* TrackTik API client (api.c): 0 / NULL = the default */
     const char  *api_url;           /* tenant base URL */

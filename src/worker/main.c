@@ -180,7 +180,8 @@ static const tt_command_t  tt_commands[] = {
       "send to a paused recipient (email address or webhook URL) again",
       1, 1, NULL, 0, 0, 0, tt_cmd_notify_resume },
 
-    { "import", "FILE.csv|FILE.xlsx [--mapping NAME] [--rejects FILE]",
+    { "import", "FILE.csv|FILE.xlsx [--mapping NAME] [--rejects FILE] "
+      "[--progress-interval SECONDS]",
       "load an Operation Reports or Data Lab export into the ledger "
       "(exit 3: some rows were rejected)",
       1, 1, tt_cmd_import_options, sizeof(tt_import_cmd_opts_t), 0, 0,

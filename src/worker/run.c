@@ -9,7 +9,11 @@
  * batches it does the housekeeping every worker shares: rescuing expired
  * leases, pruning old deliveries, noticing a newly loaded rule set.
  * With --attachment-dir, an idle worker also fetches queued report photos
- * (photos.c); --drain fetches the due ones before it exits.
+ * (photos.c) and, unless --no-archives, builds the auditor's archives the
+ * portal queued (archive_queue.c: one request per idle pass, claimed
+ * with SKIP LOCKED, so no two processes build the same one) and prunes
+ * those past --archive-keep-days; --drain does what is due before it
+ * exits.
  *
  * SIGTERM/SIGINT: the batch in hand is finished (unstarted jobs are
  * released), then the process exits 0.  SIGHUP is ignored: a newly
@@ -29,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "claim.h"
 #include "contracts.h"
 #include "db.h"
@@ -43,6 +48,10 @@
 #define TT_PRUNE_EVERY  3600.0          /* seconds */
 #define TT_RULES_EVERY  1.0
 
+/* the portal's archive requests are this worker's to build */
+#define tt_run_archives(cfg)                                                \
+    ((cfg)->attachment_dir != NULL && !(cfg)->no_archives)
+
 
 typedef struct {
     PGconn              *conn;
@@ -50,6 +59,7 @@ typedef struct {
     double               rescued_at;
     double               pruned_at;
     double               rules_checked_at;
+    double               archives_pruned_at;
     tt_process_stats_t   stats;
 } tt_worker_t;
 
@@ -58,6 +68,7 @@ static int tt_run_worker(const tt_config_t *base);
 static int tt_run_connect(tt_worker_t *w, const tt_config_t *cfg);
 static int tt_run_housekeeping(tt_worker_t *w, const tt_config_t *cfg,
     int force);
+static int tt_run_archive(tt_worker_t *w, const tt_config_t *cfg);
 static int tt_run_wait(tt_worker_t *w, int timeout_ms);
 static void tt_run_signal(int signo);
 static void tt_run_signals(void);
@@ -225,9 +236,11 @@ tt_run_worker(const tt_config_t *base)
     tt_notify_cfg_from(&notify, &cfg);
 
     tt_log(TT_LOG_INFO, "event=started mode=%s wakeup=%s batch=%d "
-           "lease=%ds max_attempts=%d", cfg.drain ? "drain" : "daemon",
+           "lease=%ds max_attempts=%d archives=%s",
+           cfg.drain ? "drain" : "daemon",
            cfg.poll_only ? "poll" : "listen", cfg.batch_size,
-           cfg.lease_seconds, cfg.max_attempts);
+           cfg.lease_seconds, cfg.max_attempts,
+           tt_run_archives(&cfg) ? "on" : "off");
 
     while (!tt_run_stop) {
 
@@ -299,6 +312,10 @@ tt_run_worker(const tt_config_t *base)
                 {
                     /* next pass */
                 }
+                /* and the archives queued now */
+                while (!tt_run_stop && tt_run_archive(&w, &cfg) > 0) {
+                    /* next request */
+                }
                 break;
             }
 
@@ -319,6 +336,10 @@ tt_run_worker(const tt_config_t *base)
             }
 
             if (cfg.notify && tt_notify_idle(w.conn, &notify) > 0) {
+                continue;
+            }
+
+            if (tt_run_archive(&w, &cfg) > 0) {
                 continue;
             }
         }
@@ -434,6 +455,20 @@ tt_run_housekeeping(tt_worker_t *w, const tt_config_t *cfg, int force)
         w->pruned_at = now;
     }
 
+    if (tt_run_archives(cfg) && cfg->archive_keep_days > 0
+        && (force || now - w->archives_pruned_at >= TT_ARCHIVE_PRUNE_EVERY))
+    {
+        /* the archives' retention; a failure there keeps no job waiting */
+        if (tt_archive_prune_all(w->conn, cfg->attachment_dir,
+                                 cfg->archive_keep_days, &tt_run_stop, err,
+                                 sizeof(err)) != 0)
+        {
+            tt_log(TT_LOG_ERROR, "event=archive_prune_failed error=%s",
+                   tt_log_quote(err, msg, sizeof(msg)));
+        }
+        w->archives_pruned_at = now;
+    }
+
     if (now - w->rules_checked_at >= TT_RULES_EVERY) {
         res = PQexecPrepared(w->conn, "tt_rules_version", 0, NULL, NULL,
                              NULL, 0);
@@ -468,6 +503,33 @@ failed:
         sleep(1);
     }
     return -1;
+}
+
+
+/*
+ * builds the oldest queued archive request, if this worker builds them:
+ * 1 when it took one (ready or failed, as archive build records it), 0
+ * when none was queued or the database failed (logged)
+ */
+static int
+tt_run_archive(tt_worker_t *w, const tt_config_t *cfg)
+{
+    int   rc;
+    char  err[1024], msg[1200];
+
+    if (!tt_run_archives(cfg)) {
+        return 0;
+    }
+
+    rc = tt_archive_build_next(w->conn, cfg->attachment_dir, err,
+                               sizeof(err));
+    if (rc < 0) {
+        tt_log(TT_LOG_ERROR, "event=archive_build_failed error=%s",
+               tt_log_quote(err, msg, sizeof(msg)));
+        return 0;
+    }
+
+    return rc;
 }
 
 

@@ -20,6 +20,7 @@ use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path);
 use JSON::PP;
 use TTWorker;
+use TrackTikTest ();
 
 my $t = TTWorker->new('archive');
 # priority, code, category, quantity, price
@@ -411,6 +412,108 @@ subtest 'the retention: archive build --keep-days' => sub {
                 . "key=$old->[2]";
     like $lines[0], qr/\Q$named\E/, 'naming it' or diag $e;
     is scalar(grep { /level=info / } @lines), 2, 'at info';
+};
+
+# `run` builds the portal's requests itself (doc/archive.md): a request
+# queued through the portal's entry point (portal_api_archive_request, as
+# the module calls it) by a client user of A; returns its id
+my $alice = "alice.$$\@client-a.test";
+$t->rows("SELECT portal_user_add('$alice', 'archive pw', 'client', $A, "
+         . "NULL)");
+my $token = $t->value("SELECT next FROM ("
+    . TrackTikTest::tt_login_sql($alice, 'archive pw', '127.0.0.9', 3600)
+    . ") l");
+
+sub request_archive {
+    my ($from) = @_;
+    my ($status, $id, $body) = @{ ($t->rows(
+        "SELECT status, (body::jsonb)->>'id', md5(body) FROM "
+        . "portal_api_archive_request('$token', '$from', '2026-03-31', "
+        . "NULL)"))[0] };
+    is $status, 202, "the portal queues $from to 2026-03-31" or diag $body;
+    return $id;
+}
+
+sub state_of {
+    my ($ids) = @_;
+    return join ',', map { $_->[0] } $t->rows(
+        "SELECT state FROM tracktik_archives WHERE id IN ("
+        . join(',', @$ids) . ") ORDER BY id");
+}
+
+subtest 'run builds the queue, without archive build' => sub {
+    my $w = $t->spawn('--concurrency', 2, '--attachment-dir', $store);
+    my @ids = map { request_archive(sprintf '2026-03-%02d', $_) } 1 .. 4;
+    my $done = wait_until(sub { state_of(\@ids) eq 'ready,ready,ready,ready' },
+                          180);
+    ok $done, 'the daemon builds every request' or diag state_of(\@ids);
+    kill 'TERM', $w->{pid};
+    is $t->reap($w), 0, 'and exits 0 on SIGTERM';
+    my $log = $t->log_of($w);
+    like $log, qr/event=started .*archives=on/, 'its log says it builds them';
+
+    my @r = $t->rows("SELECT id, attempts, file_key, sha256, size FROM "
+                     . "tracktik_archives WHERE id IN (" . join(',', @ids)
+                     . ") ORDER BY id");
+    is scalar(grep { $_->[1] == 1 } @r), 4,
+       'each claimed once by the two processes';
+    for my $id (@ids) {
+        my @built = $log =~ /event=archive_ready id=$id /g;
+        is scalar @built, 1, "archive $id built once";
+    }
+    my %keys = map { $_->[2] => 1 } @r;
+    is scalar keys %keys, 4, 'each into a file of its own';
+
+    my $file = "$store/$r[0][2]";
+    open my $fh, '<:raw', $file or die "$file: $!";
+    my $bytes = do { local $/; <$fh> };
+    is sha256_hex($bytes), $r[0][3], 'the SHA-256 recorded is the file\'s';
+    is length($bytes), $r[0][4], 'and the size';
+    check_archive(unzip($file));
+};
+
+subtest 'run --no-archives leaves the queue to archive build' => sub {
+    my $id = request_archive('2026-03-02');
+    my ($rc, $log) = $t->drain('--attachment-dir', $store, '--no-archives');
+    is $rc, 0, 'run --drain --no-archives: exit 0' or diag $log;
+    like $log, qr/event=started .*archives=off/, 'saying archives=off';
+    is state_of([ $id ]), 'queued', 'the request is still queued';
+
+    ($rc, $log) = $t->drain('--attachment-dir', $store);
+    is $rc, 0, 'run --drain without it: exit 0' or diag $log;
+    is state_of([ $id ]), 'ready', 'builds what is queued before it exits';
+    like $log, qr/event=archive_ready id=$id /, 'and logs it';
+};
+
+subtest 'run prunes archives as archive build does (90 days)' => sub {
+    my @r = $t->rows("SELECT id, file_key FROM tracktik_archives WHERE "
+                     . "state = 'ready' ORDER BY id DESC LIMIT 2");
+    my ($old, $young) = @r;
+    $t->rows("UPDATE tracktik_archives SET requested_at = now() - "
+             . "interval '$_->[1] days', finished_at = now() - "
+             . "interval '$_->[1] days' WHERE id = $_->[0]")
+        for [ $old->[0], 91 ], [ $young->[0], 80 ];
+
+    my ($rc, $log) = $t->drain('--attachment-dir', $store,
+                               '--archive-keep-days', 0);
+    is $rc, 0, '--archive-keep-days 0: exit 0' or diag $log;
+    is $t->value("SELECT count(*) FROM tracktik_archives WHERE id IN "
+                 . "($old->[0], $young->[0])"), 2, 'keeps both';
+
+    ($rc, $log) = $t->drain('--attachment-dir', $store, '--no-archives');
+    is $t->value("SELECT count(*) FROM tracktik_archives WHERE id IN "
+                 . "($old->[0], $young->[0])"), 2,
+       '--no-archives prunes nothing either';
+
+    ($rc, $log) = $t->drain('--attachment-dir', $store);
+    is $rc, 0, 'by default: exit 0' or diag $log;
+    is_deeply [ map { $_->[0] } $t->rows("SELECT id FROM tracktik_archives "
+                                         . "WHERE id IN ($old->[0], "
+                                         . "$young->[0])") ],
+              [ $young->[0] ], 'the one 91 days old goes, 80 days stays';
+    ok !-e "$store/$old->[1]", 'its file is removed';
+    ok -e "$store/$young->[1]", 'the other\'s is kept';
+    like $log, qr/event=archive_pruned id=$old->[0] /, 'logged';
 };
 
 done_testing;

@@ -94,7 +94,10 @@ subtest 'an option of another command is refused, naming both' => sub {
                   [ 'migrate', '--state', 'dead' ],
                   [ 'jobs', 'list', '--url', 'http://x' ],
                   [ 'billing', 'sync', '--batch-size', '5' ],
-                  [ 'run', '--client', '7' ]) {
+                  [ 'run', '--client', '7' ],
+                  [ 'archive', 'build', '--no-archives' ],
+                  [ 'run', '--keep-days', '9' ],
+                  [ 'run', '--progress-interval', '1' ]) {
         ($rc, $out, $err) = cli({}, @$case, '--dsn', $nowhere);
         my ($opt) = grep { /^--/ } @$case;
         is $rc, 2, "@$case: exit 2";
@@ -126,6 +129,9 @@ subtest 'every value is checked at start' => sub {
         [ [ 'jobs', 'retry' ], qr/usage: tracktik-worker jobs retry ID \| --dead/ ],
         [ [ 'jobs', 'retry', '7', '--dead' ], qr/usage: tracktik-worker jobs retry ID \| --dead/ ],
         [ [ 'users', 'add' ], qr/missing arguments/ ],
+        [ [ 'run', '--archive-keep-days', '-1' ], qr/--archive-keep-days: "-1" is not a number in 0\.\.36500/ ],
+        [ [ 'run', '--no-archives=yes' ], qr/--no-archives takes no value/ ],
+        [ [ 'import', 'x.csv', '--progress-interval', '0' ], qr/--progress-interval: "0" is not a number in 1\.\.3600/ ],
     );
     for my $case (@bad) {
         my ($args, $re) = @$case;
