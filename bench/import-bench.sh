@@ -47,9 +47,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/import-bench.XXXXXX")
 cleanup() {
     local db
     # new_db runs in a command substitution, so its names are looked up
-    # here rather than kept in a variable
+    # here rather than kept in a variable: exactly this run's prefix (not
+    # LIKE, whose "_" would also match another run's databases)
     for db in $(psql -qXAt -d postgres -c "SELECT datname FROM pg_database
-                    WHERE datname LIKE 'tt_import_bench_$$_%'"); do
+                    WHERE left(datname, length('tt_import_bench_$$_'))
+                          = 'tt_import_bench_$$_'"); do
         psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" \
             >/dev/null 2>&1 \
         || psql -qX -U postgres -d postgres \
